@@ -1,0 +1,36 @@
+# forkmq — build, run and test the process-per-client MQTT broker.
+GO        ?= go
+BIN       := bin
+LISTEN    ?= :1883
+STATE_DIR ?= $(CURDIR)/.state
+ARGS      ?=
+
+.PHONY: build run test test-short fuzz deps vet clean
+
+build:
+	$(GO) build -o $(BIN)/broker ./cmd/broker
+	$(GO) build -o $(BIN)/worker ./cmd/worker
+
+run: build
+	$(BIN)/broker -listen $(LISTEN) -state-dir $(STATE_DIR) $(ARGS)
+
+# deps installs what the tests need when it is missing (Debian's MQTT clients).
+deps:
+	@scripts/install-deps.sh
+
+test: deps build vet
+	$(GO) test -count=1 -timeout 12m ./...
+
+test-short: build
+	$(GO) test -count=1 -short ./...
+
+vet:
+	$(GO) vet ./...
+
+# fuzz runs every decoder's fuzz target for FUZZTIME each.
+FUZZTIME ?= 20s
+fuzz:
+	@scripts/fuzz.sh $(FUZZTIME)
+
+clean:
+	rm -rf $(BIN) $(STATE_DIR)

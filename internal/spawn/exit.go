@@ -1,0 +1,41 @@
+package spawn
+
+import "fmt"
+
+// ExitCode is a worker's exit status. Each names why the worker ended, so the
+// supervisor can log it and decide how to treat the partner.
+type ExitCode int
+
+// Worker exit codes. The supervisor treats ExitOrderly specially: the router
+// has asked the deliverer to flush and close, so the deliverer gets a grace
+// period instead of an immediate stop.
+const (
+	ExitOrderly      ExitCode = 0  // the client disconnected or was refused cleanly
+	ExitFailure      ExitCode = 1  // an unexpected error (logged by the worker)
+	ExitUsage        ExitCode = 2  // bad arguments or descriptors from the supervisor
+	ExitSocketClosed ExitCode = 10 // the client closed or reset the connection
+	ExitProtocol     ExitCode = 11 // the client broke the protocol; connection closed
+	ExitKeepAlive    ExitCode = 12 // the client was silent past 1.5× its keep-alive
+	ExitConnectWait  ExitCode = 13 // no CONNECT arrived in time
+	ExitParentGone   ExitCode = 14 // the lifeline closed: the supervisor died
+	ExitStopped      ExitCode = 15 // SIGTERM from the supervisor
+)
+
+var exitNames = map[ExitCode]string{
+	ExitOrderly:      "orderly",
+	ExitFailure:      "failure",
+	ExitUsage:        "usage",
+	ExitSocketClosed: "socket closed",
+	ExitProtocol:     "protocol error",
+	ExitKeepAlive:    "keep-alive timeout",
+	ExitConnectWait:  "connect timeout",
+	ExitParentGone:   "supervisor gone",
+	ExitStopped:      "stopped",
+}
+
+func (c ExitCode) String() string {
+	if s, ok := exitNames[c]; ok {
+		return s
+	}
+	return fmt.Sprintf("exit %d", int(c))
+}

@@ -1,0 +1,108 @@
+// Package spawn is the contract between the supervisor and the worker
+// processes it starts: which descriptors a worker inherits and at which
+// numbers, which arguments it receives, and what its exit code means.
+//
+// Both sides import this file, so the two can never disagree. A worker is the
+// same binary in one of two roles:
+//
+//	router     reads the client's packets, answers them and routes PUBLISH
+//	deliverer  drains the client's queue and is the only writer to the socket
+//
+// Every worker inherits three descriptors after stdin, stdout and stderr:
+//
+//	fd 3  the client's TCP socket
+//	fd 4  the read end of the lifeline pipe; EOF there means the supervisor died
+//	fd 5  the client's POSIX message queue (opened read-write by the supervisor)
+package spawn
+
+import (
+	"flag"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// Inherited descriptor numbers, as seen by the worker.
+const (
+	FdSocket   = 3
+	FdLifeline = 4
+	FdQueue    = 5
+)
+
+// Role is what a worker process does for its client.
+type Role string
+
+// The two roles of a client's worker pair.
+const (
+	RoleRouter    Role = "router"
+	RoleDeliverer Role = "deliverer"
+)
+
+// Args is everything a worker is told on its command line. The supervisor
+// builds it with Argv; the worker reads it back with Parse.
+type Args struct {
+	Role          Role
+	StateDir      string        // the broker's state directory (absolute)
+	Queue         string        // the client's queue name
+	Instance      string        // the broker instance, the namespace of its queues
+	Remote        string        // the client's remote address, for logs
+	MaxPacketSize int           // largest accepted packet, in bytes
+	ConnectWait   time.Duration // how long the router waits for CONNECT
+	QueueMsgSize  int           // the queue's message size, so envelopes fit
+	LogFormat     string        // console or json
+	LogLevel      string        // zerolog level name
+	Partner       int           // the other worker's pid, when known (for logs)
+}
+
+// ProcessTitle is argv[0] of a worker: `ps` shows the role and the queue.
+func (a Args) ProcessTitle() string {
+	return "forkmq-" + string(a.Role)
+}
+
+// Argv returns the worker's full argument vector, argv[0] included.
+func (a Args) Argv() []string {
+	return []string{
+		a.ProcessTitle(),
+		"-role", string(a.Role),
+		"-queue", a.Queue,
+		"-remote", a.Remote,
+		"-instance", a.Instance,
+		"-state-dir", a.StateDir,
+		"-max-packet-size", strconv.Itoa(a.MaxPacketSize),
+		"-connect-wait", a.ConnectWait.String(),
+		"-queue-msg-size", strconv.Itoa(a.QueueMsgSize),
+		"-log-format", a.LogFormat,
+		"-log-level", a.LogLevel,
+		"-partner", strconv.Itoa(a.Partner),
+	}
+}
+
+// Parse reads a worker's arguments (without argv[0]).
+func Parse(argv []string) (Args, error) {
+	var a Args
+	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
+	role := fs.String("role", "", "router or deliverer")
+	fs.StringVar(&a.Queue, "queue", "", "the client's queue name")
+	fs.StringVar(&a.Remote, "remote", "", "the client's address")
+	fs.StringVar(&a.Instance, "instance", "", "the broker instance")
+	fs.StringVar(&a.StateDir, "state-dir", "", "the broker's state directory")
+	fs.IntVar(&a.MaxPacketSize, "max-packet-size", 0, "largest accepted packet")
+	fs.DurationVar(&a.ConnectWait, "connect-wait", 10*time.Second, "time allowed for CONNECT")
+	fs.IntVar(&a.QueueMsgSize, "queue-msg-size", 0, "the queue's message size")
+	fs.StringVar(&a.LogFormat, "log-format", "json", "console or json")
+	fs.StringVar(&a.LogLevel, "log-level", "info", "log level")
+	fs.IntVar(&a.Partner, "partner", 0, "the other worker's pid")
+	if err := fs.Parse(argv); err != nil {
+		return Args{}, fmt.Errorf("worker arguments: %w", err)
+	}
+	a.Role = Role(*role)
+	switch {
+	case a.Role != RoleRouter && a.Role != RoleDeliverer:
+		return Args{}, fmt.Errorf("worker arguments: unknown role %q", *role)
+	case a.Queue == "" || a.StateDir == "":
+		return Args{}, fmt.Errorf("worker arguments: -queue and -state-dir are required")
+	case a.QueueMsgSize <= 0:
+		return Args{}, fmt.Errorf("worker arguments: -queue-msg-size must be positive")
+	}
+	return a, nil
+}

@@ -1,0 +1,145 @@
+// Package spool carries publications that are too large for a queue message.
+//
+// A router writes the publication once into a temporary file, hard-links it
+// into the spool folder of every receiving queue, sends each deliverer only
+// the link's name, and removes its temporary name. A deliverer opens its
+// link, unlinks it at once (the open file keeps the bytes alive) and streams
+// the payload to its socket. So each copy lives exactly as long as someone can
+// still deliver it, and the supervisor removes a queue's whole spool folder
+// when the client is gone: nothing is left on disk afterwards.
+//
+// Layout under the spool directory:
+//
+//	tmp/<pid>-<nanotime>-<seq>   being written or linked by one router
+//	<queue>/<pid>-<nanotime>-<seq>  one copy waiting for that queue's deliverer
+package spool
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync/atomic"
+	"time"
+)
+
+// Spool is a spool directory.
+type Spool struct {
+	dir  string
+	seq  atomic.Uint64
+	base string // unique per process: pid and start time
+}
+
+// Open opens (and creates, mode 0700) the spool directory.
+func Open(dir string) (*Spool, error) {
+	if err := os.MkdirAll(filepath.Join(dir, "tmp"), 0o700); err != nil {
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	return &Spool{
+		dir:  dir,
+		base: strconv.Itoa(os.Getpid()) + "-" + strconv.FormatInt(time.Now().UnixNano(), 36),
+	}, nil
+}
+
+// Dir is the spool directory.
+func (s *Spool) Dir() string { return s.dir }
+
+// AddQueue creates the spool folder of a queue.
+func (s *Spool) AddQueue(queue string) error {
+	if err := os.Mkdir(s.queueDir(queue), 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("spool: add queue %s: %w", queue, err)
+	}
+	return nil
+}
+
+// RemoveQueue deletes a queue's spool folder and every copy waiting in it.
+func (s *Spool) RemoveQueue(queue string) error {
+	if err := os.RemoveAll(s.queueDir(queue)); err != nil {
+		return fmt.Errorf("spool: remove queue %s: %w", queue, err)
+	}
+	return nil
+}
+
+// Queues lists the queues that have a spool folder.
+func (s *Spool) Queues() ([]string, error) {
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	var qs []string
+	for _, e := range entries {
+		if e.IsDir() && e.Name() != "tmp" {
+			qs = append(qs, e.Name())
+		}
+	}
+	return qs, nil
+}
+
+// ClearTemp removes temporary files left by routers that died mid-write.
+// Only the supervisor calls it, at start, when no router runs.
+func (s *Spool) ClearTemp() error {
+	tmp := filepath.Join(s.dir, "tmp")
+	if err := os.RemoveAll(tmp); err != nil {
+		return fmt.Errorf("spool: clear tmp: %w", err)
+	}
+	return os.MkdirAll(tmp, 0o700)
+}
+
+func (s *Spool) queueDir(queue string) string { return filepath.Join(s.dir, queue) }
+
+// Item is one publication written to the spool by a router.
+type Item struct {
+	s    *Spool
+	name string
+}
+
+// Write stores a publication body in a new temporary spool file.
+func (s *Spool) Write(body []byte) (*Item, error) {
+	name := s.base + "-" + strconv.FormatUint(s.seq.Add(1), 10)
+	path := filepath.Join(s.dir, "tmp", name)
+	if err := os.WriteFile(path, body, 0o600); err != nil {
+		os.Remove(path)
+		return nil, fmt.Errorf("spool: write: %w", err)
+	}
+	return &Item{s: s, name: name}, nil
+}
+
+// Name is the file name that an envelope carries.
+func (it *Item) Name() string { return it.name }
+
+// LinkTo gives queue its own copy (a hard link) of the item.
+func (it *Item) LinkTo(queue string) error {
+	if err := os.Link(filepath.Join(it.s.dir, "tmp", it.name), filepath.Join(it.s.queueDir(queue), it.name)); err != nil {
+		return fmt.Errorf("spool: link for %s: %w", queue, err)
+	}
+	return nil
+}
+
+// Unlink takes back queue's copy, when its envelope could not be sent.
+func (it *Item) Unlink(queue string) {
+	os.Remove(filepath.Join(it.s.queueDir(queue), it.name))
+}
+
+// Release removes the temporary name; linked copies stay.
+func (it *Item) Release() {
+	os.Remove(filepath.Join(it.s.dir, "tmp", it.name))
+}
+
+// Take opens queue's copy of a spooled publication and unlinks it, so the
+// bytes disappear when the returned file is closed.
+func (s *Spool) Take(queue, name string) (*os.File, error) {
+	if filepath.Base(name) != name || name == "." || name == ".." {
+		return nil, fmt.Errorf("spool: bad file name %q", name)
+	}
+	path := filepath.Join(s.queueDir(queue), name)
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("spool: take: %w", err)
+	}
+	if err := os.Remove(path); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("spool: take: %w", err)
+	}
+	return f, nil
+}

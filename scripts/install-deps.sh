@@ -1,0 +1,16 @@
+#!/bin/sh
+# install-deps.sh installs what forkmq's tests need when it is missing:
+# Debian's mosquitto clients (mosquitto_pub, mosquitto_sub) for interop tests.
+set -eu
+need=""
+command -v mosquitto_pub >/dev/null 2>&1 || need="$need mosquitto-clients"
+[ -z "$need" ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+	echo "install-deps: need root to install:$need (or install them yourself)" >&2
+	exit 1
+fi
+echo "install-deps: installing$need" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >/dev/null
+# shellcheck disable=SC2086
+apt-get install -y -qq $need >/dev/null
