@@ -1,0 +1,99 @@
+//go:build linux
+
+package queue
+
+import (
+	"strings"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// mqAttr is the kernel's struct mq_attr: four longs and four reserved ones.
+// Go's int has the size of a C long on every Linux port.
+type mqAttr struct {
+	flags    int
+	maxMsg   int
+	msgSize  int
+	curMsgs  int
+	reserved [4]int
+}
+
+// zeroTime is an absolute CLOCK_REALTIME timeout of zero, long past, given to
+// mq_timedsend and mq_timedreceive so they never block even on a descriptor
+// without O_NONBLOCK; they fail with ETIMEDOUT instead of EAGAIN then.
+var zeroTime unix.Timespec
+
+const maxNameLen = 255 // NAME_MAX
+
+func checkName(name string) error {
+	if name == "" || len(name) > maxNameLen || strings.ContainsAny(name, "/\x00") {
+		return ErrInvalid
+	}
+	return nil
+}
+
+// mqOpen calls mq_open, retrying on EINTR. attr may be nil.
+func mqOpen(name string, flags int, attr *mqAttr) (int, unix.Errno) {
+	p, err := unix.BytePtrFromString(name)
+	if err != nil {
+		return -1, unix.EINVAL
+	}
+	for {
+		fd, _, errno := unix.Syscall6(unix.SYS_MQ_OPEN, uintptr(unsafe.Pointer(p)), uintptr(flags), 0o600,
+			uintptr(unsafe.Pointer(attr)), 0, 0)
+		if errno != unix.EINTR {
+			return int(fd), errno
+		}
+	}
+}
+
+func mqUnlink(name string) unix.Errno {
+	p, err := unix.BytePtrFromString(name)
+	if err != nil {
+		return unix.EINVAL
+	}
+	for {
+		_, _, errno := unix.Syscall(unix.SYS_MQ_UNLINK, uintptr(unsafe.Pointer(p)), 0, 0)
+		if errno != unix.EINTR {
+			return errno
+		}
+	}
+}
+
+func mqGetAttr(fd uintptr, a *mqAttr) unix.Errno {
+	_, _, errno := unix.Syscall(unix.SYS_MQ_GETSETATTR, fd, 0, uintptr(unsafe.Pointer(a)))
+	return errno
+}
+
+// mqSend tries once to send msg, retrying only on EINTR. It returns EAGAIN
+// when the queue is full.
+func mqSend(fd uintptr, msg []byte, prio uint32) unix.Errno {
+	for {
+		_, _, errno := unix.Syscall6(unix.SYS_MQ_TIMEDSEND, fd, uintptr(unsafe.Pointer(unsafe.SliceData(msg))),
+			uintptr(len(msg)), uintptr(prio), uintptr(unsafe.Pointer(&zeroTime)), 0)
+		switch errno {
+		case unix.EINTR:
+			continue
+		case unix.ETIMEDOUT:
+			return unix.EAGAIN
+		}
+		return errno
+	}
+}
+
+// mqReceive tries once to receive into buf, retrying only on EINTR. It returns
+// EAGAIN when the queue is empty.
+func mqReceive(fd uintptr, buf []byte, prio *uint32) (int, unix.Errno) {
+	for {
+		n, _, errno := unix.Syscall6(unix.SYS_MQ_TIMEDRECEIVE, fd, uintptr(unsafe.Pointer(unsafe.SliceData(buf))),
+			uintptr(len(buf)), uintptr(unsafe.Pointer(prio)), uintptr(unsafe.Pointer(&zeroTime)), 0)
+		switch errno {
+		case unix.EINTR:
+			continue
+		case unix.ETIMEDOUT:
+			return 0, unix.EAGAIN
+		}
+		return int(n), errno
+	}
+}
