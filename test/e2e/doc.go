@@ -1,0 +1,15 @@
+// Package e2e holds forkmq's end-to-end tests. They build the real
+// bin/broker and bin/worker once (TestMain), start the broker on 127.0.0.1:0
+// with a fresh state directory per test, speak MQTT 3.1.1 to it with paho,
+// with Debian's mosquitto clients and with a raw TCP client whose packet
+// bytes are built here by hand (independent of the broker's codec), and end
+// by asserting that no worker process, POSIX queue or state entry leaked.
+//
+// Each test names the normative statements of MQTT 3.1.1 it checks, e.g.
+// [MQTT-3.1.0-1].
+//
+// The engine under test is chosen with FORKMQ_E2E_ENGINES, a comma-separated
+// list (default "process"); every scenario runs once per engine, e.g.
+//
+//	FORKMQ_E2E_ENGINES=process,goroutine go test ./test/e2e/
+package e2e

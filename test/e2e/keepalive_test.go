@@ -1,0 +1,47 @@
+package e2e
+
+import (
+	"testing"
+	"time"
+)
+
+// TestKeepAlive: [MQTT-3.1.2-24] a client silent for one and a half times
+// its keep-alive is disconnected; a client that pings in time stays.
+func TestKeepAlive(t *testing.T) {
+	t.Parallel()
+	forEachEngine(t, func(t *testing.T, engine string) {
+		b := startBroker(t, withEngine(engine))
+
+		t.Run("SilentClientIsDisconnected", func(t *testing.T) {
+			t.Parallel()
+			c := mqtt311(newClientID("silent"))
+			c.keepAlive = 1
+			rc := connectRaw(t, b, c)
+			// 1.5 × 1 s, plus slack for a loaded machine; never before 1 s.
+			took := rc.expectClosed(t, 4*time.Second)
+			if took <= time.Second || took >= 2500*time.Millisecond {
+				t.Errorf("silent client with keep-alive 1 s was disconnected after %v, want within (1 s, 2.5 s)", took)
+			}
+			t.Logf("disconnected after %v: %s", took, b.disconnectedLine(t, c.clientID).str("reason"))
+		})
+
+		t.Run("PingingClientStays", func(t *testing.T) {
+			t.Parallel()
+			c := mqtt311(newClientID("pinger"))
+			c.keepAlive = 1
+			rc := connectRaw(t, b, c)
+			// Three seconds, twice the disconnect threshold, of pings every
+			// half second: each is answered and the connection stays.
+			for range 6 {
+				time.Sleep(500 * time.Millisecond) // pacing the client, not synchronisation
+				rc.send(t, pingreqBytes)
+				rc.expect(t, hdrPingresp)
+			}
+			for _, l := range b.logLines("client disconnected") {
+				if l.str("client_id") == c.clientID {
+					t.Errorf("pinging client was disconnected: %s", l.raw)
+				}
+			}
+		})
+	})
+}

@@ -1,0 +1,282 @@
+package e2e
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/forkmq/forkmq/internal/queue"
+	"github.com/forkmq/forkmq/internal/topicdir"
+)
+
+// mqDir is where TestMain mounted an mqueue filesystem, to list the POSIX
+// queues of a broker; mqErr says why that failed.
+var (
+	mqDir string
+	mqErr error
+)
+
+// mountQueues mounts an mqueue filesystem at dir and returns its unmount.
+func mountQueues(dir string) (unmount func()) {
+	mqDir = dir
+	if mqErr = os.MkdirAll(dir, 0o700); mqErr == nil {
+		mqErr = queue.Mount(dir)
+	}
+	if mqErr != nil {
+		return func() {}
+	}
+	return func() { _ = queue.Unmount(dir) }
+}
+
+func listQueues(prefix string) ([]string, error) {
+	if mqErr != nil {
+		return nil, fmt.Errorf("cannot list queues, mounting mqueue failed: %w", mqErr)
+	}
+	return queue.List(mqDir, prefix)
+}
+
+// topicQueues lists every queue that still has an entry in the topic files.
+func topicQueues(stateDir string) ([]string, error) {
+	topics := filepath.Join(stateDir, "topics")
+	if _, err := os.Stat(topics); os.IsNotExist(err) {
+		return nil, nil
+	}
+	d, err := topicdir.Open(topics)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	return d.Queues()
+}
+
+// dirNames lists a directory; a missing directory is empty.
+func dirNames(dir string) []string {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	names := make([]string, len(entries))
+	for i, e := range entries {
+		names[i] = e.Name()
+	}
+	return names
+}
+
+// proc is one process as /proc shows it.
+type proc struct {
+	pid, ppid int
+	state     byte // R, S, Z, ...
+	args      []string
+}
+
+// role is "router" or "deliverer" when an argument names it.
+func (p proc) role() string {
+	for _, a := range p.args {
+		switch {
+		case strings.Contains(a, "deliverer"):
+			return "deliverer"
+		case strings.Contains(a, "router"):
+			return "router"
+		}
+	}
+	return ""
+}
+
+func (p proc) String() string {
+	return fmt.Sprintf("%d(%c %s)", p.pid, p.state, strings.Join(p.args, " "))
+}
+
+func readProc(pid int) (proc, bool) {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return proc{}, false
+	}
+	// pid (comm) state ppid ...; comm may hold spaces and parentheses.
+	i := strings.LastIndexByte(string(stat), ')')
+	fields := strings.Fields(string(stat[i+1:]))
+	if i < 0 || len(fields) < 2 {
+		return proc{}, false
+	}
+	p := proc{pid: pid, state: fields[0][0]}
+	p.ppid, _ = strconv.Atoi(fields[1])
+	if cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); err == nil {
+		p.args = strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")
+	}
+	return p, true
+}
+
+// childrenOf lists the live (non-zombie) children of ppid.
+func childrenOf(ppid int) []proc {
+	entries, _ := os.ReadDir("/proc")
+	var out []proc
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if p, ok := readProc(pid); ok && p.ppid == ppid && p.state != 'Z' {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// alive reports whether pid is a process that has not exited.
+func alive(pid int) bool {
+	p, ok := readProc(pid)
+	return ok && p.state != 'Z'
+}
+
+// workerPIDs lists every worker the broker ever logged plus its current children.
+func (b *broker) workerPIDs() []int {
+	var pids []int
+	for _, e := range b.log.entries() {
+		if e.str("message") == "client connected" {
+			pids = append(pids, e.int("router_pid"), e.int("deliverer_pid"))
+		}
+	}
+	for _, p := range childrenOf(b.PID) {
+		pids = append(pids, p.pid)
+	}
+	slices.Sort(pids)
+	return slices.DeleteFunc(slices.Compact(pids), func(pid int) bool { return pid <= 0 })
+}
+
+// perClient is how many worker processes and queues one client costs.
+func (b *broker) perClient() int {
+	if b.cfg.engine == "process" {
+		return 1
+	}
+	return 0
+}
+
+// assertClean asserts, within leakTimeout, that a broker serving exactly
+// `clients` clients has 2 workers, 1 queue and 1 client record per client,
+// an empty spool, and topic entries only for live queues.
+func (b *broker) assertClean(t testing.TB, clients int) {
+	t.Helper()
+	if err := eventually(leakTimeout, func() error { return b.cleanState(clients) }); err != nil {
+		t.Errorf("leak check with %d clients connected, after %v: %v", clients, leakTimeout, err)
+	}
+}
+
+func (b *broker) cleanState(clients int) error {
+	var errs errList
+	want := clients * b.perClient()
+	if kids := childrenOf(b.PID); len(kids) != 2*want {
+		errs.add("broker has %d children %v, want %d", len(kids), kids, 2*want)
+	}
+	queues, err := listQueues(b.QueuePrefix)
+	if err != nil {
+		errs.add("list queues: %v", err)
+	} else if len(queues) != want {
+		errs.add("%d queues %v, want %d", len(queues), queues, want)
+	}
+	if recs := b.recordedQueues(); len(recs) != want {
+		errs.add("client records for %d queues %v, want %d", len(recs), recs, want)
+	}
+	b.checkSpool(&errs, queues)
+	subscribed, err := topicQueues(b.StateDir)
+	if err != nil {
+		errs.add("topic entries: %v", err)
+	}
+	for _, q := range subscribed {
+		if !slices.Contains(queues, q) {
+			errs.add("topic entry for queue %s that is gone", q)
+		}
+	}
+	return errs.err()
+}
+
+// recordedQueues lists the queues that have a record in clients/ (a client
+// may have several files there, all named after its queue).
+func (b *broker) recordedQueues() []string {
+	var out []string
+	for _, name := range dirNames(filepath.Join(b.StateDir, "clients")) {
+		out = append(out, b.queueOf(name))
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// queueOf returns the queue name a state file's name starts with, or the
+// whole name when it does not start with the broker's queue prefix.
+func (b *broker) queueOf(name string) string {
+	rest, ok := strings.CutPrefix(name, b.QueuePrefix)
+	if !ok {
+		return name
+	}
+	seq := strings.IndexFunc(rest, func(r rune) bool { return r < '0' || r > '9' })
+	if seq < 0 {
+		return name
+	}
+	return b.QueuePrefix + rest[:seq]
+}
+
+// checkSpool requires the spool to hold no payload file (nothing is in
+// flight when the tests look) and a folder only for live queues; its
+// staging folder tmp/ may stay.
+func (b *broker) checkSpool(errs *errList, live []string) {
+	spool := filepath.Join(b.StateDir, "spool")
+	_ = filepath.WalkDir(spool, func(path string, d fs.DirEntry, err error) error {
+		switch rel, _ := filepath.Rel(spool, path); {
+		case err != nil || rel == "." || rel == "tmp":
+		case !d.IsDir():
+			errs.add("spool holds the file %s", rel)
+		case !strings.Contains(rel, string(filepath.Separator)) && !slices.Contains(live, rel):
+			errs.add("spool holds a folder for queue %s that is gone", rel)
+		}
+		return nil
+	})
+}
+
+// assertGone asserts, after the broker exited, that none of its workers
+// runs and no queue, client record, spool file or topic entry is left.
+// Whatever is left is then removed, so one leak does not starve the tests
+// that follow of queue memory.
+func (b *broker) assertGone(t testing.TB, workers []int) {
+	t.Helper()
+	err := eventually(leakTimeout, func() error {
+		var errs errList
+		for _, pid := range workers {
+			if p, ok := readProc(pid); ok && p.state != 'Z' {
+				errs.add("worker %v still runs", p)
+			}
+		}
+		if queues, err := listQueues(b.QueuePrefix); err != nil {
+			errs.add("list queues: %v", err)
+		} else if len(queues) > 0 {
+			errs.add("queues left: %v", queues)
+		}
+		if names := dirNames(filepath.Join(b.StateDir, "clients")); len(names) > 0 {
+			errs.add("clients/ left: %v", names)
+		}
+		b.checkSpool(&errs, nil)
+		if qs, err := topicQueues(b.StateDir); err != nil {
+			errs.add("topic entries: %v", err)
+		} else if len(qs) > 0 {
+			errs.add("topic entries left for %v", qs)
+		}
+		return errs.err()
+	})
+	if err == nil {
+		return
+	}
+	t.Errorf("after the broker exited: %v", err)
+	for _, pid := range workers {
+		if alive(pid) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+	if queues, _ := listQueues(b.QueuePrefix); mqErr == nil {
+		for _, q := range queues {
+			_ = os.Remove(filepath.Join(mqDir, q))
+		}
+	}
+}
