@@ -41,7 +41,7 @@ func ValidateName(name string) error {
 	if err := checkString(name); err != nil {
 		return err
 	}
-	if strings.ContainsAny(name, "+#") {
+	if strings.IndexByte(name, '+') >= 0 || strings.IndexByte(name, '#') >= 0 {
 		return ErrWildcardInName
 	}
 	return nil
@@ -55,20 +55,21 @@ func ValidateFilter(filter string) error {
 	if err := checkString(filter); err != nil {
 		return err
 	}
-	rest := filter
-	for {
-		level, tail, more := strings.Cut(rest, "/")
-		if len(level) > 1 && strings.ContainsAny(level, "+#") {
-			return ErrBadWildcard
+	for i := 0; i < len(filter); i++ {
+		// A wildcard must start its level; '+' must also end it, '#' must
+		// end the filter.
+		switch filter[i] {
+		case '+':
+			if (i > 0 && filter[i-1] != '/') || (i+1 < len(filter) && filter[i+1] != '/') {
+				return ErrBadWildcard
+			}
+		case '#':
+			if (i > 0 && filter[i-1] != '/') || i+1 != len(filter) {
+				return ErrBadWildcard
+			}
 		}
-		if level == "#" && more {
-			return ErrBadWildcard
-		}
-		if !more {
-			return nil
-		}
-		rest = tail
 	}
+	return nil
 }
 
 // Match reports whether the topic name matches the topic filter. Both are

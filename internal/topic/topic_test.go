@@ -163,6 +163,26 @@ func refMatch(filter, name string) bool {
 	return len(f) == len(n)
 }
 
+// refFilterOK is a naive filter validator over split levels.
+func refFilterOK(filter string) bool {
+	if checkString(filter) != nil {
+		return false
+	}
+	levels := strings.Split(filter, "/")
+	for i, level := range levels {
+		switch {
+		case level == "+":
+		case level == "#":
+			if i != len(levels)-1 {
+				return false
+			}
+		case strings.ContainsAny(level, "+#"):
+			return false
+		}
+	}
+	return true
+}
+
 func FuzzTopic(f *testing.F) {
 	for _, s := range [][2]string{
 		{"a/#", "a"}, {"+/+", "/"}, {"#", "$SYS/a"}, {"a/+/c", "a//c"},
@@ -173,6 +193,9 @@ func FuzzTopic(f *testing.F) {
 	f.Fuzz(func(t *testing.T, filter, name string) {
 		nameErr := ValidateName(name)
 		filterErr := ValidateFilter(filter)
+		if want := refFilterOK(filter); (filterErr == nil) != want {
+			t.Fatalf("ValidateFilter(%q) = %v, reference says valid=%v", filter, filterErr, want)
+		}
 		got := Match(filter, name)
 		if nameErr != nil || filterErr != nil {
 			return
