@@ -1,0 +1,133 @@
+package topicdir
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// File formats (docs/FILES.md has the same with examples). Both are text,
+// one item a line, written whole through renameio:
+//
+//	filter file            queue record
+//	forkmq-topic v1        forkmq-queue v1
+//	filter "a/b/+"         queue forkmq.1a2b3c4d.17
+//	1 forkmq.1a2b3c4d.17   1 "a/b/+"
+//	0 forkmq.1a2b3c4d.18   2 "c/#"
+//
+// Filters are Go-quoted (strconv.Quote), so any byte survives a round trip
+// and a line never breaks inside one. Entries are sorted.
+const (
+	filterMagic = "forkmq-topic v1"
+	queueMagic  = "forkmq-queue v1"
+)
+
+var errFormat = errors.New("topicdir: malformed file")
+
+func formatError(what, line string) error {
+	if len(line) > 80 {
+		line = line[:80] + "..."
+	}
+	return fmt.Errorf("%w: %s: %q", errFormat, what, line)
+}
+
+func encodeFilterFile(filter string, subs []Subscriber) []byte {
+	slices.SortFunc(subs, func(a, b Subscriber) int { return strings.Compare(a.Queue, b.Queue) })
+	var b bytes.Buffer
+	b.WriteString(filterMagic + "\nfilter ")
+	b.WriteString(strconv.Quote(filter))
+	b.WriteByte('\n')
+	for _, s := range subs {
+		fmt.Fprintf(&b, "%d %s\n", s.QoS, s.Queue)
+	}
+	return b.Bytes()
+}
+
+func decodeFilterFile(data []byte) (filter string, subs []Subscriber, err error) {
+	q, lines, err := splitFile(data, filterMagic, "filter")
+	if err != nil {
+		return "", nil, err
+	}
+	if filter, err = strconv.Unquote(q); err != nil {
+		return "", nil, formatError("filter", q)
+	}
+	for _, line := range lines {
+		qos, queue, err := cutQoS(line)
+		if err != nil {
+			return "", nil, err
+		}
+		if !validQueue(queue) {
+			return "", nil, formatError("queue", line)
+		}
+		subs = append(subs, Subscriber{Queue: queue, QoS: qos})
+	}
+	return filter, subs, nil
+}
+
+func encodeRecord(queue string, subs []Subscription) []byte {
+	slices.SortFunc(subs, func(a, b Subscription) int { return strings.Compare(a.Filter, b.Filter) })
+	var b bytes.Buffer
+	b.WriteString(queueMagic + "\nqueue " + queue + "\n")
+	for _, s := range subs {
+		fmt.Fprintf(&b, "%d %s\n", s.QoS, strconv.Quote(s.Filter))
+	}
+	return b.Bytes()
+}
+
+func decodeRecord(data []byte) (queue string, subs []Subscription, err error) {
+	queue, lines, err := splitFile(data, queueMagic, "queue")
+	if err != nil {
+		return "", nil, err
+	}
+	if !validQueue(queue) {
+		return "", nil, formatError("queue", queue)
+	}
+	for _, line := range lines {
+		qos, q, err := cutQoS(line)
+		if err != nil {
+			return "", nil, err
+		}
+		filter, err := strconv.Unquote(q)
+		if err != nil {
+			return "", nil, formatError("filter", line)
+		}
+		subs = append(subs, Subscription{Filter: filter, QoS: qos})
+	}
+	return queue, subs, nil
+}
+
+// splitFile checks the magic first line and the "key value" second line,
+// and returns value and the entry lines after it.
+func splitFile(data []byte, magic, key string) (value string, entries []string, err error) {
+	s := string(data)
+	rest, ok := strings.CutPrefix(s, magic+"\n")
+	if !ok {
+		return "", nil, formatError("header", s[:min(len(s), len(magic)+1)])
+	}
+	if !strings.HasSuffix(rest, "\n") {
+		return "", nil, formatError("unterminated last line", rest)
+	}
+	lines := strings.Split(rest[:len(rest)-1], "\n")
+	if value, ok = strings.CutPrefix(lines[0], key+" "); !ok {
+		return "", nil, formatError(key+" line", lines[0])
+	}
+	return value, lines[1:], nil
+}
+
+// cutQoS splits an entry line "<qos> <rest>".
+func cutQoS(line string) (qos byte, rest string, err error) {
+	if len(line) < 3 || line[1] != ' ' || line[0] < '0' || line[0] > '2' {
+		return 0, "", formatError("entry", line)
+	}
+	return line[0] - '0', line[2:], nil
+}
+
+// validQueue checks a queue name as CONTRACTS.md defines it: at most 64
+// bytes, no slash, space, newline or NUL; and usable as a file name.
+func validQueue(q string) bool {
+	return len(q) <= 64 && validFileName(q) && q != ".." &&
+		!strings.ContainsAny(q, " \n\r\t")
+}
