@@ -257,15 +257,15 @@ func (b *broker) stop(t testing.TB) {
 	})
 }
 
-// waitLog waits until a log line has the message msg and satisfies match (nil
-// matches all), and returns the first such line. It fails the test when the
+// waitLog waits until a log line has the message msg (any message if msg is
+// "") and satisfies match (nil matches all), and returns the first such line. It fails the test when the
 // broker exits first or the deadline passes.
 func (b *broker) waitLog(t testing.TB, timeout time.Duration, msg string, match func(logEntry) bool) logEntry {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
 		for _, e := range b.log.entries() {
-			if e.str("message") == msg && (match == nil || match(e)) {
+			if (msg == "" || e.str("message") == msg) && (match == nil || match(e)) {
 				return e
 			}
 		}

@@ -95,13 +95,21 @@ type message struct {
 type inbox struct {
 	mu   sync.Mutex
 	msgs []message
+	last mqtt.Message
 }
 
+// handle records one received PUBLISH. Paho calls the handler once per
+// subscribed filter that matches, with the same Message for one packet, one
+// after the other; those calls are one delivery, not duplicates from the
+// broker (which would be distinct Messages).
 func (in *inbox) handle(_ mqtt.Client, m mqtt.Message) {
-	msg := message{topic: m.Topic(), payload: slices.Clone(m.Payload())}
 	in.mu.Lock()
-	in.msgs = append(in.msgs, msg)
-	in.mu.Unlock()
+	defer in.mu.Unlock()
+	if m == in.last {
+		return
+	}
+	in.last = m
+	in.msgs = append(in.msgs, message{topic: m.Topic(), payload: slices.Clone(m.Payload())})
 }
 
 func (in *inbox) all() []message {
