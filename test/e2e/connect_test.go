@@ -58,10 +58,7 @@ func TestConnectRules(t *testing.T) {
 			t.Parallel()
 			c := mqtt311(newClientID("lvl5"))
 			c.level = 5
-			rc := dialRaw(t, b)
-			rc.send(t, c.bytes())
-			rc.expectConnack(t, connBadProtocolVersion)
-			rc.expectClosed(t, ioTimeout)
+			connectRefused(t, b, c.bytes(), connBadProtocolVersion)
 		})
 
 		// [MQTT-3.1.2-3]: the reserved connect flag must be 0.
@@ -99,10 +96,7 @@ func TestConnectRules(t *testing.T) {
 			t.Parallel()
 			c := mqtt311("")
 			c.flags = 0
-			rc := dialRaw(t, b)
-			rc.send(t, c.bytes())
-			rc.expectConnack(t, connIdentifierRejected)
-			rc.expectClosed(t, ioTimeout)
+			connectRefused(t, b, c.bytes(), connIdentifierRejected)
 		})
 
 		// MQTT 3.1 clients ("MQIsdp", level 3) are accepted and served.

@@ -17,10 +17,7 @@ func TestMaxClients(t *testing.T) {
 		in := subscribe(t, sub, "lim/#")
 		pub := connectPaho(t, b, newClientID("limpub"))
 
-		third := dialRaw(t, b)
-		third.send(t, mqtt311(newClientID("lim3")).bytes())
-		third.expectConnack(t, connServerUnavailable)
-		third.expectClosed(t, ioTimeout)
+		connectRefused(t, b, mqtt311(newClientID("lim3")).bytes(), connServerUnavailable)
 		l := b.waitLog(t, ioTimeout, "", func(e logEntry) bool { return e.fields["limit"] != nil })
 		t.Logf("limit logged: %s", l.raw)
 

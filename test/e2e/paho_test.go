@@ -82,7 +82,18 @@ func waitToken(t testing.TB, tok mqtt.Token, timeout time.Duration, what string)
 // publish sends a QoS 0 message and waits until paho has written it.
 func publish(t testing.TB, c mqtt.Client, topic string, payload []byte) {
 	t.Helper()
-	waitToken(t, c.Publish(topic, 0, false, payload), 30*time.Second, "publish to "+abbrev(topic))
+	if err := pahoPublish(c, topic, payload, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// pahoPublish is publish for any goroutine.
+func pahoPublish(c mqtt.Client, topic string, payload []byte, timeout time.Duration) error {
+	tok := c.Publish(topic, 0, false, payload)
+	if !tok.WaitTimeout(timeout) {
+		return fmt.Errorf("publish to %s: not done within %v", abbrev(topic), timeout)
+	}
+	return tok.Error()
 }
 
 // message is one message a subscriber received.

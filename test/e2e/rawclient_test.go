@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -308,20 +309,32 @@ func (rc *rawClient) expectPublish(t testing.TB) (topic string, payload []byte) 
 	return string(p.body[2 : 2+n]), p.body[2+n:]
 }
 
-// expectRefused requires the broker to close the connection, optionally
-// after a CONNACK with a non-zero return code, but never to accept it.
-func (rc *rawClient) expectRefused(t testing.TB) {
+// closedOrAnswered waits for the broker to close the connection or to send
+// one packet that answer accepts; it reports whether a packet came.
+func (rc *rawClient) closedOrAnswered(t testing.TB, what string, answer func(rawPacket) bool) bool {
 	t.Helper()
 	p, err := rc.read(ioTimeout)
 	switch {
 	case err != nil && isClosed(err):
-		return
+		return false
 	case err != nil:
-		t.Fatalf("want the connection refused and closed: %v", err)
-	case p.header != hdrConnack || len(p.body) != connackRemainingLength || p.body[1] == connAccepted:
-		t.Fatalf("want the connection refused and closed, got %v", p)
+		t.Fatalf("want the connection closed or %s: %v", what, err)
+	case !answer(p):
+		t.Fatalf("want the connection closed or %s, got %v", what, p)
 	}
-	rc.expectClosed(t, ioTimeout)
+	return true
+}
+
+// expectRefused requires the broker to close the connection, optionally
+// after a CONNACK with a non-zero return code, but never to accept it.
+func (rc *rawClient) expectRefused(t testing.TB) {
+	t.Helper()
+	refusal := func(p rawPacket) bool {
+		return p.header == hdrConnack && len(p.body) == connackRemainingLength && p.body[1] != connAccepted
+	}
+	if rc.closedOrAnswered(t, "a refusing CONNACK", refusal) {
+		rc.expectClosed(t, ioTimeout)
+	}
 }
 
 // expectClosedOrFailedSuback accepts, for an invalid topic filter, either a
@@ -329,19 +342,37 @@ func (rc *rawClient) expectRefused(t testing.TB) {
 // then leaves.
 func (rc *rawClient) expectClosedOrFailedSuback(t testing.TB) {
 	t.Helper()
-	p, err := rc.read(ioTimeout)
-	switch {
-	case err != nil && isClosed(err):
-		return
-	case err != nil:
-		t.Fatalf("want the connection closed or a failed SUBACK: %v", err)
-	case p.header != hdrSuback || len(p.body) < 3:
-		t.Fatalf("want the connection closed or a failed SUBACK, got %v", p)
+	failed := func(p rawPacket) bool {
+		return p.header == hdrSuback && len(p.body) > 2 && !slices.ContainsFunc(p.body[2:], func(c byte) bool { return c != subackFailure })
 	}
-	for _, code := range p.body[2:] {
-		if code != subackFailure {
-			t.Fatalf("an invalid filter was granted: %v", p)
-		}
-	}
+	rc.closedOrAnswered(t, "a SUBACK refusing every filter", failed)
 	rc.conn.Close()
+}
+
+// connectRefused dials, sends a CONNECT, and requires CONNACK with the
+// non-zero code and session present 0 [MQTT-3.2.2-4], then the close of
+// the connection [MQTT-3.2.2-5].
+func connectRefused(t testing.TB, b *broker, connect []byte, code byte) {
+	t.Helper()
+	rc := dialRaw(t, b)
+	rc.send(t, connect)
+	rc.expectConnack(t, code)
+	rc.expectClosed(t, ioTimeout)
+}
+
+// watch connects a raw client subscribed to filters.
+func watch(t testing.TB, b *broker, filters ...string) *rawClient {
+	t.Helper()
+	rc := connectRaw(t, b, mqtt311(newClientID("watch")))
+	rc.subscribe(t, filters...)
+	return rc
+}
+
+// connectWithWill connects a raw client that has a will.
+func connectWithWill(t testing.TB, b *broker, topic, message string) (*rawClient, connectFields) {
+	t.Helper()
+	c := mqtt311(newClientID("will"))
+	c.flags |= flagWill
+	c.willTopic, c.willMessage = topic, message
+	return connectRaw(t, b, c), c
 }

@@ -29,8 +29,7 @@ func TestShutdownWithClients(t *testing.T) {
 				subscribe(t, c, "bye/#", "bye/x")
 			}
 		}
-		raw := connectRaw(t, b, mqtt311(newClientID("byeraw")))
-		raw.subscribe(t, "bye/raw")
+		raw := watch(t, b, "bye/raw")
 		b.assertClean(t, pahoClients+1)
 
 		start := time.Now()

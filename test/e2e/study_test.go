@@ -127,7 +127,7 @@ func TestFiftyPublishersFiftySubscribers(t *testing.T) {
 				defer tick.Stop()
 				for seq := range rounds {
 					topic := topics[rng.IntN(len(topics))]
-					if errs[p] = pahoPublish(pubs[p], topic, fmt.Sprintf("%d %d", p, seq)); errs[p] != nil {
+					if errs[p] = pahoPublish(pubs[p], topic, fmt.Appendf(nil, "%d %d", p, seq), ioTimeout); errs[p] != nil {
 						return
 					}
 					sentBy[p] = append(sentBy[p], sent{topic, seq})
@@ -228,13 +228,4 @@ func TestFiftyPublishersFiftySubscribers(t *testing.T) {
 		}
 		b.assertClean(t, 0)
 	})
-}
-
-// pahoPublish sends a QoS 0 message; unlike publish it may run on any goroutine.
-func pahoPublish(c mqtt.Client, topic, payload string) error {
-	tok := c.Publish(topic, 0, false, []byte(payload))
-	if !tok.WaitTimeout(ioTimeout) {
-		return fmt.Errorf("publish to %s: not done within %v", topic, ioTimeout)
-	}
-	return tok.Error()
 }

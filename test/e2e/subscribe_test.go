@@ -56,8 +56,7 @@ func TestSubscriptions(t *testing.T) {
 		// [MQTT-3.10.4-2] the server stops delivering to the filter.
 		t.Run("Unsubscribe", func(t *testing.T) {
 			t.Parallel()
-			rc := connectRaw(t, b, mqtt311(newClientID("unsub")))
-			rc.subscribe(t, "unsub/1", "unsub/fence")
+			rc := watch(t, b, "unsub/1", "unsub/fence")
 			rc.send(t, publishBytes("unsub/1", []byte("before")))
 			if topic, _ := rc.expectPublish(t); topic != "unsub/1" {
 				t.Fatalf("got %q before UNSUBSCRIBE, want unsub/1", topic)
@@ -79,10 +78,8 @@ func TestSubscriptions(t *testing.T) {
 		// message once; another client with one of the filters gets it too.
 		t.Run("OverlappingFilters", func(t *testing.T) {
 			t.Parallel()
-			many := connectRaw(t, b, mqtt311(newClientID("ovl")))
-			many.subscribe(t, "ovl/#", "ovl/+", "ovl/a", "+/a", "ovl/a")
-			one := connectRaw(t, b, mqtt311(newClientID("ovl1")))
-			one.subscribe(t, "ovl/a", "ovl/fence")
+			many := watch(t, b, "ovl/#", "ovl/+", "ovl/a", "+/a", "ovl/a")
+			one := watch(t, b, "ovl/a", "ovl/fence")
 			pub := connectRaw(t, b, mqtt311(newClientID("ovlp")))
 			pub.send(t, publishBytes("ovl/a", []byte("once")), publishBytes("ovl/fence", nil))
 			for name, rc := range map[string]*rawClient{"overlapping": many, "single": one} {
@@ -114,12 +111,8 @@ func TestSubscriptions(t *testing.T) {
 		// publishes it.
 		t.Run("DisconnectDiscardsWill", func(t *testing.T) {
 			t.Parallel()
-			watcher := connectRaw(t, b, mqtt311(newClientID("willw")))
-			watcher.subscribe(t, "will/orderly/#")
-			c := mqtt311(newClientID("willd"))
-			c.flags |= flagWill
-			c.willTopic, c.willMessage = "will/orderly/gone", "should not be sent"
-			rc := connectRaw(t, b, c)
+			watcher := watch(t, b, "will/orderly/#")
+			rc, c := connectWithWill(t, b, "will/orderly/gone", "should not be sent")
 			rc.send(t, disconnectBytes)
 			rc.expectClosed(t, ioTimeout)
 			b.disconnectedLine(t, c.clientID)
@@ -130,12 +123,8 @@ func TestSubscriptions(t *testing.T) {
 		})
 		t.Run("DroppedConnectionSendsWill", func(t *testing.T) {
 			t.Parallel()
-			watcher := connectRaw(t, b, mqtt311(newClientID("willw")))
-			watcher.subscribe(t, "will/dropped/#")
-			c := mqtt311(newClientID("willx"))
-			c.flags |= flagWill
-			c.willTopic, c.willMessage = "will/dropped/gone", "died"
-			rc := connectRaw(t, b, c)
+			watcher := watch(t, b, "will/dropped/#")
+			rc, c := connectWithWill(t, b, "will/dropped/gone", "died")
 			rc.conn.Close()
 			if topic, payload := watcher.expectPublish(t); topic != c.willTopic || string(payload) != c.willMessage {
 				t.Errorf("watcher got %q %q, want the will %q %q", topic, payload, c.willTopic, c.willMessage)
@@ -180,8 +169,7 @@ func TestWildcards(t *testing.T) {
 					}
 				}
 				fenceTopic := fmt.Sprintf("fence/%d", i)
-				sub := connectRaw(t, b, mqtt311(newClientID("wcsub")))
-				sub.subscribe(t, row.filter, fenceTopic)
+				sub := watch(t, b, row.filter, fenceTopic)
 				for _, tp := range append(slices.Clone(row.noMatch), row.match...) {
 					pub.send(t, publishBytes(tp, []byte(tp)))
 				}
