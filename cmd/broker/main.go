@@ -1,0 +1,94 @@
+// Command broker is forkmq's MQTT 3.1.1 broker: a parent process that
+// listens and serves every client with two worker processes of its own,
+// connected by a POSIX message queue (see docs/ARCHITECTURE.md).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/forkmq/forkmq/internal/logging"
+	"github.com/forkmq/forkmq/internal/supervisor"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(argv []string) int {
+	var cfg supervisor.Config
+	fs := flag.NewFlagSet("broker", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: broker [flags]\n\nforkmq's MQTT 3.1.1 broker: two worker processes per client, POSIX message queues between them.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&cfg.Listen, "listen", ":1883", "TCP `address` to listen on (port 0 picks a free port; the log says which)")
+	fs.StringVar(&cfg.StateDir, "state-dir", "", "`directory` for topic files, client records and spooled payloads (default $TMPDIR/forkmq-PORT)")
+	fs.IntVar(&cfg.MaxClients, "max-clients", supervisor.DefaultMaxClients, "most clients served at once; sizes each client's queue from the RLIMIT_MSGQUEUE budget")
+	fs.Uint64Var(&cfg.QueueBudget, "queue-budget", 0, "`bytes` of the RLIMIT_MSGQUEUE budget this broker's queues may use together (default: all; give less to run several brokers as one user)")
+	fs.IntVar(&cfg.MaxPacketSize, "max-packet-size", supervisor.DefaultMaxPacketSize, "largest packet accepted from a client, in `bytes`")
+	fs.DurationVar(&cfg.ConnectWait, "connect-timeout", supervisor.DefaultConnectWait, "how long a new connection may take to send CONNECT")
+	fs.StringVar(&cfg.WorkerPath, "worker", "", "worker binary `path` (default: 'worker' beside this binary)")
+	fs.StringVar(&cfg.LogFormat, "log-format", logging.FormatAuto, "log format: auto (console on a terminal, json otherwise), console or json")
+	fs.StringVar(&cfg.LogLevel, "log-level", "info", "log level: debug (every packet), info, warn or error")
+	if err := fs.Parse(argv); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	format, err := logging.Resolve(cfg.LogFormat, os.Stderr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "broker:", err)
+		return 2
+	}
+	cfg.LogFormat = format // workers share the parent's stderr, so its format
+	log, err := logging.New(os.Stderr, cfg.LogFormat, cfg.LogLevel)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "broker:", err)
+		return 2
+	}
+	if cfg.WorkerPath == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			log.Error().Err(err).Msg("cannot find the worker binary; give -worker")
+			return 1
+		}
+		cfg.WorkerPath = filepath.Join(filepath.Dir(exe), "worker")
+	}
+	if cfg.StateDir == "" {
+		cfg.StateDir = filepath.Join(os.TempDir(), "forkmq-"+portOf(cfg.Listen))
+	}
+	sup, err := supervisor.New(cfg, log)
+	if err != nil {
+		log.Error().Err(err).Msg("broker cannot start")
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	start := time.Now()
+	if err := sup.Run(ctx); err != nil {
+		log.Error().Err(err).Dur("uptime", time.Since(start)).Msg("broker stopped with an error")
+		return 1
+	}
+	return 0
+}
+
+func portOf(addr string) string {
+	for i := len(addr) - 1; i >= 0; i-- {
+		if addr[i] == ':' {
+			if p := addr[i+1:]; p != "" && p != "0" {
+				return p
+			}
+			break
+		}
+	}
+	return fmt.Sprint(os.Getpid())
+}

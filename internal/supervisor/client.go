@@ -1,0 +1,202 @@
+package supervisor
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/forkmq/forkmq/internal/queue"
+	"github.com/forkmq/forkmq/internal/spawn"
+)
+
+// client is one connection and its pair of workers.
+type client struct {
+	queue     string
+	remote    string
+	started   time.Time
+	router    *workerProc
+	deliverer *workerProc
+	reason    string // why it ended: the first worker exit
+	stopping  bool
+}
+
+// workerProc is one worker process as the supervisor tracks it.
+type workerProc struct {
+	role     spawn.Role
+	cmd      *exec.Cmd
+	pid      int
+	exited   bool
+	stopSent bool
+	status   *os.ProcessState
+}
+
+func (c *client) worker(r spawn.Role) *workerProc {
+	if r == spawn.RoleRouter {
+		return c.router
+	}
+	return c.deliverer
+}
+
+// done reports whether every started worker has exited.
+func (c *client) done() bool {
+	return (c.router == nil || c.router.exited) && (c.deliverer == nil || c.deliverer.exited)
+}
+
+// limitError is a refusal because a broker or kernel limit is reached; it
+// names the limit and how to raise it, for the one log line the refusal gets.
+type limitError struct {
+	limit string
+	fix   string
+	err   error
+}
+
+func (e *limitError) Error() string { return e.limit + " reached: " + e.err.Error() }
+func (e *limitError) Unwrap() error { return e.err }
+
+// spawnLimit names the limit behind a failed exec, when there is one.
+func spawnLimit(err error) error {
+	switch {
+	case errors.Is(err, syscall.EAGAIN):
+		return &limitError{limit: "processes (RLIMIT_NPROC, kernel.pid_max or the cgroup's pids.max)",
+			fix: "raise `ulimit -u`, kernel.pid_max or pids.max, or lower -max-clients", err: err}
+	case errors.Is(err, syscall.EMFILE), errors.Is(err, syscall.ENFILE):
+		return &limitError{limit: "open files (RLIMIT_NOFILE or fs.file-max)",
+			fix: "raise `ulimit -n` or fs.file-max, or lower -max-clients", err: err}
+	case errors.Is(err, syscall.ENOMEM):
+		return &limitError{limit: "memory", fix: "free memory or lower -max-clients", err: err}
+	}
+	return fmt.Errorf("start worker: %w", err)
+}
+
+// admit sets up a new client: record, queue, spool folder, then the two
+// workers. Any failure undoes what was done and refuses the client with
+// CONNACK 3, so no half-set-up client is ever left behind.
+func (s *Supervisor) admit(conn net.Conn) {
+	remote := conn.RemoteAddr().String()
+	if len(s.clients) >= s.cfg.MaxClients {
+		s.refuse(conn, &limitError{limit: "-max-clients", fix: "start the broker with a larger -max-clients",
+			err: fmt.Errorf("%d clients connected", len(s.clients))})
+		return
+	}
+	s.seq++
+	c := &client{queue: s.QueuePrefix() + strconv.FormatUint(s.seq, 10), remote: remote, started: time.Now()}
+	if err := s.startClient(c, conn); err != nil {
+		s.undo(c)
+		s.refuse(conn, err)
+		return
+	}
+	conn.Close() // the workers hold the socket now
+	s.clients[c.queue] = c
+	s.log.Debug().Str("queue", c.queue).Str("remote", remote).Str("router_pid", pidOf(c.router)).
+		Str("deliverer_pid", pidOf(c.deliverer)).Msg("workers started")
+}
+
+func (s *Supervisor) startClient(c *client, conn net.Conn) error {
+	if err := s.state.addClient(c.queue, c.remote); err != nil {
+		return err
+	}
+	q, err := queue.Create(c.queue, s.attr)
+	if err != nil {
+		var le *queue.LimitError
+		if errors.As(err, &le) {
+			return &limitError{limit: le.Limit, fix: le.Fix, err: err}
+		}
+		return fmt.Errorf("create queue: %w", err)
+	}
+	defer q.Close() // the workers inherit their own descriptors
+	if err := s.spool.AddQueue(c.queue); err != nil {
+		return err
+	}
+	tcp, ok := conn.(*net.TCPConn)
+	if !ok {
+		return fmt.Errorf("connection is %T, not TCP", conn)
+	}
+	sock, err := tcp.File() // a blocking duplicate for the children
+	if err != nil {
+		return spawnLimit(err)
+	}
+	defer sock.Close()
+	if c.deliverer, err = s.startWorker(c, spawn.RoleDeliverer, sock, q.File(), 0); err != nil {
+		return err
+	}
+	if c.router, err = s.startWorker(c, spawn.RoleRouter, sock, q.File(), c.deliverer.pid); err != nil {
+		return err
+	}
+	return nil
+}
+
+// undo removes a client whose set-up failed half-way. A worker that did
+// start is killed; its wait goroutine reports the exit, and cleanup runs then.
+func (s *Supervisor) undo(c *client) {
+	if c.deliverer != nil {
+		c.stopping = true
+		s.clients[c.queue] = c
+		s.stopWorker(c.deliverer)
+		return
+	}
+	s.removeClientState(c.queue)
+}
+
+// refuse answers a client that cannot be served with CONNACK 3 (server
+// unavailable) and logs one line naming the limit and how to raise it. The
+// supervisor does not parse MQTT: it writes the four constant bytes, stops
+// writing, and lets the client's CONNECT drain so the close is not a reset.
+func (s *Supervisor) refuse(conn net.Conn, err error) {
+	ev := s.log.Warn().Err(err).Str("remote", conn.RemoteAddr().String())
+	var le *limitError
+	if errors.As(err, &le) {
+		ev = ev.Str("limit", le.limit).Str("fix", le.fix)
+	}
+	ev.Msg("client refused: server unavailable")
+	go func() {
+		defer conn.Close()
+		conn.SetDeadline(time.Now().Add(2 * time.Second))
+		// CONNACK: type 2, remaining length 2, no session, code 3.
+		if _, err := conn.Write([]byte{0x20, 0x02, 0x00, 0x03}); err != nil {
+			return
+		}
+		if tcp, ok := conn.(*net.TCPConn); ok {
+			tcp.CloseWrite()
+		}
+		io.Copy(io.Discard, io.LimitReader(conn, 1<<20))
+	}()
+}
+
+// cleanup removes what a gone client leaves: topic entries first (so no
+// publisher routes to it any more), then the queue, spool and records.
+func (s *Supervisor) cleanup(c *client) {
+	delete(s.clients, c.queue)
+	id := s.state.clientID(c.queue)
+	s.removeClientState(c.queue)
+	if c.router == nil {
+		return // refused during set-up; already logged
+	}
+	s.log.Info().
+		Str("client_id", id).
+		Str("remote", c.remote).
+		Str("router_pid", pidOf(c.router)).
+		Str("deliverer_pid", pidOf(c.deliverer)).
+		Str("queue", c.queue).
+		Str("reason", c.reason).
+		Dur("connected_for", time.Since(c.started)).
+		Msg("client disconnected")
+}
+
+func (s *Supervisor) removeClientState(name string) {
+	if err := s.topics.RemoveQueue(name); err != nil {
+		s.log.Error().Err(err).Str("queue", name).Msg("remove topic entries")
+	}
+	if err := queue.Unlink(name); err != nil && !errors.Is(err, queue.ErrNotExist) {
+		s.log.Error().Err(err).Str("queue", name).Msg("unlink queue")
+	}
+	if err := s.spool.RemoveQueue(name); err != nil {
+		s.log.Error().Err(err).Str("queue", name).Msg("remove spool")
+	}
+	s.state.removeClient(name)
+}

@@ -1,0 +1,67 @@
+package supervisor
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Config is what the broker is told on its command line.
+type Config struct {
+	Listen        string        // address to listen on, e.g. ":1883"
+	StateDir      string        // topic files, client records, spool
+	MaxClients    int           // clients served at once; sizes the queues
+	QueueBudget   uint64        // bytes of RLIMIT_MSGQUEUE to plan within; 0 = all
+	MaxPacketSize int           // largest packet accepted from a client
+	ConnectWait   time.Duration // how long a new connection may take to send CONNECT
+	WorkerPath    string        // the worker binary
+	LogFormat     string        // console or json, passed to the workers
+	LogLevel      string        // passed to the workers
+	StopGrace     time.Duration // how long workers get to exit before SIGKILL
+}
+
+// Defaults for Config fields left zero.
+const (
+	DefaultMaxClients    = 100
+	DefaultMaxPacketSize = 268435455 // MQTT 3.1.1's largest remaining length
+	DefaultConnectWait   = 10 * time.Second
+	DefaultStopGrace     = time.Second
+)
+
+func (c *Config) setDefaults() {
+	if c.MaxClients == 0 {
+		c.MaxClients = DefaultMaxClients
+	}
+	if c.MaxPacketSize == 0 {
+		c.MaxPacketSize = DefaultMaxPacketSize
+	}
+	if c.ConnectWait == 0 {
+		c.ConnectWait = DefaultConnectWait
+	}
+	if c.StopGrace == 0 {
+		c.StopGrace = DefaultStopGrace
+	}
+	if c.LogLevel == "" {
+		c.LogLevel = "info"
+	}
+}
+
+func (c *Config) validate() error {
+	var errs []error
+	if c.Listen == "" {
+		errs = append(errs, errors.New("-listen is required"))
+	}
+	if c.StateDir == "" {
+		errs = append(errs, errors.New("-state-dir is required"))
+	}
+	if c.MaxClients < 1 {
+		errs = append(errs, fmt.Errorf("-max-clients %d: want at least 1", c.MaxClients))
+	}
+	if c.MaxPacketSize < 2 || c.MaxPacketSize > DefaultMaxPacketSize {
+		errs = append(errs, fmt.Errorf("-max-packet-size %d: want 2…%d", c.MaxPacketSize, DefaultMaxPacketSize))
+	}
+	if c.WorkerPath == "" {
+		errs = append(errs, errors.New("worker binary path is required"))
+	}
+	return errors.Join(errs...)
+}

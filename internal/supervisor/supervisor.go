@@ -1,0 +1,334 @@
+// Package supervisor is the broker's parent process: it listens, and for
+// every accepted client creates the client's POSIX queue and starts the
+// client's two workers (router and deliverer, see package worker), handing
+// down the socket as an inherited descriptor. It reaps the workers, stops the
+// partner of any worker that exits, and cleans up the client's queue, topic
+// entries and spool once both are gone.
+//
+// The supervisor never parses MQTT and never reads a socket or a queue; a
+// stuck client can never stall it. One loop acts on everything — accepted
+// connections, worker exits and signals — so no state is shared between
+// goroutines (the accept loop and the per-child wait goroutines only send
+// events to it).
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/forkmq/forkmq/internal/queue"
+	"github.com/forkmq/forkmq/internal/spawn"
+	"github.com/forkmq/forkmq/internal/spool"
+	"github.com/forkmq/forkmq/internal/topicdir"
+)
+
+// Supervisor is a running broker parent.
+type Supervisor struct {
+	cfg    Config
+	log    zerolog.Logger
+	state  *stateDir
+	topics *topicdir.Dir
+	spool  *spool.Spool
+	attr   queue.Attr // every client queue's attributes
+	ln     net.Listener
+
+	lifelineR, lifelineW *os.File // workers hold the read end; EOF = we died
+
+	seq      uint64
+	clients  map[string]*client // by queue name
+	accepted chan net.Conn
+	exits    chan workerExit
+}
+
+// New prepares a broker: it takes the state directory (one broker per
+// directory), sweeps what a killed predecessor left there, plans the queue
+// size from the kernel's limits and binds the listening socket.
+func New(cfg Config, log zerolog.Logger) (*Supervisor, error) {
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	st, err := openStateDir(cfg.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	s := &Supervisor{
+		cfg:      cfg,
+		log:      log,
+		state:    st,
+		clients:  make(map[string]*client),
+		accepted: make(chan net.Conn),
+		exits:    make(chan workerExit, 64),
+	}
+	if err := s.init(); err != nil {
+		st.close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Supervisor) init() error {
+	var err error
+	if s.topics, err = topicdir.Open(filepath.Join(s.state.path, "topics")); err != nil {
+		return fmt.Errorf("state dir: %w", err)
+	}
+	if s.spool, err = spool.Open(filepath.Join(s.state.path, "spool")); err != nil {
+		return fmt.Errorf("state dir: %w", err)
+	}
+	if err := s.sweep(); err != nil {
+		return err
+	}
+	if err := s.planQueues(); err != nil {
+		return err
+	}
+	if s.lifelineR, s.lifelineW, err = os.Pipe(); err != nil {
+		return fmt.Errorf("lifeline pipe: %w", err)
+	}
+	if s.ln, err = net.Listen("tcp", s.cfg.Listen); err != nil {
+		return fmt.Errorf("listen on %s: %w", s.cfg.Listen, err)
+	}
+	return nil
+}
+
+// minQueueMsgSize keeps ordinary small publications inline in the queue.
+const minQueueMsgSize = 256
+
+// planQueues sizes every client queue so that MaxClients of them fit the
+// RLIMIT_MSGQUEUE budget (or the part of it given by -queue-budget) together.
+func (s *Supervisor) planQueues() error {
+	lim, err := queue.ReadLimits()
+	if err != nil {
+		return fmt.Errorf("read mqueue limits: %w", err)
+	}
+	if s.cfg.QueueBudget > 0 && s.cfg.QueueBudget < lim.Budget {
+		lim.Budget = s.cfg.QueueBudget
+	}
+	if int64(s.cfg.MaxClients) > lim.QueuesMax {
+		// Serve anyway: the clients past the kernel's count are refused
+		// one by one with CONNACK 3 and a log line naming the limit.
+		s.log.Warn().Str("limit", queue.LimitQueuesMax).Int64("queues_max", lim.QueuesMax).Int("max_clients", s.cfg.MaxClients).
+			Msg("-max-clients is above the kernel's queue count; raise it with: sysctl -w fs.mqueue.queues_max=N")
+		lim.QueuesMax = int64(s.cfg.MaxClients)
+	}
+	attr, err := queue.Plan(lim, s.cfg.MaxClients, minQueueMsgSize)
+	if err != nil {
+		return fmt.Errorf("-max-clients %d does not fit the message queue limits: %w", s.cfg.MaxClients, err)
+	}
+	s.attr = attr
+	s.log.Debug().Int64("msg_max", attr.MaxMsg).Int64("msg_size", attr.MsgSize).Uint64("cost_bytes", queue.Cost(attr)).
+		Uint64("budget_bytes", lim.Budget).Msg("client queues planned")
+	return nil
+}
+
+// Addr is the address the broker listens on.
+func (s *Supervisor) Addr() net.Addr { return s.ln.Addr() }
+
+// Instance is the namespace of this broker's queues.
+func (s *Supervisor) Instance() string { return s.state.instance }
+
+// QueuePrefix starts the name of every queue of this broker.
+func (s *Supervisor) QueuePrefix() string { return "forkmq." + s.state.instance + "." }
+
+// Run serves until ctx is cancelled (the broker's signal handling cancels
+// it), then stops every client and removes everything the broker made.
+func (s *Supervisor) Run(ctx context.Context) error {
+	s.log.Info().
+		Str("addr", s.ln.Addr().String()).
+		Str("instance", s.state.instance).
+		Str("queue_prefix", s.QueuePrefix()).
+		Str("state_dir", s.state.path).
+		Int("pid", os.Getpid()).
+		Int("max_clients", s.cfg.MaxClients).
+		Int64("queue_msg_max", s.attr.MaxMsg).
+		Int64("queue_msg_size", s.attr.MsgSize).
+		Msg("listening")
+	go s.acceptLoop()
+	for {
+		select {
+		case conn := <-s.accepted:
+			s.admit(conn)
+		case e := <-s.exits:
+			s.workerExited(e)
+		case <-ctx.Done():
+			return s.shutdown()
+		}
+	}
+}
+
+// acceptLoop feeds accepted connections to the main loop. A temporary error
+// (out of descriptors, say) backs off instead of ending the loop.
+func (s *Supervisor) acceptLoop() {
+	backoff := 5 * time.Millisecond
+	for {
+		conn, err := s.ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				close(s.accepted)
+				return
+			}
+			s.log.Warn().Err(err).Dur("backoff", backoff).Msg("accept failed")
+			time.Sleep(backoff)
+			backoff = min(2*backoff, time.Second)
+			continue
+		}
+		backoff = 5 * time.Millisecond
+		s.accepted <- conn
+	}
+}
+
+// shutdown stops accepting, stops every worker (SIGTERM, then SIGKILL after
+// the grace period), cleans up after each client and then sweeps the state.
+func (s *Supervisor) shutdown() error {
+	s.log.Info().Int("clients", len(s.clients)).Msg("shutting down")
+	s.ln.Close()
+	go func() { // refuse whatever the accept loop still hands over
+		for conn := range s.accepted {
+			conn.Close()
+		}
+	}()
+	for _, c := range s.clients {
+		c.stopping = true
+		s.stopWorker(c.router)
+		s.stopWorker(c.deliverer)
+	}
+	deadline := time.After(s.cfg.StopGrace + 3*time.Second)
+	for len(s.clients) > 0 {
+		select {
+		case e := <-s.exits:
+			s.workerExited(e)
+		case <-deadline:
+			return fmt.Errorf("shutdown: %d clients' workers did not exit", len(s.clients))
+		}
+	}
+	s.lifelineW.Close()
+	s.lifelineR.Close()
+	err := s.sweep()
+	s.state.close()
+	s.log.Info().Msg("stopped")
+	return err
+}
+
+// workerExit is a reaped worker, as reported by its wait goroutine.
+type workerExit struct {
+	client *client
+	role   spawn.Role
+	state  *os.ProcessState
+}
+
+// startWorker execs one worker of a client with the socket, the lifeline and
+// the queue as descriptors 3, 4 and 5 (see package spawn).
+func (s *Supervisor) startWorker(c *client, role spawn.Role, sock, q *os.File, partner int) (*workerProc, error) {
+	args := spawn.Args{
+		Role:          role,
+		StateDir:      s.state.path,
+		Queue:         c.queue,
+		Instance:      s.state.instance,
+		Remote:        c.remote,
+		MaxPacketSize: s.cfg.MaxPacketSize,
+		ConnectWait:   s.cfg.ConnectWait,
+		QueueMsgSize:  int(s.attr.MsgSize),
+		LogFormat:     s.cfg.LogFormat,
+		LogLevel:      s.cfg.LogLevel,
+		Partner:       partner,
+	}
+	cmd := &exec.Cmd{
+		Path:       s.cfg.WorkerPath,
+		Args:       args.Argv(),
+		Stderr:     os.Stderr,
+		ExtraFiles: []*os.File{sock, s.lifelineR, q},
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, spawnLimit(err)
+	}
+	w := &workerProc{role: role, cmd: cmd, pid: cmd.Process.Pid}
+	go func() {
+		_ = cmd.Wait()
+		s.exits <- workerExit{client: c, role: role, state: cmd.ProcessState}
+	}()
+	return w, nil
+}
+
+// stopWorker asks a worker to exit and kills it if it has not after the
+// grace period.
+func (s *Supervisor) stopWorker(w *workerProc) {
+	if w == nil || w.exited || w.stopSent {
+		return
+	}
+	w.stopSent = true
+	_ = w.cmd.Process.Signal(syscall.SIGTERM)
+	s.killLater(w)
+}
+
+// killLater sends SIGKILL after the grace period unless the worker is gone.
+func (s *Supervisor) killLater(w *workerProc) {
+	p := w.cmd.Process
+	time.AfterFunc(s.cfg.StopGrace, func() {
+		// Signal on a reaped process is refused (Go holds a pidfd), so
+		// this cannot hit a recycled pid.
+		_ = p.Signal(syscall.SIGKILL)
+	})
+}
+
+// workerExited records a reaped worker, stops its partner and cleans up once
+// both are gone.
+func (s *Supervisor) workerExited(e workerExit) {
+	c := e.client
+	w := c.worker(e.role)
+	w.exited = true
+	w.status = e.state
+	code := spawn.ExitCode(e.state.ExitCode())
+	if ws, ok := e.state.Sys().(syscall.WaitStatus); ok && ws.Signaled() && !w.stopSent {
+		s.log.Error().Str("queue", c.queue).Str("role", string(e.role)).Int("pid", w.pid).
+			Str("signal", ws.Signal().String()).Msg("worker killed by a signal")
+	} else if code == spawn.ExitFailure || code == spawn.ExitUsage {
+		s.log.Error().Str("queue", c.queue).Str("role", string(e.role)).Int("pid", w.pid).
+			Str("exit", code.String()).Msg("worker failed")
+	}
+	if c.reason == "" {
+		c.reason = exitReason(e.role, e.state)
+	}
+	partner := c.worker(other(e.role))
+	if partner != nil && !partner.exited && !partner.stopSent {
+		if e.role == spawn.RoleRouter && code == spawn.ExitOrderly {
+			// The router asked the deliverer to flush and close: let it.
+			partner.stopSent = true
+			s.killLater(partner)
+		} else {
+			s.stopWorker(partner)
+		}
+	}
+	if c.done() {
+		s.cleanup(c)
+	}
+}
+
+func exitReason(role spawn.Role, st *os.ProcessState) string {
+	if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return string(role) + " killed by " + ws.Signal().String()
+	}
+	return string(role) + ": " + spawn.ExitCode(st.ExitCode()).String()
+}
+
+func other(r spawn.Role) spawn.Role {
+	if r == spawn.RoleRouter {
+		return spawn.RoleDeliverer
+	}
+	return spawn.RoleRouter
+}
+
+func pidOf(w *workerProc) string {
+	if w == nil {
+		return "0"
+	}
+	return strconv.Itoa(w.pid)
+}

@@ -1,0 +1,142 @@
+// Package worker is the code of the two processes that serve one client.
+//
+// The supervisor starts the worker binary twice per client, once in each
+// role (see package spawn for the descriptors and arguments they inherit):
+//
+//   - the router reads and decodes the client's packets, runs the MQTT
+//     session (package protocol), edits the topic files on SUBSCRIBE and
+//     UNSUBSCRIBE, and routes each PUBLISH to the queue of every matching
+//     subscriber. It never writes to the socket: its replies go through the
+//     client's own queue like everything else.
+//   - the deliverer drains the client's queue and writes what it finds to the
+//     socket. Being the socket's only writer, it is what keeps packets from
+//     two processes from interleaving.
+//
+// Either worker exits when its supervisor dies (the lifeline pipe reaches
+// EOF) and when the supervisor stops it; the supervisor stops the other
+// worker of the pair when one exits.
+package worker
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/rs/zerolog"
+	"golang.org/x/sys/unix"
+
+	"github.com/forkmq/forkmq/internal/logging"
+	"github.com/forkmq/forkmq/internal/queue"
+	"github.com/forkmq/forkmq/internal/spawn"
+	"github.com/forkmq/forkmq/internal/spool"
+)
+
+// Main runs a worker with the given arguments (argv[0] excluded) and returns
+// its exit code.
+func Main(argv []string, stderr io.Writer) spawn.ExitCode {
+	args, err := spawn.Parse(argv)
+	if err != nil {
+		fmt.Fprintf(stderr, "forkmq worker: %v\n", err)
+		return spawn.ExitUsage
+	}
+	log, err := logging.New(stderr, args.LogFormat, args.LogLevel)
+	if err != nil {
+		fmt.Fprintf(stderr, "forkmq worker: %v\n", err)
+		return spawn.ExitUsage
+	}
+	log = log.With().Str("role", string(args.Role)).Int("pid", os.Getpid()).Str("queue", args.Queue).Logger()
+
+	watchLifeline(os.NewFile(spawn.FdLifeline, "lifeline"))
+	watchSignals()
+
+	conn, err := inheritSocket()
+	if err != nil {
+		log.Error().Err(err).Msg("worker start")
+		return spawn.ExitUsage
+	}
+	q, err := queue.FromFile(os.NewFile(spawn.FdQueue, args.Queue), args.Queue)
+	if err != nil {
+		log.Error().Err(err).Msg("worker start: queue")
+		return spawn.ExitUsage
+	}
+	sp, err := spool.Open(filepath.Join(args.StateDir, "spool"))
+	if err != nil {
+		log.Error().Err(err).Msg("worker start")
+		return spawn.ExitUsage
+	}
+	switch args.Role {
+	case spawn.RoleRouter:
+		r, err := newRouter(args, log, conn, q, sp)
+		if err != nil {
+			log.Error().Err(err).Msg("router start")
+			return spawn.ExitFailure
+		}
+		return r.run()
+	default:
+		return newDeliverer(args, log, conn, q, sp).run()
+	}
+}
+
+// watchLifeline exits the process when the supervisor dies: the supervisor
+// holds the only write end of the pipe, so EOF here means it is gone.
+func watchLifeline(f *os.File) {
+	go func() {
+		var b [1]byte
+		for {
+			if _, err := f.Read(b[:]); err != nil {
+				os.Exit(int(spawn.ExitParentGone))
+			}
+		}
+	}()
+}
+
+// watchSignals turns SIGTERM and SIGINT from the supervisor into a prompt
+// exit with a named code.
+func watchSignals() {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGTERM, syscall.SIGINT)
+	// A Ctrl-C at the terminal reaches the whole process group; the
+	// supervisor decides when workers stop, so SIGINT is ignored here.
+	signal.Ignore(syscall.SIGINT)
+	go func() {
+		<-ch
+		os.Exit(int(spawn.ExitStopped))
+	}()
+}
+
+func inheritSocket() (*net.TCPConn, error) {
+	f := os.NewFile(spawn.FdSocket, "socket")
+	if f == nil {
+		return nil, errors.New("no socket at fd 3")
+	}
+	c, err := net.FileConn(f)
+	f.Close()
+	if err != nil {
+		return nil, fmt.Errorf("socket at fd %d: %w", spawn.FdSocket, err)
+	}
+	tcp, ok := c.(*net.TCPConn)
+	if !ok {
+		c.Close()
+		return nil, fmt.Errorf("socket at fd %d is %T, not TCP", spawn.FdSocket, c)
+	}
+	return tcp, nil
+}
+
+// shutdown ends the connection for both workers at once: the socket is
+// shared, so closing our descriptor alone would leave the partner's open.
+func shutdown(conn *net.TCPConn, log zerolog.Logger) {
+	rc, err := conn.SyscallConn()
+	if err != nil {
+		return
+	}
+	_ = rc.Control(func(fd uintptr) {
+		if err := unix.Shutdown(int(fd), unix.SHUT_RDWR); err != nil && !errors.Is(err, unix.ENOTCONN) {
+			log.Debug().Err(err).Msg("socket shutdown")
+		}
+	})
+}
