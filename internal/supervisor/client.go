@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -93,8 +94,8 @@ func (s *Supervisor) admit(conn net.Conn) {
 	}
 	conn.Close() // the workers hold the socket now
 	s.clients[c.queue] = c
-	s.log.Debug().Str("queue", c.queue).Str("remote", remote).Str("router_pid", pidOf(c.router)).
-		Str("deliverer_pid", pidOf(c.deliverer)).Msg("workers started")
+	s.log.Debug().Str("queue", c.queue).Str("remote", remote).Int("router_pid", pidOf(c.router)).
+		Int("deliverer_pid", pidOf(c.deliverer)).Msg("workers started")
 }
 
 func (s *Supervisor) startClient(c *client, conn net.Conn) error {
@@ -180,10 +181,10 @@ func (s *Supervisor) cleanup(c *client) {
 	s.log.Info().
 		Str("client_id", id).
 		Str("remote", c.remote).
-		Str("router_pid", pidOf(c.router)).
-		Str("deliverer_pid", pidOf(c.deliverer)).
+		Int("router_pid", pidOf(c.router)).
+		Int("deliverer_pid", pidOf(c.deliverer)).
 		Str("queue", c.queue).
-		Str("reason", c.reason).
+		Str("reason", cmp.Or(c.reason, "deliverer: orderly")).
 		Dur("connected_for", time.Since(c.started)).
 		Msg("client disconnected")
 }

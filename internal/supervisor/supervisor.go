@@ -20,7 +20,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"syscall"
 	"time"
 
@@ -294,7 +293,9 @@ func (s *Supervisor) workerExited(e workerExit) {
 		s.log.Error().Str("queue", c.queue).Str("role", string(e.role)).Int("pid", w.pid).
 			Str("exit", code.String()).Msg("worker failed")
 	}
-	if c.reason == "" {
+	// The router knows why the session ended; the deliverer's orderly
+	// exit after a close request says nothing new.
+	if c.reason == "" && !(e.role == spawn.RoleDeliverer && code == spawn.ExitOrderly) {
 		c.reason = exitReason(e.role, e.state)
 	}
 	partner := c.worker(other(e.role))
@@ -326,9 +327,9 @@ func other(r spawn.Role) spawn.Role {
 	return spawn.RoleRouter
 }
 
-func pidOf(w *workerProc) string {
+func pidOf(w *workerProc) int {
 	if w == nil {
-		return "0"
+		return 0
 	}
-	return strconv.Itoa(w.pid)
+	return w.pid
 }

@@ -4,11 +4,9 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/google/renameio/v2"
@@ -77,29 +75,17 @@ func newRouter(args spawn.Args, log zerolog.Logger, conn *net.TCPConn, own *queu
 
 // run is the router's loop: one packet at a time, in the order received.
 func (r *router) run() spawn.ExitCode {
-	r.conn.SetReadDeadline(time.Now().Add(r.args.ConnectWait))
-	for {
-		p, err := packet.Read(r.in, r.args.MaxPacketSize)
-		if err != nil {
-			return r.readFailed(err)
-		}
-		if r.log.Debug().Enabled() {
-			r.log.Debug().Str("client_id", r.session.ClientID()).Str("packet", p.Type().String()).Msg("packet in")
-		}
-		wasConnected := r.session.Connected()
-		err = r.session.Handle(p)
-		if !wasConnected && r.session.Connected() {
-			r.connected()
-		}
-		if err != nil {
-			return r.closeFor(err)
-		}
-		if d := r.session.ReadDeadline(); d > 0 {
-			r.conn.SetReadDeadline(time.Now().Add(d))
-		} else {
-			r.conn.SetReadDeadline(time.Time{})
-		}
-	}
+	end, err := r.session.Serve(r.conn, r.in, protocol.ServeConfig{
+		MaxPacketSize: r.args.MaxPacketSize,
+		ConnectWait:   r.args.ConnectWait,
+		OnConnect:     r.connected,
+		OnPacket: func(p packet.Packet) {
+			if r.log.Debug().Enabled() {
+				r.log.Debug().Str("client_id", r.session.ClientID()).Str("packet", p.Type().String()).Msg("packet in")
+			}
+		},
+	})
+	return r.close(end, err)
 }
 
 // connected logs the accepted client and records its identifier where the
@@ -118,52 +104,40 @@ func (r *router) connected() {
 		Msg("client connected")
 }
 
-// readFailed turns a failed read into the right goodbye and exit code.
-func (r *router) readFailed(err error) spawn.ExitCode {
-	var ne net.Error
-	switch {
-	case errors.As(err, &ne) && ne.Timeout():
-		shutdown(r.conn, r.log)
-		if !r.session.Connected() {
-			r.log.Info().Str("remote", r.args.Remote).Dur("wait", r.args.ConnectWait).Msg("no CONNECT in time; closing")
-			return spawn.ExitConnectWait
-		}
-		// [MQTT-3.1.2-24] silent for 1.5 × keep-alive: disconnect.
-		r.log.Info().Str("client_id", r.session.ClientID()).Dur("keep_alive", r.session.KeepAlive()).Msg("keep-alive expired; closing")
-		return spawn.ExitKeepAlive
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET), errors.Is(err, net.ErrClosed):
-		shutdown(r.conn, r.log)
-		return spawn.ExitSocketClosed
-	}
-	// A decoding error: the session decides between a CONNACK and a close.
-	r.log.Info().Err(err).Str("client_id", r.session.ClientID()).Str("remote", r.args.Remote).Msg("bad packet; closing")
-	return r.closeFor(r.session.DecodeError(err))
+// exitFor maps why the session ended to the router's exit code.
+var exitFor = map[protocol.End]spawn.ExitCode{
+	protocol.EndDisconnect:     spawn.ExitOrderly,
+	protocol.EndRefused:        spawn.ExitOrderly,
+	protocol.EndProtocol:       spawn.ExitProtocol,
+	protocol.EndKeepAlive:      spawn.ExitKeepAlive,
+	protocol.EndConnectTimeout: spawn.ExitConnectWait,
+	protocol.EndClosed:         spawn.ExitSocketClosed,
+	protocol.EndEngine:         spawn.ExitFailure,
 }
 
-// closeFor ends the connection for a session error.
-func (r *router) closeFor(err error) spawn.ExitCode {
-	switch {
-	case errors.Is(err, protocol.ErrDisconnect), errors.Is(err, protocol.ErrRefused):
-		// The deliverer writes what is queued (a refusing CONNACK), then
-		// closes the connection [MQTT-3.2.2-5].
-		if errors.Is(err, protocol.ErrRefused) {
-			r.log.Info().Err(err).Str("remote", r.args.Remote).Msg("connection refused")
+// close ends the connection the way the session's end calls for, logs why,
+// and returns the exit code that tells the supervisor.
+func (r *router) close(end protocol.End, err error) spawn.ExitCode {
+	ev := r.log.Info()
+	switch end {
+	case protocol.EndClosed, protocol.EndDisconnect:
+		ev = r.log.Debug()
+	case protocol.EndEngine:
+		ev = r.log.Error()
+	}
+	ev.Err(err).Str("client_id", r.session.ClientID()).Str("remote", r.args.Remote).Str("end", end.String()).Msg("session ended")
+	if end.Orderly() {
+		// The deliverer writes what is queued (a refusing CONNACK
+		// [MQTT-3.2.2-5]), then closes the connection.
+		if sendErr := r.own.Send(envelope.Close, envelope.PrioControl, time.Now().Add(replyWait)); sendErr == nil {
+			return spawn.ExitOrderly
 		}
-		if sendErr := r.own.Send(envelope.Close, envelope.PrioControl, time.Now().Add(replyWait)); sendErr != nil {
-			shutdown(r.conn, r.log)
-			return spawn.ExitFailure
-		}
-		return spawn.ExitOrderly
-	case errors.Is(err, protocol.ErrEngine):
-		r.log.Error().Err(err).Str("client_id", r.session.ClientID()).Msg("closing after internal error")
 		shutdown(r.conn, r.log)
 		return spawn.ExitFailure
-	default:
-		// [MQTT-4.8.0-1] a protocol violation closes the connection.
-		r.log.Info().Err(err).Str("client_id", r.session.ClientID()).Str("remote", r.args.Remote).Msg("protocol violation; closing")
-		shutdown(r.conn, r.log)
-		return spawn.ExitProtocol
 	}
+	// [MQTT-4.8.0-1] anything else closes the connection at once.
+	shutdown(r.conn, r.log)
+	return exitFor[end]
 }
 
 // Send implements protocol.Engine: a reply travels through the client's own

@@ -1,0 +1,108 @@
+package protocol
+
+import (
+	"errors"
+	"io"
+	"net"
+	"syscall"
+	"time"
+
+	"github.com/forkmq/forkmq/internal/packet"
+)
+
+// End says why a session's read loop stopped; each engine turns it into its
+// own way of closing (an exit code and a socket shutdown for the process
+// engine, a closed connection for the goroutine engine).
+type End int
+
+// Why a session ends.
+const (
+	EndDisconnect     End = iota // the client sent DISCONNECT
+	EndRefused                   // CONNECT was answered with a refusing CONNACK
+	EndProtocol                  // the client broke the protocol or sent a malformed packet
+	EndKeepAlive                 // silent past 1.5 × keep-alive [MQTT-3.1.2-24]
+	EndConnectTimeout            // no CONNECT within the connect timeout
+	EndClosed                    // the client closed or reset the connection
+	EndEngine                    // the engine failed (an internal error)
+)
+
+var endNames = [...]string{"disconnect", "refused", "protocol error", "keep-alive timeout", "connect timeout", "connection closed", "internal error"}
+
+func (e End) String() string {
+	if int(e) < len(endNames) {
+		return endNames[e]
+	}
+	return "unknown"
+}
+
+// Orderly reports whether the engine should flush what is queued for the
+// client before closing (a DISCONNECT, or a refusing CONNACK to deliver).
+func (e End) Orderly() bool { return e == EndDisconnect || e == EndRefused }
+
+// Deadliner is the part of a connection the read loop needs.
+type Deadliner interface{ SetReadDeadline(time.Time) error }
+
+// ServeConfig bounds a session's read loop.
+type ServeConfig struct {
+	MaxPacketSize int           // larger packets close the connection
+	ConnectWait   time.Duration // time allowed for CONNECT
+	OnConnect     func()        // called once CONNECT is accepted (may be nil)
+	OnPacket      func(packet.Packet)
+}
+
+// Serve reads packets from r and hands them to the session until it ends,
+// enforcing the connect timeout and the keep-alive through conn's read
+// deadline. It returns why the session ended and the error behind it.
+func (s *Session) Serve(conn Deadliner, r io.Reader, cfg ServeConfig) (End, error) {
+	conn.SetReadDeadline(time.Now().Add(cfg.ConnectWait))
+	for {
+		p, err := packet.Read(r, cfg.MaxPacketSize)
+		if err != nil {
+			return s.readFailed(err)
+		}
+		if cfg.OnPacket != nil {
+			cfg.OnPacket(p)
+		}
+		wasConnected := s.Connected()
+		err = s.Handle(p)
+		if !wasConnected && s.Connected() && cfg.OnConnect != nil {
+			cfg.OnConnect()
+		}
+		if err != nil {
+			return endFor(err), err
+		}
+		if d := s.ReadDeadline(); d > 0 {
+			conn.SetReadDeadline(time.Now().Add(d))
+		} else {
+			conn.SetReadDeadline(time.Time{})
+		}
+	}
+}
+
+func (s *Session) readFailed(err error) (End, error) {
+	var ne net.Error
+	switch {
+	case errors.As(err, &ne) && ne.Timeout():
+		if !s.Connected() {
+			return EndConnectTimeout, err
+		}
+		return EndKeepAlive, err
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET),
+		errors.Is(err, net.ErrClosed), errors.Is(err, syscall.EPIPE):
+		return EndClosed, err
+	}
+	err = s.DecodeError(err)
+	return endFor(err), err
+}
+
+func endFor(err error) End {
+	switch {
+	case errors.Is(err, ErrDisconnect):
+		return EndDisconnect
+	case errors.Is(err, ErrRefused):
+		return EndRefused
+	case errors.Is(err, ErrEngine):
+		return EndEngine
+	}
+	return EndProtocol
+}
