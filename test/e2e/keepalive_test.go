@@ -32,9 +32,14 @@ func TestKeepAlive(t *testing.T) {
 			rc := connectRaw(t, b, c)
 			// Three seconds, twice the disconnect threshold, of pings every
 			// half second: each is answered and the connection stays.
+			sent := time.Now()
 			for range 6 {
 				time.Sleep(500 * time.Millisecond) // pacing the client, not synchronisation
+				if gap := time.Since(sent); gap >= 1500*time.Millisecond {
+					t.Fatalf("%v passed between two pings (the machine is overloaded): a disconnect would be right; inconclusive", gap)
+				}
 				rc.send(t, pingreqBytes)
+				sent = time.Now()
 				rc.expect(t, hdrPingresp)
 			}
 			for _, l := range b.logLines("client disconnected") {

@@ -24,11 +24,9 @@ func TestPayloadSizes(t *testing.T) {
 
 		payloads := make([][]byte, len(sizes))
 		for i, n := range sizes {
-			rng := rand.New(rand.NewPCG(uint64(n), 7))
 			payloads[i] = make([]byte, n)
-			for j := range payloads[i] {
-				payloads[i][j] = byte(rng.Uint32())
-			}
+			seed := [32]byte{byte(i)}
+			_, _ = rand.NewChaCha8(seed).Read(payloads[i])
 			publish(t, pub, "pay/load", payloads[i])
 		}
 		for s, in := range subs {
