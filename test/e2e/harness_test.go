@@ -114,12 +114,21 @@ func mustEventually(t testing.TB, timeout time.Duration, cond func() error) {
 	}
 }
 
+// msgqueueLimit is RLIMIT_MSGQUEUE here: the bytes of POSIX queue memory
+// that all root processes share.
+const msgqueueLimit = 819200
+
 // brokerConfig is what startBroker's options change.
 type brokerConfig struct {
 	engine     string
 	maxClients int
-	stateDir   string // default: <t.TempDir()>/state
-	args       []string
+	// queueBudget is the share of msgqueueLimit the broker sizes its queues
+	// from. Up to three brokers of this package run at once (two parallel
+	// tests, one of them with two brokers), and other packages' tests may
+	// create queues too.
+	queueBudget int
+	stateDir    string // default: <t.TempDir()>/state
+	args        []string
 }
 
 type brokerOption func(*brokerConfig)
@@ -130,6 +139,10 @@ func withEngine(engine string) brokerOption {
 
 func withMaxClients(n int) brokerOption {
 	return func(c *brokerConfig) { c.maxClients = n }
+}
+
+func withQueueBudget(bytes int) brokerOption {
+	return func(c *brokerConfig) { c.queueBudget = bytes }
 }
 
 func withStateDir(dir string) brokerOption {
@@ -160,7 +173,7 @@ func startBroker(t testing.TB, opts ...brokerOption) *broker {
 	if buildErr != nil {
 		t.Fatalf("cannot build the broker: %v", buildErr)
 	}
-	cfg := brokerConfig{engine: defaultEngine, maxClients: 20}
+	cfg := brokerConfig{engine: defaultEngine, maxClients: 20, queueBudget: msgqueueLimit / 4}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -171,6 +184,7 @@ func startBroker(t testing.TB, opts ...brokerOption) *broker {
 		"-listen", "127.0.0.1:0",
 		"-state-dir", cfg.stateDir,
 		"-max-clients", strconv.Itoa(cfg.maxClients),
+		"-queue-budget", strconv.Itoa(cfg.queueBudget),
 		"-log-format", "json",
 		"-log-level", "debug",
 	}
