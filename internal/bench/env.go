@@ -1,0 +1,90 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/forkmq/forkmq/internal/bench/report"
+)
+
+// environment records the machine, its limits and the brokers' versions.
+func environment(binDir string) report.Environment {
+	e := report.Environment{
+		Cores:     runtime.NumCPU(),
+		CPUModel:  cpuinfoField("model name"),
+		MemTotal:  strings.TrimSpace(strings.TrimPrefix(firstLine("/proc/meminfo"), "MemTotal:")),
+		Kernel:    readTrim("/proc/sys/kernel/osrelease"),
+		GoVersion: runtime.Version(),
+		LoadStart: loadavg(),
+		Limits:    map[string]string{},
+		Versions:  map[string]string{},
+	}
+	for _, s := range []string{"fs/mqueue/queues_max", "fs/mqueue/msg_max", "fs/mqueue/msgsize_max",
+		"kernel/pid_max", "net/core/somaxconn", "net/ipv4/ip_local_port_range", "net/ipv4/tcp_tw_reuse"} {
+		e.Limits[strings.ReplaceAll(s, "/", ".")] = strings.Join(strings.Fields(readTrim("/proc/sys/"+s)), "–")
+	}
+	for name, res := range map[string]int{"RLIMIT_MSGQUEUE (bytes)": unix.RLIMIT_MSGQUEUE, "RLIMIT_NOFILE": unix.RLIMIT_NOFILE} {
+		var rl unix.Rlimit
+		if unix.Getrlimit(res, &rl) == nil {
+			e.Limits[name] = fmt.Sprintf("%d (hard %d)", rl.Cur, rl.Max)
+		}
+	}
+	if out, err := exec.Command("mosquitto", "-h").CombinedOutput(); len(out) > 0 {
+		_ = err // mosquitto -h exits 3 after printing its version
+		e.Versions["mosquitto"] = firstOf(out)
+	}
+	if out, err := exec.Command("go", "version", "-m", binDir+"/mochi").Output(); err == nil {
+		for _, l := range strings.Split(string(out), "\n") {
+			if f := strings.Fields(l); len(f) >= 3 && f[0] == "dep" && f[1] == "github.com/mochi-mqtt/server/v2" {
+				e.Versions["mochi"] = "mochi-mqtt/server " + f[2]
+			}
+		}
+	}
+	if out, err := exec.Command("git", "describe", "--always", "--dirty").Output(); err == nil {
+		e.Versions["forkmq"] = "git " + firstOf(out)
+	}
+	return e
+}
+
+func readTrim(path string) string {
+	b, _ := os.ReadFile(path)
+	return strings.TrimSpace(string(b))
+}
+
+func firstOf(b []byte) string {
+	line, _, _ := bytes.Cut(bytes.TrimSpace(b), []byte("\n"))
+	return string(line)
+}
+
+func firstLine(path string) string { b, _ := os.ReadFile(path); return firstOf(b) }
+
+func loadavg() string {
+	f := strings.Fields(readTrim("/proc/loadavg"))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+func cpuinfoField(name string) string {
+	f, err := os.Open("/proc/cpuinfo")
+	if err != nil {
+		return "?"
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if ok && strings.TrimSpace(k) == name {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "?"
+}
