@@ -226,7 +226,7 @@ func startBroker(t testing.TB, opts ...brokerOption) *broker {
 	b.Instance = l.str("instance")
 	b.QueuePrefix = l.str("queue_prefix")
 	b.StateDir = l.str("state_dir")
-	if b.Addr == "" || b.QueuePrefix == "" {
+	if b.Addr == "" || (b.QueuePrefix == "" && b.perClient() > 0) {
 		t.Fatalf(`"listening" line lacks addr or queue_prefix: %s`, l.raw)
 	}
 	if pid := l.int("pid"); pid != b.PID {
@@ -254,7 +254,12 @@ func (b *broker) stop(t testing.TB) {
 	t.Helper()
 	b.stopOnce.Do(func() {
 		workers := b.workerPIDs()
-		if err := b.cmd.Process.Signal(syscall.SIGTERM); err != nil && !b.hasExited() {
+		if b.hasExited() {
+			t.Errorf("broker had exited (%v) before SIGTERM", b.cmd.ProcessState)
+			b.assertGone(t, workers)
+			return
+		}
+		if err := b.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 			t.Errorf("SIGTERM: %v", err)
 		}
 		select {
