@@ -99,6 +99,7 @@ func (r *Results) lines(file, title, unit, cas, series string) error {
 	p.Y.Min = 0
 	p.Legend.Top = true
 	p.Add(plotter.NewGrid())
+	top := 0.0
 	for _, s := range r.Series {
 		if s.Scenario != scenario.Seed || s.Case != cas || s.Name != series || len(s.Values) == 0 {
 			continue
@@ -111,11 +112,15 @@ func (r *Results) lines(file, title, unit, cas, series string) error {
 		if err != nil {
 			return err
 		}
+		for _, xy := range xys {
+			top = max(top, xy.Y)
+		}
 		l.Color = r.color(s.Broker)
 		l.Width = vg.Points(1.5)
 		p.Add(l)
 		p.Legend.Add(s.Broker, l)
 	}
+	p.Y.Max = headroom(top)
 	return p.Save(plotWidth, plotHeight, file)
 }
 
@@ -142,13 +147,17 @@ func (r *Results) bars(file, scen, group, metric string) error {
 	for i, c := range cases {
 		labels[i] = strings.TrimSpace(strings.TrimSuffix(c.Label, group))
 	}
+	// Cases sit at x = 0, 1, …; each gets 80 % of its slot for its bars.
+	p.X.Min, p.X.Max = -0.5, float64(len(cases))-0.5
 	groupWidth := (plotWidth - vg.Inch) / vg.Length(max(1, len(cases)))
 	barWidth := groupWidth * 0.8 / vg.Length(max(1, len(brokers)))
+	top := 0.0
 	for i, br := range brokers {
 		vals := make(plotter.Values, len(cases))
 		for j, c := range cases {
 			if s, ok := r.Lookup(scen, c.Name, br, metric); ok {
 				vals[j] = s.Median
+				top = max(top, s.Median)
 			}
 		}
 		b, err := plotter.NewBarChart(vals, barWidth)
@@ -162,5 +171,14 @@ func (r *Results) bars(file, scen, group, metric string) error {
 		p.Legend.Add(br, b)
 	}
 	p.NominalX(labels...)
+	p.Y.Min, p.Y.Max = 0, headroom(top)
 	return p.Save(plotWidth, plotHeight, file)
+}
+
+// headroom leaves space above the highest value for the legend.
+func headroom(top float64) float64 {
+	if top <= 0 {
+		return 1
+	}
+	return top * 1.25
 }
