@@ -1,6 +1,9 @@
 // Command broker is forkmq's MQTT 3.1.1 broker: a parent process that
 // listens and serves every client with two worker processes of its own,
-// connected by a POSIX message queue (see docs/ARCHITECTURE.md).
+// connected by a POSIX message queue (see docs/ARCHITECTURE.md). With
+// -engine goroutine it runs the same broker in one process instead, a
+// goroutine pair and channels per client (package goengine), as the control
+// of the comparison.
 package main
 
 import (
@@ -14,6 +17,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/rs/zerolog"
+
+	"github.com/forkmq/forkmq/internal/goengine"
 	"github.com/forkmq/forkmq/internal/logging"
 	"github.com/forkmq/forkmq/internal/supervisor"
 )
@@ -24,17 +30,22 @@ func main() {
 
 func run(argv []string) int {
 	var cfg supervisor.Config
+	var engine string
 	fs := flag.NewFlagSet("broker", flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: broker [flags]\n\nforkmq's MQTT 3.1.1 broker: two worker processes per client, POSIX message queues between them.\n\nFlags:\n")
+		fmt.Fprintf(fs.Output(), "Usage: broker [flags]\n\nforkmq's MQTT 3.1.1 broker: two worker processes per client, POSIX message queues between them (or, with -engine goroutine, two goroutines and channels).\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
+	fs.StringVar(&engine, "engine", "process", "`engine`: process (two worker processes and a POSIX queue per client) or goroutine (two goroutines and channels per client, in this process)")
 	fs.StringVar(&cfg.Listen, "listen", ":1883", "TCP `address` to listen on (port 0 picks a free port; the log says which)")
 	fs.StringVar(&cfg.StateDir, "state-dir", "", "`directory` for topic files, client records and spooled payloads (default $TMPDIR/forkmq-PORT)")
 	fs.IntVar(&cfg.MaxClients, "max-clients", supervisor.DefaultMaxClients, "most clients served at once; sizes each client's queue from the RLIMIT_MSGQUEUE budget")
 	fs.Uint64Var(&cfg.QueueBudget, "queue-budget", 0, "`bytes` of the RLIMIT_MSGQUEUE budget this broker's queues may use together (default: all; give less to run several brokers as one user)")
 	fs.IntVar(&cfg.MaxPacketSize, "max-packet-size", supervisor.DefaultMaxPacketSize, "largest packet accepted from a client, in `bytes`")
 	fs.DurationVar(&cfg.ConnectWait, "connect-timeout", supervisor.DefaultConnectWait, "how long a new connection may take to send CONNECT")
+	fs.IntVar(&cfg.MaxInflight, "max-inflight", supervisor.DefaultMaxInflight, "unacknowledged QoS 1/2 messages sent to a client at once; more wait their turn")
+	fs.IntVar(&cfg.SessionMsgs, "session-max-messages", supervisor.DefaultSessionMsgs, "most QoS 1/2 messages a persistent session stores (offline or slow); more are dropped and logged")
+	fs.Int64Var(&cfg.SessionBytes, "session-max-bytes", supervisor.DefaultSessionBytes, "most bytes a persistent session stores; more are dropped and logged")
 	fs.StringVar(&cfg.WorkerPath, "worker", "", "worker binary `path` (default: 'worker' beside this binary)")
 	fs.StringVar(&cfg.LogFormat, "log-format", logging.FormatAuto, "log format: auto (console on a terminal, json otherwise), console or json")
 	fs.StringVar(&cfg.LogLevel, "log-level", "info", "log level: debug (every packet), info, warn or error")
@@ -42,6 +53,10 @@ func run(argv []string) int {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
+		return 2
+	}
+	if engine != "process" && engine != "goroutine" {
+		fmt.Fprintf(os.Stderr, "broker: -engine %q: want process or goroutine\n", engine)
 		return 2
 	}
 	format, err := logging.Resolve(cfg.LogFormat, os.Stderr)
@@ -55,6 +70,14 @@ func run(argv []string) int {
 		fmt.Fprintln(os.Stderr, "broker:", err)
 		return 2
 	}
+	if cfg.StateDir == "" {
+		cfg.StateDir = filepath.Join(os.TempDir(), "forkmq-"+portOf(cfg.Listen))
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if engine == "goroutine" {
+		return runGoroutine(ctx, cfg, log)
+	}
 	if cfg.WorkerPath == "" {
 		exe, err := os.Executable()
 		if err != nil {
@@ -63,18 +86,36 @@ func run(argv []string) int {
 		}
 		cfg.WorkerPath = filepath.Join(filepath.Dir(exe), "worker")
 	}
-	if cfg.StateDir == "" {
-		cfg.StateDir = filepath.Join(os.TempDir(), "forkmq-"+portOf(cfg.Listen))
-	}
 	sup, err := supervisor.New(cfg, log)
 	if err != nil {
 		log.Error().Err(err).Msg("broker cannot start")
 		return 1
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
-	start := time.Now()
-	if err := sup.Run(ctx); err != nil {
+	return exitOf(log, sup.Run(ctx))
+}
+
+// runGoroutine runs the goroutine engine with the flags both engines share;
+// -worker and -queue-budget concern processes and queues only.
+func runGoroutine(ctx context.Context, cfg supervisor.Config, log zerolog.Logger) int {
+	eng, err := goengine.New(goengine.Config{
+		Listen:        cfg.Listen,
+		StateDir:      cfg.StateDir,
+		MaxClients:    cfg.MaxClients,
+		MaxPacketSize: cfg.MaxPacketSize,
+		ConnectWait:   cfg.ConnectWait,
+	}, log)
+	if err != nil {
+		log.Error().Err(err).Msg("broker cannot start")
+		return 1
+	}
+	return exitOf(log, eng.Run(ctx))
+}
+
+var start = time.Now()
+
+// exitOf logs how serving ended and returns the exit status.
+func exitOf(log zerolog.Logger, err error) int {
+	if err != nil {
 		log.Error().Err(err).Dur("uptime", time.Since(start)).Msg("broker stopped with an error")
 		return 1
 	}

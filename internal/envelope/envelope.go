@@ -15,6 +15,10 @@
 //	KindSpooled  0x03 | spool file name; the file holds a whole envelope that
 //	                    did not fit in a queue message (usually a KindPublish)
 //	KindClose    0x04                    flush what came before, then close
+//	KindMailbox  0x05 | file name in the persistent session's mailbox (kept until acknowledged)
+//	KindAck      0x06 | packet type | packet id (2)   the client's PUBACK, PUBREC or PUBCOMP
+//	KindAdopt    0x07 | queue name   read the persistent session's queue from now on
+//	KindResume   0x08                CONNACK is out: replay the session's stored messages
 //
 // flags uses the bit layout of a PUBLISH fixed header: bit 0 retain, bits 1–2
 // QoS, bit 3 DUP.
@@ -35,6 +39,10 @@ const (
 	KindPublish Kind = 0x02
 	KindSpooled Kind = 0x03
 	KindClose   Kind = 0x04
+	KindMailbox Kind = 0x05
+	KindAck     Kind = 0x06
+	KindAdopt   Kind = 0x07
+	KindResume  Kind = 0x08
 )
 
 // Queue priorities: a router's replies to its own client overtake publications
@@ -79,12 +87,32 @@ func AppendPacket(dst []byte, mqtt []byte) []byte {
 }
 
 // AppendSpooled appends a KindSpooled envelope naming a spool file.
-func AppendSpooled(dst []byte, file string) []byte {
-	return append(append(dst, byte(KindSpooled)), file...)
-}
+func AppendSpooled(dst []byte, file string) []byte { return AppendNamed(dst, KindSpooled, file) }
 
 // Close is the KindClose envelope.
 var Close = []byte{byte(KindClose)}
+
+// Resume is the KindResume envelope.
+var Resume = []byte{byte(KindResume)}
+
+// AppendNamed appends an envelope of a kind that carries a name (KindSpooled,
+// KindMailbox, KindAdopt).
+func AppendNamed(dst []byte, k Kind, name string) []byte {
+	return append(append(dst, byte(k)), name...)
+}
+
+// AppendAck appends a KindAck envelope.
+func AppendAck(dst []byte, packetType byte, id uint16) []byte {
+	return binary.BigEndian.AppendUint16(append(dst, byte(KindAck), packetType), id)
+}
+
+// ParseAck reads a KindAck envelope's body.
+func ParseAck(b []byte) (packetType byte, id uint16, err error) {
+	if len(b) != 3 {
+		return 0, 0, fmt.Errorf("%w: ack of %d bytes", ErrBadEnvelope, len(b))
+	}
+	return b[0], binary.BigEndian.Uint16(b[1:]), nil
+}
 
 // ParsePublicationHeader reads the flags and topic of a publication body and
 // returns how many bytes they took; the payload is what follows.

@@ -32,6 +32,52 @@ type Engine interface {
 	Publish(p *packet.Publish) error
 }
 
+// The engine features below are optional interfaces: an engine that has the
+// feature implements the interface and the session uses it.
+
+// Connector takes part in accepting CONNECT: it ends an earlier connection
+// with the same client identifier [MQTT-3.1.4-2], opens or discards the
+// stored session [MQTT-3.1.2-4, -6], and keeps the will. It returns whether a
+// stored session was resumed (CONNACK's session present [MQTT-3.2.2-2]); an
+// error wrapping a *Refusal is answered with that CONNACK code.
+type Connector interface {
+	Connect(c *packet.Connect, clientID string) (sessionPresent bool, err error)
+}
+
+// Acknowledger receives the client's acknowledgements of server-to-client
+// QoS 1 and 2 flows (PUBACK, PUBREC, PUBCOMP), for whatever sends them.
+type Acknowledger interface {
+	Acknowledge(p packet.Packet) error
+}
+
+// Retainer stores retained messages [MQTT-3.3.1-5] and sends the matching
+// ones to a new subscription [MQTT-3.3.1-6].
+type Retainer interface {
+	Retain(p *packet.Publish) error
+	SendRetained(filter string, granted packet.QoS) error
+}
+
+// WillKeeper forgets the will on DISCONNECT [MQTT-3.1.2-10].
+type WillKeeper interface {
+	DiscardWill() error
+}
+
+// InboundStore remembers, across connections of a persistent session, the
+// QoS 2 packet identifiers received and not yet released [MQTT-4.3.3-2].
+type InboundStore interface {
+	// Received records id and reports whether it was already recorded.
+	Received(id uint16) (seen bool, err error)
+	Released(id uint16) error
+}
+
+// Refusal is an engine's reason to refuse a CONNECT with a CONNACK code.
+type Refusal struct {
+	Code   packet.ConnackCode
+	Reason string
+}
+
+func (r *Refusal) Error() string { return r.Code.String() + ": " + r.Reason }
+
 // Close reasons: why a session ended. Every Handle error wraps one of these.
 var (
 	ErrDisconnect   = errors.New("client sent DISCONNECT")
@@ -128,10 +174,19 @@ func (s *Session) Handle(p packet.Packet) error {
 	case *packet.Pubrel:
 		// [MQTT-4.3.3-2] release the identifier and answer PUBCOMP.
 		delete(s.qos2Received, p.PacketID)
+		if st, ok := s.eng.(InboundStore); ok {
+			if err := st.Released(p.PacketID); err != nil {
+				return fmt.Errorf("%w: release %d: %w", ErrEngine, p.PacketID, err)
+			}
+		}
 		return s.send(&packet.Pubcomp{PacketID: p.PacketID})
 	case *packet.Puback, *packet.Pubrec, *packet.Pubcomp:
-		// Acknowledgements of server-to-client QoS 1/2 flows; this engine
-		// grants QoS 0 only, so there is nothing outstanding to settle.
+		// Acknowledgements of server-to-client QoS 1/2 flows.
+		if a, ok := s.eng.(Acknowledger); ok {
+			if err := a.Acknowledge(p); err != nil {
+				return fmt.Errorf("%w: acknowledge %s: %w", ErrEngine, p.Type(), err)
+			}
+		}
 		return nil
 	case *packet.Subscribe:
 		return s.subscribe(p)
@@ -147,9 +202,14 @@ func (s *Session) Handle(p packet.Packet) error {
 		// [MQTT-3.12.4-1]
 		return s.send(&packet.Pingresp{})
 	case *packet.Disconnect:
-		// [MQTT-3.14.4-3] a DISCONNECT discards the will.
+		// [MQTT-3.14.4-3] [MQTT-3.1.2-10] a DISCONNECT discards the will.
 		s.will = nil
 		s.state = closed
+		if w, ok := s.eng.(WillKeeper); ok {
+			if err := w.DiscardWill(); err != nil {
+				return fmt.Errorf("%w: discard will: %w", ErrEngine, err)
+			}
+		}
 		return ErrDisconnect
 	default:
 		// CONNACK, SUBACK, UNSUBACK, PINGRESP only flow server to client.
@@ -172,7 +232,20 @@ func (s *Session) connect(c *packet.Connect) error {
 	s.cleanSession = c.CleanSession
 	s.keepAlive = time.Duration(c.KeepAlive) * time.Second
 	s.will = c.Will
-	if err := s.send(&packet.Connack{ReturnCode: packet.Accepted}); err != nil {
+	present := false
+	if cn, ok := s.eng.(Connector); ok {
+		var err error
+		if present, err = cn.Connect(c, id); err != nil {
+			var r *Refusal
+			if errors.As(err, &r) {
+				return s.refuse(r.Code, r.Reason)
+			}
+			s.state = closed
+			return fmt.Errorf("%w: connect: %w", ErrEngine, err)
+		}
+	}
+	// [MQTT-3.2.2-1] [MQTT-3.2.2-2] [MQTT-3.2.2-3] session present.
+	if err := s.send(&packet.Connack{SessionPresent: present && !c.CleanSession, ReturnCode: packet.Accepted}); err != nil {
 		return err
 	}
 	s.state = connected
@@ -204,17 +277,42 @@ func (s *Session) publish(p *packet.Publish) error {
 		return s.send(&packet.Puback{PacketID: p.PacketID})
 	default:
 		// [MQTT-4.3.3-2] route once per packet identifier until PUBREL.
-		if _, dup := s.qos2Received[p.PacketID]; !dup {
+		seen, err := s.receivedQoS2(p.PacketID)
+		if err != nil {
+			return err
+		}
+		if !seen {
 			if err := s.route(p); err != nil {
 				return err
 			}
-			s.qos2Received[p.PacketID] = struct{}{}
 		}
 		return s.send(&packet.Pubrec{PacketID: p.PacketID})
 	}
 }
 
+func (s *Session) receivedQoS2(id uint16) (bool, error) {
+	if st, ok := s.eng.(InboundStore); ok {
+		seen, err := st.Received(id)
+		if err != nil {
+			return false, fmt.Errorf("%w: record QoS 2 id %d: %w", ErrEngine, id, err)
+		}
+		return seen, nil
+	}
+	if _, seen := s.qos2Received[id]; seen {
+		return true, nil
+	}
+	s.qos2Received[id] = struct{}{}
+	return false, nil
+}
+
 func (s *Session) route(p *packet.Publish) error {
+	if p.Retain {
+		if r, ok := s.eng.(Retainer); ok {
+			if err := r.Retain(p); err != nil {
+				return fmt.Errorf("%w: retain %q: %w", ErrEngine, p.Topic, err)
+			}
+		}
+	}
 	if err := s.eng.Publish(p); err != nil {
 		return fmt.Errorf("%w: publish to %q: %w", ErrEngine, p.Topic, err)
 	}
@@ -234,7 +332,22 @@ func (s *Session) subscribe(p *packet.Subscribe) error {
 	}
 	// [MQTT-3.8.4-1] answer with SUBACK, same identifier [MQTT-3.8.4-2],
 	// one return code per filter in order [MQTT-3.8.4-5].
-	return s.send(&packet.Suback{PacketID: p.PacketID, ReturnCodes: codes})
+	if err := s.send(&packet.Suback{PacketID: p.PacketID, ReturnCodes: codes}); err != nil {
+		return err
+	}
+	// [MQTT-3.3.1-6] [MQTT-3.8.4-3] retained messages follow, for a new
+	// subscription and for a replaced one alike.
+	if r, ok := s.eng.(Retainer); ok {
+		for i, sub := range p.Subscriptions {
+			if codes[i] == packet.SubackFailure {
+				continue
+			}
+			if err := r.SendRetained(sub.Filter, packet.QoS(codes[i])); err != nil {
+				return fmt.Errorf("%w: retained for %q: %w", ErrEngine, sub.Filter, err)
+			}
+		}
+	}
+	return nil
 }
 
 func (s *Session) send(p packet.Packet) error {

@@ -7,8 +7,10 @@
 //
 //	router     reads the client's packets, answers them and routes PUBLISH
 //	deliverer  drains the client's queue and is the only writer to the socket
+//	will       publishes a will left by a connection that ended abnormally
 //
-// Every worker inherits three descriptors after stdin, stdout and stderr:
+// A router or deliverer inherits three descriptors after stdin, stdout and
+// stderr (a will worker only the lifeline):
 //
 //	fd 3  the client's TCP socket
 //	fd 4  the read end of the lifeline pipe; EOF there means the supervisor died
@@ -36,6 +38,7 @@ type Role string
 const (
 	RoleRouter    Role = "router"
 	RoleDeliverer Role = "deliverer"
+	RoleWill      Role = "will"
 )
 
 // Args is everything a worker is told on its command line. The supervisor
@@ -49,6 +52,10 @@ type Args struct {
 	MaxPacketSize int           // largest accepted packet, in bytes
 	ConnectWait   time.Duration // how long the router waits for CONNECT
 	QueueMsgSize  int           // the queue's message size, so envelopes fit
+	QueueMsgMax   int           // the queue's message count, for session queues routers create
+	MaxInflight   int           // unacknowledged QoS 1/2 messages to a client at once
+	SessionMsgs   int           // most messages a persistent session's mailbox holds
+	SessionBytes  int64         // most bytes a persistent session's mailbox holds
 	LogFormat     string        // console or json
 	LogLevel      string        // zerolog level name
 	Partner       int           // the other worker's pid, when known (for logs)
@@ -71,6 +78,10 @@ func (a Args) Argv() []string {
 		"-max-packet-size", strconv.Itoa(a.MaxPacketSize),
 		"-connect-wait", a.ConnectWait.String(),
 		"-queue-msg-size", strconv.Itoa(a.QueueMsgSize),
+		"-queue-msg-max", strconv.Itoa(a.QueueMsgMax),
+		"-max-inflight", strconv.Itoa(a.MaxInflight),
+		"-session-msgs", strconv.Itoa(a.SessionMsgs),
+		"-session-bytes", strconv.FormatInt(a.SessionBytes, 10),
 		"-log-format", a.LogFormat,
 		"-log-level", a.LogLevel,
 		"-partner", strconv.Itoa(a.Partner),
@@ -89,6 +100,10 @@ func Parse(argv []string) (Args, error) {
 	fs.IntVar(&a.MaxPacketSize, "max-packet-size", 0, "largest accepted packet")
 	fs.DurationVar(&a.ConnectWait, "connect-wait", 10*time.Second, "time allowed for CONNECT")
 	fs.IntVar(&a.QueueMsgSize, "queue-msg-size", 0, "the queue's message size")
+	fs.IntVar(&a.QueueMsgMax, "queue-msg-max", 1, "the queue's message count")
+	fs.IntVar(&a.MaxInflight, "max-inflight", 20, "unacknowledged QoS 1/2 messages at once")
+	fs.IntVar(&a.SessionMsgs, "session-msgs", 1000, "most messages in a session mailbox")
+	fs.Int64Var(&a.SessionBytes, "session-bytes", 64<<20, "most bytes in a session mailbox")
 	fs.StringVar(&a.LogFormat, "log-format", "json", "console or json")
 	fs.StringVar(&a.LogLevel, "log-level", "info", "log level")
 	fs.IntVar(&a.Partner, "partner", 0, "the other worker's pid")
@@ -97,7 +112,7 @@ func Parse(argv []string) (Args, error) {
 	}
 	a.Role = Role(*role)
 	switch {
-	case a.Role != RoleRouter && a.Role != RoleDeliverer:
+	case a.Role != RoleRouter && a.Role != RoleDeliverer && a.Role != RoleWill:
 		return Args{}, fmt.Errorf("worker arguments: unknown role %q", *role)
 	case a.Queue == "" || a.StateDir == "":
 		return Args{}, fmt.Errorf("worker arguments: -queue and -state-dir are required")

@@ -10,8 +10,12 @@
 //
 // Layout under the spool directory:
 //
-//	tmp/<pid>-<nanotime>-<seq>   being written or linked by one router
-//	<queue>/<pid>-<nanotime>-<seq>  one copy waiting for that queue's deliverer
+//	tmp/<name>       being written or linked by one router
+//	<queue>/<name>   one copy waiting for that queue's deliverer
+//
+// A name is <wall clock in ns, 16 hex digits>-<pid>-<seq>: unique, and
+// sorting names sorts copies by the time they were written, so a persistent
+// session's mailbox (see Mailbox) replays in arrival order.
 package spool
 
 import (
@@ -27,8 +31,8 @@ import (
 // Spool is a spool directory.
 type Spool struct {
 	dir  string
-	seq  atomic.Uint64
-	base string // unique per process: pid and start time
+	seq atomic.Uint64
+	pid string
 }
 
 // Open opens (and creates, mode 0700) the spool directory.
@@ -36,10 +40,7 @@ func Open(dir string) (*Spool, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "tmp"), 0o700); err != nil {
 		return nil, fmt.Errorf("spool: %w", err)
 	}
-	return &Spool{
-		dir:  dir,
-		base: strconv.Itoa(os.Getpid()) + "-" + strconv.FormatInt(time.Now().UnixNano(), 36),
-	}, nil
+	return &Spool{dir: dir, pid: strconv.Itoa(os.Getpid())}, nil
 }
 
 // Dir is the spool directory.
@@ -88,6 +89,9 @@ func (s *Spool) ClearTemp() error {
 
 func (s *Spool) queueDir(queue string) string { return filepath.Join(s.dir, queue) }
 
+// QueueDir is the folder of a queue's copies.
+func (s *Spool) QueueDir(queue string) string { return s.queueDir(queue) }
+
 // Item is one publication written to the spool by a router.
 type Item struct {
 	s    *Spool
@@ -96,7 +100,7 @@ type Item struct {
 
 // Write stores a publication body in a new temporary spool file.
 func (s *Spool) Write(body []byte) (*Item, error) {
-	name := s.base + "-" + strconv.FormatUint(s.seq.Add(1), 10)
+	name := fmt.Sprintf("%016x-%s-%d", time.Now().UnixNano(), s.pid, s.seq.Add(1))
 	path := filepath.Join(s.dir, "tmp", name)
 	if err := os.WriteFile(path, body, 0o600); err != nil {
 		os.Remove(path)

@@ -23,6 +23,7 @@ type client struct {
 	started   time.Time
 	router    *workerProc
 	deliverer *workerProc
+	will      *workerProc // publishing the will, after both are gone
 	reason    string // why it ended: the first worker exit
 	stopping  bool
 }
@@ -38,8 +39,11 @@ type workerProc struct {
 }
 
 func (c *client) worker(r spawn.Role) *workerProc {
-	if r == spawn.RoleRouter {
+	switch r {
+	case spawn.RoleRouter:
 		return c.router
+	case spawn.RoleWill:
+		return c.will
 	}
 	return c.deliverer
 }
@@ -141,7 +145,8 @@ func (s *Supervisor) undo(c *client) {
 		s.stopWorker(c.deliverer)
 		return
 	}
-	s.removeClientState(c.queue)
+	s.removeConnState(c.queue)
+	s.state.removeClient(c.queue)
 }
 
 // refuse answers a client that cannot be served with CONNACK 3 (server
@@ -169,12 +174,29 @@ func (s *Supervisor) refuse(conn net.Conn, err error) {
 	}()
 }
 
-// cleanup removes what a gone client leaves: topic entries first (so no
-// publisher routes to it any more), then the queue, spool and records.
+// cleanup removes what a gone connection leaves: topic entries first (so no
+// publisher routes to it any more), then the queue and spool. A persistent
+// session the connection adopted keeps its subscriptions and mailbox. If the
+// connection left a will (it ended without DISCONNECT), a will worker
+// publishes it before the records go [MQTT-3.1.2-8].
 func (s *Supervisor) cleanup(c *client) {
+	s.removeConnState(c.queue)
+	if c.router != nil && fileExists(s.state.Will(c.queue)) {
+		w, err := s.startWorker(c, spawn.RoleWill, nil, nil, 0)
+		if err == nil {
+			c.will = w
+			return
+		}
+		s.log.Error().Err(err).Str("queue", c.queue).Msg("will not published: cannot start a will worker")
+	}
+	s.finish(c)
+}
+
+// finish removes the connection's records and logs its end.
+func (s *Supervisor) finish(c *client) {
 	delete(s.clients, c.queue)
 	id := s.state.clientID(c.queue)
-	s.removeClientState(c.queue)
+	s.state.removeClient(c.queue)
 	if c.router == nil {
 		return // refused during set-up; already logged
 	}
@@ -185,11 +207,13 @@ func (s *Supervisor) cleanup(c *client) {
 		Int("deliverer_pid", pidOf(c.deliverer)).
 		Str("queue", c.queue).
 		Str("reason", cmp.Or(c.reason, "deliverer: orderly")).
+		Bool("will_published", c.will != nil).
 		Dur("connected_for", time.Since(c.started)).
 		Msg("client disconnected")
 }
 
-func (s *Supervisor) removeClientState(name string) {
+// removeConnState removes a connection's topic entries, queue and spool.
+func (s *Supervisor) removeConnState(name string) {
 	if err := s.topics.RemoveQueue(name); err != nil {
 		s.log.Error().Err(err).Str("queue", name).Msg("remove topic entries")
 	}
@@ -199,5 +223,9 @@ func (s *Supervisor) removeClientState(name string) {
 	if err := s.spool.RemoveQueue(name); err != nil {
 		s.log.Error().Err(err).Str("queue", name).Msg("remove spool")
 	}
-	s.state.removeClient(name)
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }

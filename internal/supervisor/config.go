@@ -18,6 +18,9 @@ type Config struct {
 	LogFormat     string        // console or json, passed to the workers
 	LogLevel      string        // passed to the workers
 	StopGrace     time.Duration // how long workers get to exit before SIGKILL
+	MaxInflight   int           // unacknowledged QoS 1/2 messages per client
+	SessionMsgs   int           // most messages a persistent session stores
+	SessionBytes  int64         // most bytes a persistent session stores
 }
 
 // Defaults for Config fields left zero.
@@ -26,6 +29,9 @@ const (
 	DefaultMaxPacketSize = 268435455 // MQTT 3.1.1's largest remaining length
 	DefaultConnectWait   = 10 * time.Second
 	DefaultStopGrace     = time.Second
+	DefaultMaxInflight   = 20
+	DefaultSessionMsgs   = 1000
+	DefaultSessionBytes  = 64 << 20
 )
 
 func (c *Config) setDefaults() {
@@ -40,6 +46,15 @@ func (c *Config) setDefaults() {
 	}
 	if c.StopGrace == 0 {
 		c.StopGrace = DefaultStopGrace
+	}
+	if c.MaxInflight == 0 {
+		c.MaxInflight = DefaultMaxInflight
+	}
+	if c.SessionMsgs == 0 {
+		c.SessionMsgs = DefaultSessionMsgs
+	}
+	if c.SessionBytes == 0 {
+		c.SessionBytes = DefaultSessionBytes
 	}
 	if c.LogLevel == "" {
 		c.LogLevel = "info"

@@ -9,19 +9,16 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/forkmq/forkmq/internal/queue"
+	"github.com/forkmq/forkmq/internal/state"
 )
 
-// stateDir is the broker's directory on disk (mode 0700):
-//
-//	broker.lock          flock held while this broker runs
-//	clients/<queue>      one record per client being served (its remote address)
-//	clients/<queue>.id   the client identifier, written by the router after CONNECT
-//	topics/              per-topic files (package topicdir)
-//	spool/               large publications in flight (package spool)
+// stateDir is the broker's directory on disk (mode 0700), laid out as
+// package state describes, and the lock that makes it this broker's alone.
 type stateDir struct {
-	path     string
-	instance string
-	lock     *os.File
+	state.Layout
+	lock *os.File
 }
 
 func openStateDir(path string) (*stateDir, error) {
@@ -29,13 +26,18 @@ func openStateDir(path string) (*stateDir, error) {
 	if err != nil {
 		return nil, fmt.Errorf("state dir %s: %w", path, err)
 	}
-	if err := os.MkdirAll(filepath.Join(abs, "clients"), 0o700); err != nil {
-		return nil, fmt.Errorf("state dir: %w", err)
+	h := fnv.New32a()
+	h.Write([]byte(abs))
+	l := state.Layout{Root: abs, Instance: fmt.Sprintf("%08x", h.Sum32())}
+	for _, dir := range []string{l.Clients(), l.IDs(), l.Sessions()} {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("state dir: %w", err)
+		}
 	}
 	if err := os.Chmod(abs, 0o700); err != nil {
 		return nil, fmt.Errorf("state dir: %w", err)
 	}
-	lock, err := os.OpenFile(filepath.Join(abs, "broker.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	lock, err := os.OpenFile(l.Lock(), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("state dir: %w", err)
 	}
@@ -46,9 +48,7 @@ func openStateDir(path string) (*stateDir, error) {
 		}
 		return nil, fmt.Errorf("state dir lock: %w", err)
 	}
-	h := fnv.New32a()
-	h.Write([]byte(abs))
-	return &stateDir{path: abs, instance: fmt.Sprintf("%08x", h.Sum32()), lock: lock}, nil
+	return &stateDir{Layout: l, lock: lock}, nil
 }
 
 func (d *stateDir) close() {
@@ -56,70 +56,122 @@ func (d *stateDir) close() {
 	d.lock.Close()
 }
 
-func (d *stateDir) clientPath(queue string) string { return filepath.Join(d.path, "clients", queue) }
-
-// addClient records a client before its queue exists, so that a sweep after
-// a crash finds every queue this broker may have created.
-func (d *stateDir) addClient(queue, remote string) error {
-	if err := os.WriteFile(d.clientPath(queue), []byte(remote+"\n"), 0o600); err != nil {
+// addClient records a connection before its queue exists, so that a sweep
+// after a crash finds every queue this broker may have created.
+func (d *stateDir) addClient(conn, remote string) error {
+	if err := os.WriteFile(d.ClientRecord(conn), []byte(remote+"\n"), 0o600); err != nil {
 		return fmt.Errorf("client record: %w", err)
 	}
 	return nil
 }
 
-func (d *stateDir) removeClient(queue string) {
-	os.Remove(d.clientPath(queue) + ".id")
-	os.Remove(d.clientPath(queue))
+// removeClient removes every record of a connection.
+func (d *stateDir) removeClient(conn string) {
+	for _, p := range []string{d.ClientID(conn), d.Will(conn), d.AdoptedSession(conn), d.ClientRecord(conn)} {
+		os.Remove(p)
+	}
 }
 
 // clientID is the identifier the router recorded, "" if none yet.
-func (d *stateDir) clientID(queue string) string {
-	b, err := os.ReadFile(d.clientPath(queue) + ".id")
+func (d *stateDir) clientID(conn string) string {
+	b, err := os.ReadFile(d.ClientID(conn))
 	if err != nil {
 		return ""
 	}
 	return string(b)
 }
 
-// recordedQueues lists the queues that have client records.
-func (d *stateDir) recordedQueues() ([]string, error) {
-	entries, err := os.ReadDir(filepath.Join(d.path, "clients"))
+// recordedConns lists the connections that have records.
+func (d *stateDir) recordedConns() ([]string, error) {
+	names, err := readNames(d.Clients())
 	if err != nil {
 		return nil, fmt.Errorf("client records: %w", err)
 	}
-	var qs []string
-	for _, e := range entries {
-		if n := e.Name(); !strings.HasSuffix(n, ".id") {
-			qs = append(qs, n)
+	var conns []string
+	for _, n := range names {
+		if !strings.Contains(n[len(d.QueuePrefix()):], ".") && strings.HasPrefix(n, d.QueuePrefix()) {
+			conns = append(conns, n)
+		}
+	}
+	return conns, nil
+}
+
+// sessionQueues lists the queues of the persistent sessions on disk.
+func (d *stateDir) sessionQueues() (map[string]bool, error) {
+	names, err := readNames(d.Sessions())
+	if err != nil {
+		return nil, fmt.Errorf("session records: %w", err)
+	}
+	qs := make(map[string]bool)
+	for _, n := range names {
+		if len(n) == 64 { // a hash; ".in" folders are skipped
+			qs[d.SessionQueue(n)] = true
 		}
 	}
 	return qs, nil
 }
 
-// sweep removes every queue, topic entry, spool file and record left by a
-// broker that used this state directory before (killed, or just stopped).
-func (s *Supervisor) sweep() error {
-	names, err := s.state.recordedQueues()
+func readNames(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, len(entries))
+	for i, e := range entries {
+		names[i] = e.Name()
+	}
+	return names, nil
+}
+
+// sweep removes what earlier brokers on this state directory left of their
+// connections: queues, topic entries, spool copies, records and client-id
+// locks. Persistent sessions — their subscriptions, mailboxes and records —
+// are kept; their kernel queues are unlinked when unlinkSessions is set (at
+// shutdown: a stopped broker leaves no queue behind).
+func (s *Supervisor) sweep(unlinkSessions bool) error {
+	conns, err := s.state.recordedConns()
 	if err != nil {
 		return err
+	}
+	for _, c := range conns {
+		s.removeConnState(c)
+		s.state.removeClient(c)
+	}
+	sessions, err := s.state.sessionQueues()
+	if err != nil {
+		return err
+	}
+	removed, err := s.topics.Sweep(func(q string) bool { return sessions[q] })
+	if err != nil {
+		return fmt.Errorf("sweep topic files: %w", err)
 	}
 	spooled, err := s.spool.Queues()
 	if err != nil {
 		return err
 	}
-	names = append(names, spooled...)
-	for _, n := range names {
-		s.removeClientState(n)
-	}
-	removed, err := s.topics.Sweep(func(string) bool { return false })
-	if err != nil {
-		return fmt.Errorf("sweep topic files: %w", err)
+	for _, q := range spooled {
+		if !sessions[q] {
+			s.spool.RemoveQueue(q)
+		}
 	}
 	if err := s.spool.ClearTemp(); err != nil {
 		return err
 	}
-	if len(names) > 0 || removed > 0 {
-		s.log.Info().Int("clients", len(names)).Int("topic_entries", removed).Msg("swept state left by an earlier broker")
+	if ids, err := readNames(s.state.IDs()); err == nil {
+		for _, n := range ids {
+			os.Remove(s.state.IDLock(n))
+		}
+	}
+	if unlinkSessions {
+		for q := range sessions {
+			if err := queue.Unlink(q); err != nil && !errors.Is(err, queue.ErrNotExist) {
+				s.log.Warn().Err(err).Str("queue", q).Msg("unlink session queue")
+			}
+		}
+	}
+	if len(conns) > 0 || removed > 0 {
+		s.log.Info().Int("connections", len(conns)).Int("topic_queues", removed).Int("sessions_kept", len(sessions)).
+			Msg("swept state left by an earlier broker")
 	}
 	return nil
 }

@@ -19,7 +19,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"syscall"
 	"time"
 
@@ -78,13 +77,13 @@ func New(cfg Config, log zerolog.Logger) (*Supervisor, error) {
 
 func (s *Supervisor) init() error {
 	var err error
-	if s.topics, err = topicdir.Open(filepath.Join(s.state.path, "topics")); err != nil {
+	if s.topics, err = topicdir.Open(s.state.Topics()); err != nil {
 		return fmt.Errorf("state dir: %w", err)
 	}
-	if s.spool, err = spool.Open(filepath.Join(s.state.path, "spool")); err != nil {
+	if s.spool, err = spool.Open(s.state.Spool()); err != nil {
 		return fmt.Errorf("state dir: %w", err)
 	}
-	if err := s.sweep(); err != nil {
+	if err := s.sweep(false); err != nil {
 		return err
 	}
 	if err := s.planQueues(); err != nil {
@@ -133,19 +132,19 @@ func (s *Supervisor) planQueues() error {
 func (s *Supervisor) Addr() net.Addr { return s.ln.Addr() }
 
 // Instance is the namespace of this broker's queues.
-func (s *Supervisor) Instance() string { return s.state.instance }
+func (s *Supervisor) Instance() string { return s.state.Instance }
 
 // QueuePrefix starts the name of every queue of this broker.
-func (s *Supervisor) QueuePrefix() string { return "forkmq." + s.state.instance + "." }
+func (s *Supervisor) QueuePrefix() string { return s.state.QueuePrefix() }
 
 // Run serves until ctx is cancelled (the broker's signal handling cancels
 // it), then stops every client and removes everything the broker made.
 func (s *Supervisor) Run(ctx context.Context) error {
 	s.log.Info().
 		Str("addr", s.ln.Addr().String()).
-		Str("instance", s.state.instance).
+		Str("instance", s.state.Instance).
 		Str("queue_prefix", s.QueuePrefix()).
-		Str("state_dir", s.state.path).
+		Str("state_dir", s.state.Root).
 		Int("pid", os.Getpid()).
 		Int("max_clients", s.cfg.MaxClients).
 		Int64("queue_msg_max", s.attr.MaxMsg).
@@ -211,7 +210,7 @@ func (s *Supervisor) shutdown() error {
 	}
 	s.lifelineW.Close()
 	s.lifelineR.Close()
-	err := s.sweep()
+	err := s.sweep(true)
 	s.state.close()
 	s.log.Info().Msg("stopped")
 	return err
@@ -229,22 +228,30 @@ type workerExit struct {
 func (s *Supervisor) startWorker(c *client, role spawn.Role, sock, q *os.File, partner int) (*workerProc, error) {
 	args := spawn.Args{
 		Role:          role,
-		StateDir:      s.state.path,
+		StateDir:      s.state.Root,
 		Queue:         c.queue,
-		Instance:      s.state.instance,
+		Instance:      s.state.Instance,
 		Remote:        c.remote,
 		MaxPacketSize: s.cfg.MaxPacketSize,
 		ConnectWait:   s.cfg.ConnectWait,
 		QueueMsgSize:  int(s.attr.MsgSize),
+		QueueMsgMax:   int(s.attr.MaxMsg),
+		MaxInflight:   s.cfg.MaxInflight,
+		SessionMsgs:   s.cfg.SessionMsgs,
+		SessionBytes:  s.cfg.SessionBytes,
 		LogFormat:     s.cfg.LogFormat,
 		LogLevel:      s.cfg.LogLevel,
 		Partner:       partner,
+	}
+	files := []*os.File{sock, s.lifelineR, q}
+	if role == spawn.RoleWill {
+		files = []*os.File{nil, s.lifelineR}
 	}
 	cmd := &exec.Cmd{
 		Path:       s.cfg.WorkerPath,
 		Args:       args.Argv(),
 		Stderr:     os.Stderr,
-		ExtraFiles: []*os.File{sock, s.lifelineR, q},
+		ExtraFiles: files,
 	}
 	if err := cmd.Start(); err != nil {
 		return nil, spawnLimit(err)
@@ -286,6 +293,13 @@ func (s *Supervisor) workerExited(e workerExit) {
 	w.exited = true
 	w.status = e.state
 	code := spawn.ExitCode(e.state.ExitCode())
+	if e.role == spawn.RoleWill {
+		if code != spawn.ExitOrderly {
+			s.log.Error().Str("queue", c.queue).Int("pid", w.pid).Str("exit", exitReason(e.role, e.state)).Msg("will worker failed")
+		}
+		s.finish(c)
+		return
+	}
 	if ws, ok := e.state.Sys().(syscall.WaitStatus); ok && ws.Signaled() && !w.stopSent {
 		s.log.Error().Str("queue", c.queue).Str("role", string(e.role)).Int("pid", w.pid).
 			Str("signal", ws.Signal().String()).Msg("worker killed by a signal")
@@ -300,15 +314,16 @@ func (s *Supervisor) workerExited(e workerExit) {
 	}
 	partner := c.worker(other(e.role))
 	if partner != nil && !partner.exited && !partner.stopSent {
-		if e.role == spawn.RoleRouter && code == spawn.ExitOrderly {
-			// The router asked the deliverer to flush and close: let it.
+		if code == spawn.ExitOrderly {
+			// An orderly end: the router asked the deliverer to flush and
+			// close, and the partner is finishing its part; let it.
 			partner.stopSent = true
 			s.killLater(partner)
 		} else {
 			s.stopWorker(partner)
 		}
 	}
-	if c.done() {
+	if c.done() && c.will == nil {
 		s.cleanup(c)
 	}
 }

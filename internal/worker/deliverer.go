@@ -19,6 +19,8 @@ import (
 )
 
 // deliverer drains the client's queue and is the only writer to its socket.
+// It also owns the server-to-client half of the QoS 1 and 2 flows (packet
+// identifiers, the in-flight window, PUBREL), since it is what sends them.
 type deliverer struct {
 	args  spawn.Args
 	log   zerolog.Logger
@@ -27,19 +29,27 @@ type deliverer struct {
 	q     *queue.Queue
 	spool *spool.Spool
 
+	// identity is the queue whose spool folder holds this client's copies:
+	// the connection's, or the persistent session's once adopted.
+	identity   string
+	persistent bool
+	flights    *outbound
+
 	msg    []byte // one queue message
 	header []byte // a PUBLISH header being built
 }
 
 func newDeliverer(args spawn.Args, log zerolog.Logger, conn *net.TCPConn, q *queue.Queue, sp *spool.Spool) *deliverer {
 	return &deliverer{
-		args:  args,
-		log:   log,
-		conn:  conn,
-		out:   bufio.NewWriterSize(conn, 64<<10),
-		q:     q,
-		spool: sp,
-		msg:   make([]byte, args.QueueMsgSize),
+		args:     args,
+		log:      log,
+		conn:     conn,
+		out:      bufio.NewWriterSize(conn, 64<<10),
+		q:        q,
+		spool:    sp,
+		identity: args.Queue,
+		flights:  newOutbound(args.MaxInflight),
+		msg:      make([]byte, args.QueueMsgSize),
 	}
 }
 
@@ -56,6 +66,9 @@ func (d *deliverer) run() spawn.ExitCode {
 				break
 			}
 			n, _, err = d.q.Receive(d.msg, time.Now().Add(-time.Second))
+		}
+		if errors.Is(err, queue.ErrEmpty) && d.persistent {
+			err = d.rescanIfMissed()
 		}
 		if err != nil && !errors.Is(err, queue.ErrEmpty) && !errors.Is(err, queue.ErrTimeout) && !errors.Is(err, errClose) {
 			return d.failed(err)
@@ -88,39 +101,81 @@ func isConnGone(err error) bool {
 	return errors.As(err, &oe)
 }
 
-// handle writes one envelope to the socket buffer.
+// handle acts on one envelope.
 func (d *deliverer) handle(env []byte) error {
 	if len(env) == 0 {
 		return fmt.Errorf("%w: empty", envelope.ErrBadEnvelope)
 	}
+	body := env[1:]
 	switch envelope.Kind(env[0]) {
 	case envelope.KindPacket:
-		_, err := d.out.Write(env[1:])
+		_, err := d.out.Write(body)
 		return err
 	case envelope.KindPublish:
-		pub, err := envelope.ParsePublication(env[1:])
+		flags, _, _, err := envelope.ParsePublicationHeader(body)
 		if err != nil {
 			return err
 		}
-		if err := d.writePublishHeader(pub.Flags, pub.Topic, len(pub.Payload)); err != nil {
+		if packet.QoS(flags>>1&3) > 0 && d.flights.full() {
+			d.flights.queue(pending{env: append([]byte(nil), body...)})
+			return nil
+		}
+		return d.writePublication(body, false)
+	case envelope.KindSpooled:
+		f, err := d.spool.Take(d.identity, string(body))
+		if err != nil {
+			d.log.Warn().Err(err).Msg("spooled message missing") // swept after a crash
+			return nil
+		}
+		if d.flights.full() && fileQoS(f) > 0 {
+			d.flights.queue(pending{file: f})
+			return nil
+		}
+		return d.sendFile(f, "", 0, false)
+	case envelope.KindMailbox:
+		return d.mailboxMessage(string(body))
+	case envelope.KindAck:
+		t, id, err := envelope.ParseAck(body)
+		if err != nil {
 			return err
 		}
-		_, err = d.out.Write(pub.Payload)
-		return err
-	case envelope.KindSpooled:
-		return d.writeSpooled(string(env[1:]))
+		return d.acknowledged(packet.Type(t), id)
+	case envelope.KindAdopt:
+		return d.adopt(string(body))
+	case envelope.KindResume:
+		return d.replayMailbox()
 	case envelope.KindClose:
 		return errClose
 	}
 	return fmt.Errorf("%w: kind %#x", envelope.ErrBadEnvelope, env[0])
 }
 
-func (d *deliverer) writePublishHeader(flags byte, topic string, payloadLen int) error {
+// writePublication writes a publication held in memory. QoS 1 and 2 get a
+// packet identifier and a place in the window; the caller checked there is
+// room.
+func (d *deliverer) writePublication(body []byte, dup bool) error {
+	pub, err := envelope.ParsePublication(body)
+	if err != nil {
+		return err
+	}
+	var id uint16
+	if qos := packet.QoS(pub.Flags >> 1 & 3); qos > 0 {
+		id = d.flights.start(qos, "")
+	}
+	if err := d.writePublishHeader(pub.Flags, pub.Topic, len(pub.Payload), id, dup); err != nil {
+		return err
+	}
+	_, err = d.out.Write(pub.Payload)
+	return err
+}
+
+func (d *deliverer) writePublishHeader(flags byte, topic string, payloadLen int, id uint16, dup bool) error {
 	p := packet.Publish{
-		Retain: flags&0x01 != 0,
-		QoS:    packet.QoS(flags >> 1 & 0x03),
-		Dup:    flags&0x08 != 0,
-		Topic:  topic,
+		Retain:   flags&0x01 != 0,
+		QoS:      packet.QoS(flags >> 1 & 0x03),
+		Dup:      dup || flags&0x08 != 0,
+		Topic:    topic,
+		PacketID: id,
 	}
 	h, err := packet.AppendPublishHeader(d.header[:0], &p, payloadLen)
 	if err != nil {
@@ -131,21 +186,18 @@ func (d *deliverer) writePublishHeader(flags byte, topic string, payloadLen int)
 	return err
 }
 
-// writeSpooled streams a spooled envelope: the header through the buffer,
-// the payload straight from the file to the socket (sendfile).
-func (d *deliverer) writeSpooled(name string) error {
-	f, err := d.spool.Take(d.args.Queue, name)
-	if err != nil {
-		// The copy is gone (a sweep after a crash); skip this message.
-		d.log.Warn().Err(err).Msg("spooled message missing")
-		return nil
-	}
+// sendFile writes a publication stored in a file (a spool copy or a mailbox
+// entry): the header through the buffer, the payload straight from the file
+// to the socket (sendfile). A QoS 1/2 message enters the window under a new
+// packet identifier — or under id, when it is resent — and a mailbox entry
+// (base != "") is renamed to record the identifier. f is closed.
+func (d *deliverer) sendFile(f *os.File, base string, id uint16, dup bool) error {
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
 		return fmt.Errorf("spool stat: %w", err)
 	}
-	br := bufio.NewReaderSize(f, 64<<10)
+	br := bufio.NewReaderSize(f, 4096)
 	kind, err := br.ReadByte()
 	if err != nil {
 		return fmt.Errorf("spool read: %w", err)
@@ -166,8 +218,21 @@ func (d *deliverer) writeSpooled(name string) error {
 	if _, err := io.ReadFull(br, topic); err != nil {
 		return fmt.Errorf("spool read: %w", err)
 	}
+	flags := head[0]
+	if qos := packet.QoS(flags >> 1 & 3); qos > 0 && id == 0 {
+		id = d.flights.start(qos, base)
+		if base != "" {
+			if err := d.markSent(base, id); err != nil {
+				return err
+			}
+		}
+	}
 	offset := int64(1 + 3 + len(topic))
-	if err := d.writePublishHeader(head[0], string(topic), int(st.Size()-offset)); err != nil {
+	if err := d.writePublishHeader(flags, string(topic), int(st.Size()-offset), id, dup); err != nil {
+		return err
+	}
+	if st.Size()-offset <= int64(d.out.Available()) {
+		_, err = io.Copy(d.out, br)
 		return err
 	}
 	if err := d.out.Flush(); err != nil {
@@ -178,4 +243,67 @@ func (d *deliverer) writeSpooled(name string) error {
 	}
 	_, err = d.conn.ReadFrom(f) // sendfile(2)
 	return err
+}
+
+// acknowledged settles a flow the client acknowledged, then lets waiting
+// messages into the window.
+func (d *deliverer) acknowledged(t packet.Type, id uint16) error {
+	fl := d.flights.get(id)
+	if fl == nil {
+		return nil // late or unknown: nothing to settle [MQTT-4.3.2-*]
+	}
+	switch {
+	case t == packet.TypePubrec && fl.qos == packet.ExactlyOnce:
+		// [MQTT-4.3.3-1] answer PUBREC with PUBREL; from now on the
+		// message is never sent again, only PUBREL is.
+		if !fl.released && fl.file != "" {
+			if err := d.markReleased(fl.file, id); err != nil {
+				return err
+			}
+		}
+		fl.released = true
+		return d.writePubrel(id)
+	case t == packet.TypePuback && fl.qos == packet.AtLeastOnce,
+		t == packet.TypePubcomp && fl.qos == packet.ExactlyOnce:
+		d.flights.finish(id)
+		if fl.file != "" {
+			d.removeSettled(fl.file, id, fl.released)
+		}
+		return d.pump()
+	}
+	d.log.Debug().Str("ack", t.String()).Uint16("id", id).Msg("acknowledgement does not fit the flow; ignored")
+	return nil
+}
+
+func (d *deliverer) writePubrel(id uint16) error {
+	b, err := packet.Append(d.header[:0], &packet.Pubrel{PacketID: id})
+	if err != nil {
+		return err
+	}
+	d.header = b
+	_, err = d.out.Write(b)
+	return err
+}
+
+// pump sends waiting messages while the window has room.
+func (d *deliverer) pump() error {
+	for !d.flights.full() {
+		p, ok := d.flights.next()
+		if !ok {
+			return nil
+		}
+		var err error
+		switch {
+		case p.env != nil:
+			err = d.writePublication(p.env, false)
+		case p.file != nil:
+			err = d.sendFile(p.file, "", 0, false)
+		default:
+			err = d.mailboxMessage(p.mailbox)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/google/renameio/v2"
 	"github.com/rs/zerolog"
 
 	"github.com/forkmq/forkmq/internal/envelope"
@@ -18,6 +17,7 @@ import (
 	"github.com/forkmq/forkmq/internal/queue"
 	"github.com/forkmq/forkmq/internal/spawn"
 	"github.com/forkmq/forkmq/internal/spool"
+	"github.com/forkmq/forkmq/internal/state"
 	"github.com/forkmq/forkmq/internal/topicdir"
 )
 
@@ -26,22 +26,33 @@ const (
 	// client's queue; the deliverer drains it continuously, so waiting this
 	// long means the deliverer is stuck or gone.
 	replyWait = 10 * time.Second
-	// publishWait bounds how long a publisher waits on one subscriber's
-	// full queue before the QoS 0 message is dropped for that subscriber.
+	// publishWait bounds how long a publisher waits on a connected
+	// subscriber's full queue before that QoS 0 copy is dropped.
 	publishWait = 200 * time.Millisecond
 	// maxWriters bounds the cache of open subscriber queues.
 	maxWriters = 256
 )
 
 // router reads one client's packets and acts on them; it implements
-// protocol.Engine with the topic files and the subscribers' queues.
+// protocol.Engine (and its optional interfaces) with the topic files, the
+// subscribers' queues and the files of the state directory.
 type router struct {
-	args  spawn.Args
-	log   zerolog.Logger
-	conn  *net.TCPConn
-	in    *bufio.Reader
-	own   *queue.Queue
-	spool *spool.Spool
+	args   spawn.Args
+	log    zerolog.Logger
+	layout state.Layout
+	conn   *net.TCPConn
+	in     *bufio.Reader
+	spool  *spool.Spool
+
+	// own is where replies go: the connection's queue, or the persistent
+	// session's once adopted. identity is the name subscriptions are
+	// recorded under (the same queue's name).
+	own        *queue.Queue
+	identity   string
+	persistent bool
+	hash       string   // the client identifier's hash (state package)
+	idLock     *os.File // flock on ids/<hash> while this router serves the client
+	qos2       map[uint16]struct{}
 
 	topics  *topicdir.Dir
 	matcher *topicdir.Matcher
@@ -54,20 +65,24 @@ type router struct {
 }
 
 func newRouter(args spawn.Args, log zerolog.Logger, conn *net.TCPConn, own *queue.Queue, sp *spool.Spool) (*router, error) {
-	topics, err := topicdir.Open(filepath.Join(args.StateDir, "topics"))
+	layout := state.Layout{Root: args.StateDir, Instance: args.Instance}
+	topics, err := topicdir.Open(layout.Topics())
 	if err != nil {
 		return nil, fmt.Errorf("router: %w", err)
 	}
 	r := &router{
-		args:    args,
-		log:     log,
-		conn:    conn,
-		in:      bufio.NewReaderSize(conn, 64<<10),
-		own:     own,
-		spool:   sp,
-		topics:  topics,
-		matcher: topics.NewMatcher(),
-		writers: make(map[string]*queue.Queue),
+		args:     args,
+		log:      log,
+		layout:   layout,
+		conn:     conn,
+		in:       bufio.NewReaderSize(conn, 64<<10),
+		own:      own,
+		identity: args.Queue,
+		spool:    sp,
+		topics:   topics,
+		matcher:  topics.NewMatcher(),
+		writers:  make(map[string]*queue.Queue),
+		qos2:     make(map[uint16]struct{}),
 	}
 	r.session = protocol.NewSession(r)
 	return r, nil
@@ -88,19 +103,22 @@ func (r *router) run() spawn.ExitCode {
 	return r.close(end, err)
 }
 
-// connected logs the accepted client and records its identifier where the
-// supervisor finds it when the client goes.
+// connected runs once CONNACK is on its way: a resumed session's stored
+// messages may follow it now, and the connection is logged.
 func (r *router) connected() {
-	id := r.session.ClientID()
-	if err := renameio.WriteFile(filepath.Join(r.args.StateDir, "clients", r.args.Queue+".id"), []byte(id), 0o600); err != nil {
-		r.log.Warn().Err(err).Msg("record client id")
+	if r.persistent {
+		if err := r.sendEnvelope(r.own, r.identity, envelope.Resume, envelope.PrioControl, replyWait); err != nil {
+			r.log.Error().Err(err).Msg("resume session")
+		}
 	}
 	r.log.Info().
-		Str("client_id", id).
+		Str("client_id", r.session.ClientID()).
 		Str("remote", r.args.Remote).
 		Int("router_pid", os.Getpid()).
 		Int("deliverer_pid", r.args.Partner).
 		Dur("keep_alive", r.session.KeepAlive()).
+		Bool("persistent", r.persistent).
+		Str("session_queue", r.identity).
 		Msg("client connected")
 }
 
@@ -118,6 +136,7 @@ var exitFor = map[protocol.End]spawn.ExitCode{
 // close ends the connection the way the session's end calls for, logs why,
 // and returns the exit code that tells the supervisor.
 func (r *router) close(end protocol.End, err error) spawn.ExitCode {
+	defer r.releaseClientID()
 	ev := r.log.Info()
 	switch end {
 	case protocol.EndClosed, protocol.EndDisconnect:
@@ -151,21 +170,27 @@ func (r *router) Send(p packet.Packet) error {
 	if r.log.Debug().Enabled() {
 		r.log.Debug().Str("client_id", r.session.ClientID()).Str("packet", p.Type().String()).Msg("packet out")
 	}
-	return r.sendEnvelope(r.own, r.args.Queue, b, envelope.PrioControl, replyWait)
+	if len(b) > r.args.QueueMsgSize {
+		// A SUBACK for thousands of filters: too large for one message.
+		return r.route(r.identity, newOutgoing(b), 0, envelope.PrioControl)
+	}
+	return r.sendEnvelope(r.own, r.identity, b, envelope.PrioControl, replyWait)
 }
 
-// Subscribe implements protocol.Engine. This engine grants QoS 0.
-func (r *router) Subscribe(filter string, _ packet.QoS) (packet.QoS, error) {
-	if _, err := r.topics.Subscribe(r.args.Queue, filter, byte(packet.AtMostOnce)); err != nil {
+// Subscribe implements protocol.Engine: the subscription is recorded in the
+// filter's topic file under this client's identity, with the QoS granted
+// (the QoS asked for [MQTT-3.8.4-6]).
+func (r *router) Subscribe(filter string, qos packet.QoS) (packet.QoS, error) {
+	if _, err := r.topics.Subscribe(r.identity, filter, byte(qos)); err != nil {
 		r.log.Warn().Err(err).Str("filter", filter).Msg("subscribe failed")
 		return 0, err
 	}
-	return packet.AtMostOnce, nil
+	return qos, nil
 }
 
 // Unsubscribe implements protocol.Engine.
 func (r *router) Unsubscribe(filter string) error {
-	_, err := r.topics.Unsubscribe(r.args.Queue, filter)
+	_, err := r.topics.Unsubscribe(r.identity, filter)
 	return err
 }
 
@@ -174,63 +199,169 @@ func (r *router) Unsubscribe(filter string) error {
 func (r *router) Publish(p *packet.Publish) error {
 	subs, err := r.matcher.Match(p.Topic, r.subs[:0])
 	if err != nil {
-		return fmt.Errorf("match %q: %w", p.Topic, err)
+		r.log.Warn().Err(err).Str("topic", p.Topic).Msg("some topic files could not be read")
 	}
 	r.subs = subs
 	if len(subs) == 0 {
 		return nil
 	}
 	// Forwarded copies carry RETAIN 0 [MQTT-3.3.1-9] and DUP 0 [MQTT-3.3.1-3];
-	// the QoS is min(published, granted) [MQTT-3.3.5-1]; granted is 0 here.
-	const flags = 0
-	env := envelope.AppendPublish(r.buf[:0], flags, p.Topic, p.Payload)
-	r.buf = env
-	if len(env) <= r.args.QueueMsgSize {
-		for _, s := range subs {
-			r.deliver(s.Queue, env)
-		}
-		return nil
-	}
-	// Too large for a queue message: one spool file, a hard link per subscriber.
-	item, err := r.spool.Write(env)
-	if err != nil {
-		return err
-	}
-	defer item.Release()
-	ref := envelope.AppendSpooled(nil, item.Name())
+	// each at min(published, granted) QoS [MQTT-3.3.5-1].
+	msg := r.outgoing(p.Topic, p.Payload, false)
+	defer msg.release()
 	for _, s := range subs {
-		if err := item.LinkTo(s.Queue); err != nil {
-			r.log.Warn().Err(err).Str("to", s.Queue).Msg("spool link failed; message dropped for this subscriber")
-			continue
-		}
-		if !r.deliver(s.Queue, ref) {
-			item.Unlink(s.Queue)
+		qos := min(p.QoS, packet.QoS(s.QoS))
+		if err := r.route(s.Queue, msg, qos, envelope.PrioPublish); err != nil {
+			r.log.Warn().Err(err).Str("to", s.Queue).Msg("message not delivered to a subscriber")
 		}
 	}
 	return nil
 }
 
-// deliver puts one envelope on a subscriber's queue and reports whether it
-// got there. A subscriber whose queue stays full loses this QoS 0 message
-// rather than slowing the publisher.
-func (r *router) deliver(name string, env []byte) bool {
+// outgoing is one message being routed: its envelope and spool file are
+// made once per QoS it is sent at, and shared by every subscriber.
+type outgoing struct {
+	r       *router
+	topic   string
+	payload []byte
+	retain  bool
+	raw     []byte // a ready envelope (replies), instead of topic and payload
+	env     [3][]byte
+	item    [3]*spool.Item
+}
+
+func (r *router) outgoing(topic string, payload []byte, retain bool) *outgoing {
+	return &outgoing{r: r, topic: topic, payload: payload, retain: retain}
+}
+
+func newOutgoing(raw []byte) *outgoing { return &outgoing{raw: raw} }
+
+func (m *outgoing) envelope(qos packet.QoS) []byte {
+	if m.raw != nil {
+		return m.raw
+	}
+	if m.env[qos] == nil {
+		m.env[qos] = envelope.AppendPublish(nil, byte(qos)<<1|boolBit(m.retain), m.topic, m.payload)
+	}
+	return m.env[qos]
+}
+
+func (m *outgoing) spooled(sp *spool.Spool, qos packet.QoS) (*spool.Item, error) {
+	if m.item[qos] == nil {
+		it, err := sp.Write(m.envelope(qos))
+		if err != nil {
+			return nil, err
+		}
+		m.item[qos] = it
+	}
+	return m.item[qos], nil
+}
+
+func (m *outgoing) release() {
+	for _, it := range m.item {
+		if it != nil {
+			it.Release()
+		}
+	}
+}
+
+// route puts one message on one subscriber's queue. A persistent session
+// gets QoS 1 and 2 messages in its mailbox (a spool folder kept until the
+// client acknowledges), so they survive its deliverer, its connection and
+// the broker; the queue then carries only a doorbell. Everything else
+// travels in the queue itself, or as a spool file when too large.
+func (r *router) route(to string, m *outgoing, qos packet.QoS, prio uint32) error {
+	if qos > 0 && state.IsSessionQueue(to) {
+		return r.toMailbox(to, m, qos)
+	}
+	env := m.envelope(qos)
+	wait := publishWait
+	if state.IsSessionQueue(to) {
+		wait = 0 // possibly offline: never wait on it
+	}
+	if prio == envelope.PrioControl {
+		wait = replyWait
+	}
+	if len(env) <= r.args.QueueMsgSize {
+		return r.deliver(to, env, prio, wait)
+	}
+	item, err := m.spooled(r.spool, qos)
+	if err != nil {
+		return err
+	}
+	if err := item.LinkTo(to); err != nil {
+		return err
+	}
+	if err := r.deliver(to, envelope.AppendSpooled(nil, item.Name()), prio, wait); err != nil {
+		item.Unlink(to)
+		return err
+	}
+	return nil
+}
+
+// toMailbox stores a QoS 1/2 message for a persistent session and rings its
+// doorbell. A session whose mailbox is full loses the message, with a log
+// line; an offline one (no queue reader) keeps it for its next connection.
+func (r *router) toMailbox(to string, m *outgoing, qos packet.QoS) error {
+	item, err := m.spooled(r.spool, qos)
+	if err != nil {
+		return err
+	}
+	if err := item.LinkTo(to); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil // the session was discarded meanwhile
+		}
+		return err
+	}
+	if r.deliver(to, envelope.AppendNamed(nil, envelope.KindMailbox, item.Name()), envelope.PrioPublish, 0) == nil {
+		return nil
+	}
+	// No room for the doorbell: the deliverer is slow or absent. Mark the
+	// mailbox for a rescan, and enforce its bounds.
+	dir := r.spool.QueueDir(to)
+	if f, err := os.OpenFile(filepath.Join(dir, mailboxMissed), os.O_CREATE|os.O_WRONLY, 0o600); err == nil {
+		f.Close()
+	}
+	if n, size := mailboxUsage(dir); n > r.args.SessionMsgs || size > r.args.SessionBytes {
+		item.Unlink(to)
+		r.dropped++
+		r.log.Warn().Str("to", to).Int("messages", n).Int64("bytes", size).Int("max_messages", r.args.SessionMsgs).
+			Int64("max_bytes", r.args.SessionBytes).Uint64("dropped_total", r.dropped).
+			Msg("persistent session mailbox full: message dropped (raise -session-max-messages / -session-max-bytes)")
+	}
+	return nil
+}
+
+// deliver puts one envelope on a subscriber's queue.
+func (r *router) deliver(name string, env []byte, prio uint32, wait time.Duration) error {
 	q, err := r.writer(name)
 	if err != nil {
-		if !errors.Is(err, queue.ErrNotExist) {
-			r.log.Warn().Err(err).Str("to", name).Msg("open subscriber queue")
+		if errors.Is(err, queue.ErrNotExist) {
+			return nil // an offline or departed subscriber
 		}
-		return false
+		return err
 	}
-	if err := r.sendEnvelope(q, name, env, envelope.PrioPublish, publishWait); err != nil {
-		r.dropped++
-		r.log.Warn().Err(err).Str("to", name).Uint64("dropped_total", r.dropped).Msg("QoS 0 message dropped for a subscriber")
-		return false
+	if q != r.own && state.IsSessionQueue(name) {
+		defer q.Close()
 	}
-	return true
+	if err := r.sendEnvelope(q, name, env, prio, wait); err != nil {
+		if prio == envelope.PrioPublish {
+			r.dropped++
+			if !state.IsSessionQueue(name) {
+				r.log.Warn().Err(err).Str("to", name).Uint64("dropped_total", r.dropped).Msg("QoS 0 message dropped for a subscriber")
+			}
+		}
+		return err
+	}
+	return nil
 }
 
 func (r *router) sendEnvelope(q *queue.Queue, name string, env []byte, prio uint32, wait time.Duration) error {
-	if err := q.Send(env, prio, time.Now().Add(wait)); err != nil {
+	deadline := time.Now().Add(wait)
+	if wait == 0 {
+		deadline = time.Now().Add(-time.Second) // never wait
+	}
+	if err := q.Send(env, prio, deadline); err != nil {
 		return fmt.Errorf("send to queue %s: %w", name, err)
 	}
 	return nil
@@ -239,11 +370,17 @@ func (r *router) sendEnvelope(q *queue.Queue, name string, env []byte, prio uint
 // writer returns an open descriptor for a subscriber's queue, from a small
 // cache so that routing does not open and close a queue per message.
 func (r *router) writer(name string) (*queue.Queue, error) {
-	if name == r.args.Queue {
+	if name == r.identity {
 		return r.own, nil
 	}
 	if q, ok := r.writers[name]; ok {
 		return q, nil
+	}
+	if state.IsSessionQueue(name) {
+		// Not cached: a session discarded and started again gets a new
+		// queue under the same name, and a cached descriptor would still
+		// point at the old one. The caller closes it (see release).
+		return queue.OpenWriter(name)
 	}
 	if len(r.writers) >= maxWriters {
 		for n, q := range r.writers { // evict an arbitrary one

@@ -54,6 +54,14 @@ func Main(argv []string, stderr io.Writer) spawn.ExitCode {
 	watchLifeline(os.NewFile(spawn.FdLifeline, "lifeline"))
 	watchSignals()
 
+	sp, err := spool.Open(filepath.Join(args.StateDir, "spool"))
+	if err != nil {
+		log.Error().Err(err).Msg("worker start")
+		return spawn.ExitUsage
+	}
+	if args.Role == spawn.RoleWill {
+		return publishWill(args, log, sp)
+	}
 	conn, err := inheritSocket()
 	if err != nil {
 		log.Error().Err(err).Msg("worker start")
@@ -62,11 +70,6 @@ func Main(argv []string, stderr io.Writer) spawn.ExitCode {
 	q, err := queue.FromFile(os.NewFile(spawn.FdQueue, args.Queue), args.Queue)
 	if err != nil {
 		log.Error().Err(err).Msg("worker start: queue")
-		return spawn.ExitUsage
-	}
-	sp, err := spool.Open(filepath.Join(args.StateDir, "spool"))
-	if err != nil {
-		log.Error().Err(err).Msg("worker start")
 		return spawn.ExitUsage
 	}
 	switch args.Role {
