@@ -30,7 +30,7 @@ import (
 
 // Spool is a spool directory.
 type Spool struct {
-	dir  string
+	dir string
 	seq atomic.Uint64
 	pid string
 }

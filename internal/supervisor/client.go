@@ -24,7 +24,7 @@ type client struct {
 	router    *workerProc
 	deliverer *workerProc
 	will      *workerProc // publishing the will, after both are gone
-	reason    string // why it ended: the first worker exit
+	reason    string      // why it ended: the first worker exit
 	stopping  bool
 }
 
