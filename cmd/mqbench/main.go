@@ -66,6 +66,7 @@ func run(args []string, stdout, stderr *os.File) int {
 		procClients = fs.Int("forkmq-max-clients", broker.DefaultProcessMaxClients(), "-max-clients of forkmq-process (default: fs.mqueue.queues_max less a few)")
 		gorClients  = fs.Int("goroutine-max-clients", 10000, "-max-clients of forkmq-goroutine")
 		window      = fs.Int("window", 0, "messages in flight towards each subscriber in the throughput scenario (default 64)")
+		scaleLevels = fs.String("scale-levels", "", "comma-separated idle-client counts of the scale scenario (default 100,1000,5000)")
 		pause       = fs.Duration("pause", 500*time.Millisecond, "pause between runs")
 		list        = fs.Bool("list", false, "print the built-in brokers and exit")
 	)
@@ -92,7 +93,7 @@ func run(args []string, stdout, stderr *os.File) int {
 		BinDir: *bin, PinBroker: *pinBroker, PinGenerator: *pinGen, Pause: *pause, Progress: stderr, OutDir: *out}
 	switch {
 	case *smoke:
-		cfg.Mode, cfg.Scenario, cfg.Reps, cfg.Pause = "smoke", scenario.Smoke(), 1, 0
+		cfg.Mode, cfg.Scenario, cfg.Reps, cfg.Pause = "smoke", scenario.Smoke(), 1, min(*pause, 200*time.Millisecond)
 		if *names == "" {
 			*names = broker.ForkmqProcess + "," + broker.ForkmqGoroutine
 		}
@@ -101,6 +102,17 @@ func run(args []string, stdout, stderr *os.File) int {
 	}
 	if *window > 0 {
 		cfg.Scenario.Window = *window
+	}
+	if *scaleLevels != "" {
+		cfg.Scenario.ScaleLevels = nil
+		for _, f := range splitList(*scaleLevels) {
+			n, err := strconv.Atoi(f)
+			if err != nil || n < 1 {
+				fmt.Fprintf(stderr, "mqbench: -scale-levels: bad count %q\n", f)
+				return 2
+			}
+			cfg.Scenario.ScaleLevels = append(cfg.Scenario.ScaleLevels, n)
+		}
 	}
 	if cfg.Reps < 1 {
 		fmt.Fprintln(stderr, "mqbench: -reps must be at least 1")

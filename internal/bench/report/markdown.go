@@ -69,6 +69,9 @@ func (r *Results) WriteMarkdown(dir string, plots map[string][]string) error {
 			}
 			r.writeMetric(w, scen, cases, m)
 		}
+		if scen == scenario.Scale {
+			r.writeCeilings(w)
+		}
 		if len(quiet) > 0 {
 			w("Zero for every broker and case: %s.\n\n", strings.Join(quiet, ", "))
 		}
@@ -188,7 +191,30 @@ func (r *Results) ratio(scen, cas, broker, ref, metric string) string {
 	if !ok1 || !ok2 || b.Median == 0 {
 		return "–"
 	}
-	return "×" + Format(a.Median/b.Median)
+	return "×" + sig3(a.Median/b.Median)
+}
+
+// writeCeilings says, per broker, the most idle clients it held and whether
+// it refused more.
+func (r *Results) writeCeilings(w func(string, ...any)) {
+	w("### Largest count held\n\n| broker | clients held | refused? |\n|---|---:|---|\n")
+	for _, br := range r.ran() {
+		most, refusal := 0.0, ""
+		for _, run := range r.Runs {
+			if run.Scenario != scenario.Scale || run.Broker != br {
+				continue
+			}
+			most = max(most, run.Metrics["held"])
+			if run.Status == scenario.StatusRefused && refusal == "" {
+				refusal = fmt.Sprintf("yes, at the %s level (run %d)", run.Case, run.Rep)
+			}
+		}
+		if refusal == "" {
+			refusal = "no refusal up to the largest level"
+		}
+		w("| %s | %s | %s |\n", br, Format(most), refusal)
+	}
+	w("\n")
 }
 
 func (r *Results) writeProblems(w func(string, ...any)) {
@@ -213,8 +239,18 @@ func (r *Results) writeProblems(w func(string, ...any)) {
 	}
 }
 
-// Format prints a number with about three significant digits.
+// Format prints a number: whole numbers whole, others with about three
+// significant digits.
 func Format(v float64) string {
+	if v == math.Trunc(v) && math.Abs(v) < 1e15 {
+		return fmt.Sprintf("%.0f", v)
+	}
+	return sig3(v)
+}
+
+// sig3 prints a number with three significant digits (at least the
+// integer part).
+func sig3(v float64) string {
 	a := math.Abs(v)
 	switch {
 	case v == 0:
@@ -223,13 +259,10 @@ func Format(v float64) string {
 		return fmt.Sprintf("%.0f", v)
 	case a >= 10:
 		return fmt.Sprintf("%.1f", v)
-	case a >= 1:
+	case a >= 0.9995: // 0.9995 and up round to 1.00
 		return fmt.Sprintf("%.2f", v)
-	case a >= 0.9995: // rounds up to 1 below
-		return fmt.Sprintf("%.2f", v)
-	default:
-		return fmt.Sprintf("%.3g", v)
 	}
+	return fmt.Sprintf("%.*f", 2-int(math.Floor(math.Log10(a))), v)
 }
 
 func sortedKeys(m map[string]string) []string {

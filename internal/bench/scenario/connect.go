@@ -73,7 +73,7 @@ func runConnect(ctx context.Context, t Target, cfg Config) Result {
 		if err != nil {
 			return snapshot{}, fmt.Errorf("sample broker CPU: %w", err)
 		}
-		return snapshot{at: time.Now(), cpu: cpu.Seconds}, nil
+		return snapshot{at: time.Now(), cpu: cpu.Seconds, genCPU: selfCPU()}, nil
 	})
 	wg.Wait()
 
@@ -96,6 +96,7 @@ func runConnect(ctx context.Context, t Target, cfg Config) Result {
 		m["conns_per_s"] = float64(ok) / dt
 		m["cpu_s"] = b.cpu - a.cpu
 		m["cpu_pct"] = 100 * m["cpu_s"] / dt
+		m["gen_cpu_pct"] = 100 * (b.genCPU - a.genCPU) / dt
 	}
 	if ok > 0 {
 		m["cpu_ms_per_conn"] = 1000 * m["cpu_s"] / float64(ok)

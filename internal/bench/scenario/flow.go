@@ -9,6 +9,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/forkmq/forkmq/internal/bench/mqttc"
@@ -291,13 +292,14 @@ func (f *flow) finish() (tot tally.Totals, lat *tally.Histogram, unacked int64, 
 type snapshot struct {
 	at        time.Time
 	cpu       float64 // broker tree CPU seconds
+	genCPU    float64 // this process's CPU seconds (the load generator)
 	packets   int64   // generator packets sent plus received
 	delivered int64   // PUBLISH received by subscribers
 	sent      int64   // PUBLISH sent by publishers
 }
 
 func (f *flow) snap() (snapshot, error) {
-	s := snapshot{at: time.Now()}
+	s := snapshot{at: time.Now(), genCPU: selfCPU()}
 	cpu, err := f.t.Tree.CPU()
 	if err != nil {
 		return s, fmt.Errorf("sample broker CPU: %w", err)
@@ -312,6 +314,15 @@ func (f *flow) snap() (snapshot, error) {
 		s.delivered += sub.received.Load()
 	}
 	return s, nil
+}
+
+// selfCPU returns the CPU seconds this process has used.
+func selfCPU() float64 {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
 }
 
 // rates turns consecutive snapshots into per-second series.

@@ -89,6 +89,7 @@ var Metrics = []Metric{
 	{"cpu_s", "broker CPU time", "s", "lower"},
 	{"cpu_s_per_million", "broker CPU per million deliveries", "s", "lower"},
 	{"cpu_ms_per_conn", "broker CPU per connection", "ms", "lower"},
+	{"gen_cpu_pct", "load generator CPU (mean)", "% of a core", "lower"},
 	{"packets_per_s", "MQTT packets on the wire", "pkt/s", "higher"},
 	{"held", "clients held", "clients", "higher"},
 	{"connect_s", "time to connect them", "s", "lower"},

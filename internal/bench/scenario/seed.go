@@ -114,6 +114,7 @@ func runSeed(ctx context.Context, t Target, cfg Config, pairs int) Result {
 		m["cpu_s"] = last.cpu - first.cpu
 		m["cpu_pct"] = 100 * m["cpu_s"] / dt
 		m["cpu_pct_max"] = maxOf(cpuPct)
+		m["gen_cpu_pct"] = 100 * (last.genCPU - first.genCPU) / dt
 		m["packets_per_s"] = float64(last.packets-first.packets) / dt
 	}
 	if pairs > 0 {

@@ -152,6 +152,7 @@ func runThroughput(ctx context.Context, t Target, cfg Config, topo Topology, qos
 		m["packets_per_s"] = float64(b.packets-a.packets) / dt
 		m["cpu_s"] = b.cpu - a.cpu
 		m["cpu_pct"] = 100 * m["cpu_s"] / dt
+		m["gen_cpu_pct"] = 100 * (b.genCPU - a.genCPU) / dt
 		if delivered > 0 {
 			m["cpu_s_per_million"] = m["cpu_s"] / float64(delivered) * 1e6
 		}
