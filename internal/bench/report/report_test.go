@@ -82,7 +82,7 @@ func TestWriteReport(t *testing.T) {
 	}
 	md := string(b)
 	for _, want := range []string{
-		"| 1→1 QoS 0 64 B | 200 (100–300) | 500 (400–600) |", // medians with ranges
+		"| 1→1 QoS 0 64 B | 200 (100–300) | 500 (400–600) |",  // medians with ranges
 		"| 1→1 QoS 0 64 B | ×1.00 / ×0.400 | ×2.50 / ×1.00 |", // ratios to both references
 		"**not run**: not installed",
 		"Zero for every broker and case: lost messages.",
