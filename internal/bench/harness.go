@@ -116,6 +116,7 @@ cases:
 			}
 		}
 	}
+	prog.finish()
 	res.Finished = time.Now()
 	res.Environment.LoadEnd = loadavg()
 	res.Summarize()

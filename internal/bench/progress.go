@@ -52,13 +52,22 @@ func (p *progress) end(status string, took time.Duration) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.done += p.runEst
-	p.frac = 1
+	p.frac, p.runEst = 0, 0
 	if p.tty {
 		fmt.Fprintf(p.out, "\r\033[K%-60s %-8s %6.1fs\n", p.label, status, took.Seconds())
 		p.draw(true)
 		return
 	}
 	fmt.Fprintf(p.out, "%s  %-60s %-8s %6.1fs\n", p.overall(), p.label, status, took.Seconds())
+}
+
+// finish clears the bars.
+func (p *progress) finish() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.tty {
+		fmt.Fprint(p.out, "\r\033[K")
+	}
 }
 
 // note prints a line above the bars.

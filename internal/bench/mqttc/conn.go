@@ -152,27 +152,28 @@ func (c *Conn) count(n int) {
 }
 
 // Subscribe sends SUBSCRIBE and reads until its SUBACK; it must be called
-// before a reader goroutine takes over ReadPacket. A refused filter (return
-// code 0x80) is an error.
-func (c *Conn) Subscribe(id uint16, qos byte, filters ...string) error {
+// before a reader goroutine takes over ReadPacket. It returns the QoS the
+// broker granted (for the first filter); a refused filter (return code
+// 0x80) is an error.
+func (c *Conn) Subscribe(id uint16, qos byte, filters ...string) (granted byte, err error) {
 	if err := c.writeFlush(AppendSubscribe(nil, id, qos, filters...)); err != nil {
-		return fmt.Errorf("mqttc: send SUBSCRIBE: %w", err)
+		return 0, fmt.Errorf("mqttc: send SUBSCRIBE: %w", err)
 	}
 	for {
 		p, err := c.ReadPacket()
 		if err != nil {
-			return fmt.Errorf("mqttc: wait for SUBACK: %w", err)
+			return 0, fmt.Errorf("mqttc: wait for SUBACK: %w", err)
 		}
 		if p.Type != TypeSuback {
 			continue // a retained or early message; not ours to account
 		}
 		if p.ID != id {
-			return fmt.Errorf("%w: SUBACK for packet %d, want %d", ErrMalformed, p.ID, id)
+			return 0, fmt.Errorf("%w: SUBACK for packet %d, want %d", ErrMalformed, p.ID, id)
 		}
 		if p.Code == 0x80 {
-			return fmt.Errorf("mqttc: broker refused subscription to %q", filters)
+			return 0, fmt.Errorf("mqttc: broker refused subscription to %q", filters)
 		}
-		return nil
+		return p.Code, nil
 	}
 }
 

@@ -114,8 +114,8 @@ func TestSessionAgainstFakeBroker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Subscribe(1, 1, "x/#"); err != nil {
-		t.Fatal(err)
+	if granted, err := c.Subscribe(1, 1, "x/#"); err != nil || granted != 1 {
+		t.Fatalf("Subscribe = %d, %v; want QoS 1 granted", granted, err)
 	}
 	p, err := c.ReadPacket()
 	if err != nil {

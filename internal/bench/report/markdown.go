@@ -17,7 +17,7 @@ var references = []string{"forkmq-process", "mosquitto"}
 // quietWhenZero are metrics whose table is left out, with a one-line note,
 // when every broker scored 0.
 var quietWhenZero = map[string]bool{"lost": true, "duplicates": true, "reordered": true,
-	"unacked": true, "stalls": true, "refusals": true}
+	"unacked": true, "stalls": true, "refusals": true, "qos_downgraded": true}
 
 var scenarioIntro = map[string]string{
 	scenario.Seed: "The original study's three workloads: an idle broker, then 1 and 50 pairs of " +
@@ -98,6 +98,13 @@ func (r *Results) writeEnvironment(w func(string, ...any)) {
 	for _, k := range sortedKeys(e.Versions) {
 		w("| version of %s | %s |\n", k, e.Versions[k])
 	}
+	c := r.Config
+	w("\n### Parameters\n\n| | |\n|---|---|\n")
+	w("| seed | %v warm-up, %v measured, pairs %v, QoS %d, %.3g msg/s per publisher |\n", c.SeedWarmup, c.SeedDuration, c.SeedPairs, c.SeedQoS, c.SeedRate)
+	w("| throughput | %v warm-up, %v measured, QoS %v, payloads %v B, window %d messages in flight per subscriber |\n", c.ThroughputWarmup, c.ThroughputDuration, c.QoS, c.Payloads, c.Window)
+	w("| connect | %v warm-up, %v measured, %d at a time |\n", c.ConnectWarmup, c.ConnectDuration, c.ConnectConcurrency)
+	w("| scale | levels %v, %d connecting at a time, %v settling |\n", c.ScaleLevels, c.ScaleConcurrency, c.ScaleSettle)
+	w("| after publishing | up to %v without progress waited for stragglers before counting them lost |\n", c.Drain)
 	w("\n### Brokers\n\n| broker | command |\n|---|---|\n")
 	for _, br := range r.Brokers {
 		cmd := "`" + br.Command + "`"

@@ -34,6 +34,9 @@ type flow struct {
 	// Latency is recorded for messages sent in [from, to) (clock ns).
 	from, to atomic.Int64
 
+	// downgraded counts subscriptions granted a lower QoS than asked.
+	downgraded int
+
 	wg       sync.WaitGroup // readers
 	stopping atomic.Bool
 	errMu    sync.Mutex
@@ -76,9 +79,13 @@ func newFlow(ctx context.Context, t Target, w wiring, qos byte, conc int) (*flow
 		return nil, err
 	}
 	for i, c := range subConns {
-		if err := c.Subscribe(1, qos, w.subFilters[i]); err != nil {
+		granted, err := c.Subscribe(1, qos, w.subFilters[i])
+		if err != nil {
 			closeAll(subConns)
 			return nil, fmt.Errorf("subscriber %d: %w", i, err)
+		}
+		if granted < qos {
+			f.downgraded++
 		}
 		f.subs = append(f.subs, &subscriber{conn: c, tracker: tally.NewTracker(w.subFollows[i]...)})
 	}
@@ -356,7 +363,8 @@ func latencyMetrics(m map[string]float64, h *tally.Histogram) {
 }
 
 // accountingMetrics adds loss, duplicates and order.
-func accountingMetrics(m map[string]float64, tot tally.Totals, unacked int64, stalls int) {
+func (f *flow) accountingMetrics(m map[string]float64, tot tally.Totals, unacked int64, stalls int) {
+	m["qos_downgraded"] = float64(f.downgraded)
 	m["loss_pct"] = tot.LossPercent()
 	m["lost"] = float64(tot.Lost())
 	m["duplicates"] = float64(tot.Duplicates)

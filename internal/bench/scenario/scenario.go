@@ -81,6 +81,7 @@ var Metrics = []Metric{
 	{"lost", "lost messages", "msg", "lower"},
 	{"duplicates", "duplicates", "msg", "lower"},
 	{"reordered", "reordered", "msg", "lower"},
+	{"qos_downgraded", "subscriptions granted a lower QoS than asked", "", "lower"},
 	{"unacked", "QoS 1 PUBLISH without PUBACK", "msg", "lower"},
 	{"stalls", "window stalls (1 s without progress)", "", "lower"},
 	{"refusals", "refused connections", "conn", "lower"},

@@ -119,7 +119,7 @@ func runSeed(ctx context.Context, t Target, cfg Config, pairs int) Result {
 	}
 	if pairs > 0 {
 		latencyMetrics(m, lat)
-		accountingMetrics(m, tot, unacked, 0)
+		f.accountingMetrics(m, tot, unacked, 0)
 		delete(m, "stalls")
 	}
 	res := Result{Status: StatusOK, Metrics: m, Series: map[string][]float64{"cpu_pct": cpuPct, "packets_per_s": packets}}

@@ -158,7 +158,7 @@ func runThroughput(ctx context.Context, t Target, cfg Config, topo Topology, qos
 		}
 	}
 	latencyMetrics(m, lat)
-	accountingMetrics(m, tot, unacked, stalls)
+	f.accountingMetrics(m, tot, unacked, stalls)
 	res := Result{Status: StatusOK, Metrics: m}
 	if err := firstErr(ctx.Err(), sampleErr, f.Err(), t.Exited()); err != nil {
 		fr := failure(t, err, m)
