@@ -21,6 +21,7 @@ package spool
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -103,6 +104,29 @@ func (s *Spool) Write(body []byte) (*Item, error) {
 	name := fmt.Sprintf("%016x-%s-%d", time.Now().UnixNano(), s.pid, s.seq.Add(1))
 	path := filepath.Join(s.dir, "tmp", name)
 	if err := os.WriteFile(path, body, 0o600); err != nil {
+		os.Remove(path)
+		return nil, fmt.Errorf("spool: write: %w", err)
+	}
+	return &Item{s: s, name: name}, nil
+}
+
+// WriteFrom stores a publication whose body starts with head and goes on
+// with what r yields (a retained payload streamed from disk, say).
+func (s *Spool) WriteFrom(head []byte, r io.Reader) (*Item, error) {
+	name := fmt.Sprintf("%016x-%s-%d", time.Now().UnixNano(), s.pid, s.seq.Add(1))
+	path := filepath.Join(s.dir, "tmp", name)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("spool: write: %w", err)
+	}
+	_, err = f.Write(head)
+	if err == nil {
+		_, err = io.Copy(f, r)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		os.Remove(path)
 		return nil, fmt.Errorf("spool: write: %w", err)
 	}

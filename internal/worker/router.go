@@ -15,6 +15,7 @@ import (
 	"github.com/forkmq/forkmq/internal/packet"
 	"github.com/forkmq/forkmq/internal/protocol"
 	"github.com/forkmq/forkmq/internal/queue"
+	"github.com/forkmq/forkmq/internal/retain"
 	"github.com/forkmq/forkmq/internal/spawn"
 	"github.com/forkmq/forkmq/internal/spool"
 	"github.com/forkmq/forkmq/internal/state"
@@ -54,8 +55,9 @@ type router struct {
 	idLock     *os.File // flock on ids/<hash> while this router serves the client
 	qos2       map[uint16]struct{}
 
-	topics  *topicdir.Dir
-	matcher *topicdir.Matcher
+	topics   *topicdir.Dir
+	matcher  *topicdir.Matcher
+	retained *retain.Store
 	writers map[string]*queue.Queue
 
 	session *protocol.Session
@@ -70,7 +72,12 @@ func newRouter(args spawn.Args, log zerolog.Logger, conn *net.TCPConn, own *queu
 	if err != nil {
 		return nil, fmt.Errorf("router: %w", err)
 	}
+	retained, err := retain.Open(layout.Retained())
+	if err != nil {
+		return nil, fmt.Errorf("router: %w", err)
+	}
 	r := &router{
+		retained: retained,
 		args:     args,
 		log:      log,
 		layout:   layout,
@@ -224,6 +231,7 @@ type outgoing struct {
 	r       *router
 	topic   string
 	payload []byte
+	size    int // of the payload, which may be only in a spool item
 	retain  bool
 	raw     []byte // a ready envelope (replies), instead of topic and payload
 	env     [3][]byte
@@ -231,7 +239,15 @@ type outgoing struct {
 }
 
 func (r *router) outgoing(topic string, payload []byte, retain bool) *outgoing {
-	return &outgoing{r: r, topic: topic, payload: payload, retain: retain}
+	return &outgoing{r: r, topic: topic, payload: payload, size: len(payload), retain: retain}
+}
+
+// fits reports whether the message fits in one queue message of limit bytes.
+func (m *outgoing) fits(limit int) bool {
+	if m.raw != nil {
+		return len(m.raw) <= limit
+	}
+	return 1+envelope.PublicationSize(len(m.topic), m.size) <= limit
 }
 
 func newOutgoing(raw []byte) *outgoing { return &outgoing{raw: raw} }
@@ -274,16 +290,15 @@ func (r *router) route(to string, m *outgoing, qos packet.QoS, prio uint32) erro
 	if qos > 0 && state.IsSessionQueue(to) {
 		return r.toMailbox(to, m, qos)
 	}
-	env := m.envelope(qos)
 	wait := publishWait
 	if state.IsSessionQueue(to) {
 		wait = 0 // possibly offline: never wait on it
 	}
-	if prio == envelope.PrioControl {
-		wait = replyWait
+	if prio == envelope.PrioControl || to == r.identity {
+		wait = replyWait // our own client's queue: its deliverer drains it
 	}
-	if len(env) <= r.args.QueueMsgSize {
-		return r.deliver(to, env, prio, wait)
+	if m.fits(r.args.QueueMsgSize) {
+		return r.deliver(to, m.envelope(qos), prio, wait)
 	}
 	item, err := m.spooled(r.spool, qos)
 	if err != nil {

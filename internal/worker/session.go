@@ -237,7 +237,16 @@ func (r *router) adoptSession(clientID string) (bool, error) {
 		q.Close()
 		return false, err
 	}
+	// The connection's own queue has served its purpose: unlink it now so
+	// its share of RLIMIT_MSGQUEUE returns as soon as the deliverer, having
+	// read the adopt message, closes it (the supervisor's later unlink of
+	// the name finds nothing, which is fine).
+	conn := r.own
 	r.own, r.identity, r.persistent = q, name, true
+	conn.Close()
+	if err := queue.Unlink(r.args.Queue); err != nil && !errors.Is(err, queue.ErrNotExist) {
+		r.log.Debug().Err(err).Msg("unlink connection queue after adopting the session's")
+	}
 	return present, nil
 }
 
