@@ -58,7 +58,7 @@ type router struct {
 	topics   *topicdir.Dir
 	matcher  *topicdir.Matcher
 	retained *retain.Store
-	writers map[string]*queue.Queue
+	writers  map[string]*queue.Queue
 
 	session *protocol.Session
 	buf     []byte // envelope being built
