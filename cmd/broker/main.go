@@ -103,6 +103,7 @@ func runGoroutine(ctx context.Context, cfg supervisor.Config, log zerolog.Logger
 		MaxClients:    cfg.MaxClients,
 		MaxPacketSize: cfg.MaxPacketSize,
 		ConnectWait:   cfg.ConnectWait,
+		MaxInflight:   cfg.MaxInflight,
 	}, log)
 	if err != nil {
 		log.Error().Err(err).Msg("broker cannot start")

@@ -12,11 +12,27 @@ import (
 
 // message is one application message as routed: built once by the
 // publisher's router and shared, never changed, by every subscriber's
-// deliverer. Forwarded copies have QoS 0 (the QoS granted), RETAIN 0 and
-// DUP 0, so topic and payload are all there is.
+// deliverer. Forwarded copies have RETAIN 0 and DUP 0, so topic and payload
+// are all there is; the QoS differs per subscriber (see delivery).
 type message struct {
 	topic   string
 	payload []byte // the decoded PUBLISH's own buffer; nobody writes to it
+}
+
+// delivery is a message as one subscriber gets it: at min(published,
+// granted) QoS [MQTT-3.3.5-1]. Sent by value: routing allocates nothing per
+// subscriber.
+type delivery struct {
+	m   *message
+	qos packet.QoS
+}
+
+// control is what a client's own router sends its deliverer: a reply to
+// write, or (ack) the client's acknowledgement of an outbound QoS 1/2 flow,
+// which the deliverer settles.
+type control struct {
+	p   packet.Packet
+	ack bool
 }
 
 // client is what a client's router, its deliverer and other clients'
@@ -33,11 +49,12 @@ type client struct {
 	// writes every waiting reply before the next publication, as the process
 	// engine's priority 1 does, and the router closes it to ask for an
 	// orderly close (flush what came before, then close).
-	pubs chan *message
-	ctrl chan packet.Packet
+	pubs chan delivery
+	ctrl chan control
 
 	stop      chan struct{} // closed by end: the deliverer stops, publishers skip the client
 	delivered chan struct{} // closed when the deliverer has returned
+	cleaned   chan struct{} // closed when the client is cleaned up and its will published
 	endOnce   sync.Once
 	why       atomic.Pointer[string] // the first reason recorded
 }
@@ -48,10 +65,11 @@ func newClient(name string, conn *net.TCPConn, queueLen int) *client {
 		remote:    conn.RemoteAddr().String(),
 		started:   time.Now(),
 		conn:      conn,
-		pubs:      make(chan *message, queueLen),
-		ctrl:      make(chan packet.Packet, queueLen),
+		pubs:      make(chan delivery, queueLen),
+		ctrl:      make(chan control, queueLen),
 		stop:      make(chan struct{}),
 		delivered: make(chan struct{}),
+		cleaned:   make(chan struct{}),
 	}
 }
 

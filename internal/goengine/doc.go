@@ -24,14 +24,28 @@
 // # One client
 //
 // The engine starts the router goroutine; it starts the deliverer. The
-// router reads packets, runs the session and implements protocol.Engine:
-// replies go on the client's ctrl channel, SUBSCRIBE and UNSUBSCRIBE edit the
-// Index, PUBLISH is matched in the Index and one immutable message is put on
-// each matching client's pubs channel (waiting at most 200 ms on a full one,
-// then dropping that QoS 0 copy and counting it). The deliverer is the only
-// writer to the socket: it writes every waiting reply before each
+// router reads packets, runs the session and implements protocol.Engine and
+// the optional Connector, WillKeeper and Acknowledger: replies and the
+// client's acknowledgements go on the client's ctrl channel, SUBSCRIBE and
+// UNSUBSCRIBE edit the Index (granting the QoS asked for), PUBLISH is matched
+// in the Index and one immutable message is put on each matching client's
+// pubs channel at min(published, granted) QoS (waiting at most 200 ms on a
+// full one, then dropping that copy and counting it). The deliverer is the
+// only writer to the socket: it writes every waiting reply before each
 // publication, the way the process engine's queue priorities put CONNACK
-// first, and flushes its buffer when nothing is waiting.
+// first, owns the outbound QoS 1/2 flows (packet identifiers, the
+// -max-inflight window, PUBREL), and flushes its buffer when nothing is
+// waiting.
+//
+// A client identifier belongs to one connection: a new CONNECT with it ends
+// the earlier connection and waits for its cleanup [MQTT-3.1.4-2]. A
+// connection that ends without DISCONNECT has its will published after its
+// cleanup [MQTT-3.1.2-8].
+//
+// Not mirrored yet: persistent sessions (clean session 0). The process
+// engine stores a session's subscriptions and QoS 1/2 messages across
+// connections; this engine treats every session as clean and answers
+// CONNACK with session present 0.
 //
 // A DISCONNECT or a refusing CONNACK closes ctrl: the deliverer writes the
 // replies before it, flushes and closes the connection (publications still

@@ -28,6 +28,7 @@ type Config struct {
 	MaxPacketSize int           // largest packet accepted from a client
 	ConnectWait   time.Duration // how long a new connection may take to send CONNECT
 	QueueLen      int           // capacity of each client's channels (its "queue")
+	MaxInflight   int           // unacknowledged QoS 1/2 messages sent to a client at once
 	StopGrace     time.Duration // how long an orderly close may take to flush
 }
 
@@ -37,6 +38,7 @@ const (
 	DefaultMaxClients  = 100
 	DefaultConnectWait = 10 * time.Second
 	DefaultStopGrace   = time.Second
+	DefaultMaxInflight = 20
 	// DefaultQueueLen is the depth the process engine's queues get from
 	// fs.mqueue.msg_max (10) on a stock kernel.
 	DefaultQueueLen = 10
@@ -57,6 +59,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.StopGrace == 0 {
 		c.StopGrace = DefaultStopGrace
+	}
+	if c.MaxInflight == 0 {
+		c.MaxInflight = DefaultMaxInflight
 	}
 }
 
@@ -93,6 +98,7 @@ type Engine struct {
 
 	mu       sync.Mutex // guards the fields below; never held with Index.mu
 	clients  map[*client]struct{}
+	ids      map[string]*client // client identifier -> the connection holding it
 	seq      uint64
 	stopping bool
 	running  sync.WaitGroup // one per admitted client, done after its cleanup
@@ -126,6 +132,7 @@ func New(cfg Config, log zerolog.Logger) (*Engine, error) {
 		instance: fmt.Sprintf("%08x", h.Sum32()),
 		pid:      os.Getpid(),
 		clients:  make(map[*client]struct{}),
+		ids:      make(map[string]*client),
 	}
 	if e.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
 		e.removeStateDir()
@@ -229,15 +236,21 @@ func (e *Engine) refuse(conn *net.TCPConn, limit, fix string, err error) {
 // on this one; then, once both are done, it cleans up after the client.
 func (e *Engine) serve(c *client) {
 	defer e.running.Done()
-	d := newDeliverer(c, e.log.With().Str("role", "deliverer").Int("pid", e.pid).Str("queue", c.name).Logger())
+	defer close(c.cleaned)
+	d := newDeliverer(c, e.log.With().Str("role", "deliverer").Int("pid", e.pid).Str("queue", c.name).Logger(), e.cfg.MaxInflight)
 	go d.run()
 	r := newRouter(e, c)
 	r.run()
 	<-c.delivered
-	// Index entries first, so no publisher routes to the client any more.
+	// Index entries first, so no publisher routes to the client any more
+	// (nor its own will to it).
 	e.index.Remove(c, r.filterList()...)
+	r.publishWill()
 	e.mu.Lock()
 	delete(e.clients, c)
+	if e.ids[r.id] == c {
+		delete(e.ids, r.id)
+	}
 	e.mu.Unlock()
 	e.log.Info().
 		Str("client_id", r.session.ClientID()).
@@ -248,6 +261,18 @@ func (e *Engine) serve(c *client) {
 		Str("reason", c.reason()).
 		Dur("connected_for", time.Since(c.started)).
 		Msg("client disconnected")
+}
+
+// claim gives clientID to c unless another connection holds it; then it
+// returns that one, which c must end first.
+func (e *Engine) claim(clientID string, c *client) *client {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if prev := e.ids[clientID]; prev != nil && prev != c {
+		return prev
+	}
+	e.ids[clientID] = c
+	return nil
 }
 
 // shutdown stops accepting, ends every client at once and waits for their

@@ -30,6 +30,9 @@ const (
 	hdrConnack     = 0x20
 	hdrPublish     = 0x30
 	hdrPuback      = 0x40
+	hdrPubrec      = 0x50
+	hdrPubrel      = 0x62
+	hdrPubcomp     = 0x70
 	hdrSubscribe   = 0x82
 	hdrSuback      = 0x90
 	hdrUnsubscribe = 0xa2
@@ -67,21 +70,28 @@ func connectBytes(id string, keepAlive int) []byte {
 	return pkt(hdrConnect, str("MQTT"), []byte{4, 0x02}, u16(keepAlive), str(id))
 }
 
-func subscribeBytes(id int, filters ...string) []byte {
+// subscribeBytes asks for the filters at QoS 0.
+func subscribeBytes(id int, filters ...string) []byte { return subscribeQoS(id, 0, filters...) }
+
+func subscribeQoS(id int, qos byte, filters ...string) []byte {
 	parts := [][]byte{u16(id)}
 	for _, f := range filters {
-		parts = append(parts, str(f), []byte{1}) // ask QoS 1
+		parts = append(parts, str(f), []byte{qos})
 	}
 	return pkt(hdrSubscribe, parts...)
 }
 
-// publishBytes is a PUBLISH with RETAIN 1 at QoS 1 (id 7) or QoS 0 (id 0):
-// forwarded copies must still come out QoS 0 with no flags.
+// publishBytes is a PUBLISH with RETAIN 1 at QoS 1 (id != 0) or QoS 0 (id 0):
+// forwarded copies must still come out with RETAIN 0.
 func publishBytes(topic string, payload []byte, id int) []byte {
 	if id == 0 {
 		return pkt(hdrPublish|0x01, str(topic), payload)
 	}
-	return pkt(hdrPublish|0x02|0x01, str(topic), u16(id), payload)
+	return publishQoS(topic, payload, 1, id)
+}
+
+func publishQoS(topic string, payload []byte, qos byte, id int) []byte {
+	return pkt(hdrPublish|qos<<1|0x01, str(topic), u16(id), payload)
 }
 
 var (
@@ -164,13 +174,25 @@ func (c *rawClient) expect(t testing.TB, first byte) rawPacket {
 	return p
 }
 
-// expectPublish reads a PUBLISH and checks it came out QoS 0, RETAIN 0,
-// DUP 0 [MQTT-3.3.1-9, MQTT-3.3.1-3, MQTT-3.3.5-1].
+// expectPublish reads a QoS 0 PUBLISH with RETAIN 0 and DUP 0
+// [MQTT-3.3.1-9, MQTT-3.3.1-3].
 func (c *rawClient) expectPublish(t testing.TB) (string, []byte) {
 	t.Helper()
-	p := c.expect(t, hdrPublish)
+	topic, _, payload := c.expectPublishQoS(t, 0)
+	return topic, payload
+}
+
+// expectPublishQoS reads a PUBLISH at qos with RETAIN 0 and DUP 0 and
+// returns its topic, packet identifier and payload.
+func (c *rawClient) expectPublishQoS(t testing.TB, qos byte) (string, int, []byte) {
+	t.Helper()
+	p := c.expect(t, hdrPublish|qos<<1)
 	tl := int(binary.BigEndian.Uint16(p.body))
-	return string(p.body[2 : 2+tl]), p.body[2+tl:]
+	topic, rest := string(p.body[2:2+tl]), p.body[2+tl:]
+	if qos == 0 {
+		return topic, 0, rest
+	}
+	return topic, int(binary.BigEndian.Uint16(rest)), rest[2:]
 }
 
 // expectNothing asserts no packet arrives within d.
@@ -201,9 +223,15 @@ func (c *rawClient) expectClosed(t testing.TB, timeout time.Duration) time.Durat
 
 func (c *rawClient) subscribe(t testing.TB, filters ...string) {
 	t.Helper()
-	c.send(t, subscribeBytes(3, filters...))
+	c.subscribeAt(t, 0, filters...)
+}
+
+// subscribeAt subscribes at qos and checks that qos is granted [MQTT-3.8.4-6].
+func (c *rawClient) subscribeAt(t testing.TB, qos byte, filters ...string) {
+	t.Helper()
+	c.send(t, subscribeQoS(3, qos, filters...))
 	p := c.expect(t, hdrSuback)
-	want := append(u16(3), bytes.Repeat([]byte{0}, len(filters))...) // this stage grants QoS 0
+	want := append(u16(3), bytes.Repeat([]byte{qos}, len(filters))...)
 	if !bytes.Equal(p.body, want) {
 		t.Fatalf("SUBACK %x, want %x", p.body, want)
 	}
@@ -329,7 +357,7 @@ func start(t *testing.T, mod func(*Config)) *testBroker {
 func TestPubSub(t *testing.T) {
 	b := start(t, nil)
 	sub := connect(t, b.addr, "sub", 30)
-	sub.subscribe(t, "ps/+/temp")
+	sub.subscribeAt(t, 0, "ps/+/temp")
 	pub := connect(t, b.addr, "pub", 30)
 	pub.send(t, publishBytes("ps/kitchen/temp", []byte("21.5"), 7))
 	// [MQTT-4.3.2-2] QoS 1 is acknowledged with the same identifier.
@@ -540,12 +568,12 @@ func TestRepliesOvertakePublications(t *testing.T) {
 	server, peer := tcpPair(t)
 	c := newClient("goroutine.test.1", server, 4)
 	for i := range 3 {
-		c.pubs <- &message{topic: "p", payload: []byte{byte(i)}}
+		c.pubs <- delivery{m: &message{topic: "p", payload: []byte{byte(i)}}}
 	}
-	c.ctrl <- &packet.Connack{}
-	c.ctrl <- &packet.Pingresp{}
+	c.ctrl <- control{p: &packet.Connack{}}
+	c.ctrl <- control{p: &packet.Pingresp{}}
 	close(c.ctrl) // orderly: flush and close
-	d := newDeliverer(c, zerolog.Nop())
+	d := newDeliverer(c, zerolog.Nop(), 1)
 	d.run()
 	got, _ := io.ReadAll(peer)
 	if want := []byte{0x20, 0x02, 0x00, 0x00, 0xd0, 0x00}; !bytes.Equal(got, want) {
@@ -602,4 +630,97 @@ func tcpPair(t testing.TB) (*net.TCPConn, net.Conn) {
 	t.Cleanup(func() { peer.Close(); server.Close() })
 	peer.SetReadDeadline(time.Now().Add(ioTimeout))
 	return server.(*net.TCPConn), peer
+}
+
+// TestOutboundQoS: a copy goes out at min(published, granted) QoS
+// [MQTT-3.3.5-1]; QoS 2 runs PUBLISH, PUBREC, PUBREL, PUBCOMP
+// [MQTT-4.3.3-1]; no more than MaxInflight flows are unsettled at once, and
+// an acknowledgement lets the next one go [MQTT-4.6.0-2].
+func TestOutboundQoS(t *testing.T) {
+	b := start(t, func(c *Config) { c.MaxInflight = 2 })
+	sub := connect(t, b.addr, "qsub", 30)
+	sub.subscribeAt(t, 2, "q2/#")
+	sub.subscribeAt(t, 1, "q1/#")
+	pub := connect(t, b.addr, "qpub", 30)
+
+	pub.send(t, publishQoS("q2/a", []byte("two"), 2, 5))
+	if p := pub.expect(t, hdrPubrec); !bytes.Equal(p.body, u16(5)) {
+		t.Errorf("PUBREC %x", p.body)
+	}
+	topic, id, payload := sub.expectPublishQoS(t, 2)
+	if topic != "q2/a" || string(payload) != "two" || id == 0 {
+		t.Fatalf("got %q id %d %q", topic, id, payload)
+	}
+	sub.send(t, pkt(hdrPubrec, u16(id)))
+	if p := sub.expect(t, hdrPubrel); !bytes.Equal(p.body, u16(id)) {
+		t.Errorf("PUBREL %x, want id %d", p.body, id)
+	}
+	sub.send(t, pkt(hdrPubcomp, u16(id)))
+	pub.send(t, pkt(hdrPubrel, u16(5)))
+	pub.expect(t, hdrPubcomp)
+
+	// Published at QoS 2 to a QoS 1 subscription: QoS 1. The window is 2.
+	for i := range 4 {
+		pub.send(t, publishQoS("q1/x", []byte{byte('a' + i)}, 2, 10+i))
+		pub.expect(t, hdrPubrec)
+	}
+	var ids []int
+	for range 2 {
+		_, id, _ := sub.expectPublishQoS(t, 1)
+		ids = append(ids, id)
+	}
+	sub.expectNothing(t, 200*time.Millisecond)
+	sub.send(t, pkt(hdrPuback, u16(ids[0])))
+	if _, _, p := sub.expectPublishQoS(t, 1); string(p) != "c" {
+		t.Errorf("after one PUBACK got %q, want c", p)
+	}
+	sub.expectNothing(t, 200*time.Millisecond)
+	sub.send(t, pkt(hdrPuback, u16(ids[1])))
+	if _, _, p := sub.expectPublishQoS(t, 1); string(p) != "d" {
+		t.Errorf("after the second PUBACK got %q, want d", p)
+	}
+}
+
+func connectWithWill(t testing.TB, addr, id, willTopic, will string) *rawClient {
+	t.Helper()
+	c := dial(t, addr)
+	c.send(t, pkt(hdrConnect, str("MQTT"), []byte{4, 0x02 | 0x04}, u16(30), str(id), str(willTopic), str(will)))
+	c.expect(t, hdrConnack)
+	return c
+}
+
+// TestWill: a connection that drops publishes its will [MQTT-3.1.2-8]; one
+// that sends DISCONNECT does not [MQTT-3.1.2-10].
+func TestWill(t *testing.T) {
+	b := start(t, nil)
+	watcher := connect(t, b.addr, "willwatch", 30)
+	watcher.subscribe(t, "will/#")
+	orderly := connectWithWill(t, b.addr, "orderly", "will/orderly", "no")
+	orderly.send(t, disconnectBytes)
+	orderly.expectClosed(t, ioTimeout)
+	dropped := connectWithWill(t, b.addr, "dropped", "will/dropped", "yes")
+	dropped.conn.Close()
+	if topic, payload := watcher.expectPublish(t); topic != "will/dropped" || string(payload) != "yes" {
+		t.Errorf("watcher got %q %q, want the dropped client's will", topic, payload)
+	}
+}
+
+// TestTakeover: a second connection with a client identifier in use ends the
+// first [MQTT-3.1.4-2], after which the first's will is published.
+func TestTakeover(t *testing.T) {
+	b := start(t, nil)
+	watcher := connect(t, b.addr, "towatch", 30)
+	watcher.subscribe(t, "to/#")
+	first := connectWithWill(t, b.addr, "same", "to/will", "first gone")
+	second := connect(t, b.addr, "same", 30)
+	first.expectClosed(t, ioTimeout)
+	if topic, payload := watcher.expectPublish(t); topic != "to/will" || string(payload) != "first gone" {
+		t.Errorf("watcher got %q %q", topic, payload)
+	}
+	second.send(t, pingreqBytes)
+	second.expect(t, hdrPingresp)
+	l := b.log.waitLine(t, "client disconnected", func(m map[string]any) bool { return m["client_id"] == "same" })
+	if l["reason"] != "router: stopped" {
+		t.Errorf("first connection's reason %v", l["reason"])
+	}
 }

@@ -22,6 +22,9 @@ const (
 	// publishWait bounds how long a publisher waits on one subscriber's
 	// full channel before the QoS 0 message is dropped for that subscriber.
 	publishWait = 200 * time.Millisecond
+	// takeoverWait bounds how long a new connection waits for an earlier
+	// one with the same client identifier to end and publish its will.
+	takeoverWait = 5 * time.Second
 )
 
 // errClientGone is returned by Send when the client was ended meanwhile.
@@ -38,6 +41,8 @@ type router struct {
 	matcher *Matcher[*client]
 
 	filters map[string]struct{} // this client's subscriptions, removed at the end
+	id      string              // the client identifier claimed, "" before CONNECT
+	will    *packet.Will        // published after an abnormal end [MQTT-3.1.2-8]
 	subs    []Sub[*client]      // scratch of Publish
 	timer   *time.Timer         // reused by every wait on a channel
 	dropped uint64
@@ -116,19 +121,74 @@ func (r *router) close(end protocol.End, err error) {
 // filterList is the client's subscriptions, for the cleanup.
 func (r *router) filterList() []string { return slices.Collect(maps.Keys(r.filters)) }
 
+// Connect implements protocol.Connector: it claims the client identifier,
+// ending an earlier connection that holds it [MQTT-3.1.4-2] and waiting
+// until that one is cleaned up and its will published, and keeps the will.
+// Sessions are not stored across connections (see the package doc), so no
+// session is ever present.
+func (r *router) Connect(c *packet.Connect, clientID string) (bool, error) {
+	deadline := time.Now().Add(takeoverWait)
+	for {
+		prev := r.e.claim(clientID, r.c)
+		if prev == nil {
+			break
+		}
+		r.log.Info().Str("client_id", clientID).Str("previous", prev.name).
+			Msg("client id already connected; ending the earlier connection")
+		prev.end("router: " + reasonStopped)
+		select {
+		case <-prev.cleaned:
+		case <-r.wait(time.Until(deadline)):
+			return false, &protocol.Refusal{Code: packet.RefusedServerUnavailable, Reason: "an earlier connection with this client id did not end"}
+		}
+	}
+	r.id = clientID
+	r.will = c.Will
+	return false, nil
+}
+
+// DiscardWill implements protocol.WillKeeper [MQTT-3.1.2-10].
+func (r *router) DiscardWill() error {
+	r.will = nil
+	return nil
+}
+
+// publishWill routes the will of a connection that ended without
+// DISCONNECT [MQTT-3.1.2-8], like a PUBLISH of this client.
+func (r *router) publishWill() {
+	if r.will == nil {
+		return
+	}
+	w := r.will
+	r.will = nil
+	if err := r.Publish(&packet.Publish{Topic: w.Topic, QoS: w.QoS, Payload: w.Payload}); err != nil {
+		r.log.Warn().Err(err).Msg("will not published")
+	}
+}
+
+// Acknowledge implements protocol.Acknowledger: the client's PUBACK, PUBREC
+// and PUBCOMP go to the deliverer, which owns the outbound flows.
+func (r *router) Acknowledge(p packet.Packet) error {
+	return r.control(control{p: p, ack: true})
+}
+
 // Send implements protocol.Engine: a reply travels through the client's
 // control channel to the deliverer, ahead of waiting publications.
 func (r *router) Send(p packet.Packet) error {
 	if r.log.Debug().Enabled() {
 		r.log.Debug().Str("client_id", r.session.ClientID()).Str("packet", p.Type().String()).Msg("packet out")
 	}
+	return r.control(control{p: p})
+}
+
+func (r *router) control(ctl control) error {
 	select {
-	case r.c.ctrl <- p:
+	case r.c.ctrl <- ctl:
 		return nil
 	default:
 	}
 	select {
-	case r.c.ctrl <- p:
+	case r.c.ctrl <- ctl:
 		return nil
 	case <-r.c.stop:
 		return errClientGone
@@ -137,12 +197,12 @@ func (r *router) Send(p packet.Packet) error {
 	}
 }
 
-// Subscribe implements protocol.Engine. Like the process engine at this
-// stage, it grants QoS 0.
-func (r *router) Subscribe(filter string, _ packet.QoS) (packet.QoS, error) {
-	r.e.index.Subscribe(filter, r.c, packet.AtMostOnce)
+// Subscribe implements protocol.Engine: it grants the QoS asked for
+// [MQTT-3.8.4-6].
+func (r *router) Subscribe(filter string, qos packet.QoS) (packet.QoS, error) {
+	r.e.index.Subscribe(filter, r.c, qos)
 	r.filters[filter] = struct{}{}
-	return packet.AtMostOnce, nil
+	return qos, nil
 }
 
 // Unsubscribe implements protocol.Engine.
@@ -160,19 +220,20 @@ func (r *router) Publish(p *packet.Publish) error {
 		return nil
 	}
 	// Forwarded copies carry RETAIN 0 [MQTT-3.3.1-9] and DUP 0 [MQTT-3.3.1-3];
-	// the QoS is min(published, granted) [MQTT-3.3.5-1]; granted is 0 here.
+	// each at min(published, granted) QoS [MQTT-3.3.5-1].
 	m := &message{topic: p.Topic, payload: p.Payload}
 	for _, s := range r.subs {
-		r.deliver(s.Key, m)
+		r.deliver(s.Key, delivery{m: m, qos: min(p.QoS, s.QoS)})
 	}
 	clear(r.subs) // hold no client after it may have gone
 	return nil
 }
 
 // deliver puts a message on a subscriber's channel. A subscriber whose
-// channel stays full for publishWait loses this QoS 0 message rather than
-// slowing the publisher; one that has ended is skipped.
-func (r *router) deliver(to *client, m *message) {
+// channel stays full for publishWait loses this message rather than slowing
+// the publisher (as in the process engine, whatever its QoS: only stored
+// sessions keep QoS 1/2 messages there); one that has ended is skipped.
+func (r *router) deliver(to *client, m delivery) {
 	select {
 	case to.pubs <- m:
 		return
