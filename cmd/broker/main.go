@@ -38,7 +38,7 @@ func run(argv []string) int {
 	}
 	fs.StringVar(&engine, "engine", "process", "`engine`: process (two worker processes and a POSIX queue per client) or goroutine (two goroutines and channels per client, in this process)")
 	fs.StringVar(&cfg.Listen, "listen", ":1883", "TCP `address` to listen on (port 0 picks a free port; the log says which)")
-	fs.StringVar(&cfg.StateDir, "state-dir", "", "`directory` for topic files, client records and spooled payloads (default $TMPDIR/forkmq-PORT)")
+	fs.StringVar(&cfg.StateDir, "state-dir", "", "`directory` for topic files, client records and spooled payloads (default /dev/shm/forkmq-PORT, or $TMPDIR/forkmq-PORT without /dev/shm)")
 	fs.IntVar(&cfg.MaxClients, "max-clients", supervisor.DefaultMaxClients, "most clients served at once; sizes each client's queue from the RLIMIT_MSGQUEUE budget")
 	fs.Uint64Var(&cfg.QueueBudget, "queue-budget", 0, "`bytes` of the RLIMIT_MSGQUEUE budget this broker's queues may use together (default: all; give less to run several brokers as one user)")
 	fs.IntVar(&cfg.MaxPacketSize, "max-packet-size", supervisor.DefaultMaxPacketSize, "largest packet accepted from a client, in `bytes`")
@@ -71,7 +71,7 @@ func run(argv []string) int {
 		return 2
 	}
 	if cfg.StateDir == "" {
-		cfg.StateDir = filepath.Join(os.TempDir(), "forkmq-"+portOf(cfg.Listen))
+		cfg.StateDir = filepath.Join(runtimeDir(), "forkmq-"+portOf(cfg.Listen))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -121,6 +121,16 @@ func exitOf(log zerolog.Logger, err error) int {
 		return 1
 	}
 	return 0
+}
+
+// runtimeDir is where the default state directory goes: a tmpfs when there
+// is one (topic files are replaced with fsync, which costs nothing there),
+// else the temporary directory.
+func runtimeDir() string {
+	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
+		return "/dev/shm"
+	}
+	return os.TempDir()
 }
 
 func portOf(addr string) string {

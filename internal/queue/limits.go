@@ -83,18 +83,14 @@ func Cost(a Attr) uint64 {
 	return m*(s+msgHeader) + min(m, prioMax)*treeNodeSize
 }
 
-// planMsgSize is the message size Plan gives a queue before it adds messages:
-// below it bigger messages are worth more than more of them, above it less.
-const planMsgSize = 1024
-
 // Plan returns attributes for queues so that `queues` of them fit the budget
 // together, keeping 1/32 of it in reserve for queues Plan does not know about.
 // MsgSize is at least minMsgSize (at least 1) and at most MsgSizeMax, MaxMsg
-// at most MsgMax. Plan first sizes messages at max(minMsgSize, 1 KiB) and fits
-// as many as it can, up to MsgMax; what is left of each queue's share then
-// makes the messages bigger. Only if not one such message fits does it fall
-// back to messages of minMsgSize. Plan fails with a *LimitError when the
-// queues cannot fit.
+// at most MsgMax. Depth comes first: Plan fits as many messages of minMsgSize
+// as it can, up to MsgMax, and what is left of each queue's share then makes
+// the messages bigger (a deeper queue absorbs a reader's scheduling delays;
+// a larger message only saves spooling the occasional large publication).
+// Plan fails with a *LimitError when the queues cannot fit.
 func Plan(l Limits, queues int, minMsgSize int64) (Attr, error) {
 	if queues < 1 {
 		return Attr{}, fmt.Errorf("queue: plan for %d queues: %w", queues, ErrInvalid)
@@ -120,12 +116,8 @@ func Plan(l Limits, queues int, minMsgSize int64) (Attr, error) {
 		}
 		return Attr{}, &LimitError{Limit: LimitQueuesMax, Fix: fix + ", or serve fewer clients at once"}
 	}
-	size := max(minMsgSize, min(planMsgSize, l.MsgSizeMax))
+	size := minMsgSize
 	n := maxMsgs(share, size, l.MsgMax)
-	if n == 0 {
-		size = minMsgSize
-		n = maxMsgs(share, size, l.MsgMax)
-	}
 	if n == 0 {
 		return Attr{}, &LimitError{Limit: LimitMsgQueue,
 			Fix: fmt.Sprintf("%d queues of even one %d-byte message need RLIMIT_MSGQUEUE >= %d bytes, not %d (ulimit -q, LimitMSGQUEUE= in systemd; raising the hard limit needs CAP_SYS_RESOURCE), or serve fewer clients at once",

@@ -43,9 +43,9 @@ func TestPlan(t *testing.T) {
 	}{
 		{"1 queue", defaults, 1, 64, Attr{MaxMsg: 10, MsgSize: 8192}, ""},
 		{"10 queues", defaults, 10, 64, Attr{MaxMsg: 10, MsgSize: 7840}, ""},
-		{"100 queues", defaults, 100, 64, Attr{MaxMsg: 7, MsgSize: 1037}, ""},
+		{"100 queues", defaults, 100, 64, Attr{MaxMsg: 10, MsgSize: 697}, ""},
 		{"100 queues of 2 KiB", defaults, 100, 2048, Attr{MaxMsg: 3, MsgSize: 2549}, ""},
-		{"200 queues", defaults, 200, 64, Attr{MaxMsg: 3, MsgSize: 1226}, ""},
+		{"200 queues", defaults, 200, 64, Attr{MaxMsg: 10, MsgSize: 300}, ""},
 		{"1000 queues", defaults, 1000, 64, Attr{}, LimitQueuesMax},
 		{"1000 queues, queues_max raised", big, 1000, 64, Attr{MaxMsg: 4, MsgSize: 102}, ""},
 		{"5000 queues", defaults, 5000, 64, Attr{}, LimitQueuesMax},

@@ -176,11 +176,24 @@ func (s *Supervisor) refuse(conn net.Conn, err error) {
 
 // cleanup removes what a gone connection leaves: topic entries first (so no
 // publisher routes to it any more), then the queue and spool. A persistent
-// session the connection adopted keeps its subscriptions and mailbox. If the
-// connection left a will (it ended without DISCONNECT), a will worker
-// publishes it before the records go [MQTT-3.1.2-8].
+// session the connection adopted keeps its subscriptions and mailbox. The
+// file work runs off the main loop (it may wait on the disk), and the loop
+// hears back through s.cleaned.
 func (s *Supervisor) cleanup(c *client) {
-	s.removeConnState(c.queue)
+	s.cleaning++
+	go func() {
+		s.cleaners <- struct{}{}
+		s.removeConnState(c.queue)
+		<-s.cleaners
+		s.cleaned <- c
+	}()
+}
+
+// cleanedUp continues after a connection's state is gone: if it left a will
+// (it ended without DISCONNECT), a will worker publishes it before the
+// records go [MQTT-3.1.2-8].
+func (s *Supervisor) cleanedUp(c *client) {
+	s.cleaning--
 	if c.router != nil && fileExists(s.state.Will(c.queue)) {
 		w, err := s.startWorker(c, spawn.RoleWill, nil, nil, 0)
 		if err == nil {

@@ -46,6 +46,9 @@ type Supervisor struct {
 	clients  map[string]*client // by queue name
 	accepted chan net.Conn
 	exits    chan workerExit
+	cleaned  chan *client  // a gone connection's files are removed
+	cleaners chan struct{} // bounds the cleanups running at once
+	cleaning int           // cleanups under way
 }
 
 // New prepares a broker: it takes the state directory (one broker per
@@ -67,6 +70,8 @@ func New(cfg Config, log zerolog.Logger) (*Supervisor, error) {
 		clients:  make(map[string]*client),
 		accepted: make(chan net.Conn),
 		exits:    make(chan workerExit, 64),
+		cleaned:  make(chan *client, 64),
+		cleaners: make(chan struct{}, 4),
 	}
 	if err := s.init(); err != nil {
 		st.close()
@@ -157,6 +162,8 @@ func (s *Supervisor) Run(ctx context.Context) error {
 			s.admit(conn)
 		case e := <-s.exits:
 			s.workerExited(e)
+		case c := <-s.cleaned:
+			s.cleanedUp(c)
 		case <-ctx.Done():
 			return s.shutdown()
 		}
@@ -204,6 +211,8 @@ func (s *Supervisor) shutdown() error {
 		select {
 		case e := <-s.exits:
 			s.workerExited(e)
+		case c := <-s.cleaned:
+			s.cleanedUp(c)
 		case <-deadline:
 			return fmt.Errorf("shutdown: %d clients' workers did not exit", len(s.clients))
 		}
