@@ -46,6 +46,8 @@ func run(argv []string) int {
 	fs.IntVar(&cfg.MaxInflight, "max-inflight", supervisor.DefaultMaxInflight, "unacknowledged QoS 1/2 messages sent to a client at once; more wait their turn")
 	fs.IntVar(&cfg.SessionMsgs, "session-max-messages", supervisor.DefaultSessionMsgs, "most QoS 1/2 messages a persistent session stores (offline or slow); more are dropped and logged")
 	fs.Int64Var(&cfg.SessionBytes, "session-max-bytes", supervisor.DefaultSessionBytes, "most bytes a persistent session stores; more are dropped and logged")
+	fs.IntVar(&cfg.BacklogMsgs, "max-queued-messages", supervisor.DefaultBacklogMsgs, "messages held for a client that reads slowly; past it QoS 0 is dropped (and counted) and QoS 1/2 disconnects the client")
+	fs.Int64Var(&cfg.BacklogBytes, "max-queued-bytes", supervisor.DefaultBacklogBytes, "bytes held for a client that reads slowly (see -max-queued-messages)")
 	fs.StringVar(&cfg.WorkerPath, "worker", "", "worker binary `path` (default: 'worker' beside this binary)")
 	fs.StringVar(&cfg.LogFormat, "log-format", logging.FormatAuto, "log format: auto (console on a terminal, json otherwise), console or json")
 	fs.StringVar(&cfg.LogLevel, "log-level", "info", "log level: debug (every packet), info, warn or error")

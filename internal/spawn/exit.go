@@ -19,6 +19,7 @@ const (
 	ExitConnectWait  ExitCode = 13 // no CONNECT arrived in time
 	ExitParentGone   ExitCode = 14 // the lifeline closed: the supervisor died
 	ExitStopped      ExitCode = 15 // SIGTERM from the supervisor
+	ExitSlowConsumer ExitCode = 16 // the client's backlog of QoS 1/2 messages passed its bound
 )
 
 var exitNames = map[ExitCode]string{
@@ -31,6 +32,7 @@ var exitNames = map[ExitCode]string{
 	ExitConnectWait:  "connect timeout",
 	ExitParentGone:   "supervisor gone",
 	ExitStopped:      "stopped",
+	ExitSlowConsumer: "slow consumer",
 }
 
 func (c ExitCode) String() string {

@@ -56,6 +56,8 @@ type Args struct {
 	MaxInflight   int           // unacknowledged QoS 1/2 messages to a client at once
 	SessionMsgs   int           // most messages a persistent session's mailbox holds
 	SessionBytes  int64         // most bytes a persistent session's mailbox holds
+	BacklogMsgs   int           // most envelopes a deliverer holds for a slow client
+	BacklogBytes  int64         // most bytes a deliverer holds for a slow client
 	LogFormat     string        // console or json
 	LogLevel      string        // zerolog level name
 	Partner       int           // the other worker's pid, when known (for logs)
@@ -82,6 +84,8 @@ func (a Args) Argv() []string {
 		"-max-inflight", strconv.Itoa(a.MaxInflight),
 		"-session-msgs", strconv.Itoa(a.SessionMsgs),
 		"-session-bytes", strconv.FormatInt(a.SessionBytes, 10),
+		"-backlog-msgs", strconv.Itoa(a.BacklogMsgs),
+		"-backlog-bytes", strconv.FormatInt(a.BacklogBytes, 10),
 		"-log-format", a.LogFormat,
 		"-log-level", a.LogLevel,
 		"-partner", strconv.Itoa(a.Partner),
@@ -104,6 +108,8 @@ func Parse(argv []string) (Args, error) {
 	fs.IntVar(&a.MaxInflight, "max-inflight", 20, "unacknowledged QoS 1/2 messages at once")
 	fs.IntVar(&a.SessionMsgs, "session-msgs", 1000, "most messages in a session mailbox")
 	fs.Int64Var(&a.SessionBytes, "session-bytes", 64<<20, "most bytes in a session mailbox")
+	fs.IntVar(&a.BacklogMsgs, "backlog-msgs", 1000, "most envelopes held for a slow client")
+	fs.Int64Var(&a.BacklogBytes, "backlog-bytes", 16<<20, "most bytes held for a slow client")
 	fs.StringVar(&a.LogFormat, "log-format", "json", "console or json")
 	fs.StringVar(&a.LogLevel, "log-level", "info", "log level")
 	fs.IntVar(&a.Partner, "partner", 0, "the other worker's pid")

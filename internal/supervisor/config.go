@@ -21,6 +21,8 @@ type Config struct {
 	MaxInflight   int           // unacknowledged QoS 1/2 messages per client
 	SessionMsgs   int           // most messages a persistent session stores
 	SessionBytes  int64         // most bytes a persistent session stores
+	BacklogMsgs   int           // most messages held for a slow client
+	BacklogBytes  int64         // most bytes held for a slow client
 }
 
 // Defaults for Config fields left zero.
@@ -32,6 +34,8 @@ const (
 	DefaultMaxInflight   = 20
 	DefaultSessionMsgs   = 1000
 	DefaultSessionBytes  = 64 << 20
+	DefaultBacklogMsgs   = 1000
+	DefaultBacklogBytes  = 16 << 20
 )
 
 func (c *Config) setDefaults() {
@@ -55,6 +59,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.SessionBytes == 0 {
 		c.SessionBytes = DefaultSessionBytes
+	}
+	if c.BacklogMsgs == 0 {
+		c.BacklogMsgs = DefaultBacklogMsgs
+	}
+	if c.BacklogBytes == 0 {
+		c.BacklogBytes = DefaultBacklogBytes
 	}
 	if c.LogLevel == "" {
 		c.LogLevel = "info"

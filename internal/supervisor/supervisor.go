@@ -248,6 +248,8 @@ func (s *Supervisor) startWorker(c *client, role spawn.Role, sock, q *os.File, p
 		MaxInflight:   s.cfg.MaxInflight,
 		SessionMsgs:   s.cfg.SessionMsgs,
 		SessionBytes:  s.cfg.SessionBytes,
+		BacklogMsgs:   s.cfg.BacklogMsgs,
+		BacklogBytes:  s.cfg.BacklogBytes,
 		LogFormat:     s.cfg.LogFormat,
 		LogLevel:      s.cfg.LogLevel,
 		Partner:       partner,

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"time"
 
 	"github.com/rs/zerolog"
 
@@ -56,21 +55,43 @@ func newDeliverer(args spawn.Args, log zerolog.Logger, conn *net.TCPConn, q *que
 // errClose is returned by handle for a KindClose envelope.
 var errClose = errors.New("close requested")
 
-// run waits for envelopes and writes them out. It takes every envelope
-// already waiting before it flushes, so a burst costs one write.
+// run starts the intake (the queue reader) and writes what it hands over.
+// It takes every envelope already waiting before it flushes, so a burst
+// costs one write.
 func (d *deliverer) run() spawn.ExitCode {
+	in := newIntake(d.log, d.q, d.spool, d.identity, d.args.BacklogMsgs, d.args.BacklogBytes)
+	go in.run(len(d.msg))
 	for {
-		n, _, err := d.q.Receive(d.msg, time.Time{})
-		for err == nil {
-			if err = d.handle(d.msg[:n]); err != nil {
-				break
+		var env []byte
+		select {
+		case env = <-in.out:
+		case err := <-in.failed:
+			if errors.Is(err, errSlowConsumer) {
+				d.log.Warn().Int("backlog_limit", d.args.BacklogMsgs).Int64("backlog_bytes_limit", d.args.BacklogBytes).
+					Msg("disconnecting a slow consumer: its QoS 1/2 backlog is full (raise -max-queued-messages / -max-queued-bytes)")
+				shutdown(d.conn, d.log)
+				return spawn.ExitSlowConsumer
 			}
-			n, _, err = d.q.Receive(d.msg, time.Now().Add(-time.Second))
+			return d.failed(err)
 		}
-		if errors.Is(err, queue.ErrEmpty) && d.persistent {
-			err = d.rescanIfMissed()
+		err := d.handleTaken(in, env)
+	drain:
+		for err == nil {
+			select {
+			case env = <-in.out:
+				err = d.handleTaken(in, env)
+			default:
+				break drain
+			}
 		}
-		if err != nil && !errors.Is(err, queue.ErrEmpty) && !errors.Is(err, queue.ErrTimeout) && !errors.Is(err, errClose) {
+		if err == nil && d.persistent {
+			if in.missed.Swap(false) {
+				err = d.rescanMailbox()
+			} else {
+				err = d.rescanIfMissed() // a router found the queue full
+			}
+		}
+		if err != nil && !errors.Is(err, errClose) {
 			return d.failed(err)
 		}
 		if ferr := d.out.Flush(); ferr != nil {
@@ -84,6 +105,11 @@ func (d *deliverer) run() spawn.ExitCode {
 			return spawn.ExitOrderly
 		}
 	}
+}
+
+func (d *deliverer) handleTaken(in *intake, env []byte) error {
+	in.taken(env)
+	return d.handle(env)
 }
 
 func (d *deliverer) failed(err error) spawn.ExitCode {
@@ -141,7 +167,10 @@ func (d *deliverer) handle(env []byte) error {
 		}
 		return d.acknowledged(packet.Type(t), id)
 	case envelope.KindAdopt:
-		return d.adopt(string(body))
+		// The intake switched queues already; from now on this client's
+		// copies are in the session's spool folder.
+		d.identity, d.persistent = string(body), true
+		return nil
 	case envelope.KindResume:
 		return d.replayMailbox()
 	case envelope.KindClose:

@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/forkmq/forkmq/internal/packet"
-	"github.com/forkmq/forkmq/internal/queue"
 )
 
 // A persistent session's mailbox is its spool folder. Each QoS 1/2 message
@@ -42,25 +41,6 @@ func mailboxUsage(dir string) (n int, size int64) {
 		}
 	}
 	return n, size
-}
-
-// adopt switches the deliverer to the persistent session's queue.
-func (d *deliverer) adopt(name string) error {
-	q, err := queue.OpenReader(name)
-	if err != nil {
-		return fmt.Errorf("adopt session queue: %w", err)
-	}
-	attr, err := q.Attr()
-	if err != nil {
-		q.Close()
-		return fmt.Errorf("adopt session queue: %w", err)
-	}
-	if int(attr.MsgSize) > len(d.msg) {
-		d.msg = make([]byte, attr.MsgSize)
-	}
-	d.q.Close()
-	d.q, d.identity, d.persistent = q, name, true
-	return nil
 }
 
 // mailboxPath is where a mailbox entry is in a given state.
@@ -156,20 +136,23 @@ func (d *deliverer) sendNewEntries(entries []mailboxEntry) error {
 	return nil
 }
 
-// rescanIfMissed picks up entries whose doorbell did not fit in the queue.
+// rescanIfMissed picks up entries whose doorbell did not fit in the queue
+// (a router left the marker).
 func (d *deliverer) rescanIfMissed() error {
 	marker := filepath.Join(d.spool.QueueDir(d.identity), mailboxMissed)
 	if err := os.Remove(marker); err != nil {
-		return queue.ErrEmpty // no marker: nothing missed
+		return nil // no marker: nothing missed
 	}
+	return d.rescanMailbox()
+}
+
+// rescanMailbox sends or queues every entry not yet sent.
+func (d *deliverer) rescanMailbox() error {
 	entries, err := d.mailboxEntries()
 	if err != nil {
 		return err
 	}
-	if err := d.sendNewEntries(entries); err != nil {
-		return err
-	}
-	return queue.ErrEmpty
+	return d.sendNewEntries(entries)
 }
 
 // resendFile sends an unsettled PUBLISH again, DUP set, same identifier.

@@ -28,8 +28,14 @@ const (
 	// long means the deliverer is stuck or gone.
 	replyWait = 10 * time.Second
 	// publishWait bounds how long a publisher waits on a connected
-	// subscriber's full queue before that QoS 0 copy is dropped.
-	publishWait = 200 * time.Millisecond
+	// subscriber's full queue with a QoS 1/2 copy, qos0Wait with a QoS 0
+	// one. The subscriber's deliverer drains its queue into memory as fast
+	// as messages come (see intake), so a queue stays full only while that
+	// process is not scheduled — briefly on a busy machine, or for good if
+	// it is stopped; the short wait rides out the first without letting
+	// the second hold a publisher up for long.
+	publishWait = time.Second
+	qos0Wait    = 100 * time.Millisecond
 	// maxWriters bounds the cache of open subscriber queues.
 	maxWriters = 256
 )
@@ -218,7 +224,7 @@ func (r *router) Publish(p *packet.Publish) error {
 	defer msg.release()
 	for _, s := range subs {
 		qos := min(p.QoS, packet.QoS(s.QoS))
-		if err := r.route(s.Queue, msg, qos, envelope.PrioPublish); err != nil {
+		if err := r.route(s.Queue, msg, qos, envelope.PrioPublish); err != nil && !errors.Is(err, queue.ErrFull) && !errors.Is(err, queue.ErrTimeout) {
 			r.log.Warn().Err(err).Str("to", s.Queue).Msg("message not delivered to a subscriber")
 		}
 	}
@@ -291,8 +297,11 @@ func (r *router) route(to string, m *outgoing, qos packet.QoS, prio uint32) erro
 		return r.toMailbox(to, m, qos)
 	}
 	wait := publishWait
-	if state.IsSessionQueue(to) {
-		wait = 0 // possibly offline: never wait on it
+	switch {
+	case state.IsSessionQueue(to):
+		wait = 0 // possibly offline: never wait
+	case qos == 0:
+		wait = qos0Wait
 	}
 	if prio == envelope.PrioControl || to == r.identity {
 		wait = replyWait // our own client's queue: its deliverer drains it
@@ -363,7 +372,7 @@ func (r *router) deliver(name string, env []byte, prio uint32, wait time.Duratio
 		if prio == envelope.PrioPublish {
 			r.dropped++
 			if !state.IsSessionQueue(name) {
-				r.log.Warn().Err(err).Str("to", name).Uint64("dropped_total", r.dropped).Msg("QoS 0 message dropped for a subscriber")
+				r.log.Warn().Err(err).Str("to", name).Uint64("dropped_total", r.dropped).Msg("message dropped: the subscriber's queue is full")
 			}
 		}
 		return err
