@@ -128,8 +128,8 @@ func (in *intake) admit(env []byte) error {
 
 func (in *intake) countDrop() {
 	if n := in.dropped.Add(1); n == 1 || n%1000 == 0 {
-				in.log.Warn().Uint64("dropped_total", n).Int("backlog", len(in.out)).Int64("backlog_bytes", in.bytes.Load()).
-					Msg("slow consumer: QoS 0 message dropped (raise -max-queued-messages / -max-queued-bytes)")
+		in.log.Warn().Uint64("dropped_total", n).Int("backlog", len(in.out)).Int64("backlog_bytes", in.bytes.Load()).
+			Msg("slow consumer: QoS 0 message dropped (raise -max-queued-messages / -max-queued-bytes)")
 	}
 }
 
