@@ -56,6 +56,7 @@ func run(args []string, stdout, stderr *os.File) int {
 		custom      brokerFlags
 		names       = fs.String("brokers", "", "comma-separated brokers to run, in this order (default: every built-in one and every -broker; with -smoke the two forkmq engines)")
 		scenarios   = fs.String("scenarios", strings.Join(scenario.All, ","), "comma-separated scenarios: "+strings.Join(scenario.All, ", "))
+		only        = fs.String("cases", "", "run only the cases whose name contains one of these comma-separated strings (e.g. 100to1-q1,idle)")
 		reps        = fs.Int("reps", 3, "repetitions of every case and broker (with -smoke: 1)")
 		quick       = fs.Bool("quick", false, "shorter durations (seed 10 s instead of 60 s, throughput 3 s instead of 10 s)")
 		smoke       = fs.Bool("smoke", false, "every scenario for about a second, to check that the harness works")
@@ -89,7 +90,7 @@ func run(args []string, stdout, stderr *os.File) int {
 		}
 		return 0
 	}
-	cfg := bench.Config{Scenarios: splitList(*scenarios), Reps: *reps, Mode: "full", Scenario: scenario.Full(),
+	cfg := bench.Config{Scenarios: splitList(*scenarios), Only: splitList(*only), Reps: *reps, Mode: "full", Scenario: scenario.Full(),
 		BinDir: *bin, PinBroker: *pinBroker, PinGenerator: *pinGen, Pause: *pause, Progress: stderr, OutDir: *out}
 	switch {
 	case *smoke:

@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/forkmq/forkmq/internal/bench/broker"
@@ -25,6 +27,7 @@ import (
 type Config struct {
 	Brokers      []broker.Spec // in the order of the alternation
 	Scenarios    []string
+	Only         []string // if set, only cases whose name contains one of these
 	Reps         int
 	Mode         string // full, quick or smoke: recorded only
 	Scenario     scenario.Config
@@ -46,6 +49,14 @@ func Run(ctx context.Context, cfg Config) (*report.Results, error) {
 	cases, err := scenario.Cases(cfg.Scenario, cfg.Scenarios)
 	if err != nil {
 		return nil, err
+	}
+	if len(cfg.Only) > 0 {
+		cases = slices.DeleteFunc(cases, func(c scenario.Case) bool {
+			return !slices.ContainsFunc(cfg.Only, func(s string) bool { return strings.Contains(c.Name, s) })
+		})
+		if len(cases) == 0 {
+			return nil, fmt.Errorf("no case name contains any of %q", cfg.Only)
+		}
 	}
 	if err := os.MkdirAll(cfg.OutDir, 0o755); err != nil {
 		return nil, err
@@ -141,9 +152,11 @@ func runOne(ctx context.Context, cfg Config, b broker.Spec, c scenario.Case, scr
 		if p := recover(); p != nil {
 			res = scenario.Result{Status: scenario.StatusFailed, Error: fmt.Sprintf("harness panic: %v\n%s", p, debug.Stack())}
 		}
-		if res.Status != scenario.StatusOK {
-			if tail := inst.LogTail(); tail != "" {
+		if tail := inst.LogTail(); tail != "" {
+			if res.Status != scenario.StatusOK {
 				res.Error = joinNote(res.Error, "broker log ends: "+tail)
+			} else {
+				res.Note = "broker log ends: " + tail
 			}
 		}
 		if err := inst.Stop(); err != nil {

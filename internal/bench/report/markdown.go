@@ -17,7 +17,7 @@ var references = []string{"forkmq-process", "mosquitto"}
 // quietWhenZero are metrics whose table is left out, with a one-line note,
 // when every broker scored 0.
 var quietWhenZero = map[string]bool{"lost": true, "duplicates": true, "reordered": true,
-	"unacked": true, "stalls": true, "refusals": true, "qos_downgraded": true}
+	"unacked": true, "stalls": true, "refusals": true, "qos_downgraded": true, "unexpected": true}
 
 var scenarioIntro = map[string]string{
 	scenario.Seed: "The original study's three workloads: an idle broker, then 1 and 50 pairs of " +
@@ -173,7 +173,7 @@ func (r *Results) writeMetric(w func(string, ...any), scen string, cases []Case,
 			refs = append(refs, ref)
 		}
 	}
-	if len(refs) > 0 {
+	if len(refs) > 0 && r.anyRatio(scen, cases, brokers, refs, m.Name) {
 		w("\nRatio to %s:\n\n| case | %s |\n|---|%s\n", strings.Join(refs, " / "), strings.Join(brokers, " | "), strings.Repeat("---:|", len(brokers)))
 		for _, c := range cases {
 			cells := make([]string, len(brokers))
@@ -188,6 +188,20 @@ func (r *Results) writeMetric(w func(string, ...any), scen string, cases []Case,
 		}
 	}
 	w("\n")
+}
+
+// anyRatio reports whether any cell of a ratio table has a value.
+func (r *Results) anyRatio(scen string, cases []Case, brokers, refs []string, metric string) bool {
+	for _, c := range cases {
+		for _, br := range brokers {
+			for _, ref := range refs {
+				if r.ratio(scen, c.Name, br, ref, metric) != "–" {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // ratio formats broker's median over ref's as ×N, or – when either is
@@ -234,16 +248,34 @@ func (r *Results) writeProblems(w func(string, ...any)) {
 	w("## Refusals and failures\n\n")
 	if len(bad) == 0 {
 		w("None: every run of every broker completed.\n")
-		return
-	}
-	w("| scenario | case | broker | rep | status | what happened |\n|---|---|---|---:|---|---|\n")
-	for _, run := range bad {
-		msg := strings.ReplaceAll(run.Error, "|", "\\|")
-		if len(msg) > 400 {
-			msg = msg[:400] + "…"
+	} else {
+		w("| scenario | case | broker | rep | status | what happened |\n|---|---|---|---:|---|---|\n")
+		for _, run := range bad {
+			w("| %s | %s | %s | %d | %s | %s |\n", run.Scenario, run.Case, run.Broker, run.Rep, run.Status, cell(run.Error))
 		}
-		w("| %s | %s | %s | %d | %s | %s |\n", run.Scenario, run.Case, run.Broker, run.Rep, run.Status, msg)
 	}
+	var noted []Run
+	for _, run := range r.Runs {
+		if run.Status == scenario.StatusOK && run.Note != "" {
+			noted = append(noted, run)
+		}
+	}
+	if len(noted) > 0 {
+		w("\n## What brokers logged in runs that completed\n\nEach broker logs warnings and errors only; a broker that drops messages may say so here.\n\n")
+		w("| scenario | case | broker | rep | log |\n|---|---|---|---:|---|\n")
+		for _, run := range noted {
+			w("| %s | %s | %s | %d | %s |\n", run.Scenario, run.Case, run.Broker, run.Rep, cell(run.Note))
+		}
+	}
+}
+
+// cell makes text fit a table cell: no pipes, at most 400 bytes.
+func cell(s string) string {
+	s = strings.ReplaceAll(s, "|", "\\|")
+	if len(s) > 400 {
+		s = s[:400] + "…"
+	}
+	return s
 }
 
 // Format prints a number: whole numbers whole, others with about three
@@ -269,7 +301,16 @@ func sig3(v float64) string {
 	case a >= 0.9995: // 0.9995 and up round to 1.00
 		return fmt.Sprintf("%.2f", v)
 	}
-	return fmt.Sprintf("%.*f", 2-int(math.Floor(math.Log10(a))), v)
+	exp := int(math.Floor(math.Log10(a)))
+	if math.Abs(roundTo(v, 2-exp)) >= math.Pow(10, float64(exp+1)) {
+		exp++ // 0.09999 rounds to 0.100, not 0.1000
+	}
+	return fmt.Sprintf("%.*f", 2-exp, v)
+}
+
+func roundTo(v float64, decimals int) float64 {
+	p := math.Pow(10, float64(decimals))
+	return math.Round(v*p) / p
 }
 
 func sortedKeys(m map[string]string) []string {

@@ -95,7 +95,7 @@ func TestWriteReport(t *testing.T) {
 }
 
 func TestFormat(t *testing.T) {
-	for v, want := range map[float64]string{0: "0", 12345.6: "12346", 42: "42", 12.34: "12.3", 1.234: "1.23", 0.01234: "0.0123", 0.99999: "1.00", -3.5: "-3.50", 0.4: "0.400"} {
+	for v, want := range map[float64]string{0: "0", 12345.6: "12346", 42: "42", 12.34: "12.3", 1.234: "1.23", 0.01234: "0.0123", 0.99999: "1.00", -3.5: "-3.50", 0.4: "0.400", 0.0999999: "0.100", 0.00123456: "0.00123"} {
 		if got := Format(v); got != want {
 			t.Errorf("Format(%v) = %q, want %q", v, got, want)
 		}

@@ -369,6 +369,7 @@ func (f *flow) accountingMetrics(m map[string]float64, tot tally.Totals, unacked
 	m["lost"] = float64(tot.Lost())
 	m["duplicates"] = float64(tot.Duplicates)
 	m["reordered"] = float64(tot.Reordered)
+	m["unexpected"] = float64(tot.Unexpected)
 	m["unacked"] = float64(unacked)
 	m["stalls"] = float64(stalls)
 }

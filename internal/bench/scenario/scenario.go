@@ -43,6 +43,7 @@ type Target struct {
 type Result struct {
 	Status  string               `json:"status"`
 	Error   string               `json:"error,omitempty"`
+	Note    string               `json:"note,omitempty"` // what the broker logged in a run that went well
 	Metrics map[string]float64   `json:"metrics,omitempty"`
 	Series  map[string][]float64 `json:"series,omitempty"`
 }
@@ -81,6 +82,7 @@ var Metrics = []Metric{
 	{"lost", "lost messages", "msg", "lower"},
 	{"duplicates", "duplicates", "msg", "lower"},
 	{"reordered", "reordered", "msg", "lower"},
+	{"unexpected", "messages from no followed publisher, or unreadable", "msg", "lower"},
 	{"qos_downgraded", "subscriptions granted a lower QoS than asked", "", "lower"},
 	{"unacked", "QoS 1 PUBLISH without PUBACK", "msg", "lower"},
 	{"stalls", "window stalls (1 s without progress)", "", "lower"},
