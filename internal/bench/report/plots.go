@@ -3,6 +3,7 @@ package report
 import (
 	"fmt"
 	"image/color"
+	"math"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/text"
 	"gonum.org/v1/plot/vg"
 
 	"github.com/forkmq/forkmq/internal/bench/scenario"
@@ -169,10 +171,39 @@ func (r *Results) bars(file, scen, group, metric string) error {
 		b.Offset = barWidth * (vg.Length(i) - vg.Length(len(brokers)-1)/2)
 		p.Add(b)
 		p.Legend.Add(br, b)
+		// Each bar carries its value, written upwards: bars of very
+		// different heights share one linear axis, and the short ones
+		// must still be readable.
+		if labels, err := valueLabels(vals, b.Offset); err == nil {
+			p.Add(labels)
+		}
 	}
 	p.NominalX(labels...)
 	p.Y.Min, p.Y.Max = 0, headroom(top)
 	return p.Save(plotWidth, plotHeight, file)
+}
+
+// valueLabels writes each value just above its bar.
+func valueLabels(vals plotter.Values, offset vg.Length) (*plotter.Labels, error) {
+	xyl := plotter.XYLabels{XYs: make(plotter.XYs, len(vals)), Labels: make([]string, len(vals))}
+	for j, v := range vals {
+		xyl.XYs[j] = plotter.XY{X: float64(j), Y: v}
+		if v != 0 {
+			xyl.Labels[j] = Format(v)
+		}
+	}
+	l, err := plotter.NewLabels(xyl)
+	if err != nil {
+		return nil, err
+	}
+	for j := range l.TextStyle {
+		l.TextStyle[j].Font.Size = vg.Points(8)
+		l.TextStyle[j].Rotation = math.Pi / 2
+		l.TextStyle[j].XAlign = text.XLeft
+		l.TextStyle[j].YAlign = text.YCenter
+	}
+	l.Offset = vg.Point{X: offset, Y: vg.Points(2)}
+	return l, nil
 }
 
 // headroom leaves space above the highest value for the legend.
@@ -180,5 +211,5 @@ func headroom(top float64) float64 {
 	if top <= 0 {
 		return 1
 	}
-	return top * 1.25
+	return top * 1.35
 }
