@@ -108,11 +108,15 @@ type Session struct {
 	// qos2Received holds the packet identifiers of QoS 2 publications
 	// received and not yet released by PUBREL [MQTT-4.3.3-2].
 	qos2Received map[uint16]struct{}
+
+	limits    Limits
+	filters   map[string]struct{} // held by this connection, for MaxSubscriptions
+	onRefused func(what string, err error)
 }
 
 // NewSession returns a session waiting for CONNECT.
 func NewSession(eng Engine) *Session {
-	return &Session{eng: eng, qos2Received: make(map[uint16]struct{})}
+	return &Session{eng: eng, qos2Received: make(map[uint16]struct{}), filters: make(map[string]struct{})}
 }
 
 // ClientID is the client's identifier, generated when the client sent none.
@@ -192,6 +196,7 @@ func (s *Session) Handle(p packet.Packet) error {
 		return s.subscribe(p)
 	case *packet.Unsubscribe:
 		for _, f := range p.Filters {
+			delete(s.filters, f)
 			if err := s.eng.Unsubscribe(f); err != nil {
 				return fmt.Errorf("%w: unsubscribe %q: %w", ErrEngine, f, err)
 			}
@@ -266,6 +271,11 @@ func (s *Session) refuse(code packet.ConnackCode, why string) error {
 func (s *Session) Refuse(code packet.ConnackCode, why string) error { return s.refuse(code, why) }
 
 func (s *Session) publish(p *packet.Publish) error {
+	if err := s.checkTopic("topic name", p.Topic); err != nil {
+		s.refused("PUBLISH", err)
+		s.state = closed
+		return fmt.Errorf("%w: %w", ErrProtocol, err)
+	}
 	switch p.QoS {
 	case packet.AtMostOnce:
 		return s.route(p)
@@ -322,12 +332,18 @@ func (s *Session) route(p *packet.Publish) error {
 func (s *Session) subscribe(p *packet.Subscribe) error {
 	codes := make([]byte, len(p.Subscriptions))
 	for i, sub := range p.Subscriptions {
+		if err := s.checkSubscription(sub.Filter); err != nil {
+			s.refused("SUBSCRIBE "+sub.Filter, err)
+			codes[i] = packet.SubackFailure
+			continue
+		}
 		granted, err := s.eng.Subscribe(sub.Filter, sub.QoS)
 		if err != nil {
 			// [MQTT-3.9.3-2] 0x80 marks a refused filter.
 			codes[i] = packet.SubackFailure
 			continue
 		}
+		s.filters[sub.Filter] = struct{}{}
 		codes[i] = byte(granted)
 	}
 	// [MQTT-3.8.4-1] answer with SUBACK, same identifier [MQTT-3.8.4-2],

@@ -185,3 +185,69 @@ func TestSessionDisconnectDiscardsWill(t *testing.T) {
 		t.Fatal("will kept after DISCONNECT")
 	}
 }
+
+func TestSessionLimits(t *testing.T) {
+	tests := []struct {
+		name     string
+		limits   Limits
+		in       []packet.Packet
+		wantSent []packet.Packet
+		wantErr  error
+	}{
+		{
+			name:   "[MQTT-3.9.3-2] a filter past -max-subscriptions gets 0x80, a replacement does not count",
+			limits: Limits{MaxSubscriptions: 2},
+			in: []packet.Packet{connect("a", true), &packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{
+				{Filter: "a"}, {Filter: "b"}, {Filter: "a", QoS: 1}, {Filter: "c"}}}},
+			wantSent: []packet.Packet{&packet.Connack{}, &packet.Suback{PacketID: 1, ReturnCodes: []byte{0, 0, 1, packet.SubackFailure}}},
+		},
+		{
+			name:   "an unsubscribed filter frees its slot",
+			limits: Limits{MaxSubscriptions: 1},
+			in: []packet.Packet{connect("a", true),
+				&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "a"}}},
+				&packet.Unsubscribe{PacketID: 2, Filters: []string{"a"}},
+				&packet.Subscribe{PacketID: 3, Subscriptions: []packet.Subscription{{Filter: "b"}}}},
+			wantSent: []packet.Packet{&packet.Connack{}, &packet.Suback{PacketID: 1, ReturnCodes: []byte{0}},
+				&packet.Unsuback{PacketID: 2}, &packet.Suback{PacketID: 3, ReturnCodes: []byte{0}}},
+		},
+		{
+			name:   "a filter past -max-topic-levels gets 0x80",
+			limits: Limits{MaxTopicLevels: 2},
+			in: []packet.Packet{connect("a", true), &packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{
+				{Filter: "a/b"}, {Filter: "a/b/c"}}}},
+			wantSent: []packet.Packet{&packet.Connack{}, &packet.Suback{PacketID: 1, ReturnCodes: []byte{0, packet.SubackFailure}}},
+		},
+		{
+			name:     "a PUBLISH past -max-topic-length closes the connection",
+			limits:   Limits{MaxTopicLength: 4},
+			in:       []packet.Packet{connect("a", true), &packet.Publish{Topic: "abcde"}},
+			wantSent: []packet.Packet{&packet.Connack{}},
+			wantErr:  ErrLimit,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			eng := &fakeEngine{}
+			s := NewSession(eng)
+			s.SetLimits(tt.limits)
+			var refused []string
+			s.OnRefused(func(what string, err error) { refused = append(refused, what) })
+			var err error
+			for _, p := range tt.in {
+				if err = s.Handle(p); err != nil {
+					break
+				}
+			}
+			if tt.wantErr == nil && err != nil || tt.wantErr != nil && !errors.Is(err, tt.wantErr) {
+				t.Fatalf("got error %v, want %v", err, tt.wantErr)
+			}
+			if !reflect.DeepEqual(eng.sent, tt.wantSent) {
+				t.Errorf("sent %#v\nwant %#v", eng.sent, tt.wantSent)
+			}
+			if len(refused) == 0 && tt.name != "an unsubscribed filter frees its slot" {
+				t.Error("no refusal reported to the engine")
+			}
+		})
+	}
+}

@@ -58,6 +58,9 @@ type Args struct {
 	SessionBytes  int64         // most bytes a persistent session's mailbox holds
 	BacklogMsgs   int           // most envelopes a deliverer holds for a slow client
 	BacklogBytes  int64         // most bytes a deliverer holds for a slow client
+	MaxSubs       int           // filters one connection may hold (0: no limit)
+	MaxTopicLen   int           // bytes in a topic name or filter (0: no limit)
+	MaxTopicLevel int           // levels in a topic name or filter (0: no limit)
 	LogFormat     string        // console or json
 	LogLevel      string        // zerolog level name
 	Partner       int           // the other worker's pid, when known (for logs)
@@ -86,6 +89,9 @@ func (a Args) Argv() []string {
 		"-session-bytes", strconv.FormatInt(a.SessionBytes, 10),
 		"-backlog-msgs", strconv.Itoa(a.BacklogMsgs),
 		"-backlog-bytes", strconv.FormatInt(a.BacklogBytes, 10),
+		"-max-subscriptions", strconv.Itoa(a.MaxSubs),
+		"-max-topic-length", strconv.Itoa(a.MaxTopicLen),
+		"-max-topic-levels", strconv.Itoa(a.MaxTopicLevel),
 		"-log-format", a.LogFormat,
 		"-log-level", a.LogLevel,
 		"-partner", strconv.Itoa(a.Partner),
@@ -110,6 +116,9 @@ func Parse(argv []string) (Args, error) {
 	fs.Int64Var(&a.SessionBytes, "session-bytes", 64<<20, "most bytes in a session mailbox")
 	fs.IntVar(&a.BacklogMsgs, "backlog-msgs", 1000, "most envelopes held for a slow client")
 	fs.Int64Var(&a.BacklogBytes, "backlog-bytes", 16<<20, "most bytes held for a slow client")
+	fs.IntVar(&a.MaxSubs, "max-subscriptions", 0, "filters one connection may hold")
+	fs.IntVar(&a.MaxTopicLen, "max-topic-length", 0, "bytes in a topic")
+	fs.IntVar(&a.MaxTopicLevel, "max-topic-levels", 0, "levels in a topic")
 	fs.StringVar(&a.LogFormat, "log-format", "json", "console or json")
 	fs.StringVar(&a.LogLevel, "log-level", "info", "log level")
 	fs.IntVar(&a.Partner, "partner", 0, "the other worker's pid")

@@ -8,12 +8,17 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/forkmq/forkmq/internal/queue"
 	"github.com/forkmq/forkmq/internal/spawn"
+	"github.com/forkmq/forkmq/internal/state"
 )
 
 // client is one connection and its pair of workers.
@@ -84,6 +89,11 @@ func spawnLimit(err error) error {
 // CONNACK 3, so no half-set-up client is ever left behind.
 func (s *Supervisor) admit(conn net.Conn) {
 	remote := conn.RemoteAddr().String()
+	if !s.acceptBucket.take(time.Now()) {
+		s.refuse(conn, &limitError{limit: "-max-accept-rate", fix: "raise -max-accept-rate / -accept-burst",
+			err: fmt.Errorf("more than %g new connections per second", s.cfg.AcceptRate)})
+		return
+	}
 	if len(s.clients) >= s.cfg.MaxClients {
 		s.refuse(conn, &limitError{limit: "-max-clients", fix: "start the broker with a larger -max-clients",
 			err: fmt.Errorf("%d clients connected", len(s.clients))})
@@ -154,12 +164,24 @@ func (s *Supervisor) undo(c *client) {
 // supervisor does not parse MQTT: it writes the four constant bytes, stops
 // writing, and lets the client's CONNECT drain so the close is not a reset.
 func (s *Supervisor) refuse(conn net.Conn, err error) {
-	ev := s.log.Warn().Err(err).Str("remote", conn.RemoteAddr().String())
 	var le *limitError
+	key := "other"
 	if errors.As(err, &le) {
-		ev = ev.Str("limit", le.limit).Str("fix", le.fix)
+		key = le.limit
 	}
-	ev.Msg("client refused: server unavailable")
+	// Under a flood, one line a second per limit, with the count held back.
+	now := time.Now()
+	if last := s.refusalLogged[key]; now.Sub(last) >= time.Second {
+		ev := s.log.Warn().Err(err).Str("remote", conn.RemoteAddr().String())
+		if le != nil {
+			ev = ev.Str("limit", le.limit).Str("fix", le.fix)
+		}
+		ev.Int("refused_since_last_line", s.refusalsHeld[key]).Msg("client refused: server unavailable")
+		s.refusalLogged[key] = now
+		s.refusalsHeld[key] = 0
+	} else {
+		s.refusalsHeld[key]++
+	}
 	go func() {
 		defer conn.Close()
 		conn.SetDeadline(time.Now().Add(2 * time.Second))
@@ -184,6 +206,7 @@ func (s *Supervisor) cleanup(c *client) {
 	go func() {
 		s.cleaners <- struct{}{}
 		s.removeConnState(c.queue)
+		s.removeLeftovers(c)
 		<-s.cleaners
 		s.cleaned <- c
 	}()
@@ -238,7 +261,65 @@ func (s *Supervisor) removeConnState(name string) {
 	}
 }
 
+// removeLeftovers removes what a router may leave when it dies without
+// tidying up: its claim on the client identifier, and spool files it was
+// writing. It runs once both workers are reaped.
+func (s *Supervisor) removeLeftovers(c *client) {
+	if id := s.state.clientID(c.queue); id != "" {
+		releaseIDLock(s.state.IDLock(state.HashClientID(id)), c.queue)
+	}
+	if c.router != nil {
+		matches, _ := filepath.Glob(filepath.Join(s.spool.Dir(), "tmp", "*-"+strconv.Itoa(c.router.pid)+"-*"))
+		for _, m := range matches {
+			os.Remove(m)
+		}
+	}
+}
+
+// releaseIDLock removes a client-id lock file that still names conn,
+// holding the lock while it does so that no other router owns it then.
+func releaseIDLock(path, conn string) {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) != nil {
+		return // a live router holds it
+	}
+	b, _ := os.ReadFile(path)
+	if owner, _, _ := strings.Cut(string(b), " "); owner == conn {
+		os.Remove(path)
+	}
+}
+
 func fileExists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
+}
+
+// tokenBucket limits a rate: rate tokens a second, at most burst at once.
+// A zero rate means no limit.
+type tokenBucket struct {
+	rate, burst, tokens float64
+	last                time.Time
+}
+
+func newTokenBucket(rate float64, burst int) *tokenBucket {
+	return &tokenBucket{rate: rate, burst: float64(max(burst, 1)), tokens: float64(max(burst, 1))}
+}
+
+func (b *tokenBucket) take(now time.Time) bool {
+	if b.rate <= 0 {
+		return true
+	}
+	if !b.last.IsZero() {
+		b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
+	}
+	b.last = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
 }

@@ -23,6 +23,12 @@ type Config struct {
 	SessionBytes  int64         // most bytes a persistent session stores
 	BacklogMsgs   int           // most messages held for a slow client
 	BacklogBytes  int64         // most bytes held for a slow client
+	MaxSubs       int           // filters one connection may hold (0: no limit)
+	MaxTopicLen   int           // bytes in a topic name or filter (0: no limit)
+	MaxTopicLevel int           // levels in a topic name or filter (0: no limit)
+	AcceptRate    float64       // new connections per second taken (0: no limit)
+	AcceptBurst   int           // connections taken at once above the rate
+	User          string        // run as this user after binding (root only)
 }
 
 // Defaults for Config fields left zero.
@@ -36,6 +42,10 @@ const (
 	DefaultSessionBytes  = 64 << 20
 	DefaultBacklogMsgs   = 1000
 	DefaultBacklogBytes  = 16 << 20
+	DefaultMaxSubs       = 1000
+	DefaultMaxTopicLen   = 65535
+	DefaultAcceptRate    = 500
+	DefaultAcceptBurst   = 200
 )
 
 func (c *Config) setDefaults() {

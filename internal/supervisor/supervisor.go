@@ -19,6 +19,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/signal"
 	"syscall"
 	"time"
 
@@ -49,6 +50,10 @@ type Supervisor struct {
 	cleaned  chan *client  // a gone connection's files are removed
 	cleaners chan struct{} // bounds the cleanups running at once
 	cleaning int           // cleanups under way
+
+	acceptBucket  *tokenBucket
+	refusalLogged map[string]time.Time // per limit: when a refusal was last logged
+	refusalsHeld  map[string]int       // per limit: refusals not logged since
 }
 
 // New prepares a broker: it takes the state directory (one broker per
@@ -72,6 +77,10 @@ func New(cfg Config, log zerolog.Logger) (*Supervisor, error) {
 		exits:    make(chan workerExit, 64),
 		cleaned:  make(chan *client, 64),
 		cleaners: make(chan struct{}, 4),
+
+		acceptBucket:  newTokenBucket(cfg.AcceptRate, cfg.AcceptBurst),
+		refusalLogged: make(map[string]time.Time),
+		refusalsHeld:  make(map[string]int),
 	}
 	if err := s.init(); err != nil {
 		st.close()
@@ -99,6 +108,13 @@ func (s *Supervisor) init() error {
 	}
 	if s.ln, err = net.Listen("tcp", s.cfg.Listen); err != nil {
 		return fmt.Errorf("listen on %s: %w", s.cfg.Listen, err)
+	}
+	if s.cfg.User != "" {
+		if err := dropPrivileges(s.cfg.User, s.state.Root); err != nil {
+			s.ln.Close()
+			return err
+		}
+		s.log.Info().Str("user", s.cfg.User).Int("uid", os.Getuid()).Msg("privileges dropped")
 	}
 	return nil
 }
@@ -156,8 +172,13 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		Int64("queue_msg_size", s.attr.MsgSize).
 		Msg("listening")
 	go s.acceptLoop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	for {
 		select {
+		case <-hup:
+			s.reload()
 		case conn := <-s.accepted:
 			s.admit(conn)
 		case e := <-s.exits:
@@ -168,6 +189,19 @@ func (s *Supervisor) Run(ctx context.Context) error {
 			return s.shutdown()
 		}
 	}
+}
+
+// reload passes SIGHUP on to every router, which re-reads the password and
+// ACL files; connections stay up.
+func (s *Supervisor) reload() {
+	n := 0
+	for _, c := range s.clients {
+		if c.router != nil && !c.router.exited {
+			_ = c.router.cmd.Process.Signal(syscall.SIGHUP)
+			n++
+		}
+	}
+	s.log.Info().Int("routers", n).Msg("SIGHUP: routers re-read the access files")
 }
 
 // acceptLoop feeds accepted connections to the main loop. A temporary error
@@ -250,6 +284,9 @@ func (s *Supervisor) startWorker(c *client, role spawn.Role, sock, q *os.File, p
 		SessionBytes:  s.cfg.SessionBytes,
 		BacklogMsgs:   s.cfg.BacklogMsgs,
 		BacklogBytes:  s.cfg.BacklogBytes,
+		MaxSubs:       s.cfg.MaxSubs,
+		MaxTopicLen:   s.cfg.MaxTopicLen,
+		MaxTopicLevel: s.cfg.MaxTopicLevel,
 		LogFormat:     s.cfg.LogFormat,
 		LogLevel:      s.cfg.LogLevel,
 		Partner:       partner,

@@ -98,6 +98,10 @@ func newRouter(args spawn.Args, log zerolog.Logger, conn *net.TCPConn, own *queu
 		qos2:     make(map[uint16]struct{}),
 	}
 	r.session = protocol.NewSession(r)
+	r.session.SetLimits(protocol.Limits{MaxSubscriptions: args.MaxSubs, MaxTopicLength: args.MaxTopicLen, MaxTopicLevels: args.MaxTopicLevel})
+	r.session.OnRefused(func(what string, err error) {
+		r.log.Warn().Err(err).Str("client_id", r.session.ClientID()).Str("request", what).Msg("request refused by a limit")
+	})
 	return r, nil
 }
 

@@ -103,6 +103,9 @@ func watchLifeline(f *os.File) {
 func watchSignals() {
 	ch := make(chan os.Signal, 1)
 	signal.Notify(ch, syscall.SIGTERM, syscall.SIGINT)
+	// SIGHUP asks a router to re-read the access files (see reloadOnHUP);
+	// until a handler is installed it must not end the process.
+	signal.Ignore(syscall.SIGHUP)
 	// A Ctrl-C at the terminal reaches the whole process group; the
 	// supervisor decides when workers stop, so SIGINT is ignored here.
 	signal.Ignore(syscall.SIGINT)
