@@ -5,7 +5,7 @@ LISTEN    ?= :1883
 STATE_DIR ?= $(CURDIR)/.state
 ARGS      ?=
 
-.PHONY: build run test test-short fuzz deps vet clean
+.PHONY: build run test test-short fuzz deps vet clean bench
 
 build:
 	$(GO) build -o $(BIN)/broker ./cmd/broker
@@ -31,6 +31,12 @@ vet:
 FUZZTIME ?= 20s
 fuzz:
 	@scripts/fuzz.sh $(FUZZTIME)
+
+# bench runs the architecture benchmark (about an hour; see bench/README.md):
+# forkmq's two engines against mosquitto and mochi-mqtt, report and plots in
+# bench/results/<timestamp>/. MQBENCH_ARGS passes flags, e.g. -quick.
+bench:
+	scripts/bench.sh $(MQBENCH_ARGS)
 
 clean:
 	rm -rf $(BIN) $(STATE_DIR)
