@@ -32,7 +32,7 @@ func Presets(o PresetOptions) []Spec {
 		bin = o.BinDir
 	}
 	forkmq := func(maxClients int, extra string) string {
-		return fmt.Sprintf("%s -listen 127.0.0.1:{port} -state-dir {dir}/state -max-clients %d -log-level warn%s",
+		return fmt.Sprintf("%s -listen 127.0.0.1:{port} -state-dir {dir}/state -max-clients %d -max-accept-rate 0 -log-level warn%s",
 			filepath.Join(bin, "broker"), maxClients, extra)
 	}
 	return []Spec{
