@@ -11,7 +11,7 @@ const (
 // Config names the files an Authorizer is built from. An empty path means
 // no such file.
 type Config struct {
-	PasswordFile   string // mosquitto_passwd file; "" accepts any username
+	PasswordFile   string // mosquitto_passwd file; "" checks no passwords (see Connect)
 	ACLFile        string // mosquitto acl_file; "" allows every topic
 	AllowAnonymous bool   // accept clients that send no username
 }
