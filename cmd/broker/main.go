@@ -53,6 +53,9 @@ func run(argv []string) int {
 	fs.IntVar(&cfg.MaxTopicLevel, "max-topic-levels", 0, "levels in a topic name or filter, refused like -max-topic-length (0: no limit)")
 	fs.Float64Var(&cfg.AcceptRate, "max-accept-rate", supervisor.DefaultAcceptRate, "new connections taken per second, with bursts of -accept-burst; more get CONNACK 3 (0: no limit)")
 	fs.IntVar(&cfg.AcceptBurst, "accept-burst", supervisor.DefaultAcceptBurst, "connections taken at once above -max-accept-rate")
+	fs.StringVar(&cfg.PasswordFile, "password-file", "", "user names and passwords, in mosquitto_passwd's format (see docs/ACCESS.md); re-read on SIGHUP")
+	fs.StringVar(&cfg.ACLFile, "acl-file", "", "topic access rules, in mosquitto's acl_file format; re-read on SIGHUP")
+	fs.BoolVar(&cfg.AllowAnon, "allow-anonymous", true, "let clients connect without a user name")
 	fs.StringVar(&cfg.User, "user", "", "when started as root, run as this `user` after binding the port (the workers too)")
 	fs.StringVar(&cfg.WorkerPath, "worker", "", "worker binary `path` (default: 'worker' beside this binary)")
 	fs.StringVar(&cfg.LogFormat, "log-format", logging.FormatAuto, "log format: auto (console on a terminal, json otherwise), console or json")
@@ -112,6 +115,10 @@ func runGoroutine(ctx context.Context, cfg supervisor.Config, log zerolog.Logger
 		MaxPacketSize: cfg.MaxPacketSize,
 		ConnectWait:   cfg.ConnectWait,
 		MaxInflight:   cfg.MaxInflight,
+		SessionMsgs:   cfg.SessionMsgs,
+		SessionBytes:  cfg.SessionBytes,
+		BacklogMsgs:   cfg.BacklogMsgs,
+		BacklogBytes:  cfg.BacklogBytes,
 	}, log)
 	if err != nil {
 		log.Error().Err(err).Msg("broker cannot start")

@@ -112,6 +112,10 @@ type Session struct {
 	limits    Limits
 	filters   map[string]struct{} // held by this connection, for MaxSubscriptions
 	onRefused func(what string, err error)
+
+	authz       func() Authorizer
+	username    string
+	hasUsername bool
 }
 
 // NewSession returns a session waiting for CONNECT.
@@ -234,6 +238,10 @@ func (s *Session) connect(c *packet.Connect) error {
 		id = generateClientID()
 	}
 	s.clientID = id
+	s.username, s.hasUsername = c.Username, c.UsernameFlag
+	if refused, err := s.checkConnect(c, id); refused {
+		return err
+	}
 	s.cleanSession = c.CleanSession
 	s.keepAlive = time.Duration(c.KeepAlive) * time.Second
 	s.will = c.Will
@@ -316,6 +324,10 @@ func (s *Session) receivedQoS2(id uint16) (bool, error) {
 }
 
 func (s *Session) route(p *packet.Publish) error {
+	if !s.mayPublish(p.Topic) {
+		s.refused("PUBLISH "+p.Topic, ErrNotAuthorized)
+		return nil
+	}
 	if p.Retain {
 		if r, ok := s.eng.(Retainer); ok {
 			if err := r.Retain(p); err != nil {
@@ -334,6 +346,11 @@ func (s *Session) subscribe(p *packet.Subscribe) error {
 	for i, sub := range p.Subscriptions {
 		if err := s.checkSubscription(sub.Filter); err != nil {
 			s.refused("SUBSCRIBE "+sub.Filter, err)
+			codes[i] = packet.SubackFailure
+			continue
+		}
+		if !s.maySubscribe(sub.Filter) {
+			s.refused("SUBSCRIBE "+sub.Filter, ErrNotAuthorized)
 			codes[i] = packet.SubackFailure
 			continue
 		}

@@ -251,3 +251,72 @@ func TestSessionLimits(t *testing.T) {
 		})
 	}
 }
+
+// fakeAuthorizer allows user "alice" with password "pw", publishing and
+// subscribing under "alice/".
+type fakeAuthorizer struct{}
+
+func (fakeAuthorizer) Connect(id, user string, hasUser bool, pw []byte, hasPw bool) (bool, byte) {
+	switch {
+	case !hasUser:
+		return false, 5
+	case user != "alice" || string(pw) != "pw":
+		return false, 4
+	}
+	return true, 0
+}
+func (fakeAuthorizer) CanPublish(id, user string, anon bool, t string) bool {
+	return strings.HasPrefix(t, user+"/")
+}
+func (fakeAuthorizer) CanSubscribe(id, user string, anon bool, f string) bool {
+	return strings.HasPrefix(f, user+"/")
+}
+
+func TestSessionAuthorizer(t *testing.T) {
+	withUser := func(user, pw string) *packet.Connect {
+		c := connect("c1", true)
+		c.UsernameFlag, c.Username = true, user
+		c.PasswordFlag, c.Password = true, []byte(pw)
+		return c
+	}
+	tests := []struct {
+		name      string
+		in        []packet.Packet
+		wantSent  []packet.Packet
+		wantErr   error
+		published int
+	}{
+		{"[MQTT-3.2.2-5] no user name: CONNACK 5 and close", []packet.Packet{connect("c1", true)},
+			[]packet.Packet{&packet.Connack{ReturnCode: packet.RefusedNotAuthorized}}, ErrRefused, 0},
+		{"wrong password: CONNACK 4 and close", []packet.Packet{withUser("alice", "nope")},
+			[]packet.Packet{&packet.Connack{ReturnCode: packet.RefusedBadUsernameOrPassword}}, ErrRefused, 0},
+		{"[MQTT-3.9.3-2] a refused filter gets 0x80", []packet.Packet{withUser("alice", "pw"),
+			&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "alice/x"}, {Filter: "bob/#"}}}},
+			[]packet.Packet{&packet.Connack{}, &packet.Suback{PacketID: 1, ReturnCodes: []byte{0, packet.SubackFailure}}}, nil, 0},
+		{"a refused QoS 1 PUBLISH is dropped but acknowledged", []packet.Packet{withUser("alice", "pw"),
+			&packet.Publish{QoS: 1, PacketID: 4, Topic: "bob/x"}, &packet.Publish{Topic: "alice/x"}},
+			[]packet.Packet{&packet.Connack{}, &packet.Puback{PacketID: 4}}, nil, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			eng := &fakeEngine{}
+			s := NewSession(eng)
+			s.SetAuthorizer(func() Authorizer { return fakeAuthorizer{} })
+			var err error
+			for _, p := range tt.in {
+				if err = s.Handle(p); err != nil {
+					break
+				}
+			}
+			if tt.wantErr == nil && err != nil || tt.wantErr != nil && !errors.Is(err, tt.wantErr) {
+				t.Fatalf("got error %v, want %v", err, tt.wantErr)
+			}
+			if !reflect.DeepEqual(eng.sent, tt.wantSent) {
+				t.Errorf("sent %#v\nwant %#v", eng.sent, tt.wantSent)
+			}
+			if len(eng.published) != tt.published {
+				t.Errorf("published %d, want %d", len(eng.published), tt.published)
+			}
+		})
+	}
+}

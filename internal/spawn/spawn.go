@@ -61,6 +61,9 @@ type Args struct {
 	MaxSubs       int           // filters one connection may hold (0: no limit)
 	MaxTopicLen   int           // bytes in a topic name or filter (0: no limit)
 	MaxTopicLevel int           // levels in a topic name or filter (0: no limit)
+	PasswordFile  string        // mosquitto_passwd file ("" for none)
+	ACLFile       string        // mosquitto acl_file ("" for none)
+	AllowAnon     bool          // clients without a user name may connect
 	LogFormat     string        // console or json
 	LogLevel      string        // zerolog level name
 	Partner       int           // the other worker's pid, when known (for logs)
@@ -92,6 +95,9 @@ func (a Args) Argv() []string {
 		"-max-subscriptions", strconv.Itoa(a.MaxSubs),
 		"-max-topic-length", strconv.Itoa(a.MaxTopicLen),
 		"-max-topic-levels", strconv.Itoa(a.MaxTopicLevel),
+		"-password-file", a.PasswordFile,
+		"-acl-file", a.ACLFile,
+		"-allow-anonymous=" + strconv.FormatBool(a.AllowAnon),
 		"-log-format", a.LogFormat,
 		"-log-level", a.LogLevel,
 		"-partner", strconv.Itoa(a.Partner),
@@ -119,6 +125,9 @@ func Parse(argv []string) (Args, error) {
 	fs.IntVar(&a.MaxSubs, "max-subscriptions", 0, "filters one connection may hold")
 	fs.IntVar(&a.MaxTopicLen, "max-topic-length", 0, "bytes in a topic")
 	fs.IntVar(&a.MaxTopicLevel, "max-topic-levels", 0, "levels in a topic")
+	fs.StringVar(&a.PasswordFile, "password-file", "", "mosquitto_passwd file")
+	fs.StringVar(&a.ACLFile, "acl-file", "", "mosquitto acl_file")
+	fs.BoolVar(&a.AllowAnon, "allow-anonymous", true, "clients without a user name may connect")
 	fs.StringVar(&a.LogFormat, "log-format", "json", "console or json")
 	fs.StringVar(&a.LogLevel, "log-level", "info", "log level")
 	fs.IntVar(&a.Partner, "partner", 0, "the other worker's pid")

@@ -29,6 +29,9 @@ type Config struct {
 	AcceptRate    float64       // new connections per second taken (0: no limit)
 	AcceptBurst   int           // connections taken at once above the rate
 	User          string        // run as this user after binding (root only)
+	PasswordFile  string        // mosquitto_passwd file ("" for none)
+	ACLFile       string        // mosquitto acl_file ("" for none)
+	AllowAnon     bool          // clients without a user name may connect
 }
 
 // Defaults for Config fields left zero.

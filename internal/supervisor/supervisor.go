@@ -25,6 +25,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/forkmq/forkmq/internal/auth"
 	"github.com/forkmq/forkmq/internal/queue"
 	"github.com/forkmq/forkmq/internal/spawn"
 	"github.com/forkmq/forkmq/internal/spool"
@@ -107,6 +108,9 @@ func (s *Supervisor) init() error {
 		return err
 	}
 	if err := s.planQueues(); err != nil {
+		return err
+	}
+	if err := s.checkAccessFiles(); err != nil {
 		return err
 	}
 	if s.lifelineR, s.lifelineW, err = os.Pipe(); err != nil {
@@ -195,6 +199,20 @@ func (s *Supervisor) Run(ctx context.Context) error {
 			return s.shutdown()
 		}
 	}
+}
+
+// checkAccessFiles loads the password and ACL files once, so that a broken
+// file stops the broker at start instead of refusing every client.
+func (s *Supervisor) checkAccessFiles() error {
+	if s.cfg.PasswordFile == "" && s.cfg.ACLFile == "" {
+		return nil
+	}
+	a, err := auth.Load(auth.Config{PasswordFile: s.cfg.PasswordFile, ACLFile: s.cfg.ACLFile, AllowAnonymous: s.cfg.AllowAnon})
+	if err != nil {
+		return fmt.Errorf("access files: %w", err)
+	}
+	_ = a
+	return nil
 }
 
 // reload passes SIGHUP on to every router, which re-reads the password and
@@ -293,6 +311,9 @@ func (s *Supervisor) startWorker(c *client, role spawn.Role, sock, q *os.File, p
 		MaxSubs:       s.cfg.MaxSubs,
 		MaxTopicLen:   s.cfg.MaxTopicLen,
 		MaxTopicLevel: s.cfg.MaxTopicLevel,
+		PasswordFile:  s.cfg.PasswordFile,
+		ACLFile:       s.cfg.ACLFile,
+		AllowAnon:     s.cfg.AllowAnon,
 		LogFormat:     s.cfg.LogFormat,
 		LogLevel:      s.cfg.LogLevel,
 		Partner:       partner,

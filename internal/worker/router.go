@@ -99,8 +99,13 @@ func newRouter(args spawn.Args, log zerolog.Logger, conn *net.TCPConn, own *queu
 	}
 	r.session = protocol.NewSession(r)
 	r.session.SetLimits(protocol.Limits{MaxSubscriptions: args.MaxSubs, MaxTopicLength: args.MaxTopicLen, MaxTopicLevels: args.MaxTopicLevel})
+	if ac, err := newAccess(args, log); err != nil {
+		return nil, fmt.Errorf("router: %w", err)
+	} else if ac != nil {
+		r.session.SetAuthorizer(ac.current)
+	}
 	r.session.OnRefused(func(what string, err error) {
-		r.log.Warn().Err(err).Str("client_id", r.session.ClientID()).Str("request", what).Msg("request refused by a limit")
+		r.log.Warn().Err(err).Str("client_id", r.session.ClientID()).Str("request", what).Msg("request refused")
 	})
 	return r, nil
 }
