@@ -51,8 +51,10 @@ func Main(argv []string, stderr io.Writer) spawn.ExitCode {
 	}
 	log = log.With().Str("role", string(args.Role)).Int("pid", os.Getpid()).Str("queue", args.Queue).Logger()
 
+	stopProfile := startProfile(string(args.Role), log)
+	defer stopProfile()
 	watchLifeline(os.NewFile(spawn.FdLifeline, "lifeline"))
-	watchSignals()
+	watchSignals(stopProfile)
 
 	sp, err := spool.Open(filepath.Join(args.StateDir, "spool"))
 	if err != nil {
@@ -100,7 +102,7 @@ func watchLifeline(f *os.File) {
 
 // watchSignals turns SIGTERM and SIGINT from the supervisor into a prompt
 // exit with a named code.
-func watchSignals() {
+func watchSignals(beforeExit func()) {
 	ch := make(chan os.Signal, 1)
 	signal.Notify(ch, syscall.SIGTERM, syscall.SIGINT)
 	// SIGHUP asks a router to re-read the access files (see reloadOnHUP);
@@ -111,6 +113,7 @@ func watchSignals() {
 	signal.Ignore(syscall.SIGINT)
 	go func() {
 		<-ch
+		beforeExit()
 		os.Exit(int(spawn.ExitStopped))
 	}()
 }
