@@ -115,6 +115,10 @@ func runGoroutine(ctx context.Context, cfg supervisor.Config, log zerolog.Logger
 		MaxPacketSize: cfg.MaxPacketSize,
 		ConnectWait:   cfg.ConnectWait,
 		MaxInflight:   cfg.MaxInflight,
+		SessionMsgs:   cfg.SessionMsgs,
+		SessionBytes:  cfg.SessionBytes,
+		BacklogMsgs:   cfg.BacklogMsgs,
+		BacklogBytes:  cfg.BacklogBytes,
 	}, log)
 	if err != nil {
 		log.Error().Err(err).Msg("broker cannot start")

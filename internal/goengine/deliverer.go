@@ -14,36 +14,31 @@ import (
 
 // deliverer drains a client's channels and is the only writer to its socket.
 // It owns the server-to-client QoS 1 and 2 flows, as the process engine's
-// deliverer does: packet identifiers, the in-flight window, PUBREL.
+// deliverer does: packet identifiers, the in-flight window, PUBREL, and —
+// for a persistent session — the mailbox and the resend on reconnect.
 type deliverer struct {
 	c   *client
 	log zerolog.Logger
 	out *bufio.Writer
 
 	buf []byte         // a reply or a PUBLISH header being encoded
-	pub packet.Publish // header fields of the PUBLISH being written; RETAIN and DUP stay 0
+	pub packet.Publish // header fields of the PUBLISH being written
 
-	window   int                  // most unsettled QoS 1/2 flows at once
-	inflight map[uint16]flowState // sent and not settled [MQTT-4.6.0-2]
-	waiting  []delivery           // QoS 1/2 messages waiting for room in the window, in order
-	maxWait  int                  // past this many waiting, pubs is not read (back-pressure)
-	lastID   uint16
-	pubrel   packet.Pubrel
+	window  int        // most unsettled QoS 1/2 flows at once
+	flows   *flows     // the connection's own, or the persistent session's once resumed
+	waiting []delivery // QoS 1/2 messages from pubs waiting for room in the window, in order
+	maxWait int        // past this many waiting, pubs is not read (back-pressure)
+	pubrel  packet.Pubrel
+
+	sess    *session      // the persistent session resumed, nil for a clean one
+	bell    chan struct{} // its mailbox's bell; nil (never ready) until resumed
+	scratch []delivery    // copies taken from the mailbox
 }
 
-// flowState is what an outbound flow waits for.
-type flowState byte
-
-const (
-	awaitPuback  flowState = iota // QoS 1
-	awaitPubrec                   // QoS 2, PUBLISH sent
-	awaitPubcomp                  // QoS 2, PUBREL sent
-)
-
-func newDeliverer(c *client, log zerolog.Logger, window int) *deliverer {
+func newDeliverer(c *client, window int) *deliverer {
 	return &deliverer{
-		c: c, log: log, out: bufio.NewWriterSize(c.conn, 64<<10),
-		window: max(window, 1), inflight: make(map[uint16]flowState), maxWait: cap(c.pubs),
+		c: c, log: c.log, out: bufio.NewWriterSize(c.conn, 64<<10),
+		window: max(window, 1), flows: newFlows(), maxWait: cap(c.pubs),
 	}
 }
 
@@ -84,20 +79,27 @@ func (d *deliverer) loop() error {
 			return err
 		}
 		if m.m != nil {
+			d.c.backlog.Add(-m.m.size())
 			if err := d.deliver(m); err != nil {
 				return err
 			}
 			m = delivery{}
 		}
 		// A client that does not acknowledge stops its deliverer taking
-		// publications once enough wait: its channel fills and publishers
-		// then wait and drop, as for any slow client.
+		// publications once enough wait: its backlog fills and publishers
+		// then drop its QoS 0 copies and end it as a slow consumer for the
+		// next QoS 1/2 one.
 		pubs := d.c.pubs
 		if len(d.waiting) >= d.maxWait {
 			pubs = nil
 		}
 		select {
 		case m = <-pubs:
+			continue
+		case <-d.bell:
+			if err := d.pull(); err != nil {
+				return err
+			}
 			continue
 		default:
 		}
@@ -110,6 +112,10 @@ func (d *deliverer) loop() error {
 				return err
 			}
 		case m = <-pubs: // written after the replies that came meanwhile
+		case <-d.bell:
+			if err := d.pull(); err != nil {
+				return err
+			}
 		case <-d.c.stop:
 			return errStopped
 		}
@@ -140,6 +146,8 @@ func (d *deliverer) control(ctl control, ok bool) error {
 		return errOrderly
 	case ctl.ack:
 		return d.settle(ctl.p)
+	case ctl.resume != nil:
+		return d.resume(ctl.resume)
 	}
 	return d.write(ctl.p)
 }
@@ -155,64 +163,58 @@ func (d *deliverer) write(p packet.Packet) error {
 	return err
 }
 
+func (d *deliverer) full() bool { return len(d.flows.inflight) >= d.window }
+
 // deliver writes a publication now, or queues it while the in-flight
 // window is full [MQTT-4.6.0-2]: QoS 1/2 messages go out in arrival order.
 func (d *deliverer) deliver(dv delivery) error {
 	if dv.qos == packet.AtMostOnce {
-		return d.publish(dv.m, 0, 0)
+		return d.publish(dv.m, 0, 0, false)
 	}
-	if len(d.inflight) >= d.window || len(d.waiting) > 0 {
+	if d.full() || len(d.waiting) > 0 {
 		d.waiting = append(d.waiting, dv)
 		return nil
 	}
 	return d.start(dv)
 }
 
-// start sends a QoS 1/2 message under a free packet identifier
-// [MQTT-2.3.1-2].
+// start sends a QoS 1/2 message under a new packet identifier.
 func (d *deliverer) start(dv delivery) error {
-	for {
-		if d.lastID++; d.lastID == 0 {
-			d.lastID = 1
-		}
-		if _, used := d.inflight[d.lastID]; !used {
-			break
-		}
-	}
-	d.inflight[d.lastID] = awaitPuback
-	if dv.qos == packet.ExactlyOnce {
-		d.inflight[d.lastID] = awaitPubrec
-	}
-	return d.publish(dv.m, dv.qos, d.lastID)
+	return d.publish(dv.m, dv.qos, d.flows.start(dv.m, dv.qos), false)
 }
 
-// settle applies the client's acknowledgement of an outbound flow, then
-// sends what waited for the room it made. An acknowledgement of nothing in
-// flight is ignored.
-func (d *deliverer) settle(p packet.Packet) error {
-	switch p := p.(type) {
-	case *packet.Puback:
-		if d.inflight[p.PacketID] == awaitPuback {
-			delete(d.inflight, p.PacketID)
+// resume takes over a persistent session once CONNACK is out: every flow
+// left unsettled by its last connection is resent with DUP set and the same
+// packet identifier — or, past PUBREC, its PUBREL [MQTT-4.4.0-1] — in the
+// order first sent; then the mailbox's messages follow as the window allows.
+func (d *deliverer) resume(s *session) error {
+	d.sess, d.bell, d.flows = s, s.bell, s.flows
+	for _, id := range d.flows.unsettled() {
+		fl := d.flows.inflight[id]
+		var err error
+		switch fl.state {
+		case awaitPubcomp:
+			err = d.writePubrel(id)
+		case awaitPubrec:
+			err = d.publish(fl.m, packet.ExactlyOnce, id, true)
+		default:
+			err = d.publish(fl.m, packet.AtLeastOnce, id, true)
 		}
-	case *packet.Pubrec:
-		// [MQTT-4.3.3-1] PUBREC is answered with PUBREL (again if repeated).
-		if st, ok := d.inflight[p.PacketID]; ok && st != awaitPuback {
-			d.inflight[p.PacketID] = awaitPubcomp
-			d.pubrel.PacketID = p.PacketID
-			if err := d.write(&d.pubrel); err != nil {
-				return err
-			}
-		}
-	case *packet.Pubcomp:
-		if d.inflight[p.PacketID] == awaitPubcomp {
-			delete(d.inflight, p.PacketID)
+		if err != nil {
+			return err
 		}
 	}
-	for len(d.inflight) < d.window && len(d.waiting) > 0 {
-		dv := d.waiting[0]
-		d.waiting[0] = delivery{}
-		d.waiting = d.waiting[1:]
+	return d.pull()
+}
+
+// pull sends the oldest mailbox messages while the window has room.
+func (d *deliverer) pull() error {
+	if d.sess == nil || d.full() {
+		return nil
+	}
+	d.scratch = d.sess.take(d.scratch[:0], d.window-len(d.flows.inflight))
+	defer clear(d.scratch)
+	for _, dv := range d.scratch {
 		if err := d.start(dv); err != nil {
 			return err
 		}
@@ -220,10 +222,58 @@ func (d *deliverer) settle(p packet.Packet) error {
 	return nil
 }
 
-// publish writes one forwarded PUBLISH: the header encoded into the reused
-// buffer, the shared payload as it is (a large one bypasses the buffer).
-func (d *deliverer) publish(m *message, qos packet.QoS, id uint16) error {
-	d.pub.Topic, d.pub.QoS, d.pub.PacketID = m.topic, qos, id
+// settle applies the client's acknowledgement of an outbound flow, then
+// sends what waited for the room it made. An acknowledgement of nothing in
+// flight, or that does not fit the flow, is ignored.
+func (d *deliverer) settle(p packet.Packet) error {
+	switch p := p.(type) {
+	case *packet.Puback:
+		d.finish(p.PacketID, awaitPuback)
+	case *packet.Pubrec:
+		// [MQTT-4.3.3-1] PUBREC is answered with PUBREL (again if repeated);
+		// from then on the message is never sent again, only PUBREL is.
+		if fl, ok := d.flows.inflight[p.PacketID]; ok && fl.state != awaitPuback {
+			fl.state = awaitPubcomp
+			d.flows.inflight[p.PacketID] = fl
+			if err := d.writePubrel(p.PacketID); err != nil {
+				return err
+			}
+		}
+	case *packet.Pubcomp:
+		d.finish(p.PacketID, awaitPubcomp)
+	}
+	for !d.full() && len(d.waiting) > 0 {
+		dv := d.waiting[0]
+		d.waiting[0] = delivery{}
+		d.waiting = d.waiting[1:]
+		if err := d.start(dv); err != nil {
+			return err
+		}
+	}
+	return d.pull()
+}
+
+// finish ends the flow id if it waits for the acknowledgement st.
+func (d *deliverer) finish(id uint16, st flowState) {
+	fl, ok := d.flows.inflight[id]
+	if !ok || fl.state != st {
+		return
+	}
+	delete(d.flows.inflight, id)
+	if d.sess != nil {
+		d.sess.settled(fl.m)
+	}
+}
+
+func (d *deliverer) writePubrel(id uint16) error {
+	d.pubrel.PacketID = id
+	return d.write(&d.pubrel)
+}
+
+// publish writes one PUBLISH: the header encoded into the reused buffer,
+// the shared payload as it is (a large one bypasses the buffer).
+func (d *deliverer) publish(m *message, qos packet.QoS, id uint16, dup bool) error {
+	d.pub.Topic, d.pub.QoS, d.pub.PacketID, d.pub.Retain, d.pub.Dup = m.topic, qos, id, m.retain, dup
 	h, err := packet.AppendPublishHeader(d.buf[:0], &d.pub, len(m.payload))
 	if err != nil {
 		return fmt.Errorf("publish header: %w", err)

@@ -12,8 +12,11 @@
 //	the client's POSIX queue              the client's two bounded channels:
 //	  priority 1 (replies, close)           ctrl, closed to ask for a close
 //	  priority 0 (publications)             pubs
+//	deliverer's intake and its backlog    pubs itself, bounded by the publisher (offer)
 //	topic files + topicdir.Matcher        Index + Matcher (index.go)
 //	spool file for a large payload        nothing: a payload is shared in memory
+//	retained store (package retain)       the same store, same directory (retained.go)
+//	session queue + mailbox folder        session: mailbox, flows, bell (session.go)
 //	exit codes, reaping                   client.end, the first reason wins
 //
 // Both engines run the same protocol.Session and its Serve read loop, so
@@ -25,40 +28,77 @@
 //
 // The engine starts the router goroutine; it starts the deliverer. The
 // router reads packets, runs the session and implements protocol.Engine and
-// the optional Connector, WillKeeper and Acknowledger: replies and the
-// client's acknowledgements go on the client's ctrl channel, SUBSCRIBE and
-// UNSUBSCRIBE edit the Index (granting the QoS asked for), PUBLISH is matched
-// in the Index and one immutable message is put on each matching client's
-// pubs channel at min(published, granted) QoS (waiting at most 200 ms on a
-// full one, then dropping that copy and counting it). The deliverer is the
-// only writer to the socket: it writes every waiting reply before each
-// publication, the way the process engine's queue priorities put CONNACK
-// first, owns the outbound QoS 1/2 flows (packet identifiers, the
-// -max-inflight window, PUBREL), and flushes its buffer when nothing is
-// waiting.
+// every optional interface (Connector, Acknowledger, Retainer, WillKeeper,
+// InboundStore): replies and the client's acknowledgements go on the
+// client's ctrl channel, SUBSCRIBE and UNSUBSCRIBE edit the Index (granting
+// the QoS asked for), PUBLISH is matched in the Index and one immutable
+// message is routed to each matching subscriber at min(published, granted)
+// QoS. The deliverer is the only writer to the socket: it writes every
+// waiting reply before each publication, the way the process engine's queue
+// priorities put CONNACK first, owns the outbound QoS 1/2 flows (packet
+// identifiers, the -max-inflight window, PUBREL), and flushes its buffer
+// when nothing is waiting.
+//
+// # Slow consumers
+//
+// The process engine's deliverer empties its small POSIX queue into a
+// bounded backlog (its intake). Here a channel can be as deep as that
+// backlog, so pubs is the backlog and the publisher applies the bound
+// before it sends (router.offer): past -max-queued-messages, or past
+// -max-queued-bytes of topic and payload (an empty backlog takes any one
+// message), a QoS 0 copy is dropped and counted and a QoS 1/2 copy ends the
+// subscriber as a slow consumer, with the process engine's log lines and
+// reason. A publisher waits on a full channel — at most 100 ms with a QoS 0
+// copy, 1 s with a QoS 1/2 one, as the process engine's routers wait on a
+// full queue — only when other publishers took the last places meanwhile.
+//
+// # Retained messages
+//
+// Retained messages are in package retain's store in <state-dir>/retained,
+// the process engine's own, so they survive a restart (and either engine
+// reads the other's). A new subscription gets the matching ones after
+// SUBACK with RETAIN 1 at min(stored, granted) QoS, routed to the client as
+// any copy is; forwarded copies have RETAIN 0; an empty payload deletes.
+//
+// # Sessions
+//
+// The Index holds sessions, not connections. A clean session lives as long
+// as its connection. A persistent one (clean session 0) is kept by the
+// engine under its client identifier: its subscriptions stay in the Index
+// while it is offline, and every QoS 1/2 copy for it goes to its mailbox
+// (at most -session-max-messages and -session-max-bytes while offline; the
+// process engine's log line when one is dropped), online or not, from which
+// the connection's deliverer takes as its window allows. A reconnect gets
+// session present 1; its deliverer then resends the flows left unsettled
+// with DUP 1 and the same packet identifiers (PUBREL past PUBREC)
+// [MQTT-4.4.0-1], then the stored messages. The QoS 2 identifiers received
+// and not released are kept too [MQTT-4.3.3-2]. QoS 0 copies for an
+// offline session are dropped. Clean session 1 discards a stored session
+// [MQTT-3.1.2-6].
+//
+// Unlike the process engine's, persistent sessions live in memory only:
+// they do not survive a restart of the engine.
 //
 // A client identifier belongs to one connection: a new CONNECT with it ends
 // the earlier connection and waits for its cleanup [MQTT-3.1.4-2]. A
 // connection that ends without DISCONNECT has its will published after its
 // cleanup [MQTT-3.1.2-8].
 //
-// Not mirrored yet: persistent sessions (clean session 0). The process
-// engine stores a session's subscriptions and QoS 1/2 messages across
-// connections; this engine treats every session as clean and answers
-// CONNACK with session present 0.
-//
 // A DISCONNECT or a refusing CONNACK closes ctrl: the deliverer writes the
 // replies before it, flushes and closes the connection (publications still
 // waiting are dropped, as the process engine's close envelope overtakes
 // them). Any other end calls client.end, which closes the connection and the
-// stop channel at once. When both goroutines are done the client's index
-// entries are removed, then the client leaves the count -max-clients
-// checks, and one "client disconnected" line says why.
+// stop channel at once. When both goroutines are done a clean session's
+// index entries are removed (a persistent one goes offline), the will is
+// published, then the client leaves the count -max-clients checks, and one
+// "client disconnected" line says why.
 //
 // # Locks
 //
-// Engine.mu guards the set of clients; Index.mu serialises index writers.
-// No goroutine holds both. Readers of the index take no lock (see Index).
-// The state directory is created for parity with the process engine, never
-// written, and removed on exit if this engine made it.
+// Engine.mu guards the sets of clients and sessions; Index.mu serialises
+// index writers; session.mu guards one session's mailbox and filters; the
+// retained store takes its own locks. No goroutine holds two of them.
+// Readers of the index take no lock (see Index). The state directory holds
+// only retained/; a directory this engine made is removed on exit if
+// nothing is retained.
 package goengine

@@ -1,6 +1,7 @@
 package goengine
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -16,6 +17,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/forkmq/forkmq/internal/packet"
+	"github.com/forkmq/forkmq/internal/retain"
+	"github.com/forkmq/forkmq/internal/state"
 )
 
 // Config is what the broker's command line gives the goroutine engine. The
@@ -23,13 +26,17 @@ import (
 // queues (-worker, -queue-budget) have no field here.
 type Config struct {
 	Listen        string        // address to listen on, e.g. ":1883"
-	StateDir      string        // accepted for parity; created, left empty, removed if made here
+	StateDir      string        // holds retained/, the process engine's retained store
 	MaxClients    int           // clients served at once
 	MaxPacketSize int           // largest packet accepted from a client
 	ConnectWait   time.Duration // how long a new connection may take to send CONNECT
-	QueueLen      int           // capacity of each client's channels (its "queue")
+	QueueLen      int           // capacity of each client's reply channel
 	MaxInflight   int           // unacknowledged QoS 1/2 messages sent to a client at once
 	StopGrace     time.Duration // how long an orderly close may take to flush
+	SessionMsgs   int           // most QoS 1/2 messages a persistent session stores
+	SessionBytes  int64         // most bytes a persistent session stores
+	BacklogMsgs   int           // publications held for a client that reads slowly
+	BacklogBytes  int64         // bytes of publications held for a client that reads slowly
 }
 
 // Defaults for Config fields left zero; the same values as the process
@@ -41,28 +48,24 @@ const (
 	DefaultMaxInflight = 20
 	// DefaultQueueLen is the depth the process engine's queues get from
 	// fs.mqueue.msg_max (10) on a stock kernel.
-	DefaultQueueLen = 10
+	DefaultQueueLen     = 10
+	DefaultSessionMsgs  = 1000
+	DefaultSessionBytes = 64 << 20
+	DefaultBacklogMsgs  = 1000
+	DefaultBacklogBytes = 16 << 20
 )
 
 func (c *Config) setDefaults() {
-	if c.MaxClients == 0 {
-		c.MaxClients = DefaultMaxClients
-	}
-	if c.MaxPacketSize == 0 {
-		c.MaxPacketSize = packet.MaxRemainingLength
-	}
-	if c.ConnectWait == 0 {
-		c.ConnectWait = DefaultConnectWait
-	}
-	if c.QueueLen == 0 {
-		c.QueueLen = DefaultQueueLen
-	}
-	if c.StopGrace == 0 {
-		c.StopGrace = DefaultStopGrace
-	}
-	if c.MaxInflight == 0 {
-		c.MaxInflight = DefaultMaxInflight
-	}
+	c.MaxClients = cmp.Or(c.MaxClients, DefaultMaxClients)
+	c.MaxPacketSize = cmp.Or(c.MaxPacketSize, packet.MaxRemainingLength)
+	c.ConnectWait = cmp.Or(c.ConnectWait, DefaultConnectWait)
+	c.QueueLen = cmp.Or(c.QueueLen, DefaultQueueLen)
+	c.StopGrace = cmp.Or(c.StopGrace, DefaultStopGrace)
+	c.MaxInflight = cmp.Or(c.MaxInflight, DefaultMaxInflight)
+	c.SessionMsgs = cmp.Or(c.SessionMsgs, DefaultSessionMsgs)
+	c.SessionBytes = cmp.Or(c.SessionBytes, DefaultSessionBytes)
+	c.BacklogMsgs = cmp.Or(c.BacklogMsgs, DefaultBacklogMsgs)
+	c.BacklogBytes = cmp.Or(c.BacklogBytes, DefaultBacklogBytes)
 }
 
 func (c *Config) validate() error {
@@ -82,6 +85,12 @@ func (c *Config) validate() error {
 	if c.QueueLen < 1 {
 		errs = append(errs, fmt.Errorf("queue length %d: want at least 1", c.QueueLen))
 	}
+	if c.SessionMsgs < 1 || c.SessionBytes < 1 {
+		errs = append(errs, fmt.Errorf("-session-max-messages %d, -session-max-bytes %d: want at least 1", c.SessionMsgs, c.SessionBytes))
+	}
+	if c.BacklogMsgs < 1 || c.BacklogBytes < 1 {
+		errs = append(errs, fmt.Errorf("-max-queued-messages %d, -max-queued-bytes %d: want at least 1", c.BacklogMsgs, c.BacklogBytes))
+	}
 	return errors.Join(errs...)
 }
 
@@ -90,22 +99,24 @@ type Engine struct {
 	cfg      Config
 	log      zerolog.Logger
 	ln       net.Listener
-	index    *Index[*client]
+	index    *Index[*session]
+	retained *retain.Store
 	stateDir string // absolute
 	madeDir  bool   // the state directory did not exist before New
 	instance string
 	pid      int
 
-	mu       sync.Mutex // guards the fields below; never held with Index.mu
+	mu       sync.Mutex // guards the fields below; never held with Index.mu or session.mu
 	clients  map[*client]struct{}
-	ids      map[string]*client // client identifier -> the connection holding it
+	ids      map[string]*client  // client identifier -> the connection holding it
+	sessions map[string]*session // client identifier -> its persistent session
 	seq      uint64
 	stopping bool
 	running  sync.WaitGroup // one per admitted client, done after its cleanup
 }
 
-// New prepares the engine: it creates the state directory (which it leaves
-// empty) and binds the listening socket.
+// New prepares the engine: it creates the state directory, opens the
+// retained store in it and binds the listening socket.
 func New(cfg Config, log zerolog.Logger) (*Engine, error) {
 	cfg.setDefaults()
 	if err := cfg.validate(); err != nil {
@@ -126,16 +137,21 @@ func New(cfg Config, log zerolog.Logger) (*Engine, error) {
 	e := &Engine{
 		cfg:      cfg,
 		log:      log,
-		index:    NewIndex[*client](),
+		index:    NewIndex[*session](),
 		stateDir: abs,
 		madeDir:  errors.Is(statErr, os.ErrNotExist),
 		instance: fmt.Sprintf("%08x", h.Sum32()),
 		pid:      os.Getpid(),
 		clients:  make(map[*client]struct{}),
 		ids:      make(map[string]*client),
+		sessions: make(map[string]*session),
+	}
+	if e.retained, err = retain.Open(e.layout().Retained()); err != nil {
+		e.removeStateDir()
+		return nil, fmt.Errorf("retained store: %w", err)
 	}
 	if e.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
-		e.removeStateDir()
+		e.closeState()
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
 	return e, nil
@@ -205,7 +221,8 @@ func (e *Engine) admit(conn *net.TCPConn) {
 		return
 	}
 	e.seq++
-	c := newClient(e.QueuePrefix()+strconv.FormatUint(e.seq, 10), conn, e.cfg.QueueLen)
+	name := e.QueuePrefix() + strconv.FormatUint(e.seq, 10)
+	c := newClient(name, conn, &e.cfg, e.log.With().Str("role", "deliverer").Int("pid", e.pid).Str("queue", name).Logger())
 	e.clients[c] = struct{}{}
 	e.running.Add(1)
 	e.mu.Unlock()
@@ -237,15 +254,20 @@ func (e *Engine) refuse(conn *net.TCPConn, limit, fix string, err error) {
 func (e *Engine) serve(c *client) {
 	defer e.running.Done()
 	defer close(c.cleaned)
-	d := newDeliverer(c, e.log.With().Str("role", "deliverer").Int("pid", e.pid).Str("queue", c.name).Logger(), e.cfg.MaxInflight)
-	go d.run()
+	go newDeliverer(c, e.cfg.MaxInflight).run()
 	r := newRouter(e, c)
 	r.run()
 	<-c.delivered
-	// Index entries first, so no publisher routes to the client any more
-	// (nor its own will to it).
-	e.index.Remove(c, r.filterList()...)
-	r.publishWill()
+	// A clean session's index entries go first, so no publisher routes to
+	// the client any more (nor its own will to it); a persistent session
+	// stays subscribed, offline.
+	if s := r.sess; s != nil && s.persistent {
+		s.online.CompareAndSwap(c, nil)
+		s.attach(false)
+	} else if s != nil {
+		e.index.Remove(s, s.filterList()...)
+	}
+	willPublished := r.publishWill()
 	e.mu.Lock()
 	delete(e.clients, c)
 	if e.ids[r.id] == c {
@@ -259,6 +281,7 @@ func (e *Engine) serve(c *client) {
 		Int("deliverer_pid", e.pid).
 		Str("queue", c.name).
 		Str("reason", c.reason()).
+		Bool("will_published", willPublished).
 		Dur("connected_for", time.Since(c.started)).
 		Msg("client disconnected")
 }
@@ -273,6 +296,35 @@ func (e *Engine) claim(clientID string, c *client) *client {
 	}
 	e.ids[clientID] = c
 	return nil
+}
+
+// openSession returns the persistent session of clientID, made if there is
+// none, and whether it existed [MQTT-3.2.2-2].
+func (e *Engine) openSession(clientID string) (*session, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if s := e.sessions[clientID]; s != nil {
+		return s, true
+	}
+	s := newSession(e.QueuePrefix()+"s"+state.HashClientID(clientID)[:24], true)
+	e.sessions[clientID] = s
+	return s, false
+}
+
+// discardSession removes the persistent session of clientID, if any: its
+// subscriptions and stored messages [MQTT-3.1.2-6]. No connection serves
+// it (the caller holds the client identifier).
+func (e *Engine) discardSession(clientID string) {
+	e.mu.Lock()
+	s := e.sessions[clientID]
+	delete(e.sessions, clientID)
+	e.mu.Unlock()
+	if s == nil {
+		return
+	}
+	e.index.Remove(s, s.filterList()...)
+	s.discard()
+	e.log.Debug().Str("client_id", clientID).Str("session", s.name).Msg("earlier session discarded")
 }
 
 // shutdown stops accepting, ends every client at once and waits for their
@@ -300,12 +352,37 @@ func (e *Engine) shutdown(accepted <-chan struct{}) error {
 		err = fmt.Errorf("shutdown: %d clients did not end", len(e.clients))
 		e.mu.Unlock()
 	}
-	e.removeStateDir()
+	// Persistent sessions end with the engine (see the package doc).
+	e.mu.Lock()
+	sessions := e.sessions
+	e.sessions = make(map[string]*session)
+	e.mu.Unlock()
+	for _, s := range sessions {
+		e.index.Remove(s, s.filterList()...)
+	}
+	e.closeState()
 	e.log.Info().Msg("stopped")
 	return err
 }
 
-// removeStateDir removes the state directory if New made it; it is empty.
+func (e *Engine) layout() state.Layout { return state.Layout{Root: e.stateDir} }
+
+// closeState closes the retained store. A state directory New made is
+// removed again if nothing is retained in it.
+func (e *Engine) closeState() {
+	n, err := e.retained.Count()
+	if err := e.retained.Close(); err != nil {
+		e.log.Warn().Err(err).Msg("close retained store")
+	}
+	if e.madeDir && err == nil && n == 0 {
+		if err := os.RemoveAll(e.layout().Retained()); err != nil {
+			e.log.Warn().Err(err).Msg("remove retained store")
+		}
+		e.removeStateDir()
+	}
+}
+
+// removeStateDir removes the state directory if New made it and it is empty.
 func (e *Engine) removeStateDir() {
 	if e.madeDir {
 		if err := os.Remove(e.stateDir); err != nil && !errors.Is(err, os.ErrNotExist) {

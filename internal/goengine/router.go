@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
-	"maps"
-	"slices"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -19,9 +17,13 @@ const (
 	// client's channel; the deliverer drains it continuously, so waiting
 	// this long means the client stopped reading.
 	replyWait = 10 * time.Second
-	// publishWait bounds how long a publisher waits on one subscriber's
-	// full channel before the QoS 0 message is dropped for that subscriber.
-	publishWait = 200 * time.Millisecond
+	// publishWait bounds how long a publisher waits on a subscriber's full
+	// channel with a QoS 1/2 copy, qos0Wait with a QoS 0 one, before the
+	// copy is dropped for that subscriber — the process engine's values.
+	// The bound is checked first (see offer), so a publisher waits only
+	// when others took the last places meanwhile.
+	publishWait = time.Second
+	qos0Wait    = 100 * time.Millisecond
 	// takeoverWait bounds how long a new connection waits for an earlier
 	// one with the same client identifier to end and publish its will.
 	takeoverWait = 5 * time.Second
@@ -38,13 +40,13 @@ type router struct {
 	c       *client
 	log     zerolog.Logger
 	session *protocol.Session
-	matcher *Matcher[*client]
+	matcher *Matcher[*session]
 
-	filters map[string]struct{} // this client's subscriptions, removed at the end
-	id      string              // the client identifier claimed, "" before CONNECT
-	will    *packet.Will        // published after an abnormal end [MQTT-3.1.2-8]
-	subs    []Sub[*client]      // scratch of Publish
-	timer   *time.Timer         // reused by every wait on a channel
+	sess    *session        // the subscriber this connection serves, from CONNECT on
+	id      string          // the client identifier claimed, "" before CONNECT
+	will    *packet.Will    // published after an abnormal end [MQTT-3.1.2-8]
+	subs    []Sub[*session] // scratch of Publish
+	timer   *time.Timer     // reused by every wait on a channel
 	dropped uint64
 }
 
@@ -54,7 +56,6 @@ func newRouter(e *Engine, c *client) *router {
 		c:       c,
 		log:     e.log.With().Str("role", "router").Int("pid", e.pid).Str("queue", c.name).Logger(),
 		matcher: e.index.NewMatcher(),
-		filters: make(map[string]struct{}),
 	}
 	r.session = protocol.NewSession(r)
 	return r
@@ -79,13 +80,24 @@ func (r *router) run() {
 	r.close(end, err)
 }
 
+// connected runs once CONNACK is on its way: a persistent session now
+// takes this connection's publications, and its deliverer resends what is
+// unsettled and sends what was stored (after CONNACK: ctrl is in order).
 func (r *router) connected() {
+	if r.sess.persistent {
+		r.sess.online.Store(r.c)
+		if err := r.control(control{resume: r.sess}); err != nil {
+			r.log.Error().Err(err).Msg("resume session")
+		}
+	}
 	r.log.Info().
 		Str("client_id", r.session.ClientID()).
 		Str("remote", r.c.remote).
 		Int("router_pid", r.e.pid).
 		Int("deliverer_pid", r.e.pid).
 		Dur("keep_alive", r.session.KeepAlive()).
+		Bool("persistent", r.sess.persistent).
+		Str("session_queue", r.sess.name).
 		Msg("client connected")
 }
 
@@ -118,14 +130,12 @@ func (r *router) close(end protocol.End, err error) {
 	r.c.end(reason)
 }
 
-// filterList is the client's subscriptions, for the cleanup.
-func (r *router) filterList() []string { return slices.Collect(maps.Keys(r.filters)) }
-
 // Connect implements protocol.Connector: it claims the client identifier,
 // ending an earlier connection that holds it [MQTT-3.1.4-2] and waiting
-// until that one is cleaned up and its will published, and keeps the will.
-// Sessions are not stored across connections (see the package doc), so no
-// session is ever present.
+// until that one is cleaned up and its will published; then it discards
+// (clean session 1 [MQTT-3.1.2-6]) or opens (clean session 0
+// [MQTT-3.1.2-4]) the stored session and keeps the will. It reports whether
+// a stored session was resumed [MQTT-3.2.2-2].
 func (r *router) Connect(c *packet.Connect, clientID string) (bool, error) {
 	deadline := time.Now().Add(takeoverWait)
 	for {
@@ -144,7 +154,33 @@ func (r *router) Connect(c *packet.Connect, clientID string) (bool, error) {
 	}
 	r.id = clientID
 	r.will = c.Will
+	if !c.CleanSession {
+		var present bool
+		r.sess, present = r.e.openSession(clientID)
+		r.sess.attach(true)
+		return present, nil
+	}
+	r.e.discardSession(clientID)
+	r.sess = newSession(r.c.name, false)
+	r.sess.online.Store(r.c)
 	return false, nil
+}
+
+// Received implements protocol.InboundStore: the session keeps the QoS 2
+// identifiers not yet released, so that a persistent one still routes a
+// message resent after a reconnect once [MQTT-4.3.3-2].
+func (r *router) Received(id uint16) (bool, error) {
+	if _, seen := r.sess.inbound[id]; seen {
+		return true, nil
+	}
+	r.sess.inbound[id] = struct{}{}
+	return false, nil
+}
+
+// Released implements protocol.InboundStore.
+func (r *router) Released(id uint16) error {
+	delete(r.sess.inbound, id)
+	return nil
 }
 
 // DiscardWill implements protocol.WillKeeper [MQTT-3.1.2-10].
@@ -154,16 +190,24 @@ func (r *router) DiscardWill() error {
 }
 
 // publishWill routes the will of a connection that ended without
-// DISCONNECT [MQTT-3.1.2-8], like a PUBLISH of this client.
-func (r *router) publishWill() {
+// DISCONNECT [MQTT-3.1.2-8], like a PUBLISH of this client (retained if
+// the will says so), and reports whether there was one.
+func (r *router) publishWill() bool {
 	if r.will == nil {
-		return
+		return false
 	}
 	w := r.will
 	r.will = nil
-	if err := r.Publish(&packet.Publish{Topic: w.Topic, QoS: w.QoS, Payload: w.Payload}); err != nil {
+	p := &packet.Publish{Topic: w.Topic, QoS: w.QoS, Retain: w.Retain, Payload: w.Payload}
+	if p.Retain {
+		if err := r.Retain(p); err != nil {
+			r.log.Warn().Err(err).Msg("will not retained")
+		}
+	}
+	if err := r.Publish(p); err != nil {
 		r.log.Warn().Err(err).Msg("will not published")
 	}
+	return true
 }
 
 // Acknowledge implements protocol.Acknowledger: the client's PUBACK, PUBREC
@@ -200,20 +244,20 @@ func (r *router) control(ctl control) error {
 // Subscribe implements protocol.Engine: it grants the QoS asked for
 // [MQTT-3.8.4-6].
 func (r *router) Subscribe(filter string, qos packet.QoS) (packet.QoS, error) {
-	r.e.index.Subscribe(filter, r.c, qos)
-	r.filters[filter] = struct{}{}
+	r.e.index.Subscribe(filter, r.sess, qos)
+	r.sess.addFilter(filter)
 	return qos, nil
 }
 
 // Unsubscribe implements protocol.Engine.
 func (r *router) Unsubscribe(filter string) error {
-	r.e.index.Unsubscribe(filter, r.c)
-	delete(r.filters, filter)
+	r.e.index.Unsubscribe(filter, r.sess)
+	r.sess.removeFilter(filter)
 	return nil
 }
 
 // Publish implements protocol.Engine: find the matching subscribers in the
-// index and put one shared message on each one's channel, once per client.
+// index and route one shared message to each, once per subscriber.
 func (r *router) Publish(p *packet.Publish) error {
 	r.subs = r.matcher.Match(p.Topic, r.subs[:0])
 	if len(r.subs) == 0 {
@@ -223,29 +267,76 @@ func (r *router) Publish(p *packet.Publish) error {
 	// each at min(published, granted) QoS [MQTT-3.3.5-1].
 	m := &message{topic: p.Topic, payload: p.Payload}
 	for _, s := range r.subs {
-		r.deliver(s.Key, delivery{m: m, qos: min(p.QoS, s.QoS)})
+		r.route(s.Key, delivery{m: m, qos: min(p.QoS, s.QoS)})
 	}
-	clear(r.subs) // hold no client after it may have gone
+	clear(r.subs) // hold no session after it may have gone
 	return nil
 }
 
-// deliver puts a message on a subscriber's channel. A subscriber whose
-// channel stays full for publishWait loses this message rather than slowing
-// the publisher (as in the process engine, whatever its QoS: only stored
-// sessions keep QoS 1/2 messages there); one that has ended is skipped.
-func (r *router) deliver(to *client, m delivery) {
+// route gives one copy to a subscriber: a QoS 1/2 copy for a persistent
+// session to its mailbox, anything else to the connection serving the
+// session, if any (a QoS 0 copy for an offline session is dropped).
+func (r *router) route(to *session, dv delivery) {
+	if dv.qos > 0 && to.persistent {
+		r.toMailbox(to, dv)
+		return
+	}
+	if c := to.online.Load(); c != nil {
+		r.offer(c, dv)
+	}
+}
+
+// toMailbox stores a QoS 1/2 copy for a persistent session, online or not.
+// A session whose mailbox is full loses the copy, with a log line.
+func (r *router) toMailbox(to *session, dv delivery) {
+	maxMsgs, maxBytes := r.e.cfg.SessionMsgs, r.e.cfg.SessionBytes
+	if ok, n, size := to.store(dv, maxMsgs, r.e.cfg.MaxInflight, maxBytes); !ok {
+		r.dropped++
+		r.log.Warn().Str("to", to.name).Int("messages", n).Int64("bytes", size).Int("max_messages", maxMsgs).
+			Int64("max_bytes", maxBytes).Uint64("dropped_total", r.dropped).
+			Msg("persistent session mailbox full: message dropped (raise -session-max-messages / -session-max-bytes)")
+	}
+}
+
+// offer puts a copy on a connection's channel, as the process engine's
+// router and the subscriber's intake do together. Past the subscriber's
+// backlog bound a QoS 0 copy is dropped and counted, and a QoS 1/2 copy
+// ends the subscriber as a slow consumer. Under the bound, a channel that
+// is full all the same (other publishers took the last places) is waited on
+// for at most qos0Wait or publishWait (replyWait for the router's own
+// client), then the copy is dropped. A client that has ended is skipped.
+func (r *router) offer(to *client, dv delivery) {
+	size := dv.m.size()
+	if to.over(size) {
+		if dv.qos == packet.AtMostOnce {
+			to.countDrop()
+		} else {
+			to.slowConsumer()
+		}
+		return
+	}
+	to.backlog.Add(size)
 	select {
-	case to.pubs <- m:
+	case to.pubs <- dv:
 		return
 	default:
 	}
-	select {
-	case to.pubs <- m:
-	case <-to.stop:
-	case <-r.wait(publishWait):
-		r.dropped++
-		r.log.Warn().Str("to", to.name).Uint64("dropped_total", r.dropped).Msg("QoS 0 message dropped for a subscriber")
+	wait := publishWait
+	switch {
+	case to == r.c:
+		wait = replyWait
+	case dv.qos == packet.AtMostOnce:
+		wait = qos0Wait
 	}
+	select {
+	case to.pubs <- dv:
+		return
+	case <-to.stop:
+	case <-r.wait(wait):
+		r.dropped++
+		r.log.Warn().Str("to", to.name).Uint64("dropped_total", r.dropped).Msg("message dropped: the subscriber's queue is full")
+	}
+	to.backlog.Add(-size)
 }
 
 // wait arms the router's one timer. Since Go 1.23 a Reset timer never
