@@ -17,8 +17,8 @@
 //	KindClose    0x04                    flush what came before, then close
 //	KindMailbox  0x05 | file name in the persistent session's mailbox (kept until acknowledged)
 //	KindAck      0x06 | packet type | packet id (2)   the client's PUBACK, PUBREC or PUBCOMP
-//	KindAdopt    0x07 | queue name   read the persistent session's queue from now on
-//	KindResume   0x08                CONNACK is out: replay the session's stored messages
+//	KindAdopt    0x07 | queue name   CONNACK is out: read the persistent session's
+//	                                 queue from now on, after replaying its mailbox
 //
 // flags uses the bit layout of a PUBLISH fixed header: bit 0 retain, bits 1–2
 // QoS, bit 3 DUP.
@@ -42,7 +42,6 @@ const (
 	KindMailbox Kind = 0x05
 	KindAck     Kind = 0x06
 	KindAdopt   Kind = 0x07
-	KindResume  Kind = 0x08
 )
 
 // Queue priorities: a router's replies to its own client overtake publications
@@ -91,9 +90,6 @@ func AppendSpooled(dst []byte, file string) []byte { return AppendNamed(dst, Kin
 
 // Close is the KindClose envelope.
 var Close = []byte{byte(KindClose)}
-
-// Resume is the KindResume envelope.
-var Resume = []byte{byte(KindResume)}
 
 // AppendNamed appends an envelope of a kind that carries a name (KindSpooled,
 // KindMailbox, KindAdopt).

@@ -30,9 +30,10 @@ type deliverer struct {
 
 	// identity is the queue whose spool folder holds this client's copies:
 	// the connection's, or the persistent session's once adopted.
-	identity   string
-	persistent bool
-	flights    *outbound
+	identity       string
+	persistent     bool
+	flights        *outbound
+	mailboxDropped uint64
 
 	msg    []byte // one queue message
 	header []byte // a PUBLISH header being built
@@ -59,7 +60,7 @@ var errClose = errors.New("close requested")
 // It takes every envelope already waiting before it flushes, so a burst
 // costs one write.
 func (d *deliverer) run() spawn.ExitCode {
-	in := newIntake(d.log, d.q, d.spool, d.identity, d.args.BacklogMsgs, d.args.BacklogBytes)
+	in := newIntake(d.log, d.q, d.spool, d.identity, d.args.BacklogMsgs, d.args.BacklogBytes, &d.flights.held)
 	go in.run(len(d.msg))
 	for {
 		var env []byte
@@ -167,11 +168,11 @@ func (d *deliverer) handle(env []byte) error {
 		}
 		return d.acknowledged(packet.Type(t), id)
 	case envelope.KindAdopt:
-		// The intake switched queues already; from now on this client's
-		// copies are in the session's spool folder.
+		// CONNACK is written (it came before, on the same queue). The
+		// intake switched queues already; from now on this client's copies
+		// are in the session's spool folder, starting with what the session
+		// kept while the client was away.
 		d.identity, d.persistent = string(body), true
-		return nil
-	case envelope.KindResume:
 		return d.replayMailbox()
 	case envelope.KindClose:
 		return errClose

@@ -31,6 +31,7 @@ type intake struct {
 	maxBytes int64
 
 	out     chan []byte   // to the writer, in queue order
+	held    *atomic.Int64 // messages the writer holds back for the in-flight window
 	bytes   atomic.Int64  // bytes waiting in out
 	dropped atomic.Uint64 // QoS 0 publications dropped
 	missed  atomic.Bool   // a doorbell was dropped: the writer rescans the mailbox
@@ -41,9 +42,9 @@ type intake struct {
 // passed its bound.
 var errSlowConsumer = errors.New("slow consumer: backlog of QoS 1/2 messages over its bound")
 
-func newIntake(log zerolog.Logger, q *queue.Queue, sp *spool.Spool, identity string, maxMsgs int, maxBytes int64) *intake {
+func newIntake(log zerolog.Logger, q *queue.Queue, sp *spool.Spool, identity string, maxMsgs int, maxBytes int64, held *atomic.Int64) *intake {
 	return &intake{
-		log: log, q: q, spool: sp, identity: identity,
+		log: log, q: q, spool: sp, identity: identity, held: held,
 		maxMsgs: max(maxMsgs, 1), maxBytes: max(maxBytes, 1),
 		out:    make(chan []byte, max(maxMsgs, 1)),
 		failed: make(chan error, 1),
@@ -94,7 +95,7 @@ func (in *intake) adopt(name string) error {
 // admit passes an envelope to the writer, or drops it when the backlog is
 // over its bound and the envelope may be dropped.
 func (in *intake) admit(env []byte) error {
-	over := len(in.out) >= in.maxMsgs || in.bytes.Load()+int64(len(env)) > in.maxBytes
+	over := len(in.out)+int(in.held.Load()) >= in.maxMsgs || in.bytes.Load()+int64(len(env)) > in.maxBytes
 	if over {
 		switch kind, qos := classify(env); {
 		case kind == envelope.KindMailbox:

@@ -63,6 +63,15 @@ func (d *deliverer) mailboxMessage(base string) error {
 	}
 	if d.flights.full() && fileQoS(f) > 0 {
 		f.Close()
+		if int(d.flights.held.Load()) >= d.args.SessionMsgs {
+			// The client does not settle what it is sent: the mailbox
+			// bound holds while it is connected too.
+			os.Remove(d.mailboxPath(base, ""))
+			d.mailboxDropped++
+			d.log.Warn().Int("max_messages", d.args.SessionMsgs).Uint64("dropped_total", d.mailboxDropped).
+				Msg("persistent session mailbox full: message dropped (raise -session-max-messages / -session-max-bytes)")
+			return nil
+		}
 		d.flights.queue(pending{mailbox: base})
 		return nil
 	}

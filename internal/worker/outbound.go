@@ -2,6 +2,7 @@ package worker
 
 import (
 	"os"
+	"sync/atomic"
 
 	"github.com/forkmq/forkmq/internal/packet"
 )
@@ -15,6 +16,10 @@ type outbound struct {
 	files    map[string]bool // mailbox entries in flight or waiting
 	waiting  []pending
 	lastID   uint16
+
+	// held counts the messages waiting, for the intake's bound on what a
+	// slow client may hold (it runs on another goroutine).
+	held atomic.Int64
 }
 
 // flight is one message sent and not yet settled.
@@ -75,6 +80,7 @@ func (o *outbound) queue(p pending) {
 		o.files[p.mailbox] = true
 	}
 	o.waiting = append(o.waiting, p)
+	o.held.Add(1)
 }
 
 // next takes the oldest waiting message.
@@ -85,6 +91,7 @@ func (o *outbound) next() (pending, bool) {
 	p := o.waiting[0]
 	o.waiting[0] = pending{}
 	o.waiting = o.waiting[1:]
+	o.held.Add(-1)
 	if p.mailbox != "" {
 		delete(o.files, p.mailbox)
 	}

@@ -55,6 +55,7 @@ type router struct {
 	// session's once adopted. identity is the name subscriptions are
 	// recorded under (the same queue's name).
 	own        *queue.Queue
+	sessionQ   *queue.Queue // the adopted session's queue, until handed over after CONNACK
 	identity   string
 	persistent bool
 	hash       string   // the client identifier's hash (state package)
@@ -125,14 +126,8 @@ func (r *router) run() spawn.ExitCode {
 	return r.close(end, err)
 }
 
-// connected runs once CONNACK is on its way: a resumed session's stored
-// messages may follow it now, and the connection is logged.
+// connected logs the connection once CONNACK is on its way.
 func (r *router) connected() {
-	if r.persistent {
-		if err := r.sendEnvelope(r.own, r.identity, envelope.Resume, envelope.PrioControl, replyWait); err != nil {
-			r.log.Error().Err(err).Msg("resume session")
-		}
-	}
 	r.log.Info().
 		Str("client_id", r.session.ClientID()).
 		Str("remote", r.args.Remote).
@@ -140,7 +135,7 @@ func (r *router) connected() {
 		Int("deliverer_pid", r.args.Partner).
 		Dur("keep_alive", r.session.KeepAlive()).
 		Bool("persistent", r.persistent).
-		Str("session_queue", r.identity).
+		Str("sessionQqueue", r.identity).
 		Msg("client connected")
 }
 
@@ -196,7 +191,13 @@ func (r *router) Send(p packet.Packet) error {
 		// A SUBACK for thousands of filters: too large for one message.
 		return r.route(r.identity, newOutgoing(b), 0, envelope.PrioControl)
 	}
-	return r.sendEnvelope(r.own, r.identity, b, envelope.PrioControl, replyWait)
+	if err := r.sendEnvelope(r.own, r.args.Queue, b, envelope.PrioControl, replyWait); err != nil {
+		return err
+	}
+	if r.sessionQ != nil {
+		return r.handOver() // CONNACK is on its way
+	}
+	return nil
 }
 
 // Subscribe implements protocol.Engine: the subscription is recorded in the
@@ -346,16 +347,29 @@ func (r *router) toMailbox(to string, m *outgoing, qos packet.QoS) error {
 		}
 		return err
 	}
-	if r.deliver(to, envelope.AppendNamed(nil, envelope.KindMailbox, item.Name()), envelope.PrioPublish, 0) == nil {
+	// Ring the doorbell. The mailbox's bounds are checked only when the
+	// session looks behind — no queue (offline, unlinked), a full queue, or
+	// messages already waiting in it — so a keeping-up subscriber costs no
+	// directory scan per message.
+	behind := true
+	if q, err := r.writer(to); err == nil {
+		if q != r.own {
+			defer q.Close()
+		}
+		doorbell := envelope.AppendNamed(nil, envelope.KindMailbox, item.Name())
+		if err := q.Send(doorbell, envelope.PrioPublish, time.Now().Add(-time.Second)); err != nil {
+			// No room: mark the mailbox for a rescan by its deliverer.
+			if f, err := os.OpenFile(filepath.Join(r.spool.QueueDir(to), mailboxMissed), os.O_CREATE|os.O_WRONLY, 0o600); err == nil {
+				f.Close()
+			}
+		} else if attr, err := q.Attr(); err == nil && attr.CurMsgs <= 1 {
+			behind = false
+		}
+	}
+	if !behind {
 		return nil
 	}
-	// No room for the doorbell: the deliverer is slow or absent. Mark the
-	// mailbox for a rescan, and enforce its bounds.
-	dir := r.spool.QueueDir(to)
-	if f, err := os.OpenFile(filepath.Join(dir, mailboxMissed), os.O_CREATE|os.O_WRONLY, 0o600); err == nil {
-		f.Close()
-	}
-	if n, size := mailboxUsage(dir); n > r.args.SessionMsgs || size > r.args.SessionBytes {
+	if n, size := mailboxUsage(r.spool.QueueDir(to)); n > r.args.SessionMsgs || size > r.args.SessionBytes {
 		item.Unlink(to)
 		r.dropped++
 		r.log.Warn().Str("to", to).Int("messages", n).Int64("bytes", size).Int("max_messages", r.args.SessionMsgs).

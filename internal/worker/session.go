@@ -233,21 +233,32 @@ func (r *router) adoptSession(clientID string) (bool, error) {
 		q.Close()
 		return false, fmt.Errorf("record adopted session: %w", err)
 	}
-	if err := r.sendEnvelope(r.own, r.args.Queue, envelope.AppendNamed(nil, envelope.KindAdopt, name), envelope.PrioControl, replyWait); err != nil {
-		q.Close()
-		return false, err
+	// CONNACK still goes through the connection's queue; right after it
+	// (see Send) the deliverer is told to read the session's queue, whose
+	// waiting messages thus come after CONNACK [MQTT-3.2.0-1]. Sending
+	// CONNACK to the session's queue instead could wait forever: while the
+	// client was away that queue may have filled up.
+	r.sessionQ, r.identity, r.persistent = q, name, true
+	return present, nil
+}
+
+// handOver tells the deliverer to read the session's queue from now on (it
+// replays the session's mailbox first), sends replies there too, and gives
+// up the connection's own queue: unlinked now, its share of RLIMIT_MSGQUEUE
+// returns as soon as the deliverer closes it (the supervisor's later unlink
+// of the name finds nothing, which is fine).
+func (r *router) handOver() error {
+	conn, next := r.own, r.sessionQ
+	r.sessionQ = nil
+	if err := r.sendEnvelope(conn, r.args.Queue, envelope.AppendNamed(nil, envelope.KindAdopt, r.identity), envelope.PrioControl, replyWait); err != nil {
+		return err
 	}
-	// The connection's own queue has served its purpose: unlink it now so
-	// its share of RLIMIT_MSGQUEUE returns as soon as the deliverer, having
-	// read the adopt message, closes it (the supervisor's later unlink of
-	// the name finds nothing, which is fine).
-	conn := r.own
-	r.own, r.identity, r.persistent = q, name, true
+	r.own = next
 	conn.Close()
 	if err := queue.Unlink(r.args.Queue); err != nil && !errors.Is(err, queue.ErrNotExist) {
 		r.log.Debug().Err(err).Msg("unlink connection queue after adopting the session's")
 	}
-	return present, nil
+	return nil
 }
 
 // Received implements protocol.InboundStore: a persistent session keeps its
