@@ -19,8 +19,10 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/forkmq/forkmq/internal/auth"
 	"github.com/forkmq/forkmq/internal/goengine"
 	"github.com/forkmq/forkmq/internal/logging"
+	"github.com/forkmq/forkmq/internal/protocol"
 	"github.com/forkmq/forkmq/internal/supervisor"
 )
 
@@ -119,12 +121,23 @@ func runGoroutine(ctx context.Context, cfg supervisor.Config, log zerolog.Logger
 		SessionBytes:  cfg.SessionBytes,
 		BacklogMsgs:   cfg.BacklogMsgs,
 		BacklogBytes:  cfg.BacklogBytes,
+		Limits:        protocol.Limits{MaxSubscriptions: cfg.MaxSubs, MaxTopicLength: cfg.MaxTopicLen, MaxTopicLevels: cfg.MaxTopicLevel},
+		Access:        accessConfig(cfg),
 	}, log)
 	if err != nil {
 		log.Error().Err(err).Msg("broker cannot start")
 		return 1
 	}
 	return exitOf(log, eng.Run(ctx))
+}
+
+// accessConfig is the goroutine engine's access configuration, nil when
+// every client may do everything.
+func accessConfig(cfg supervisor.Config) *auth.Config {
+	if cfg.PasswordFile == "" && cfg.ACLFile == "" && cfg.AllowAnon {
+		return nil
+	}
+	return &auth.Config{PasswordFile: cfg.PasswordFile, ACLFile: cfg.ACLFile, AllowAnonymous: cfg.AllowAnon}
 }
 
 var start = time.Now()

@@ -9,14 +9,19 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/forkmq/forkmq/internal/auth"
 	"github.com/forkmq/forkmq/internal/packet"
+	"github.com/forkmq/forkmq/internal/protocol"
 	"github.com/forkmq/forkmq/internal/retain"
 	"github.com/forkmq/forkmq/internal/state"
 )
@@ -37,6 +42,8 @@ type Config struct {
 	SessionBytes  int64         // most bytes a persistent session stores
 	BacklogMsgs   int           // publications held for a client that reads slowly
 	BacklogBytes  int64         // bytes of publications held for a client that reads slowly
+	Limits        protocol.Limits
+	Access        *auth.Config // password and ACL files; nil: everything allowed
 }
 
 // Defaults for Config fields left zero; the same values as the process
@@ -96,6 +103,7 @@ func (c *Config) validate() error {
 
 // Engine is a running goroutine broker.
 type Engine struct {
+	access   atomic.Pointer[auth.Authorizer] // nil: everything allowed
 	cfg      Config
 	log      zerolog.Logger
 	ln       net.Listener
@@ -146,6 +154,14 @@ func New(cfg Config, log zerolog.Logger) (*Engine, error) {
 		ids:      make(map[string]*client),
 		sessions: make(map[string]*session),
 	}
+	if cfg.Access != nil {
+		a, err := auth.Load(*cfg.Access)
+		if err != nil {
+			e.removeStateDir()
+			return nil, fmt.Errorf("access files: %w", err)
+		}
+		e.access.Store(a)
+	}
 	if e.retained, err = retain.Open(e.layout().Retained()); err != nil {
 		e.removeStateDir()
 		return nil, fmt.Errorf("retained store: %w", err)
@@ -182,8 +198,42 @@ func (e *Engine) Run(ctx context.Context) error {
 		defer close(accepted)
 		e.acceptLoop()
 	}()
-	<-ctx.Done()
-	return e.shutdown(accepted)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-hup:
+			e.reloadAccess()
+		case <-ctx.Done():
+			return e.shutdown(accepted)
+		}
+	}
+}
+
+// reloadAccess re-reads the password and ACL files (SIGHUP); connections
+// stay up, and a file that does not load leaves the previous rules in force.
+func (e *Engine) reloadAccess() {
+	cur := e.access.Load()
+	if cur == nil {
+		e.log.Info().Msg("SIGHUP: no access files to re-read")
+		return
+	}
+	next, err := cur.Reload()
+	if err != nil {
+		e.log.Error().Err(err).Msg("SIGHUP: access files not reloaded; keeping the previous ones")
+		return
+	}
+	e.access.Store(next)
+	e.log.Info().Msg("SIGHUP: routers re-read the access files")
+}
+
+// authorizer is the current access rules, nil when there are none.
+func (e *Engine) authorizer() protocol.Authorizer {
+	if a := e.access.Load(); a != nil {
+		return a
+	}
+	return nil
 }
 
 // acceptLoop admits connections until the listener closes. A temporary

@@ -33,9 +33,6 @@ func TestAccessControl(t *testing.T) {
 		t.Skip("mosquitto_passwd not installed (scripts/install-deps.sh installs package mosquitto)")
 	}
 	forEachEngine(t, func(t *testing.T, engine string) {
-		if engine != defaultEngine {
-			t.Skip("the goroutine engine does not read access files yet")
-		}
 		dir := t.TempDir()
 		pwFile, aclFile := filepath.Join(dir, "passwd"), filepath.Join(dir, "acl")
 		for i, up := range [][2]string{{"alice", "wonderland"}, {"bob", "builder"}} {
