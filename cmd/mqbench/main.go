@@ -65,6 +65,7 @@ func run(args []string, stdout, stderr *os.File) int {
 		pinBroker   = fs.String("pin-broker", "", "CPU list to pin each broker to with taskset, e.g. 0")
 		pinGen      = fs.String("pin-generator", "", "CPU list to pin the load generator (this process) to, e.g. 1")
 		procClients = fs.Int("forkmq-max-clients", broker.DefaultProcessMaxClients(), "-max-clients of forkmq-process (default: fs.mqueue.queues_max less a few)")
+		procBudget  = fs.Int("forkmq-queue-budget", 0, "-queue-budget of forkmq-process, in bytes (default: the whole RLIMIT_MSGQUEUE; give less when other forkmq brokers run as the same user)")
 		gorClients  = fs.Int("goroutine-max-clients", 10000, "-max-clients of forkmq-goroutine")
 		window      = fs.Int("window", 0, "messages in flight towards each subscriber in the throughput scenario (default 64)")
 		scaleLevels = fs.String("scale-levels", "", "comma-separated idle-client counts of the scale scenario (default 100,1000,5000)")
@@ -83,7 +84,7 @@ func run(args []string, stdout, stderr *os.File) int {
 		return 2
 	}
 
-	presets := broker.Presets(broker.PresetOptions{BinDir: *bin, ProcessMaxClients: *procClients, GoroutineMaxClients: *gorClients})
+	presets := broker.Presets(broker.PresetOptions{BinDir: *bin, ProcessMaxClients: *procClients, GoroutineMaxClients: *gorClients, ProcessQueueBudget: *procBudget})
 	if *list {
 		for _, p := range presets {
 			fmt.Fprintf(stdout, "%-18s %s\n", p.Name, p.Command)

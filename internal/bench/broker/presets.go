@@ -22,6 +22,9 @@ type PresetOptions struct {
 	// ProcessMaxClients is forkmq-process's -max-clients; GoroutineMaxClients
 	// the goroutine engine's.
 	ProcessMaxClients, GoroutineMaxClients int
+	// ProcessQueueBudget is forkmq-process's -queue-budget (0: the whole
+	// RLIMIT_MSGQUEUE), for a machine where other forkmq brokers run too.
+	ProcessQueueBudget int
 }
 
 // Presets returns the built-in brokers. All log warnings and errors only,
@@ -36,7 +39,7 @@ func Presets(o PresetOptions) []Spec {
 			filepath.Join(bin, "broker"), maxClients, extra)
 	}
 	return []Spec{
-		{Name: ForkmqProcess, Command: forkmq(o.ProcessMaxClients, "")},
+		{Name: ForkmqProcess, Command: forkmq(o.ProcessMaxClients, queueBudget(o.ProcessQueueBudget))},
 		{Name: ForkmqGoroutine, Command: forkmq(o.GoroutineMaxClients, " -engine goroutine")},
 		{Name: Mosquitto, Command: "mosquitto -c {dir}/mosquitto.conf", Setup: mosquittoConf},
 		{Name: Mochi, Command: filepath.Join(bin, "mochi") + " -listen 127.0.0.1:{port}"},
@@ -62,6 +65,13 @@ func mosquittoConf(dir string, port int) error {
 		return err
 	}
 	return os.WriteFile(filepath.Join(dir, "mosquitto.conf"), []byte(conf), 0o644)
+}
+
+func queueBudget(bytes int) string {
+	if bytes <= 0 {
+		return ""
+	}
+	return fmt.Sprintf(" -queue-budget %d", bytes)
 }
 
 // DefaultProcessMaxClients is the most clients forkmq-process can be given
