@@ -12,4 +12,8 @@
 // list (default "process"); every scenario runs once per engine, e.g.
 //
 //	FORKMQ_E2E_ENGINES=process,goroutine go test ./test/e2e/
+//
+// A test that a known broker bug fails is skipped with "broker bug: …"
+// (processEngineBug); FORKMQ_E2E_BROKER_BUGS=1 runs it, to see whether the
+// bug is fixed.
 package e2e

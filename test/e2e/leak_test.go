@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/forkmq/forkmq/internal/queue"
+	"github.com/forkmq/forkmq/internal/state"
 	"github.com/forkmq/forkmq/internal/topicdir"
 )
 
@@ -163,7 +164,10 @@ func (b *broker) perClient() int {
 
 // assertClean asserts, within leakTimeout, that a broker serving exactly
 // `clients` clients has 2 workers, 1 queue and 1 client record per client,
-// an empty spool, and topic entries only for live queues.
+// an empty spool, and topic entries only for live queues. A client of a
+// persistent session uses the session's queue instead of its own; the
+// persistent sessions on record may keep their queue, topic entries and
+// mailbox (spool folder) while they are offline.
 func (b *broker) assertClean(t testing.TB, clients int) {
 	t.Helper()
 	if err := eventually(leakTimeout, func() error { return b.cleanState(clients) }); err != nil {
@@ -177,26 +181,71 @@ func (b *broker) cleanState(clients int) error {
 	if kids := childrenOf(b.PID); len(kids) != 2*want {
 		errs.add("broker has %d children %v, want %d", len(kids), kids, 2*want)
 	}
+	sessions := b.sessionQueues()
 	queues, err := listQueues(b.QueuePrefix)
 	if err != nil {
 		errs.add("list queues: %v", err)
-	} else if len(queues) != want {
-		errs.add("%d queues %v, want %d", len(queues), queues, want)
+	} else {
+		conns := slices.DeleteFunc(slices.Clone(queues), state.IsSessionQueue)
+		adopted := b.adoptedSessions()
+		if len(conns)+len(adopted) != want {
+			errs.add("%d connection queues %v and %d adopted sessions %v, want %d clients", len(conns), conns, len(adopted), adopted, want)
+		}
+		for _, q := range queues {
+			if state.IsSessionQueue(q) && !sessions[q] {
+				errs.add("queue %s of no recorded persistent session", q)
+			}
+		}
+		for _, q := range adopted {
+			if !slices.Contains(queues, q) {
+				errs.add("a client adopted the session queue %s, which does not exist", q)
+			}
+		}
 	}
 	if recs := b.recordedQueues(); len(recs) != want {
 		errs.add("client records for %d queues %v, want %d", len(recs), recs, want)
 	}
-	b.checkSpool(&errs, queues)
+	b.checkSpool(&errs, queues, sessions)
 	subscribed, err := topicQueues(b.StateDir)
 	if err != nil {
 		errs.add("topic entries: %v", err)
 	}
 	for _, q := range subscribed {
-		if !slices.Contains(queues, q) {
+		if !slices.Contains(queues, q) && !sessions[q] {
 			errs.add("topic entry for queue %s that is gone", q)
 		}
 	}
 	return errs.err()
+}
+
+// sessionQueues names the queues of the persistent sessions on record
+// (sessions/<hash>); nil for an engine without queues.
+func (b *broker) sessionQueues() map[string]bool {
+	if b.QueuePrefix == "" {
+		return nil
+	}
+	l := state.Layout{Root: b.StateDir, Instance: b.Instance}
+	out := make(map[string]bool)
+	for _, name := range dirNames(l.Sessions()) {
+		if len(name) == len(state.HashClientID("")) { // a hash, not a ".in" folder
+			out[l.SessionQueue(name)] = true
+		}
+	}
+	return out
+}
+
+// adoptedSessions lists the session queues that connected clients adopted
+// (clients/<conn>.session).
+func (b *broker) adoptedSessions() []string {
+	var out []string
+	for _, name := range dirNames(filepath.Join(b.StateDir, "clients")) {
+		if strings.HasSuffix(name, ".session") {
+			if q, err := os.ReadFile(filepath.Join(b.StateDir, "clients", name)); err == nil {
+				out = append(out, string(q))
+			}
+		}
+	}
+	return out
 }
 
 // recordedQueues lists the queues that have a record in clients/ (a client
@@ -226,12 +275,15 @@ func (b *broker) queueOf(name string) string {
 
 // checkSpool requires the spool to hold no payload file (nothing is in
 // flight when the tests look) and a folder only for live queues; its
-// staging folder tmp/ may stay.
-func (b *broker) checkSpool(errs *errList, live []string) {
+// staging folder tmp/ may stay, and so may the mailboxes of the persistent
+// sessions on record, with the messages they keep.
+func (b *broker) checkSpool(errs *errList, live []string, sessions map[string]bool) {
 	spool := filepath.Join(b.StateDir, "spool")
 	_ = filepath.WalkDir(spool, func(path string, d fs.DirEntry, err error) error {
-		switch rel, _ := filepath.Rel(spool, path); {
-		case err != nil || rel == "." || rel == "tmp":
+		rel, _ := filepath.Rel(spool, path)
+		owner, _, _ := strings.Cut(rel, string(filepath.Separator))
+		switch {
+		case err != nil || rel == "." || rel == "tmp" || sessions[owner]:
 		case !d.IsDir():
 			errs.add("spool holds the file %s", rel)
 		case !strings.Contains(rel, string(filepath.Separator)) && !slices.Contains(live, rel):
@@ -242,7 +294,8 @@ func (b *broker) checkSpool(errs *errList, live []string) {
 }
 
 // assertGone asserts, after the broker exited, that none of its workers
-// runs and no queue, client record, spool file or topic entry is left.
+// runs and no queue, client record, spool file or topic entry is left,
+// except for the mailboxes and topic entries of persistent sessions.
 // Whatever is left is then removed, so one leak does not starve the tests
 // that follow of queue memory.
 func (b *broker) assertGone(t testing.TB, workers []int) {
@@ -262,10 +315,11 @@ func (b *broker) assertGone(t testing.TB, workers []int) {
 		if names := dirNames(filepath.Join(b.StateDir, "clients")); len(names) > 0 {
 			errs.add("clients/ left: %v", names)
 		}
-		b.checkSpool(&errs, nil)
+		sessions := b.sessionQueues()
+		b.checkSpool(&errs, nil, sessions)
 		if qs, err := topicQueues(b.StateDir); err != nil {
 			errs.add("topic entries: %v", err)
-		} else if len(qs) > 0 {
+		} else if qs = slices.DeleteFunc(qs, func(q string) bool { return sessions[q] }); len(qs) > 0 {
 			errs.add("topic entries left for %v", qs)
 		}
 		return errs.err()

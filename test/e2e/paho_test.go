@@ -89,7 +89,13 @@ func publish(t testing.TB, c mqtt.Client, topic string, payload []byte) {
 
 // pahoPublish is publish for any goroutine.
 func pahoPublish(c mqtt.Client, topic string, payload []byte, timeout time.Duration) error {
-	tok := c.Publish(topic, 0, false, payload)
+	return pahoPublishQoS(c, topic, 0, payload, timeout)
+}
+
+// pahoPublishQoS publishes at qos and waits until paho has written the
+// message (QoS 0) or completed its flow (QoS 1 and 2).
+func pahoPublishQoS(c mqtt.Client, topic string, qos byte, payload []byte, timeout time.Duration) error {
+	tok := c.Publish(topic, qos, false, payload)
 	if !tok.WaitTimeout(timeout) {
 		return fmt.Errorf("publish to %s: not done within %v", abbrev(topic), timeout)
 	}
@@ -98,8 +104,11 @@ func pahoPublish(c mqtt.Client, topic string, payload []byte, timeout time.Durat
 
 // message is one message a subscriber received.
 type message struct {
-	topic   string
-	payload []byte
+	topic    string
+	payload  []byte
+	qos      byte
+	retained bool
+	dup      bool
 }
 
 // inbox collects what a paho subscriber receives, in arrival order.
@@ -120,7 +129,8 @@ func (in *inbox) handle(_ mqtt.Client, m mqtt.Message) {
 		return
 	}
 	in.last = m
-	in.msgs = append(in.msgs, message{topic: m.Topic(), payload: slices.Clone(m.Payload())})
+	in.msgs = append(in.msgs, message{topic: m.Topic(), payload: slices.Clone(m.Payload()),
+		qos: m.Qos(), retained: m.Retained(), dup: m.Duplicate()})
 }
 
 func (in *inbox) all() []message {
@@ -149,16 +159,23 @@ func (in *inbox) waitCount(t testing.TB, n int, timeout time.Duration) []message
 // collects what they match. It checks that SUBACK grants every filter.
 func subscribe(t testing.TB, c mqtt.Client, filters ...string) *inbox {
 	t.Helper()
+	return subscribeQoS(t, c, 0, filters...)
+}
+
+// subscribeQoS is subscribe asking for qos; forkmq grants the QoS asked
+// for [MQTT-3.8.4-6], and it checks that SUBACK says so.
+func subscribeQoS(t testing.TB, c mqtt.Client, qos byte, filters ...string) *inbox {
+	t.Helper()
 	in := &inbox{}
 	m := make(map[string]byte, len(filters))
 	for _, f := range filters {
-		m[f] = 0
+		m[f] = qos
 	}
 	tok := c.SubscribeMultiple(m, in.handle)
 	waitToken(t, tok, ioTimeout, "subscribe")
 	for f, code := range tok.(*mqtt.SubscribeToken).Result() {
-		if code == subackFailure {
-			t.Fatalf("SUBACK refused filter %q", abbrev(f))
+		if code != qos {
+			t.Fatalf("SUBACK for filter %q: %#x, want the QoS asked for, %d", abbrev(f), code, qos)
 		}
 	}
 	return in

@@ -187,12 +187,18 @@ func connectRaw(t testing.TB, b *broker, c connectFields) *rawClient {
 
 func (rc *rawClient) send(t testing.TB, data ...[]byte) {
 	t.Helper()
-	_ = rc.conn.SetWriteDeadline(time.Now().Add(ioTimeout))
 	for _, d := range data {
-		if _, err := rc.conn.Write(d); err != nil {
+		if err := rc.write(d); err != nil {
 			t.Fatalf("write: %v", err)
 		}
 	}
+}
+
+// write is send for any goroutine: it returns the error.
+func (rc *rawClient) write(data []byte) error {
+	_ = rc.conn.SetWriteDeadline(time.Now().Add(ioTimeout))
+	_, err := rc.conn.Write(data)
+	return err
 }
 
 // read reads one packet within timeout, decoding the fixed header by hand.
@@ -241,12 +247,24 @@ func (rc *rawClient) expect(t testing.TB, header byte) rawPacket {
 // present 0 [MQTT-3.2.2-1, MQTT-3.2.2-4].
 func (rc *rawClient) expectConnack(t testing.TB, code byte) {
 	t.Helper()
-	p := rc.expect(t, hdrConnack)
+	rc.expectConnackSession(t, code, false)
+}
+
+// expectConnackSession reads a CONNACK with the given return code and
+// session present flag [MQTT-3.2.2-2, MQTT-3.2.2-3].
+func (rc *rawClient) expectConnackSession(t testing.TB, code byte, present bool) {
+	t.Helper()
+	checkConnack(t, rc.expect(t, hdrConnack), code, present)
+}
+
+// checkConnack checks a CONNACK's return code and session present flag.
+func checkConnack(t testing.TB, p rawPacket, code byte, present bool) {
+	t.Helper()
 	if len(p.body) != connackRemainingLength {
 		t.Fatalf("CONNACK remaining length %d, want 2: %v", len(p.body), p)
 	}
-	if p.body[0] != 0 {
-		t.Errorf("CONNACK session present = %#x, want 0 for a clean session or a refusal", p.body[0])
+	if want := boolByte(present); p.body[0] != want {
+		t.Errorf("CONNACK session present = %#x, want %#x", p.body[0], want)
 	}
 	if p.body[1] != code {
 		t.Fatalf("CONNACK return code %d, want %d", p.body[1], code)
@@ -277,14 +295,20 @@ func isClosed(err error) bool {
 		return false
 	}
 	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
-		errors.Is(err, syscall.ECONNRESET)
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
 // subscribe sends SUBSCRIBE for filters at QoS 0 and returns the SUBACK's
 // return codes, after checking its packet identifier [MQTT-3.8.4-2].
 func (rc *rawClient) subscribe(t testing.TB, filters ...string) []byte {
 	t.Helper()
-	rc.send(t, subscribeBytes(packetIDForRawSubscribe, 0, filters...))
+	return rc.subscribeAt(t, 0, filters...)
+}
+
+// subscribeAt is subscribe asking for qos.
+func (rc *rawClient) subscribeAt(t testing.TB, qos byte, filters ...string) []byte {
+	t.Helper()
+	rc.send(t, subscribeBytes(packetIDForRawSubscribe, qos, filters...))
 	p := rc.expect(t, hdrSuback)
 	if len(p.body) < 2 || binary.BigEndian.Uint16(p.body) != packetIDForRawSubscribe {
 		t.Fatalf("SUBACK packet identifier differs from SUBSCRIBE's %d: %v", packetIDForRawSubscribe, p)

@@ -1,0 +1,263 @@
+package e2e
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// disconnect sends DISCONNECT, requires the close, and waits for the
+// broker's n-th "client disconnected" line of clientID: the connection is
+// cleaned up then. A PUBREL may still come before the close (a PUBREC the
+// client sent twice is answered twice).
+func (rc *rawClient) disconnect(t testing.TB, b *broker, clientID string, n int) {
+	t.Helper()
+	rc.send(t, disconnectBytes)
+	for rc.closedOrAnswered(t, "PUBREL", func(p rawPacket) bool { return p.header == hdrPubrel }) {
+	}
+	b.nthClientLine(t, "client disconnected", clientID, n)
+}
+
+// payloadsByTopic groups the payloads of messages by topic, in order.
+func payloadsByTopic(ms []pub) map[string][]string {
+	out := make(map[string][]string)
+	for _, m := range ms {
+		out[m.topic] = append(out[m.topic], m.payload)
+	}
+	return out
+}
+
+// pubsOf lists the messages of deliveries.
+func pubsOf(ds []delivery) []pub {
+	out := make([]pub, len(ds))
+	for i, d := range ds {
+		out[i] = d.pub
+	}
+	return out
+}
+
+// expectMailboxEmpty requires the mailbox of clientID's persistent session
+// to hold no message once every message is acknowledged.
+func (b *broker) expectMailboxEmpty(t testing.TB, clientID string) {
+	t.Helper()
+	mustEventually(t, leakTimeout, func() error {
+		if left := b.mailboxMessages(clientID); len(left) > 0 {
+			return fmt.Errorf("every message is acknowledged, yet the mailbox of %s holds %d: %v", clientID, len(left), left)
+		}
+		return nil
+	})
+}
+
+// TestPersistentSession: a client with clean session 0 subscribes and
+// leaves; QoS 1 and 2 messages published meanwhile are stored
+// [MQTT-3.1.2-5] and delivered, in order per topic [MQTT-4.6.0-6], when it
+// comes back with session present 1 [MQTT-3.2.2-2] (present 0 the first
+// time [MQTT-3.2.2-3]); its subscription still holds without a new
+// SUBSCRIBE [MQTT-3.1.2-4]. Clean session 1 then discards the session:
+// session present 0, nothing stored is delivered, the subscription is gone,
+// and a later clean session 0 starts afresh [MQTT-3.1.2-6].
+func TestPersistentSession(t *testing.T) {
+	t.Parallel()
+	forEachEngine(t, func(t *testing.T, engine string) {
+		b := startBroker(t, withEngine(engine))
+		id := newClientID("ps")
+		s := connectSubscriber(t, b, mqtt311Persistent(id), false, nil)
+		s.subscribe(t, 2, "ps/#")
+		s.disconnect(t, b, id, 1)
+
+		p := connectPublisher(t, b)
+		want := p.publishRounds(t, "ps/", 5)
+		s = connectSubscriber(t, b, mqtt311Persistent(id), true, s.rx)
+		p.publish(t, "ps/end", "end", 1, false)
+		got := s.until(t, "ps/end", "end")
+		if g, w := payloadsByTopic(pubsOf(got)), payloadsByTopic(want); !maps.EqualFunc(g, w, slices.Equal) {
+			t.Errorf("after reconnecting got %v, want %v", g, w)
+		}
+		checkDeliveries(t, "after reconnecting", got, want)
+		s.settle(t)
+		b.expectMailboxEmpty(t, id)
+		s.disconnect(t, b, id, 2)
+
+		p.publish(t, "ps/q1", "stale", 1, false)
+		p.publish(t, "ps/q2", "stale", 2, false)
+		c := connectSubscriber(t, b, mqtt311(id), false, nil)
+		marker := newFenceTopic()
+		c.subscribe(t, 0, marker)
+		p.publish(t, "ps/q1", "after clean", 1, false)
+		checkDeliveries(t, "a clean session", c.selfFence(t, marker), nil)
+		c.disconnect(t, b, id, 3)
+
+		s = connectSubscriber(t, b, mqtt311Persistent(id), false, nil)
+		s.subscribe(t, 0, marker)
+		p.publish(t, "ps/q1", "after the discard", 1, false)
+		checkDeliveries(t, "a new persistent session", s.selfFence(t, marker), nil)
+	})
+}
+
+// TestSessionWorkerKilled: a persistent-session subscriber receives 300
+// QoS 1 and 300 QoS 2 messages while its deliverer (or router) is
+// SIGKILLed mid-stream; it reconnects with clean session 0 and the broker
+// resumes the session [MQTT-4.4.0-1]: every QoS 1 message arrives at least
+// once, every QoS 2 message exactly once (a resend of an identifier the
+// client holds is the same message [MQTT-4.3.3-2]) and resends carry DUP 1
+// [MQTT-3.3.1-1]; first deliveries stay in order per topic [MQTT-4.6.0-6].
+// The settled messages leave the mailbox.
+func TestSessionWorkerKilled(t *testing.T) {
+	t.Parallel()
+	const perQoS = 300
+	forEachEngine(t, func(t *testing.T, engine string) {
+		requireProcessEngine(t, engine, "worker processes to kill")
+		b := startBroker(t, withEngine(engine))
+		for _, role := range []string{"deliverer", "router"} {
+			t.Run(role, func(t *testing.T) {
+				t.Parallel()
+				id := newClientID("killed")
+				prefix := "killed/" + role + "/"
+				s := connectSubscriber(t, b, mqtt311Persistent(id), false, nil)
+				s.subscribe(t, 2, prefix+"#")
+				published := publishStream(connectPaho(t, b, newClientID("killpub")), prefix, 2*perQoS)
+
+				var log receiptLog
+				for len(log.all) < perQoS/3 {
+					log.add(t, s.next(t))
+				}
+				b.killWorker(t, b.nthClientLine(t, "client connected", id, 1), role)
+				for {
+					d, err := s.receive(ioTimeout)
+					if err != nil {
+						if !isClosed(err) {
+							t.Fatalf("after SIGKILL of the %s: want the connection closed: %v", role, err)
+						}
+						break
+					}
+					log.add(t, d)
+				}
+				before := len(log.all)
+				s = connectSubscriber(t, b, mqtt311Persistent(id), true, s.rx)
+				if err := <-published; err != nil {
+					t.Fatal(err)
+				}
+				for {
+					d := s.next(t)
+					if d.topic == prefix+"end" {
+						break
+					}
+					log.add(t, d)
+				}
+				s.settle(t)
+				t.Logf("%d deliveries before the SIGKILL, %d after; %d QoS 2 resends of held identifiers", before, len(log.all)-before, log.again)
+				// Order is TestQoSBurst's concern.
+				log.check(t, prefix, perQoS, false)
+				b.expectMailboxEmpty(t, id)
+			})
+		}
+	})
+}
+
+// TestSessionSurvivesRestart: persistent sessions outlive the broker, after
+// SIGTERM and after SIGKILL of the broker process: on the same state
+// directory the next broker resumes them (session present 1
+// [MQTT-3.2.2-2]). A session that was offline gets what was stored for it
+// [MQTT-3.1.2-5]; a session that was connected and had not acknowledged its
+// messages gets them again with DUP 1 and the same packet identifiers
+// [MQTT-4.4.0-1]; both stay subscribed [MQTT-3.1.2-4].
+func TestSessionSurvivesRestart(t *testing.T) {
+	t.Parallel()
+	forEachEngine(t, func(t *testing.T, engine string) {
+		requireProcessEngine(t, engine, "persistent sessions that outlive the broker (it keeps them in memory)")
+		for name, end := range map[string]func(*broker, testing.TB){"SIGTERM": (*broker).stop, "SIGKILL": (*broker).killParent} {
+			t.Run(name, func(t *testing.T) {
+				t.Parallel()
+				b := startBroker(t, withEngine(engine))
+				offID, onID := newClientID("off"), newClientID("on")
+				off := connectSubscriber(t, b, mqtt311Persistent(offID), false, nil)
+				off.subscribe(t, 2, "rs/#")
+				off.disconnect(t, b, offID, 1)
+				on := connectRaw(t, b, mqtt311Persistent(onID))
+				on.subscribeAt(t, 2, "rs/#")
+
+				sent := connectPublisher(t, b).publishRounds(t, "rs/", 4)
+				// The connected session receives all and acknowledges none.
+				unacked := make(map[uint16]pub)
+				for range sent {
+					m := on.nextPublish(t)
+					unacked[m.id] = m
+				}
+
+				end(b, t)
+				b = b.restart(t)
+				off = connectSubscriber(t, b, mqtt311Persistent(offID), true, nil)
+				resumed := connectSubscriber(t, b, mqtt311Persistent(onID), true, nil)
+				connectPublisher(t, b).publish(t, "rs/end", "end", 1, false)
+				checkDeliveries(t, "the session that was offline", off.until(t, "rs/end", "end"), sent)
+				var resent []pub
+				for _, d := range resumed.until(t, "rs/end", "end") {
+					if first, ok := unacked[d.id]; !ok || first.topic != d.topic || first.payload != d.payload || !d.dup {
+						t.Errorf("after the restart got %v, want a resend with DUP of an unacknowledged message (%v)", d.pub, first)
+					}
+					resent = append(resent, d.pub)
+				}
+				if len(resent) != len(unacked) {
+					t.Errorf("after the restart %d of %d unacknowledged messages were sent again", len(resent), len(unacked))
+				}
+				off.settle(t)
+				resumed.settle(t)
+				b.expectMailboxEmpty(t, offID)
+				b.expectMailboxEmpty(t, onID)
+			})
+		}
+	})
+}
+
+// TestSessionMailboxBound: with -session-max-messages 5, an offline
+// session keeps the first 5 QoS 1 messages; the broker drops the later
+// ones and logs each drop with "mailbox full".
+func TestSessionMailboxBound(t *testing.T) {
+	t.Parallel()
+	const bound, n = 5, 10
+	forEachEngine(t, func(t *testing.T, engine string) {
+		b := startBroker(t, withEngine(engine), withArgs("-session-max-messages", strconv.Itoa(bound)))
+		id := newClientID("bound")
+		s := connectSubscriber(t, b, mqtt311Persistent(id), false, nil)
+		s.subscribe(t, 1, "mb/#")
+		s.disconnect(t, b, id, 1)
+		p := connectPublisher(t, b)
+		for i := range n {
+			p.publish(t, "mb/q", strconv.Itoa(i), 1, false)
+		}
+		var drops []logEntry
+		err := eventually(leakTimeout, func() error {
+			drops = drops[:0]
+			for _, e := range b.log.entries() {
+				if strings.Contains(e.str("message"), "mailbox full") {
+					drops = append(drops, e)
+				}
+			}
+			if len(drops) != n-bound {
+				return fmt.Errorf("%d log lines say \"mailbox full\", want %d (one per dropped message)", len(drops), n-bound)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Error(err)
+		}
+
+		s = connectSubscriber(t, b, mqtt311Persistent(id), true, nil)
+		for i := range bound {
+			if d := s.next(t); d.payload != strconv.Itoa(i) {
+				t.Errorf("after reconnecting got %v, want message %d", d.pub, i)
+			}
+		}
+		// Nothing more is stored: the broker answers a PINGREQ next, and
+		// once the mailbox is settled a new message comes alone.
+		s.ping(t)
+		b.expectMailboxEmpty(t, id)
+		p.publish(t, "mb/end", "end", 1, false)
+		if extra := s.until(t, "mb/end", "end"); len(extra) > 0 {
+			t.Errorf("after the first %d messages got %q too", bound, payloadsOf(extra))
+		}
+	})
+}
