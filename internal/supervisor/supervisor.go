@@ -264,7 +264,38 @@ func (s *Supervisor) shutdown() error {
 		s.stopWorker(c.router)
 		s.stopWorker(c.deliverer)
 	}
-	deadline := time.After(s.cfg.StopGrace + 3*time.Second)
+	// Workers get the grace period to exit (then SIGKILL, see stopWorker);
+	// cleanups and wills get time in proportion to the clients.
+	wait := s.cfg.StopGrace + 3*time.Second + time.Duration(len(s.clients))*20*time.Millisecond
+	if !s.drain(wait) {
+		s.log.Error().Int("clients", len(s.clients)).Msg("shutdown: clients not cleaned up in time; killing their workers")
+		for _, c := range s.clients {
+			for _, w := range []*workerProc{c.router, c.deliverer, c.will} {
+				if w != nil && !w.exited {
+					_ = w.cmd.Process.Signal(syscall.SIGKILL)
+				}
+			}
+		}
+		s.drain(5 * time.Second)
+	}
+	left := len(s.clients)
+	s.lifelineW.Close() // any worker still alive exits now
+	s.lifelineR.Close()
+	// The sweep works from the records on disk, so it removes the queues
+	// and files of clients not cleaned up above too.
+	err := s.sweep(true)
+	s.state.close()
+	if left > 0 {
+		err = errors.Join(err, fmt.Errorf("shutdown: %d clients' workers did not exit in time (their state was swept)", left))
+	}
+	s.log.Info().Msg("stopped")
+	return err
+}
+
+// drain handles worker exits and finished cleanups until no client is left
+// or the wait is over; it reports whether none is left.
+func (s *Supervisor) drain(wait time.Duration) bool {
+	deadline := time.After(wait)
 	for len(s.clients) > 0 {
 		select {
 		case e := <-s.exits:
@@ -272,15 +303,10 @@ func (s *Supervisor) shutdown() error {
 		case c := <-s.cleaned:
 			s.cleanedUp(c)
 		case <-deadline:
-			return fmt.Errorf("shutdown: %d clients' workers did not exit", len(s.clients))
+			return false
 		}
 	}
-	s.lifelineW.Close()
-	s.lifelineR.Close()
-	err := s.sweep(true)
-	s.state.close()
-	s.log.Info().Msg("stopped")
-	return err
+	return true
 }
 
 // workerExit is a reaped worker, as reported by its wait goroutine.

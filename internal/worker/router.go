@@ -135,7 +135,7 @@ func (r *router) connected() {
 		Int("deliverer_pid", r.args.Partner).
 		Dur("keep_alive", r.session.KeepAlive()).
 		Bool("persistent", r.persistent).
-		Str("sessionQqueue", r.identity).
+		Str("session_queue", r.identity).
 		Msg("client connected")
 }
 
