@@ -34,6 +34,7 @@ type deliverer struct {
 	persistent     bool
 	flights        *outbound
 	mailboxDropped uint64
+	mailboxNews    bool // a doorbell rang since the mailbox was last read
 
 	msg    []byte // one queue message
 	header []byte // a PUBLISH header being built
@@ -86,10 +87,10 @@ func (d *deliverer) run() spawn.ExitCode {
 			}
 		}
 		if err == nil && d.persistent {
-			if in.missed.Swap(false) {
+			missed := in.missed.Swap(false) || d.takeMissedMarker()
+			if missed || d.mailboxNews {
+				d.mailboxNews = false
 				err = d.rescanMailbox()
-			} else {
-				err = d.rescanIfMissed() // a router found the queue full
 			}
 		}
 		if err != nil && !errors.Is(err, errClose) {
@@ -160,7 +161,12 @@ func (d *deliverer) handle(env []byte) error {
 		}
 		return d.sendFile(f, "", 0, false)
 	case envelope.KindMailbox:
-		return d.mailboxMessage(string(body))
+		// A doorbell: the mailbox has news. Entries are sent in the order
+		// of their names (arrival), which a doorbell that did not fit in
+		// the queue would upset; so the writer reads the mailbox once the
+		// burst of envelopes is handled (see run).
+		d.mailboxNews = true
+		return nil
 	case envelope.KindAck:
 		t, id, err := envelope.ParseAck(body)
 		if err != nil {

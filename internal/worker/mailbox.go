@@ -145,14 +145,10 @@ func (d *deliverer) sendNewEntries(entries []mailboxEntry) error {
 	return nil
 }
 
-// rescanIfMissed picks up entries whose doorbell did not fit in the queue
-// (a router left the marker).
-func (d *deliverer) rescanIfMissed() error {
-	marker := filepath.Join(d.spool.QueueDir(d.identity), mailboxMissed)
-	if err := os.Remove(marker); err != nil {
-		return nil // no marker: nothing missed
-	}
-	return d.rescanMailbox()
+// takeMissedMarker removes the marker a router leaves when a doorbell did
+// not fit in the queue, and reports whether there was one.
+func (d *deliverer) takeMissedMarker() bool {
+	return os.Remove(filepath.Join(d.spool.QueueDir(d.identity), mailboxMissed)) == nil
 }
 
 // rescanMailbox sends or queues every entry not yet sent.

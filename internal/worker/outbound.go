@@ -2,6 +2,7 @@ package worker
 
 import (
 	"os"
+	"slices"
 	"sync/atomic"
 
 	"github.com/forkmq/forkmq/internal/packet"
@@ -14,7 +15,8 @@ type outbound struct {
 	window   int
 	inflight map[uint16]*flight
 	files    map[string]bool // mailbox entries in flight or waiting
-	waiting  []pending
+	waiting  []pending       // in memory or spool files, in arrival order
+	mailbox  []string        // mailbox entries waiting, sorted: names sort by arrival
 	lastID   uint16
 
 	// held counts the messages waiting, for the intake's bound on what a
@@ -77,14 +79,28 @@ func (o *outbound) finish(id uint16) {
 
 func (o *outbound) queue(p pending) {
 	if p.mailbox != "" {
+		// A mailbox entry found late (its doorbell did not fit in the
+		// queue) still goes before later ones [MQTT-4.6.0-6].
 		o.files[p.mailbox] = true
+		i, _ := slices.BinarySearch(o.mailbox, p.mailbox)
+		o.mailbox = slices.Insert(o.mailbox, i, p.mailbox)
+	} else {
+		o.waiting = append(o.waiting, p)
 	}
-	o.waiting = append(o.waiting, p)
 	o.held.Add(1)
 }
 
-// next takes the oldest waiting message.
+// next takes the oldest waiting message. (A client has waiting mailbox
+// entries only with a persistent session, whose QoS 1/2 messages all go
+// through the mailbox, so the two lists never compete for order.)
 func (o *outbound) next() (pending, bool) {
+	if len(o.mailbox) > 0 {
+		name := o.mailbox[0]
+		o.mailbox = o.mailbox[1:]
+		delete(o.files, name)
+		o.held.Add(-1)
+		return pending{mailbox: name}, true
+	}
 	if len(o.waiting) == 0 {
 		return pending{}, false
 	}

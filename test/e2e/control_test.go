@@ -28,23 +28,6 @@ func requireProcessEngine(t testing.TB, engine, missing string) {
 	}
 }
 
-// bugSessionOrder is a known bug of the process engine; processEngineBug
-// skips the tests it fails until it is fixed (then delete the constant and
-// the calls).
-const bugSessionOrder = "under a burst, a persistent session's QoS 1/2 messages sometimes overtake each other " +
-	"on one topic [MQTT-4.6.0-6] (suspect: a message whose doorbell did not fit in the session's queue waits " +
-	"for a mailbox rescan while later ones are sent)"
-
-// processEngineBug skips a test of the process engine that a known broker
-// bug fails, naming the bug; with FORKMQ_E2E_BROKER_BUGS=1 the test runs,
-// to see whether it is fixed.
-func processEngineBug(t testing.TB, engine, bug string) {
-	t.Helper()
-	if engine == "process" && os.Getenv("FORKMQ_E2E_BROKER_BUGS") == "" {
-		t.Skip("broker bug: " + bug + " (FORKMQ_E2E_BROKER_BUGS=1 runs the test)")
-	}
-}
-
 // restart starts another broker on b's state directory with b's options
 // (b must have stopped or been killed).
 func (b *broker) restart(t testing.TB) *broker {

@@ -84,7 +84,6 @@ func TestQoSBurst(t *testing.T) {
 		for i := range 2 {
 			t.Run(fmt.Sprintf("InOrderPersistentSession%d", i), func(t *testing.T) {
 				t.Parallel()
-				processEngineBug(t, engine, bugSessionOrder)
 				const n = 600
 				prefix := fmt.Sprintf("burst/session%d/", i)
 				s := connectSubscriber(t, b, mqtt311Persistent(newClientID("bsess")), false, nil)
