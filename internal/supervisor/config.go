@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"time"
@@ -52,36 +53,16 @@ const (
 )
 
 func (c *Config) setDefaults() {
-	if c.MaxClients == 0 {
-		c.MaxClients = DefaultMaxClients
-	}
-	if c.MaxPacketSize == 0 {
-		c.MaxPacketSize = DefaultMaxPacketSize
-	}
-	if c.ConnectWait == 0 {
-		c.ConnectWait = DefaultConnectWait
-	}
-	if c.StopGrace == 0 {
-		c.StopGrace = DefaultStopGrace
-	}
-	if c.MaxInflight == 0 {
-		c.MaxInflight = DefaultMaxInflight
-	}
-	if c.SessionMsgs == 0 {
-		c.SessionMsgs = DefaultSessionMsgs
-	}
-	if c.SessionBytes == 0 {
-		c.SessionBytes = DefaultSessionBytes
-	}
-	if c.BacklogMsgs == 0 {
-		c.BacklogMsgs = DefaultBacklogMsgs
-	}
-	if c.BacklogBytes == 0 {
-		c.BacklogBytes = DefaultBacklogBytes
-	}
-	if c.LogLevel == "" {
-		c.LogLevel = "info"
-	}
+	c.MaxClients = cmp.Or(c.MaxClients, DefaultMaxClients)
+	c.MaxPacketSize = cmp.Or(c.MaxPacketSize, DefaultMaxPacketSize)
+	c.ConnectWait = cmp.Or(c.ConnectWait, DefaultConnectWait)
+	c.StopGrace = cmp.Or(c.StopGrace, DefaultStopGrace)
+	c.MaxInflight = cmp.Or(c.MaxInflight, DefaultMaxInflight)
+	c.SessionMsgs = cmp.Or(c.SessionMsgs, DefaultSessionMsgs)
+	c.SessionBytes = cmp.Or(c.SessionBytes, DefaultSessionBytes)
+	c.BacklogMsgs = cmp.Or(c.BacklogMsgs, DefaultBacklogMsgs)
+	c.BacklogBytes = cmp.Or(c.BacklogBytes, DefaultBacklogBytes)
+	c.LogLevel = cmp.Or(c.LogLevel, "info")
 }
 
 func (c *Config) validate() error {
