@@ -1,0 +1,311 @@
+package e2e
+
+// Helpers shared by the fault, hostile-input, limits and isolation tests:
+// broker flags the harness has no option for, processes as /proc shows them,
+// and a raw client usable from any goroutine (its calls return errors
+// instead of failing the test).
+
+import (
+	"bufio"
+	"encoding/binary"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// brokerFlags passes command-line flags to the broker after the harness's
+// own; a later flag overrides an earlier one (package flag keeps the last).
+func brokerFlags(flags ...string) brokerOption {
+	return func(c *brokerConfig) { c.args = append(c.args, flags...) }
+}
+
+// quietLog lowers the broker's log level to info: load tests would
+// otherwise log (and the harness parse) a line per packet.
+var quietLog = brokerFlags("-log-level", "info")
+
+// onProcessEngine runs fn as the subtest "process" when that engine is
+// under test: the scenario is about worker processes and their queues,
+// which the goroutine engine does not have.
+func onProcessEngine(t *testing.T, fn func(t *testing.T)) {
+	t.Helper()
+	if !slices.Contains(engines(), "process") {
+		t.Skip("needs the process engine (FORKMQ_E2E_ENGINES lacks it)")
+	}
+	t.Run("process", fn)
+}
+
+// workerPair is the router and deliverer pids of one client, from its
+// "client connected" line.
+type workerPair struct{ router, deliverer int }
+
+func pairOf(l logEntry) workerPair {
+	return workerPair{router: l.int("router_pid"), deliverer: l.int("deliverer_pid")}
+}
+
+// findLog is waitLog for any goroutine: it scans the lines from index from
+// on and returns the first with message msg that match accepts, and the
+// index after it.
+func (b *broker) findLog(from int, timeout time.Duration, msg string, match func(logEntry) bool) (logEntry, int, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		entries := b.log.entries()
+		for i := from; i < len(entries); i++ {
+			e := entries[i]
+			if e.str("message") == msg && (match == nil || match(e)) {
+				return e, i + 1, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return logEntry{}, from, fmt.Errorf("no %q log line within %v", msg, timeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// logLinesWithPrefix returns the lines whose message starts with prefix
+// (several messages go on with advice in parentheses).
+func (b *broker) logLinesWithPrefix(prefix string) []logEntry {
+	var out []logEntry
+	for _, e := range b.log.entries() {
+		if strings.HasPrefix(e.str("message"), prefix) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// waitGone waits until pid has exited (a zombie has) and returns how long
+// that took.
+func waitGone(pid int, timeout time.Duration) (time.Duration, error) {
+	start := time.Now()
+	err := eventually(timeout, func() error {
+		if alive(pid) {
+			return fmt.Errorf("pid %d still runs", pid)
+		}
+		return nil
+	})
+	return time.Since(start), err
+}
+
+// zombiesOf lists the children of ppid that have exited and were not
+// reaped (state Z).
+func zombiesOf(ppid int) []proc {
+	entries, _ := os.ReadDir("/proc")
+	var out []proc
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if p, ok := readProc(pid); ok && p.ppid == ppid && p.state == 'Z' {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// procStatus returns a field of /proc/<pid>/status, such as "VmRSS" or "Uid".
+func procStatus(pid int, field string) (string, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return "", err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			return strings.TrimSpace(v), nil
+		}
+	}
+	return "", fmt.Errorf("/proc/%d/status has no %s", pid, field)
+}
+
+// rssKiB is the resident set size of pid in KiB.
+func rssKiB(pid int) (int, error) {
+	v, err := procStatus(pid, "VmRSS")
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(strings.TrimSuffix(v, " kB"))
+}
+
+// openFDs counts the open descriptors of pid.
+func openFDs(pid int) int {
+	return len(dirNames(fmt.Sprintf("/proc/%d/fd", pid)))
+}
+
+// assertNoZombies requires that the broker has no unreaped child.
+func (b *broker) assertNoZombies(t testing.TB) {
+	t.Helper()
+	if err := eventually(leakTimeout, func() error {
+		if z := zombiesOf(b.PID); len(z) > 0 {
+			return fmt.Errorf("unreaped children of the broker: %v", z)
+		}
+		return nil
+	}); err != nil {
+		t.Error(err)
+	}
+}
+
+// connLeftovers says what is left of the connection served by queueName:
+// its queue, client records or topic entries; nil when nothing is.
+func (b *broker) connLeftovers(queueName string) error {
+	var errs errList
+	queues, err := listQueues(b.QueuePrefix)
+	if err != nil {
+		return err
+	}
+	if slices.Contains(queues, queueName) {
+		errs.add("queue %s still exists", queueName)
+	}
+	if slices.Contains(b.recordedQueues(), queueName) {
+		errs.add("client records of %s remain", queueName)
+	}
+	subscribed, err := topicQueues(b.StateDir)
+	if err != nil {
+		errs.add("topic entries: %v", err)
+	}
+	if slices.Contains(subscribed, queueName) {
+		errs.add("topic entries of %s remain", queueName)
+	}
+	return errs.err()
+}
+
+// Packets of QoS 1 flows, built by hand like rawclient_test.go's.
+const (
+	headerPublishQoS1 = 0x32 // PUBLISH, QoS 1 [MQTT-3.3.1]
+	headerPubackOnly  = 0x40 // PUBACK [MQTT-3.4.1]
+	flagUsername      = 0x80 // CONNECT flags: a user name follows [MQTT-3.1.2.8]
+)
+
+// qos1PublishBytes is a QoS 1 PUBLISH: topic, packet identifier, payload.
+func qos1PublishBytes(topic string, id uint16, payload []byte) []byte {
+	return pkt(headerPublishQoS1, str(topic), u16(id), payload)
+}
+
+// pubackFor is the PUBACK answering a received QoS 1 PUBLISH, or nil when p
+// needs none.
+func pubackFor(p rawPacket) []byte {
+	if p.header&0xF0 != hdrPublish || (p.header>>1)&3 != 1 || len(p.body) < 2 {
+		return nil
+	}
+	n := int(binary.BigEndian.Uint16(p.body))
+	if len(p.body) < 2+n+2 {
+		return nil
+	}
+	return pkt(headerPubackOnly, p.body[2+n:2+n+2])
+}
+
+// publishTopicPayload splits a received PUBLISH into topic and payload; it
+// skips the packet identifier of QoS 1 and 2.
+func publishTopicPayload(p rawPacket) (string, []byte, bool) {
+	if p.header&0xF0 != hdrPublish || len(p.body) < 2 {
+		return "", nil, false
+	}
+	n := int(binary.BigEndian.Uint16(p.body))
+	rest := 2 + n
+	if (p.header>>1)&3 > 0 {
+		rest += 2
+	}
+	if rest > len(p.body) {
+		return "", nil, false
+	}
+	return string(p.body[2 : 2+n]), p.body[rest:], true
+}
+
+// dialQuiet dials the broker without a test: for goroutines.
+func dialQuiet(addr string) (*rawClient, error) {
+	conn, err := net.DialTimeout("tcp", addr, ioTimeout)
+	if err != nil {
+		return nil, err
+	}
+	return &rawClient{conn: conn, r: bufio.NewReader(conn)}, nil
+}
+
+// connectQuiet dials, sends connect and requires CONNACK 0.
+func connectQuiet(addr string, connect []byte) (*rawClient, error) {
+	rc, err := dialQuiet(addr)
+	if err != nil {
+		return nil, err
+	}
+	if err := rc.writeQuiet(connect); err != nil {
+		rc.conn.Close()
+		return nil, err
+	}
+	p, err := rc.read(ioTimeout)
+	if err == nil && (p.header != hdrConnack || len(p.body) != 2 || p.body[1] != connAccepted) {
+		err = fmt.Errorf("want CONNACK 0, got %v", p)
+	}
+	if err != nil {
+		rc.conn.Close()
+		return nil, err
+	}
+	return rc, nil
+}
+
+// writeQuiet sends data with a deadline; safe from any goroutine.
+func (rc *rawClient) writeQuiet(data []byte) error {
+	_ = rc.conn.SetWriteDeadline(time.Now().Add(ioTimeout))
+	_, err := rc.conn.Write(data)
+	return err
+}
+
+// copyWorker copies the worker binary into a fresh directory of mode 0755
+// (the harness builds it in a private temporary directory) so that an
+// unprivileged user can run it, and returns its path.
+func copyWorker(t testing.TB) string {
+	t.Helper()
+	dir := publicTempDir(t, "forkmq-worker-")
+	data, err := os.ReadFile(filepath.Join(binDir, "worker"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "worker")
+	if err := os.WriteFile(path, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// publicTempDir makes a temporary directory of mode 0755, removed when the
+// test ends (t.TempDir's are private to root).
+func publicTempDir(t testing.TB, prefix string) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// assertFDsAtMost requires the supervisor to hold at most fds descriptors
+// (the count before a flood), within leakTimeout.
+func (b *broker) assertFDsAtMost(t testing.TB, fds int) {
+	t.Helper()
+	if b.perClient() == 0 {
+		return // the goroutine engine holds its clients' sockets itself
+	}
+	mustEventually(t, leakTimeout, func() error {
+		if now := openFDs(b.PID); now > fds {
+			return fmt.Errorf("the supervisor has %d open descriptors, had %d before", now, fds)
+		}
+		return nil
+	})
+}
+
+// killPID sends SIGKILL to pid, which must exist.
+func killPID(pid int) error {
+	if pid <= 0 {
+		return fmt.Errorf("no pid to kill (%d)", pid)
+	}
+	return syscall.Kill(pid, syscall.SIGKILL)
+}

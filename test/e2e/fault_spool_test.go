@@ -1,0 +1,55 @@
+package e2e
+
+import (
+	"bytes"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestDepartingSubscriberSpool: subscribers leave (closing TCP) while a
+// publisher streams messages too large for a queue message, so each copy
+// for them is a file linked into their spool folder. When a subscriber's
+// workers are gone, its spool folder must be gone too, whatever the
+// publisher's router was linking into it at the time.
+func TestDepartingSubscriberSpool(t *testing.T) {
+	t.Skip("broker bug (a race, seen in 3 runs of 5): a publisher's router links a spooled copy into the spool " +
+		"folder of a subscriber that just left while the supervisor removes that folder; the removal fails " +
+		"(\"remove spool: ... directory not empty\") and the folder and file stay until the next start")
+	t.Parallel()
+	onProcessEngine(t, func(t *testing.T) {
+		b := startBroker(t, quietLog) // 20 clients: queue messages < 1 KiB
+		pub := connectRaw(t, b, mqtt311(newClientID("spoolpub")))
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			msg := publishBytes("spool/stream", bytes.Repeat([]byte{'s'}, 2048))
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if pub.writeQuiet(msg) != nil {
+					return
+				}
+			}
+		}()
+		for range 10 {
+			sub := watch(t, b, "spool/#")
+			for range 50 {
+				sub.expectPublish(t)
+			}
+			sub.conn.Close() // with its backlog of spooled copies
+			time.Sleep(50 * time.Millisecond)
+		}
+		close(stop)
+		wg.Wait()
+		b.assertClean(t, 1)
+		for _, l := range b.logLines("remove spool") {
+			t.Errorf("the supervisor failed to remove a departed client's spool folder: %s", l.raw)
+		}
+	})
+}

@@ -1,0 +1,569 @@
+package e2e
+
+// Faults: a worker killed with SIGKILL, alone and under load, and the
+// supervisor itself killed. The broker must contain each: the partner
+// worker goes, the connection closes, the will is published, the client's
+// queue, records and topic entries go, no zombie stays, and no other client
+// loses a message.
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/forkmq/forkmq/internal/state"
+)
+
+// partnerExitTimeout bounds how long the other worker of a pair may live on
+// after one of them was killed.
+const partnerExitTimeout = time.Second
+
+// TestWorkerDeath: SIGKILL of a connected client's router or deliverer. The
+// other worker exits within a second, the client's connection closes, its
+// will is published [MQTT-3.1.2-8] (the connection ended without
+// DISCONNECT), the death is logged as an error naming the signal, the
+// client's queue, records and topic entries go, no zombie is left, and the
+// other clients go on exchanging messages.
+func TestWorkerDeath(t *testing.T) {
+	t.Parallel()
+	onProcessEngine(t, func(t *testing.T) {
+		b := startBroker(t)
+		wills := watch(t, b, "death/will/#")
+		sub := connectPaho(t, b, newClientID("deathsub"))
+		in := subscribe(t, sub, "death/traffic", "death/fence")
+		pub := connectPaho(t, b, newClientID("deathpub"))
+
+		for _, role := range []string{"router", "deliverer"} {
+			t.Run("Kill"+role, func(t *testing.T) {
+				c := mqtt311(newClientID("victim"))
+				c.flags |= flagWill
+				c.willTopic, c.willMessage = "death/will/"+role, "killed "+role
+				victim := connectRaw(t, b, c)
+				victim.subscribe(t, "death/traffic")
+				pair := pairOf(b.connectedLine(t, c.clientID))
+				killed, partner := pair.router, pair.deliverer
+				if role == "deliverer" {
+					killed, partner = partner, killed
+				}
+				if err := killPID(killed); err != nil {
+					t.Fatal(err)
+				}
+				took, err := waitGone(partner, partnerExitTimeout)
+				if err != nil {
+					t.Errorf("%s killed: its partner %v", role, err)
+				}
+				t.Logf("%s %d killed; partner %d gone after %v", role, killed, partner, took)
+				// The victim may see the PUBLISHes it was sent before the close.
+				for victim.closedOrAnswered(t, "a PUBLISH", func(p rawPacket) bool { return p.header&0xF0 == hdrPublish }) {
+				}
+
+				l := b.waitLog(t, ioTimeout, "worker killed by a signal", func(e logEntry) bool { return e.int("pid") == killed })
+				if l.str("level") != "error" || l.str("role") != role || !strings.Contains(l.str("signal"), "kill") {
+					t.Errorf("want an error line naming role %s and the signal: %s", role, l.raw)
+				}
+				gone := b.disconnectedLine(t, c.clientID)
+				if gone.str("reason") == "" || gone.fields["will_published"] != true {
+					t.Errorf("disconnect line lacks a reason or will_published true: %s", gone.raw)
+				}
+				if topic, payload := wills.expectPublish(t); topic != c.willTopic || string(payload) != c.willMessage {
+					t.Errorf("will watcher got %q on %q, want %q on %q", payload, topic, c.willMessage, c.willTopic)
+				}
+				mustEventually(t, leakTimeout, func() error { return b.connLeftovers(gone.str("queue")) })
+				b.assertNoZombies(t)
+				b.assertClean(t, 3)
+
+				publish(t, pub, "death/traffic", []byte("after "+role))
+				if got := fence(t, pub, in, "death/fence"); len(got) == 0 || string(got[len(got)-1].payload) != "after "+role {
+					t.Errorf("bystander received %q, want the message sent after the kill last", payloads(got))
+				}
+			})
+		}
+	})
+}
+
+// killLoad is the steady QoS 1 traffic that TestWorkerKillLoop keeps going
+// while it kills: publishers on kill/load/p<i>/<a|b|c>, subscribers on
+// overlapping filters.
+type killLoad struct {
+	mu    sync.Mutex
+	acked map[string]string // payload → topic, once its PUBACK arrived
+	lost  atomic.Int64      // connections of load clients that were lost
+}
+
+// receipts is the set of payloads one QoS 1 subscriber received.
+type receipts struct {
+	filters []string
+	mu      sync.Mutex
+	got     map[string]bool
+}
+
+func (r *receipts) handle(_ mqtt.Client, m mqtt.Message) {
+	r.mu.Lock()
+	r.got[string(m.Payload())] = true
+	r.mu.Unlock()
+}
+
+func (r *receipts) has(payload string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.got[payload]
+}
+
+// killRecord is one kill of TestWorkerKillLoop.
+type killRecord struct {
+	role          string
+	queue         string
+	will          string // the will payload the watcher must get; "" before CONNECT
+	partnerExit   time.Duration
+	beforeConnect bool
+}
+
+// TestWorkerKillLoop: 20 clients exchange QoS 1 messages — 10 publishers at
+// a steady rate, 10 subscribers on overlapping filters — while victim
+// clients (with a will, subscribed, publishing) connect and have their
+// router or deliverer killed, at a random moment, 100 times (20 with
+// -short); some are killed before they even sent CONNECT. Then: every
+// message a publisher had acknowledged reached every subscriber whose
+// filters match at least once [MQTT-4.3.2-2, MQTT-3.3.5-1]; no load client
+// lost its connection; each kill ended the partner within a second and the
+// victim's connection; each victim's will was delivered [MQTT-3.1.2-8];
+// the broker's children are exactly the live pairs and none is a zombie;
+// and no queue, client record, client-identifier lock or topic entry of a
+// victim is left.
+//
+// Not parallel: it is a load test, timed on a 2-core machine.
+func TestWorkerKillLoop(t *testing.T) {
+	kills, slots := 100, 3
+	if testing.Short() {
+		kills = 20
+	}
+	onProcessEngine(t, func(t *testing.T) {
+		b := startBroker(t, withMaxClients(40), quietLog)
+		wills := watch(t, b, "kill/will/#")
+
+		load := &killLoad{acked: make(map[string]string)}
+		onLost := func(o *mqtt.ClientOptions) {
+			o.SetConnectionLostHandler(func(mqtt.Client, error) { load.lost.Add(1) })
+		}
+		const clients = 10
+		subs := make([]*receipts, clients)
+		for j := range subs {
+			c := connectPaho(t, b, newClientID("ksub"), onLost)
+			r := &receipts{got: make(map[string]bool), filters: []string{
+				"kill/load/+/" + string(rune('a'+j%3)),
+				fmt.Sprintf("kill/load/p%d/#", j),
+			}}
+			if j%3 == 0 {
+				r.filters = append(r.filters, "kill/load/#")
+			}
+			m := make(map[string]byte)
+			for _, f := range r.filters {
+				m[f] = 1
+			}
+			waitToken(t, c.SubscribeMultiple(m, r.handle), ioTimeout, "subscribe")
+			subs[j] = r
+		}
+		stop := make(chan struct{})
+		var pubs sync.WaitGroup
+		for i := range clients {
+			c := connectPaho(t, b, newClientID("kpub"), onLost)
+			pubs.Add(1)
+			go func() {
+				defer pubs.Done()
+				load.publishUntil(c, i, stop)
+			}()
+		}
+		b.assertClean(t, 2*clients+1)
+
+		var (
+			mu      sync.Mutex
+			records []killRecord
+			claimed atomic.Int64 // kills started
+			failed  atomic.Int64
+			started = time.Now()
+		)
+		var victims sync.WaitGroup
+		for slot := range slots {
+			victims.Add(1)
+			go func() {
+				defer victims.Done()
+				id := fmt.Sprintf("victim-%d", slot)
+				for gen := 0; ; gen++ {
+					if claimed.Add(1) > int64(kills) || failed.Load() >= 5 {
+						return
+					}
+					rec, err := killOnce(b, slot, gen, id)
+					if err != nil {
+						failed.Add(1)
+						t.Errorf("victim %s generation %d: %v", id, gen, err)
+						continue
+					}
+					mu.Lock()
+					records = append(records, rec)
+					mu.Unlock()
+					time.Sleep(time.Duration(50+rand.IntN(200)) * time.Millisecond) // pacing the victims over the load
+				}
+			}()
+		}
+		victims.Wait()
+		elapsed := time.Since(started)
+		close(stop)
+		pubs.Wait()
+
+		var (
+			byRole        = map[string]int{}
+			beforeConnect int
+			slowest       time.Duration
+			wantWills     []string
+		)
+		for _, r := range records {
+			byRole[r.role]++
+			slowest = max(slowest, r.partnerExit)
+			if r.beforeConnect {
+				beforeConnect++
+			} else {
+				wantWills = append(wantWills, r.will)
+			}
+		}
+		t.Logf("%d kills in %v (%v routers, %v deliverers, %d before CONNECT); slowest partner exit %v; %d QoS 1 messages acknowledged",
+			len(records), elapsed.Round(time.Millisecond), byRole["router"], byRole["deliverer"], beforeConnect, slowest, len(load.acked))
+		if len(records) < kills {
+			t.Fatalf("only %d of %d kills done", len(records), kills)
+		}
+
+		load.checkDelivered(t, subs)
+		if n := load.lost.Load(); n > 0 {
+			t.Errorf("%d load clients lost their connection", n)
+		}
+		checkWills(t, wills, wantWills)
+
+		b.assertClean(t, 2*clients+1)
+		b.assertNoZombies(t)
+		layout := state.Layout{Root: b.StateDir, Instance: b.Instance}
+		for slot := range slots {
+			if _, err := os.Stat(layout.IDLock(state.HashClientID(fmt.Sprintf("victim-%d", slot)))); err == nil {
+				t.Errorf("the client-identifier lock of victim-%d is left in %s", slot, layout.IDs())
+			}
+		}
+		for _, r := range records {
+			if err := b.connLeftovers(r.queue); err != nil {
+				t.Errorf("killed %s of %s: %v", r.role, r.queue, err)
+			}
+		}
+	})
+}
+
+// publishUntil publishes QoS 1 messages at 10 a second until stop is
+// closed, then records those whose PUBACK came.
+func (l *killLoad) publishUntil(c mqtt.Client, i int, stop chan struct{}) {
+	type sent struct {
+		topic, payload string
+		tok            mqtt.Token
+	}
+	var all []sent
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for seq := 0; ; seq++ {
+		select {
+		case <-stop:
+			for _, s := range all {
+				if s.tok.WaitTimeout(10*time.Second) && s.tok.Error() == nil {
+					l.mu.Lock()
+					l.acked[s.payload] = s.topic
+					l.mu.Unlock()
+				}
+			}
+			return
+		case <-tick.C:
+		}
+		topic := fmt.Sprintf("kill/load/p%d/%c", i, 'a'+seq%3)
+		payload := fmt.Sprintf("p%d-%d", i, seq)
+		all = append(all, sent{topic, payload, c.Publish(topic, 1, false, payload)})
+	}
+}
+
+// checkDelivered requires every acknowledged message at every subscriber
+// whose filters match its topic.
+func (l *killLoad) checkDelivered(t testing.TB, subs []*receipts) {
+	t.Helper()
+	err := eventually(15*time.Second, func() error {
+		var errs errList
+		for j, s := range subs {
+			var missing []string
+			for payload, topic := range l.acked {
+				if slices.ContainsFunc(s.filters, func(f string) bool { return matches(f, topic) }) && !s.has(payload) {
+					missing = append(missing, payload)
+				}
+			}
+			if len(missing) > 0 {
+				slices.Sort(missing)
+				errs.add("subscriber %d %q misses %d messages, e.g. %q", j, s.filters, len(missing), missing[:min(5, len(missing))])
+			}
+		}
+		return errs.err()
+	})
+	if err != nil {
+		t.Error(err)
+	}
+}
+
+// checkWills reads the will watcher until it has every payload of want.
+func checkWills(t testing.TB, watcher *rawClient, want []string) {
+	t.Helper()
+	got := map[string]bool{}
+	deadline := time.Now().Add(ioTimeout)
+	for len(got) < len(want) && time.Now().Before(deadline) {
+		p, err := watcher.read(time.Until(deadline))
+		if err != nil {
+			break
+		}
+		if _, payload, ok := publishTopicPayload(p); ok {
+			got[string(payload)] = true
+		}
+	}
+	var missing []string
+	for _, w := range want {
+		if !got[w] {
+			missing = append(missing, w)
+		}
+	}
+	if len(missing) > 0 {
+		t.Errorf("%d of %d wills of killed victims not delivered: %q", len(missing), len(want), missing)
+	}
+}
+
+// killOnce connects a victim, lets it subscribe and publish, kills one of
+// its workers at a random moment, and checks what must follow.
+func killOnce(b *broker, slot, gen int, id string) (killRecord, error) {
+	rec := killRecord{role: "router"}
+	if rand.IntN(2) == 0 {
+		rec.role = "deliverer"
+	}
+	rec.beforeConnect = gen%8 == 7
+	c := mqtt311(id)
+	c.flags |= flagWill
+	c.willTopic = fmt.Sprintf("kill/will/v%d", slot)
+	c.willMessage = fmt.Sprintf("v%d-g%d", slot, gen)
+
+	var rc *rawClient
+	var pair workerPair
+	var err error
+	if rec.beforeConnect {
+		if rc, err = dialQuiet(b.Addr); err != nil {
+			return rec, err
+		}
+		pair, rec.queue, err = b.pairServing(rc.conn.LocalAddr().String())
+		if err != nil {
+			rc.conn.Close()
+			return rec, err
+		}
+	} else {
+		if rc, err = connectQuiet(b.Addr, c.bytes()); err != nil {
+			return rec, err
+		}
+		l, _, err := b.findLog(0, ioTimeout, "client connected", func(e logEntry) bool {
+			return e.str("remote") == rc.conn.LocalAddr().String()
+		})
+		if err != nil {
+			rc.conn.Close()
+			return rec, err
+		}
+		pair, rec.will = pairOf(l), c.willMessage
+	}
+	defer rc.conn.Close()
+
+	// The victim acknowledges what it receives, until its connection ends.
+	readerDone := make(chan error, 1)
+	go func() {
+		for {
+			p, err := rc.read(time.Minute)
+			if err != nil {
+				readerDone <- err
+				return
+			}
+			if ack := pubackFor(p); ack != nil {
+				_ = rc.writeQuiet(ack)
+			}
+		}
+	}()
+	if !rec.beforeConnect {
+		_ = rc.writeQuiet(subscribeBytes(1, 1, "kill/load/+/a"))
+		for i := range rand.IntN(4) {
+			_ = rc.writeQuiet(qos1PublishBytes(fmt.Sprintf("kill/load/v%d/a", slot), uint16(i+1), []byte("from a victim")))
+		}
+		time.Sleep(time.Duration(rand.IntN(100)) * time.Millisecond) // a random moment in its life
+	}
+
+	killed, partner := pair.router, pair.deliverer
+	if rec.role == "deliverer" {
+		killed, partner = partner, killed
+	}
+	if err := killPID(killed); err != nil {
+		return rec, fmt.Errorf("kill %s %d: %w", rec.role, killed, err)
+	}
+	if rec.partnerExit, err = waitGone(partner, partnerExitTimeout); err != nil {
+		return rec, fmt.Errorf("%s killed, partner: %w", rec.role, err)
+	}
+	select {
+	case err := <-readerDone:
+		if !isClosed(err) {
+			return rec, fmt.Errorf("%s killed: connection not closed: %w", rec.role, err)
+		}
+	case <-time.After(ioTimeout):
+		return rec, fmt.Errorf("%s killed: connection still open after %v", rec.role, ioTimeout)
+	}
+	gone, _, err := b.findLog(0, ioTimeout, "client disconnected", func(e logEntry) bool { return e.int("router_pid") == pair.router })
+	if err != nil {
+		return rec, err
+	}
+	if rec.queue == "" {
+		rec.queue = gone.str("queue")
+	}
+	return rec, eventually(leakTimeout, func() error { return b.connLeftovers(rec.queue) })
+}
+
+// pairServing finds the router and deliverer serving the connection from
+// the client address remote, by their -remote argument, and their queue.
+func (b *broker) pairServing(remote string) (workerPair, string, error) {
+	var pair workerPair
+	var q string
+	err := eventually(ioTimeout, func() error {
+		pair, q = workerPair{}, ""
+		for _, p := range childrenOf(b.PID) {
+			if i := slices.Index(p.args, "-remote"); i < 0 || i+1 >= len(p.args) || p.args[i+1] != remote {
+				continue
+			}
+			if i := slices.Index(p.args, "-queue"); i >= 0 && i+1 < len(p.args) {
+				q = p.args[i+1]
+			}
+			switch p.role() {
+			case "router":
+				pair.router = p.pid
+			case "deliverer":
+				pair.deliverer = p.pid
+			}
+		}
+		if pair.router == 0 || pair.deliverer == 0 {
+			return fmt.Errorf("no worker pair serves %s yet", remote)
+		}
+		return nil
+	})
+	return pair, q, err
+}
+
+// TestSupervisorDeath: SIGKILL of the supervisor while clients are
+// connected (one of them before CONNECT, one with a persistent session).
+// Every worker exits within 2 s (the lifeline pipe reaches EOF), every
+// client's connection closes, and none is served by an orphan. A new broker
+// on the same state directory sweeps what the dead one left (no queue of
+// its connections remains) and keeps the persistent session: the client
+// reconnecting with clean session 0 gets session present 1
+// [MQTT-3.2.2-2] and its subscription still delivers [MQTT-3.1.2-4].
+func TestSupervisorDeath(t *testing.T) {
+	t.Parallel()
+	onProcessEngine(t, func(t *testing.T) {
+		stateDir := filepath.Join(t.TempDir(), "state")
+		old := startBroker(t, withStateDir(stateDir))
+
+		clean := connectRaw(t, old, mqtt311(newClientID("orphan")))
+		clean.subscribe(t, "orphan/#")
+		willer, _ := connectWithWill(t, old, "orphan/will", "bye")
+		silent := dialRaw(t, old) // never sends CONNECT
+		_, _, err := old.pairServing(silent.conn.LocalAddr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		old.assertClean(t, 3)
+		// Last, a persistent session left offline (the harness's leak
+		// check before this point knows no sessions).
+		persistent := mqtt311(newClientID("persist"))
+		persistent.flags &^= flagClean
+		p := connectRaw(t, old, persistent)
+		p.send(t, subscribeBytes(1, 1, "orphan/persist"))
+		p.expect(t, hdrSuback)
+		p.send(t, disconnectBytes) // the session stays, offline
+		p.expectClosed(t, ioTimeout)
+
+		workers := old.workerPIDs()
+		if kids := childrenOf(old.PID); len(kids) != 6 {
+			t.Fatalf("want 3 worker pairs, have %v", kids)
+		}
+		queues, err := listQueues(old.QueuePrefix)
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		old.stopOnce.Do(func() {}) // it is killed, not stopped: the harness must not stop it
+		start := time.Now()
+		if err := old.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		<-old.exited
+		for _, pid := range workers {
+			if _, err := waitGone(pid, 2*time.Second); err != nil {
+				t.Errorf("after the supervisor's death: worker %v", err)
+			}
+		}
+		t.Logf("every worker gone %v after the supervisor's SIGKILL", time.Since(start).Round(time.Millisecond))
+		for _, rc := range []*rawClient{clean, willer, silent} {
+			rc.expectClosed(t, ioTimeout)
+		}
+
+		b := startBroker(t, withStateDir(stateDir))
+		if b.QueuePrefix != old.QueuePrefix {
+			t.Fatalf("queue prefix %q after restart, was %q: the state directory must name the queues", b.QueuePrefix, old.QueuePrefix)
+		}
+		b.waitLog(t, ioTimeout, "swept state left by an earlier broker", nil)
+		left, err := listQueues(b.QueuePrefix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range left {
+			if slices.Contains(queues, q) && !state.IsSessionQueue(q) {
+				t.Errorf("queue %s of a connection of the killed broker is left after the sweep", q)
+			}
+		}
+		if kids := childrenOf(b.PID); len(kids) > 0 {
+			t.Errorf("new broker has children before any client: %v", kids)
+		}
+
+		p2 := dialRaw(t, b)
+		p2.send(t, persistent.bytes())
+		if ack := p2.expect(t, hdrConnack); len(ack.body) != 2 || ack.body[0] != 1 || ack.body[1] != connAccepted {
+			t.Fatalf("persistent client after the restart: want CONNACK session present 1, code 0; got %v", ack)
+		}
+		pub := connectPaho(t, b, newClientID("orphanpub"))
+		if err := pahoPublishQoS1(pub, "orphan/persist", []byte("after restart")); err != nil {
+			t.Fatal(err)
+		}
+		got := p2.expect(t, headerPublishQoS1)
+		if topic, payload, _ := publishTopicPayload(got); topic != "orphan/persist" || string(payload) != "after restart" {
+			t.Errorf("persistent subscriber got %q on %q, want \"after restart\" on orphan/persist", payload, topic)
+		}
+		p2.send(t, pubackFor(got), disconnectBytes)
+		p2.expectClosed(t, ioTimeout)
+		// Connecting with clean session 1 discards the session
+		// [MQTT-3.1.2-6], so the broker ends with nothing stored.
+		connectRaw(t, b, mqtt311(persistent.clientID)).send(t, disconnectBytes)
+		b.assertClean(t, 1)
+	})
+}
+
+// pahoPublishQoS1 publishes at QoS 1 and waits for the PUBACK.
+func pahoPublishQoS1(c mqtt.Client, topic string, payload []byte) error {
+	tok := c.Publish(topic, 1, false, payload)
+	if !tok.WaitTimeout(ioTimeout) {
+		return fmt.Errorf("publish to %s: no PUBACK within %v", topic, ioTimeout)
+	}
+	return tok.Error()
+}

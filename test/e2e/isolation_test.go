@@ -1,0 +1,213 @@
+package e2e
+
+// Isolation: what the broker keeps is private to it (a 0700 state
+// directory, 0600 queues), it can give up root after binding, and nothing a
+// client names — identifier, user name, topic — becomes a path outside its
+// state directory.
+
+import (
+	"os"
+	"os/user"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/forkmq/forkmq/internal/state"
+)
+
+// ownerOf is the uid that owns path.
+func ownerOf(t testing.TB, path string) int {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return int(fi.Sys().(*syscall.Stat_t).Uid)
+}
+
+// TestStateAndQueueModes: a state directory made readable by others
+// beforehand is mode 0700 once the broker runs, and every client queue is
+// mode 0600 and owned by the broker's user.
+func TestStateAndQueueModes(t *testing.T) {
+	t.Parallel()
+	onProcessEngine(t, func(t *testing.T) {
+		stateDir := filepath.Join(t.TempDir(), "state")
+		if err := os.Mkdir(stateDir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		b := startBroker(t, withStateDir(stateDir))
+		watch(t, b, "iso/#")
+		connectWithWill(t, b, "iso/will", "bye")
+		b.assertClean(t, 2)
+
+		fi, err := os.Stat(b.StateDir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o700 {
+			t.Errorf("state directory %s has mode %v, want 0700", b.StateDir, fi.Mode().Perm())
+		}
+		queues, err := listQueues(b.QueuePrefix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range queues {
+			fi, err := os.Stat(filepath.Join(mqDir, q))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fi.Mode().Perm() != 0o600 {
+				t.Errorf("queue %s has mode %v, want 0600", q, fi.Mode().Perm())
+			}
+			if uid := int(fi.Sys().(*syscall.Stat_t).Uid); uid != os.Getuid() {
+				t.Errorf("queue %s is owned by uid %d, the broker runs as %d", q, uid, os.Getuid())
+			}
+		}
+	})
+}
+
+// TestWorkersRunAsUser: started as root with -user nobody, the broker binds
+// its port, then runs as nobody — itself and every router and deliverer
+// (all four ids of /proc/<pid>/status Uid and Gid) — owns its state
+// directory and queues, and serves as before.
+func TestWorkersRunAsUser(t *testing.T) {
+	t.Parallel()
+	if os.Getuid() != 0 {
+		t.Skip("needs root to change user")
+	}
+	nobody, err := user.Lookup("nobody")
+	if err != nil {
+		t.Skipf("no user nobody: %v", err)
+	}
+	uid, gid := nobody.Uid, nobody.Gid
+	onProcessEngine(t, func(t *testing.T) {
+		// The worker and the state directory must be reachable by nobody:
+		// the harness builds into a private directory, and t.TempDir is
+		// private too.
+		worker := copyWorker(t)
+		parent := publicTempDir(t, "forkmq-nobody-")
+		b := startBroker(t, withStateDir(filepath.Join(parent, "state")), brokerFlags("-user", "nobody", "-worker", worker))
+		if l := b.waitLog(t, ioTimeout, "privileges dropped", nil); l.str("uid") != uid {
+			t.Errorf("privileges dropped to uid %s, want nobody's %s: %s", l.str("uid"), uid, l.raw)
+		}
+
+		sub := connectPaho(t, b, newClientID("nobodysub"))
+		in := subscribe(t, sub, "iso/user", "iso/fence")
+		pubID := newClientID("nobodypub")
+		pub := connectPaho(t, b, pubID)
+		publish(t, pub, "iso/user", []byte("as nobody"))
+		if got := fence(t, pub, in, "iso/fence"); len(got) != 1 || string(got[0].payload) != "as nobody" {
+			t.Errorf("subscriber got %q, want [\"as nobody\"]", payloads(got))
+		}
+
+		pair := pairOf(b.connectedLine(t, pubID))
+		for name, pid := range map[string]int{"supervisor": b.PID, "router": pair.router, "deliverer": pair.deliverer} {
+			for field, want := range map[string]string{"Uid": uid, "Gid": gid} {
+				v, err := procStatus(pid, field)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if ids := strings.Fields(v); len(ids) != 4 || slices.ContainsFunc(ids, func(id string) bool { return id != want }) {
+					t.Errorf("%s %d: %s %q, want real, effective, saved and filesystem ids all %s (nobody)", name, pid, field, v, want)
+				}
+			}
+		}
+		want, _ := strconv.Atoi(uid)
+		if got := ownerOf(t, b.StateDir); got != want {
+			t.Errorf("state directory owned by uid %d, want nobody (%d)", got, want)
+		}
+		queues, err := listQueues(b.QueuePrefix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range queues {
+			if got := ownerOf(t, filepath.Join(mqDir, q)); got != want {
+				t.Errorf("queue %s owned by uid %d, want nobody (%d)", q, got, want)
+			}
+		}
+		b.assertClean(t, 2)
+	})
+}
+
+// connectWithUsername is a 3.1.1 CONNECT with a user name and no password
+// [MQTT-3.1.2-22 allows a user name alone]; clean selects the session.
+func connectWithUsername(clientID, username string, clean bool) []byte {
+	flags := byte(flagUsername)
+	if clean {
+		flags |= flagClean
+	}
+	return pkt(hdrConnect, str("MQTT"), []byte{4}, []byte{flags}, u16(0), str(clientID), str(username))
+}
+
+var hexHash = regexp.MustCompile(`^[0-9a-f]{64}$`)
+
+// TestClientNamesStayInStateDir: client identifiers and user names that
+// look like paths — "../../x", "/etc/passwd", "%2e%2e", ... — are ordinary
+// names [MQTT-3.1.3-5 lets a server accept any UTF-8 identifier]: each
+// client connects, with a clean or a persistent session, and exchanges a
+// message on a topic of the same name; the state directory names them only
+// by hash; and nothing is created or changed outside the state directory.
+func TestClientNamesStayInStateDir(t *testing.T) {
+	t.Parallel()
+	names := []string{
+		"../../x", "/etc/passwd", "%2e%2e", "..", ".", "a/../../b", "clients/../../y",
+		`..\..\z`, "ids/../../w", "sessions/..", "/", "%2f..%2f..%2fv",
+	}
+	onProcessEngine(t, func(t *testing.T) {
+		parent := t.TempDir()
+		stateDir := filepath.Join(parent, "state")
+		outside := []string{"/x", "/y", "/w", "/b", "/v", "/%2e%2e", "/z"}
+		before := snapshotOutside(t, parent, stateDir, outside)
+		passwd, err := os.Stat("/etc/passwd")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { // after the broker stopped
+			for _, p := range snapshotOutside(t, parent, stateDir, outside) {
+				if !slices.Contains(before, p) {
+					t.Errorf("the broker created %s outside its state directory", p)
+				}
+			}
+			if now, err := os.Stat("/etc/passwd"); err != nil || !now.ModTime().Equal(passwd.ModTime()) || now.Size() != passwd.Size() {
+				t.Errorf("/etc/passwd changed: %v, %v", now, err)
+			}
+		})
+
+		b := startBroker(t, withStateDir(stateDir))
+		for i, name := range names {
+			clean := i%2 == 0
+			rc := dialRaw(t, b)
+			rc.send(t, connectWithUsername(name, name, clean))
+			rc.expect(t, hdrConnack)
+			if codes := rc.subscribe(t, name); len(codes) != 1 || codes[0] != 0 {
+				t.Fatalf("client %q: SUBACK % x for filter %q", name, codes, name)
+			}
+			rc.send(t, publishBytes(name, []byte(name)))
+			if topic, payload := rc.expectPublish(t); topic != name || string(payload) != name {
+				t.Errorf("client %q got %q on %q, want its own message", name, payload, topic)
+			}
+			if _, err := os.Stat(filepath.Join(b.StateDir, "ids", state.HashClientID(name))); err != nil {
+				t.Errorf("client %q: its identifier lock is not ids/<sha256>: %v", name, err)
+			}
+			rc.send(t, disconnectBytes)
+			rc.expectClosed(t, ioTimeout)
+			if !clean { // discard the session [MQTT-3.1.2-6]
+				rc := connectRaw(t, b, mqtt311(name))
+				rc.send(t, disconnectBytes)
+				rc.expectClosed(t, ioTimeout)
+			}
+		}
+		for _, dir := range []string{"ids", "sessions"} {
+			for _, n := range dirNames(filepath.Join(b.StateDir, dir)) {
+				if !hexHash.MatchString(strings.TrimSuffix(n, ".in")) {
+					t.Errorf("%s/%s is not named by a hash", dir, n)
+				}
+			}
+		}
+		b.assertClean(t, 0)
+	})
+}
