@@ -2,6 +2,7 @@ package protocol
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"syscall"
@@ -56,7 +57,7 @@ type ServeConfig struct {
 func (s *Session) Serve(conn Deadliner, r io.Reader, cfg ServeConfig) (End, error) {
 	conn.SetReadDeadline(time.Now().Add(cfg.ConnectWait))
 	for {
-		p, err := packet.Read(r, cfg.MaxPacketSize)
+		p, err := readPacket(r, cfg.MaxPacketSize)
 		if err != nil {
 			return s.readFailed(err)
 		}
@@ -77,6 +78,35 @@ func (s *Session) Serve(conn Deadliner, r io.Reader, cfg ServeConfig) (End, erro
 			conn.SetReadDeadline(time.Time{})
 		}
 	}
+}
+
+// readPacket reads one packet whose whole size — fixed header included —
+// is at most maxSize bytes (0: the protocol's limit); a larger one is
+// refused before its body is read.
+func readPacket(r io.Reader, maxSize int) (packet.Packet, error) {
+	h, err := packet.ReadFixedHeader(r)
+	if err != nil {
+		return nil, err
+	}
+	if maxSize > 0 {
+		if size := 1 + lengthBytes(h.RemainingLength) + h.RemainingLength; size > maxSize {
+			return nil, fmt.Errorf("%s of %d bytes, -max-packet-size %d: %w", h.Type, size, maxSize, packet.ErrPacketTooLarge)
+		}
+	}
+	return packet.ReadBody(r, h, 0)
+}
+
+// lengthBytes is how many bytes the remaining length n takes on the wire.
+func lengthBytes(n int) int {
+	switch {
+	case n < 128:
+		return 1
+	case n < 16384:
+		return 2
+	case n < 2097152:
+		return 3
+	}
+	return 4
 }
 
 func (s *Session) readFailed(err error) (End, error) {

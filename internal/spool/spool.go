@@ -56,11 +56,18 @@ func (s *Spool) AddQueue(queue string) error {
 }
 
 // RemoveQueue deletes a queue's spool folder and every copy waiting in it.
+// A router that matched the queue just before it left may still be linking
+// a copy into the folder; RemoveAll then fails on a folder that is not
+// empty, so it tries again (once the folder is gone, no link can land).
 func (s *Spool) RemoveQueue(queue string) error {
-	if err := os.RemoveAll(s.queueDir(queue)); err != nil {
-		return fmt.Errorf("spool: remove queue %s: %w", queue, err)
+	var err error
+	for try := 0; try < 5; try++ {
+		if err = os.RemoveAll(s.queueDir(queue)); err == nil {
+			return nil
+		}
+		time.Sleep(time.Duration(try+1) * 5 * time.Millisecond)
 	}
-	return nil
+	return fmt.Errorf("spool: remove queue %s: %w", queue, err)
 }
 
 // Queues lists the queues that have a spool folder.

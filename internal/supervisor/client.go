@@ -29,8 +29,11 @@ type client struct {
 	router    *workerProc
 	deliverer *workerProc
 	will      *workerProc // publishing the will, after both are gone
-	reason    string      // why it ended: the first worker exit
-	stopping  bool
+	reason    string      // why it ended (see workerExited)
+	// genericReason: reason is only "socket closed" or "stopped", which a
+	// later, more telling exit replaces.
+	genericReason bool
+	stopping      bool
 }
 
 // workerProc is one worker process as the supervisor tracks it.

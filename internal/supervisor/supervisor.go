@@ -409,10 +409,13 @@ func (s *Supervisor) workerExited(e workerExit) {
 		s.log.Error().Str("queue", c.queue).Str("role", string(e.role)).Int("pid", w.pid).
 			Str("exit", code.String()).Msg("worker failed")
 	}
-	// The router knows why the session ended; the deliverer's orderly
-	// exit after a close request says nothing new.
-	if c.reason == "" && !(e.role == spawn.RoleDeliverer && code == spawn.ExitOrderly) {
+	// The first exit usually tells why the connection ended, but a telling
+	// exit (a slow consumer, a protocol error, a signal) beats a generic one
+	// (the socket closed, stopped by us), whichever worker was reaped first;
+	// the deliverer's orderly exit after a close request says nothing new.
+	if !(e.role == spawn.RoleDeliverer && code == spawn.ExitOrderly) && (c.reason == "" || c.genericReason && !genericExit(e.state)) {
 		c.reason = exitReason(e.role, e.state)
+		c.genericReason = genericExit(e.state)
 	}
 	partner := c.worker(other(e.role))
 	if partner != nil && !partner.exited && !partner.stopSent {
@@ -435,6 +438,16 @@ func exitReason(role spawn.Role, st *os.ProcessState) string {
 		return string(role) + " killed by " + ws.Signal().String()
 	}
 	return string(role) + ": " + spawn.ExitCode(st.ExitCode()).String()
+}
+
+// genericExit reports an exit that says little about why the connection
+// ended: the socket closed under the worker, or the supervisor stopped it.
+func genericExit(st *os.ProcessState) bool {
+	if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return false
+	}
+	c := spawn.ExitCode(st.ExitCode())
+	return c == spawn.ExitSocketClosed || c == spawn.ExitStopped
 }
 
 func other(r spawn.Role) spawn.Role {

@@ -64,9 +64,9 @@ func (d *deliverer) run() spawn.ExitCode {
 	in := newIntake(d.log, d.q, d.spool, d.identity, d.args.BacklogMsgs, d.args.BacklogBytes, &d.flights.held)
 	go in.run(len(d.msg))
 	for {
-		var env []byte
+		var it intakeItem
 		select {
-		case env = <-in.out:
+		case it = <-in.out:
 		case err := <-in.failed:
 			if errors.Is(err, errSlowConsumer) {
 				d.log.Warn().Int("backlog_limit", d.args.BacklogMsgs).Int64("backlog_bytes_limit", d.args.BacklogBytes).
@@ -76,12 +76,12 @@ func (d *deliverer) run() spawn.ExitCode {
 			}
 			return d.failed(err)
 		}
-		err := d.handleTaken(in, env)
+		err := d.handleTaken(in, it)
 	drain:
 		for err == nil {
 			select {
-			case env = <-in.out:
-				err = d.handleTaken(in, env)
+			case it = <-in.out:
+				err = d.handleTaken(in, it)
 			default:
 				break drain
 			}
@@ -109,9 +109,9 @@ func (d *deliverer) run() spawn.ExitCode {
 	}
 }
 
-func (d *deliverer) handleTaken(in *intake, env []byte) error {
-	in.taken(env)
-	return d.handle(env)
+func (d *deliverer) handleTaken(in *intake, it intakeItem) error {
+	in.taken(it)
+	return d.handle(it.env)
 }
 
 func (d *deliverer) failed(err error) spawn.ExitCode {

@@ -3,6 +3,8 @@ package worker
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync/atomic"
 	"time"
 
@@ -30,12 +32,12 @@ type intake struct {
 	maxMsgs  int
 	maxBytes int64
 
-	out     chan []byte   // to the writer, in queue order
-	held    *atomic.Int64 // messages the writer holds back for the in-flight window
-	bytes   atomic.Int64  // bytes waiting in out
-	dropped atomic.Uint64 // QoS 0 publications dropped
-	missed  atomic.Bool   // a doorbell was dropped: the writer rescans the mailbox
-	failed  chan error    // the reader's end: a queue error or a slow consumer
+	out     chan intakeItem // to the writer, in queue order
+	held    *atomic.Int64   // messages the writer holds back for the in-flight window
+	bytes   atomic.Int64    // bytes waiting in out
+	dropped atomic.Uint64   // QoS 0 publications dropped
+	missed  atomic.Bool     // a doorbell was dropped: the writer rescans the mailbox
+	failed  chan error      // the reader's end: a queue error or a slow consumer
 }
 
 // errSlowConsumer ends a connection whose backlog of QoS 1/2 messages
@@ -46,7 +48,7 @@ func newIntake(log zerolog.Logger, q *queue.Queue, sp *spool.Spool, identity str
 	return &intake{
 		log: log, q: q, spool: sp, identity: identity, held: held,
 		maxMsgs: max(maxMsgs, 1), maxBytes: max(maxBytes, 1),
-		out:    make(chan []byte, max(maxMsgs, 1)),
+		out:    make(chan intakeItem, max(maxMsgs, 1)),
 		failed: make(chan error, 1),
 	}
 }
@@ -92,10 +94,30 @@ func (in *intake) adopt(name string) error {
 	return nil
 }
 
+// intakeItem is an envelope and what it weighs against -max-queued-bytes:
+// its own length, or for a spooled publication the size of its file.
+type intakeItem struct {
+	env    []byte
+	weight int64
+}
+
+// weigh tells what an envelope holds in bytes.
+func (in *intake) weigh(env []byte) int64 {
+	if envelope.Kind(env[0]) == envelope.KindSpooled {
+		if st, err := os.Stat(filepath.Join(in.spool.QueueDir(in.identity), string(env[1:]))); err == nil {
+			return st.Size()
+		}
+	}
+	return int64(len(env))
+}
+
 // admit passes an envelope to the writer, or drops it when the backlog is
 // over its bound and the envelope may be dropped.
 func (in *intake) admit(env []byte) error {
-	over := len(in.out)+int(in.held.Load()) >= in.maxMsgs || in.bytes.Load()+int64(len(env)) > in.maxBytes
+	weight := in.weigh(env)
+	// An empty backlog takes any one message, however large.
+	held := in.bytes.Load()
+	over := len(in.out)+int(in.held.Load()) >= in.maxMsgs || held > 0 && held+weight > in.maxBytes
 	if over {
 		switch kind, qos := classify(env); {
 		case kind == envelope.KindMailbox:
@@ -122,8 +144,8 @@ func (in *intake) admit(env []byte) error {
 		}
 		// Control envelopes wait for room: they are few and must arrive.
 	}
-	in.bytes.Add(int64(len(env)))
-	in.out <- env
+	in.bytes.Add(weight)
+	in.out <- intakeItem{env: env, weight: weight}
 	return nil
 }
 
@@ -147,4 +169,4 @@ func classify(env []byte) (envelope.Kind, packet.QoS) {
 }
 
 // taken tells the intake an envelope has been handled.
-func (in *intake) taken(env []byte) { in.bytes.Add(-int64(len(env))) }
+func (in *intake) taken(it intakeItem) { in.bytes.Add(-it.weight) }

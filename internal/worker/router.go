@@ -36,8 +36,6 @@ const (
 	// the second hold a publisher up for long.
 	publishWait = time.Second
 	qos0Wait    = 100 * time.Millisecond
-	// maxWriters bounds the cache of open subscriber queues.
-	maxWriters = 256
 )
 
 // router reads one client's packets and acts on them; it implements
@@ -65,7 +63,7 @@ type router struct {
 	topics   *topicdir.Dir
 	matcher  *topicdir.Matcher
 	retained *retain.Store
-	writers  map[string]*queue.Queue
+	writers  *writerCache
 
 	session *protocol.Session
 	buf     []byte // envelope being built
@@ -95,7 +93,7 @@ func newRouter(args spawn.Args, log zerolog.Logger, conn *net.TCPConn, own *queu
 		spool:    sp,
 		topics:   topics,
 		matcher:  topics.NewMatcher(),
-		writers:  make(map[string]*queue.Queue),
+		writers:  newWriterCache(),
 		qos2:     make(map[uint16]struct{}),
 	}
 	r.session = protocol.NewSession(r)
@@ -352,10 +350,7 @@ func (r *router) toMailbox(to string, m *outgoing, qos packet.QoS) error {
 	// messages already waiting in it — so a keeping-up subscriber costs no
 	// directory scan per message.
 	behind := true
-	if q, err := r.writer(to); err == nil {
-		if q != r.own {
-			defer q.Close()
-		}
+	_ = r.sendTo(to, func(q *queue.Queue) error {
 		doorbell := envelope.AppendNamed(nil, envelope.KindMailbox, item.Name())
 		if err := q.Send(doorbell, envelope.PrioPublish, time.Now().Add(-time.Second)); err != nil {
 			// No room: mark the mailbox for a rescan by its deliverer.
@@ -365,7 +360,8 @@ func (r *router) toMailbox(to string, m *outgoing, qos packet.QoS) error {
 		} else if attr, err := q.Attr(); err == nil && attr.CurMsgs <= 1 {
 			behind = false
 		}
-	}
+		return nil
+	})
 	if !behind {
 		return nil
 	}
@@ -381,17 +377,11 @@ func (r *router) toMailbox(to string, m *outgoing, qos packet.QoS) error {
 
 // deliver puts one envelope on a subscriber's queue.
 func (r *router) deliver(name string, env []byte, prio uint32, wait time.Duration) error {
-	q, err := r.writer(name)
+	err := r.sendTo(name, func(q *queue.Queue) error { return r.sendEnvelope(q, name, env, prio, wait) })
+	if errors.Is(err, queue.ErrNotExist) {
+		return nil // an offline or departed subscriber
+	}
 	if err != nil {
-		if errors.Is(err, queue.ErrNotExist) {
-			return nil // an offline or departed subscriber
-		}
-		return err
-	}
-	if q != r.own && state.IsSessionQueue(name) {
-		defer q.Close()
-	}
-	if err := r.sendEnvelope(q, name, env, prio, wait); err != nil {
 		if prio == envelope.PrioPublish {
 			r.dropped++
 			if !state.IsSessionQueue(name) {
@@ -414,32 +404,21 @@ func (r *router) sendEnvelope(q *queue.Queue, name string, env []byte, prio uint
 	return nil
 }
 
-// writer returns an open descriptor for a subscriber's queue, from a small
-// cache so that routing does not open and close a queue per message.
-func (r *router) writer(name string) (*queue.Queue, error) {
-	if name == r.identity {
-		return r.own, nil
-	}
-	if q, ok := r.writers[name]; ok {
-		return q, nil
-	}
-	if state.IsSessionQueue(name) {
-		// Not cached: a session discarded and started again gets a new
-		// queue under the same name, and a cached descriptor would still
-		// point at the old one. The caller closes it (see release).
-		return queue.OpenWriter(name)
-	}
-	if len(r.writers) >= maxWriters {
-		for n, q := range r.writers { // evict an arbitrary one
-			q.Close()
-			delete(r.writers, n)
-			break
+// sendTo puts an envelope on the named queue: the client's own, a session
+// queue (opened for this send: a session discarded and started again gets a
+// new queue under the same name, which a cached descriptor would miss), or
+// a connection queue through the writer cache.
+func (r *router) sendTo(name string, send func(*queue.Queue) error) error {
+	switch {
+	case name == r.identity:
+		return send(r.own)
+	case state.IsSessionQueue(name):
+		q, err := queue.OpenWriter(name)
+		if err != nil {
+			return err
 		}
+		defer q.Close()
+		return send(q)
 	}
-	q, err := queue.OpenWriter(name)
-	if err != nil {
-		return nil, err
-	}
-	r.writers[name] = q
-	return q, nil
+	return r.writers.use(name, send)
 }

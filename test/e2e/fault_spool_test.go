@@ -13,9 +13,6 @@ import (
 // workers are gone, its spool folder must be gone too, whatever the
 // publisher's router was linking into it at the time.
 func TestDepartingSubscriberSpool(t *testing.T) {
-	t.Skip("broker bug (a race, seen in 3 runs of 5): a publisher's router links a spooled copy into the spool " +
-		"folder of a subscriber that just left while the supervisor removes that folder; the removal fails " +
-		"(\"remove spool: ... directory not empty\") and the folder and file stay until the next start")
 	t.Parallel()
 	onProcessEngine(t, func(t *testing.T) {
 		b := startBroker(t, quietLog) // 20 clients: queue messages < 1 KiB
