@@ -62,9 +62,13 @@ const (
 	DefaultBacklogBytes = 16 << 20
 )
 
+// maxPacket is the largest MQTT 3.1.1 packet: a fixed header with the
+// largest remaining length.
+const maxPacket = 1 + 4 + packet.MaxRemainingLength
+
 func (c *Config) setDefaults() {
 	c.MaxClients = cmp.Or(c.MaxClients, DefaultMaxClients)
-	c.MaxPacketSize = cmp.Or(c.MaxPacketSize, packet.MaxRemainingLength)
+	c.MaxPacketSize = cmp.Or(c.MaxPacketSize, maxPacket)
 	c.ConnectWait = cmp.Or(c.ConnectWait, DefaultConnectWait)
 	c.QueueLen = cmp.Or(c.QueueLen, DefaultQueueLen)
 	c.StopGrace = cmp.Or(c.StopGrace, DefaultStopGrace)
@@ -86,8 +90,8 @@ func (c *Config) validate() error {
 	if c.MaxClients < 1 {
 		errs = append(errs, fmt.Errorf("-max-clients %d: want at least 1", c.MaxClients))
 	}
-	if c.MaxPacketSize < 2 || c.MaxPacketSize > packet.MaxRemainingLength {
-		errs = append(errs, fmt.Errorf("-max-packet-size %d: want 2…%d", c.MaxPacketSize, packet.MaxRemainingLength))
+	if c.MaxPacketSize < 2 || c.MaxPacketSize > maxPacket {
+		errs = append(errs, fmt.Errorf("-max-packet-size %d: want 2…%d", c.MaxPacketSize, maxPacket))
 	}
 	if c.QueueLen < 1 {
 		errs = append(errs, fmt.Errorf("queue length %d: want at least 1", c.QueueLen))

@@ -38,7 +38,7 @@ type Config struct {
 // Defaults for Config fields left zero.
 const (
 	DefaultMaxClients    = 100
-	DefaultMaxPacketSize = 268435455 // MQTT 3.1.1's largest remaining length
+	DefaultMaxPacketSize = 1 + 4 + 268435455 // the largest MQTT 3.1.1 packet: fixed header with the largest remaining length
 	DefaultConnectWait   = 10 * time.Second
 	DefaultStopGrace     = time.Second
 	DefaultMaxInflight   = 20

@@ -371,8 +371,10 @@ func killOnce(b *broker, slot, gen int, id string) (killRecord, error) {
 		if rc, err = connectQuiet(b.Addr, c.bytes()); err != nil {
 			return rec, err
 		}
+		// The remote port alone may be an earlier victim's, reused: the
+		// router pid must be a live one of this client id too.
 		l, _, err := b.findLog(0, ioTimeout, "client connected", func(e logEntry) bool {
-			return e.str("remote") == rc.conn.LocalAddr().String()
+			return e.str("remote") == rc.conn.LocalAddr().String() && e.str("client_id") == id && processAlive(e.int("router_pid"))
 		})
 		if err != nil {
 			rc.conn.Close()
@@ -566,4 +568,9 @@ func pahoPublishQoS1(c mqtt.Client, topic string, payload []byte) error {
 		return fmt.Errorf("publish to %s: no PUBACK within %v", topic, ioTimeout)
 	}
 	return tok.Error()
+}
+
+// processAlive reports whether a process with this pid exists.
+func processAlive(pid int) bool {
+	return pid > 0 && syscall.Kill(pid, 0) == nil
 }
