@@ -13,7 +13,6 @@
 //
 //	FORKMQ_E2E_ENGINES=process,goroutine go test ./test/e2e/
 //
-// A test that a known broker bug fails is skipped with "broker bug: …"
-// (processEngineBug); FORKMQ_E2E_BROKER_BUGS=1 runs it, to see whether the
-// bug is fixed.
+// A test that only one engine can pass says so with t.Skip and the missing
+// feature (requireProcessEngine); no test is skipped for a known broker bug.
 package e2e
