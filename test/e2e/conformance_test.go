@@ -11,8 +11,7 @@ func TestConformanceEdges(t *testing.T) {
 		b := startBroker(t, withEngine(engine))
 
 		t.Run("RefusedConnectThenNothing", func(t *testing.T) {
-			// [MQTT-3.2.2-6] a refusing CONNACK is the only thing sent, and
-			// [MQTT-3.1.4-5] nothing the client sends after the refused
+			// [MQTT-3.1.4-5] nothing the client sends after a refused
 			// CONNECT is processed: a PUBLISH pipelined behind it reaches
 			// no subscriber.
 			w := watch(t, b, "conf/refused")
