@@ -18,6 +18,11 @@ run: build
 deps:
 	@scripts/install-deps.sh
 
+# The end-to-end suite runs against both engines: the goroutine engine must
+# pass the same behavioural tests (tests of what only processes have skip it).
+FORKMQ_E2E_ENGINES ?= process,goroutine
+export FORKMQ_E2E_ENGINES
+
 test: deps build vet
 	$(GO) test -count=1 -timeout 12m ./...
 
