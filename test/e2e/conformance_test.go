@@ -31,7 +31,7 @@ func TestConformanceEdges(t *testing.T) {
 			w := watch(t, b, "#")
 			defer w.conn.Close()
 			rc := connectRaw(t, b, mqtt311(newClientID("nowill")))
-			rc.conn.Close() // dropped without DISCONNECT
+			rc.conn.Close()                          // dropped without DISCONNECT
 			w.expectSilence(t, 700*time.Millisecond) // a client without a will must cause no publication
 		})
 
