@@ -308,16 +308,21 @@ func (s *Session) publish(p *packet.Publish) error {
 	}
 }
 
+// receivedQoS2 records a QoS 2 packet identifier and reports whether it was
+// already held: by this connection (the session's own set), or, through the
+// engine's InboundStore, by an earlier connection of a persistent session.
 func (s *Session) receivedQoS2(id uint16) (bool, error) {
+	if _, seen := s.qos2Received[id]; seen {
+		return true, nil
+	}
 	if st, ok := s.eng.(InboundStore); ok {
 		seen, err := st.Received(id)
 		if err != nil {
 			return false, fmt.Errorf("%w: record QoS 2 id %d: %w", ErrEngine, id, err)
 		}
-		return seen, nil
-	}
-	if _, seen := s.qos2Received[id]; seen {
-		return true, nil
+		if seen {
+			return true, nil
+		}
 	}
 	s.qos2Received[id] = struct{}{}
 	return false, nil

@@ -33,7 +33,6 @@ type client struct {
 	// genericReason: reason is only "socket closed" or "stopped", which a
 	// later, more telling exit replaces.
 	genericReason bool
-	stopping      bool
 }
 
 // workerProc is one worker process as the supervisor tracks it.
@@ -43,7 +42,6 @@ type workerProc struct {
 	pid      int
 	exited   bool
 	stopSent bool
-	status   *os.ProcessState
 }
 
 func (c *client) worker(r spawn.Role) *workerProc {
@@ -153,7 +151,6 @@ func (s *Supervisor) startClient(c *client, conn net.Conn) error {
 // start is killed; its wait goroutine reports the exit, and cleanup runs then.
 func (s *Supervisor) undo(c *client) {
 	if c.deliverer != nil {
-		c.stopping = true
 		s.clients[c.queue] = c
 		s.stopWorker(c.deliverer)
 		return

@@ -260,7 +260,6 @@ func (s *Supervisor) shutdown() error {
 		}
 	}()
 	for _, c := range s.clients {
-		c.stopping = true
 		s.stopWorker(c.router)
 		s.stopWorker(c.deliverer)
 	}
@@ -393,7 +392,6 @@ func (s *Supervisor) workerExited(e workerExit) {
 	c := e.client
 	w := c.worker(e.role)
 	w.exited = true
-	w.status = e.state
 	code := spawn.ExitCode(e.state.ExitCode())
 	if e.role == spawn.RoleWill {
 		if code != spawn.ExitOrderly {

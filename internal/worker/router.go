@@ -58,7 +58,6 @@ type router struct {
 	persistent bool
 	hash       string   // the client identifier's hash (state package)
 	idLock     *os.File // flock on ids/<hash> while this router serves the client
-	qos2       map[uint16]struct{}
 
 	topics   *topicdir.Dir
 	matcher  *topicdir.Matcher
@@ -94,7 +93,6 @@ func newRouter(args spawn.Args, log zerolog.Logger, conn *net.TCPConn, own *queu
 		topics:   topics,
 		matcher:  topics.NewMatcher(),
 		writers:  newWriterCache(),
-		qos2:     make(map[uint16]struct{}),
 	}
 	r.session = protocol.NewSession(r)
 	r.session.SetLimits(protocol.Limits{MaxSubscriptions: args.MaxSubs, MaxTopicLength: args.MaxTopicLen, MaxTopicLevels: args.MaxTopicLevel})
@@ -242,7 +240,6 @@ func (r *router) Publish(p *packet.Publish) error {
 // outgoing is one message being routed: its envelope and spool file are
 // made once per QoS it is sent at, and shared by every subscriber.
 type outgoing struct {
-	r       *router
 	topic   string
 	payload []byte
 	size    int // of the payload, which may be only in a spool item
@@ -253,7 +250,7 @@ type outgoing struct {
 }
 
 func (r *router) outgoing(topic string, payload []byte, retain bool) *outgoing {
-	return &outgoing{r: r, topic: topic, payload: payload, size: len(payload), retain: retain}
+	return &outgoing{topic: topic, payload: payload, size: len(payload), retain: retain}
 }
 
 // fits reports whether the message fits in one queue message of limit bytes.

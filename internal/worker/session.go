@@ -263,13 +263,10 @@ func (r *router) handOver() error {
 
 // Received implements protocol.InboundStore: a persistent session keeps its
 // unreleased QoS 2 identifiers on disk, so a publisher that resends after
-// reconnecting still causes one delivery [MQTT-4.3.3-2].
+// reconnecting still causes one delivery [MQTT-4.3.3-2]. (Within one
+// connection the session's own set answers; a clean session needs no more.)
 func (r *router) Received(id uint16) (bool, error) {
 	if !r.persistent {
-		if _, seen := r.qos2[id]; seen {
-			return true, nil
-		}
-		r.qos2[id] = struct{}{}
 		return false, nil
 	}
 	f, err := os.OpenFile(filepath.Join(r.layout.Inbound(r.hash), strconv.Itoa(int(id))), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
@@ -285,7 +282,6 @@ func (r *router) Received(id uint16) (bool, error) {
 // Released implements protocol.InboundStore.
 func (r *router) Released(id uint16) error {
 	if !r.persistent {
-		delete(r.qos2, id)
 		return nil
 	}
 	err := os.Remove(filepath.Join(r.layout.Inbound(r.hash), strconv.Itoa(int(id))))
