@@ -23,6 +23,7 @@ import (
 	"github.com/forkmq/forkmq/internal/goengine"
 	"github.com/forkmq/forkmq/internal/logging"
 	"github.com/forkmq/forkmq/internal/protocol"
+	"github.com/forkmq/forkmq/internal/stall"
 	"github.com/forkmq/forkmq/internal/supervisor"
 )
 
@@ -48,8 +49,9 @@ func run(argv []string) int {
 	fs.IntVar(&cfg.MaxInflight, "max-inflight", supervisor.DefaultMaxInflight, "unacknowledged QoS 1/2 messages sent to a client at once; more wait their turn")
 	fs.IntVar(&cfg.SessionMsgs, "session-max-messages", supervisor.DefaultSessionMsgs, "most QoS 1/2 messages a persistent session stores (offline or slow); more are dropped and logged")
 	fs.Int64Var(&cfg.SessionBytes, "session-max-bytes", supervisor.DefaultSessionBytes, "most bytes a persistent session stores; more are dropped and logged")
-	fs.IntVar(&cfg.BacklogMsgs, "max-queued-messages", supervisor.DefaultBacklogMsgs, "messages held for a client that reads slowly; past it QoS 0 is dropped (and counted) and QoS 1/2 disconnects the client")
+	fs.IntVar(&cfg.BacklogMsgs, "max-queued-messages", supervisor.DefaultBacklogMsgs, "messages held for a client that reads slowly; when they are reached its publishers wait (back-pressure)")
 	fs.Int64Var(&cfg.BacklogBytes, "max-queued-bytes", supervisor.DefaultBacklogBytes, "bytes held for a client that reads slowly (see -max-queued-messages)")
+	fs.DurationVar(&cfg.StallTimeout, "stall-timeout", stall.DefaultTimeout, "how long a client whose backlog is full may read nothing before it counts as stalled: then its QoS 0 messages are dropped (and counted) and a QoS 1/2 message disconnects it, and its publishers wait no more")
 	fs.IntVar(&cfg.MaxSubs, "max-subscriptions", supervisor.DefaultMaxSubs, "topic filters one connection may hold; more get SUBACK 0x80 (0: no limit)")
 	fs.IntVar(&cfg.MaxTopicLen, "max-topic-length", supervisor.DefaultMaxTopicLen, "bytes in a topic name or filter; a longer filter gets SUBACK 0x80, a PUBLISH closes the connection (0: no limit)")
 	fs.IntVar(&cfg.MaxTopicLevel, "max-topic-levels", 0, "levels in a topic name or filter, refused like -max-topic-length (0: no limit)")
@@ -121,6 +123,7 @@ func runGoroutine(ctx context.Context, cfg supervisor.Config, log zerolog.Logger
 		SessionBytes:  cfg.SessionBytes,
 		BacklogMsgs:   cfg.BacklogMsgs,
 		BacklogBytes:  cfg.BacklogBytes,
+		StallTimeout:  cfg.StallTimeout,
 		Limits:        protocol.Limits{MaxSubscriptions: cfg.MaxSubs, MaxTopicLength: cfg.MaxTopicLen, MaxTopicLevels: cfg.MaxTopicLevel},
 		Access:        accessConfig(cfg),
 	}, log)

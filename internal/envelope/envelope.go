@@ -17,8 +17,11 @@
 //	KindClose    0x04                    flush what came before, then close
 //	KindMailbox  0x05 | file name in the persistent session's mailbox (kept until acknowledged)
 //	KindAck      0x06 | packet type | packet id (2)   the client's PUBACK, PUBREC or PUBCOMP
-//	KindAdopt    0x07 | queue name   CONNACK is out: read the persistent session's
-//	                                 queue from now on, after replaying its mailbox
+//	KindAdopt    0x07 | queue name   CONNACK is out: read this queue from now on
+//	                                 (a persistent session's: after replaying its mailbox)
+//	KindHold     0x08                subscriptions are being made: hold publications
+//	                                 from the queue until KindRelease
+//	KindRelease  0x09                SUBACK is out: write the held publications
 //
 // flags uses the bit layout of a PUBLISH fixed header: bit 0 retain, bits 1–2
 // QoS, bit 3 DUP.
@@ -42,6 +45,14 @@ const (
 	KindMailbox Kind = 0x05
 	KindAck     Kind = 0x06
 	KindAdopt   Kind = 0x07
+	KindHold    Kind = 0x08
+	KindRelease Kind = 0x09
+)
+
+// Hold and Release are the KindHold and KindRelease envelopes.
+var (
+	Hold    = []byte{byte(KindHold)}
+	Release = []byte{byte(KindRelease)}
 )
 
 // Queue priorities: a router's replies to its own client overtake publications

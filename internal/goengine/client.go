@@ -10,6 +10,7 @@ import (
 
 	"github.com/forkmq/forkmq/internal/packet"
 	"github.com/forkmq/forkmq/internal/protocol"
+	"github.com/forkmq/forkmq/internal/stall"
 )
 
 // message is one application message as routed: built once by the
@@ -68,6 +69,8 @@ type client struct {
 	maxMsgs  int
 	maxBytes int64
 	backlog  atomic.Int64  // bytes of the publications in pubs
+	watch    *stall.Watch  // the deliverer's progress, for the slow-consumer policy
+	sock     *stall.Writer // the deliverer's way to the socket
 	dropped  atomic.Uint64 // QoS 0 publications dropped past the bound
 	slowOnce sync.Once
 
@@ -81,6 +84,7 @@ type client struct {
 // newClient makes a client with cfg's channel sizes and backlog bounds
 // (cfg has its defaults set).
 func newClient(name string, conn *net.TCPConn, cfg *Config, log zerolog.Logger) *client {
+	watch := stall.NewWatch(cfg.StallTimeout)
 	return &client{
 		name:      name,
 		remote:    conn.RemoteAddr().String(),
@@ -91,18 +95,18 @@ func newClient(name string, conn *net.TCPConn, cfg *Config, log zerolog.Logger) 
 		ctrl:      make(chan control, cfg.QueueLen),
 		maxMsgs:   cfg.BacklogMsgs,
 		maxBytes:  cfg.BacklogBytes,
+		watch:     watch,
+		sock:      stall.NewWriter(conn, watch),
 		stop:      make(chan struct{}),
 		delivered: make(chan struct{}),
 		cleaned:   make(chan struct{}),
 	}
 }
 
-// over reports whether a publication of size bytes is past the client's
-// backlog bound. An empty backlog takes any one message, however large.
-func (c *client) over(size int64) bool {
-	if len(c.pubs) >= c.maxMsgs {
-		return true
-	}
+// overBytes reports whether a publication of size bytes is past the
+// client's backlog bound in bytes (the channel's capacity is the bound in
+// messages). An empty backlog takes any one message, however large.
+func (c *client) overBytes(size int64) bool {
 	b := c.backlog.Load()
 	return b > 0 && b+size > c.maxBytes
 }
@@ -123,7 +127,8 @@ func (c *client) slowConsumer() {
 			return
 		}
 		c.log.Warn().Int("backlog_limit", c.maxMsgs).Int64("backlog_bytes_limit", c.maxBytes).
-			Msg("disconnecting a slow consumer: its QoS 1/2 backlog is full (raise -max-queued-messages / -max-queued-bytes)")
+			Dur("stalled_for", c.watch.Idle()).
+			Msg("disconnecting a slow consumer: it stopped reading with its backlog full (see -stall-timeout, -max-queued-messages, -max-queued-bytes)")
 		c.end("deliverer: " + reasonSlowConsumer)
 	})
 }

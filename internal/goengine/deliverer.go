@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -28,7 +29,9 @@ type deliverer struct {
 	flows   *flows     // the connection's own, or the persistent session's once resumed
 	waiting []delivery // QoS 1/2 messages from pubs waiting for room in the window, in order
 	maxWait int        // past this many waiting, pubs is not read (back-pressure)
-	pubrel  packet.Pubrel
+
+	stallTimer reusedTimer // wakes the loop to judge a client that holds its window
+	pubrel     packet.Pubrel
 
 	sess    *session      // the persistent session resumed, nil for a clean one
 	bell    chan struct{} // its mailbox's bell; nil (never ready) until resumed
@@ -37,7 +40,7 @@ type deliverer struct {
 
 func newDeliverer(c *client, window int) *deliverer {
 	return &deliverer{
-		c: c, log: c.log, out: bufio.NewWriterSize(c.conn, 64<<10),
+		c: c, log: c.log, out: bufio.NewWriterSize(c.sock, 64<<10),
 		window: max(window, 1), flows: newFlows(), maxWait: cap(c.pubs),
 	}
 }
@@ -80,6 +83,7 @@ func (d *deliverer) loop() error {
 		}
 		if m.m != nil {
 			d.c.backlog.Add(-m.m.size())
+			d.c.watch.Progress()
 			if err := d.deliver(m); err != nil {
 				return err
 			}
@@ -87,11 +91,16 @@ func (d *deliverer) loop() error {
 		}
 		// A client that does not acknowledge stops its deliverer taking
 		// publications once enough wait: its backlog fills and publishers
-		// then drop its QoS 0 copies and end it as a slow consumer for the
-		// next QoS 1/2 one.
+		// wait. If no acknowledgement comes for the stall timeout, the
+		// client has stalled: publishers then drop its QoS 0 copies and end
+		// it for the next QoS 1/2 one.
 		pubs := d.c.pubs
+		var stallCheck <-chan time.Time
 		if len(d.waiting) >= d.maxWait {
 			pubs = nil
+			if !d.c.watch.Stalled() {
+				stallCheck = d.stallTimer.after(d.c.watch.Left())
+			}
 		}
 		select {
 		case m = <-pubs:
@@ -118,6 +127,10 @@ func (d *deliverer) loop() error {
 			}
 		case <-d.c.stop:
 			return errStopped
+		case <-stallCheck:
+			if d.c.watch.Due() {
+				d.c.watch.MarkStalled()
+			}
 		}
 	}
 }
@@ -242,6 +255,7 @@ func (d *deliverer) settle(p packet.Packet) error {
 	case *packet.Pubcomp:
 		d.finish(p.PacketID, awaitPubcomp)
 	}
+	d.c.watch.Progress() // room in the window
 	for !d.full() && len(d.waiting) > 0 {
 		dv := d.waiting[0]
 		d.waiting[0] = delivery{}

@@ -9,10 +9,9 @@
 //	supervisor: accept, admit, refuse     Engine: acceptLoop, admit, refuse
 //	router process                        router goroutine (router.go)
 //	deliverer process                     deliverer goroutine (deliverer.go)
-//	the client's POSIX queue              the client's two bounded channels:
-//	  priority 1 (replies, close)           ctrl, closed to ask for a close
-//	  priority 0 (publications)             pubs
-//	deliverer's intake and its backlog    pubs itself, bounded by the publisher (offer)
+//	the pair channel (replies, close)     ctrl, closed to ask for a close
+//	the client's POSIX queue              pubs
+//	deliverer's backlog                   pubs itself, bounded by the publisher (offer)
 //	topic files + topicdir.Matcher        Index + Matcher (index.go)
 //	spool file for a large payload        nothing: a payload is shared in memory
 //	retained store (package retain)       the same store, same directory (retained.go)
@@ -41,16 +40,15 @@
 //
 // # Slow consumers
 //
-// The process engine's deliverer empties its small POSIX queue into a
-// bounded backlog (its intake). Here a channel can be as deep as that
-// backlog, so pubs is the backlog and the publisher applies the bound
-// before it sends (router.offer): past -max-queued-messages, or past
-// -max-queued-bytes of topic and payload (an empty backlog takes any one
-// message), a QoS 0 copy is dropped and counted and a QoS 1/2 copy ends the
-// subscriber as a slow consumer, with the process engine's log lines and
-// reason. A publisher waits on a full channel — at most 100 ms with a QoS 0
-// copy, 1 s with a QoS 1/2 one, as the process engine's routers wait on a
-// full queue — only when other publishers took the last places meanwhile.
+// pubs is the client's backlog: the channel holds -max-queued-messages
+// publications, and the publisher checks -max-queued-bytes of topic and
+// payload before it sends (router.offer; an empty backlog takes any one
+// message). A full backlog makes the publisher wait — back-pressure, as
+// TCP would apply it — as long as the subscriber makes progress. Only once
+// the deliverer has found its client stalled (package stall: nothing
+// written, taken or acknowledged for -stall-timeout) does the slow-consumer
+// policy apply, to that client alone: a QoS 0 copy is dropped and counted,
+// a QoS 1/2 copy ends it, with the process engine's log lines and reason.
 //
 // # Retained messages
 //

@@ -23,6 +23,7 @@ import (
 	"github.com/forkmq/forkmq/internal/packet"
 	"github.com/forkmq/forkmq/internal/protocol"
 	"github.com/forkmq/forkmq/internal/retain"
+	"github.com/forkmq/forkmq/internal/stall"
 	"github.com/forkmq/forkmq/internal/state"
 )
 
@@ -42,6 +43,7 @@ type Config struct {
 	SessionBytes  int64         // most bytes a persistent session stores
 	BacklogMsgs   int           // publications held for a client that reads slowly
 	BacklogBytes  int64         // bytes of publications held for a client that reads slowly
+	StallTimeout  time.Duration // how long a client with a full backlog may make no progress
 	Limits        protocol.Limits
 	Access        *auth.Config // password and ACL files; nil: everything allowed
 }
@@ -77,6 +79,7 @@ func (c *Config) setDefaults() {
 	c.SessionBytes = cmp.Or(c.SessionBytes, DefaultSessionBytes)
 	c.BacklogMsgs = cmp.Or(c.BacklogMsgs, DefaultBacklogMsgs)
 	c.BacklogBytes = cmp.Or(c.BacklogBytes, DefaultBacklogBytes)
+	c.StallTimeout = cmp.Or(c.StallTimeout, stall.DefaultTimeout)
 }
 
 func (c *Config) validate() error {

@@ -17,13 +17,6 @@ const (
 	// client's channel; the deliverer drains it continuously, so waiting
 	// this long means the client stopped reading.
 	replyWait = 10 * time.Second
-	// publishWait bounds how long a publisher waits on a subscriber's full
-	// channel with a QoS 1/2 copy, qos0Wait with a QoS 0 one, before the
-	// copy is dropped for that subscriber — the process engine's values.
-	// The bound is checked first (see offer), so a publisher waits only
-	// when others took the last places meanwhile.
-	publishWait = time.Second
-	qos0Wait    = 100 * time.Millisecond
 	// takeoverWait bounds how long a new connection waits for an earlier
 	// one with the same client identifier to end and publish its will.
 	takeoverWait = 5 * time.Second
@@ -46,7 +39,7 @@ type router struct {
 	id      string          // the client identifier claimed, "" before CONNECT
 	will    *packet.Will    // published after an abnormal end [MQTT-3.1.2-8]
 	subs    []Sub[*session] // scratch of Publish
-	timer   *time.Timer     // reused by every wait on a channel
+	timer   reusedTimer     // reused by every wait on a channel
 	dropped uint64
 }
 
@@ -79,9 +72,7 @@ func (r *router) run() {
 			}
 		},
 	})
-	if r.timer != nil {
-		r.timer.Stop()
-	}
+	r.timer.stop()
 	r.close(end, err)
 }
 
@@ -127,7 +118,7 @@ func (r *router) close(end protocol.End, err error) {
 		// [MQTT-3.2.2-5]), then closes the connection; a client that does
 		// not read gets the process engine's grace period to take them.
 		r.c.setReason(reason)
-		r.c.conn.SetWriteDeadline(time.Now().Add(r.e.cfg.StopGrace))
+		r.c.sock.Finish(time.Now().Add(r.e.cfg.StopGrace))
 		close(r.c.ctrl)
 		return
 	}
@@ -303,54 +294,79 @@ func (r *router) toMailbox(to *session, dv delivery) {
 	}
 }
 
-// offer puts a copy on a connection's channel, as the process engine's
-// router and the subscriber's intake do together. Past the subscriber's
-// backlog bound a QoS 0 copy is dropped and counted, and a QoS 1/2 copy
-// ends the subscriber as a slow consumer. Under the bound, a channel that
-// is full all the same (other publishers took the last places) is waited on
-// for at most qos0Wait or publishWait (replyWait for the router's own
-// client), then the copy is dropped. A client that has ended is skipped.
+// offer puts a copy on a connection's channel. A full backlog (the channel
+// holds -max-queued-messages, the bytes are bounded by -max-queued-bytes)
+// makes the router wait, however long, while the subscriber makes progress:
+// back-pressure on this publisher (package stall). Once the subscriber has
+// stalled, the slow-consumer policy applies to it alone: a QoS 0 copy is
+// dropped and counted, a QoS 1/2 copy ends it. A client that has ended is
+// skipped.
 func (r *router) offer(to *client, dv delivery) {
 	size := dv.m.size()
-	if to.over(size) {
-		if dv.qos == packet.AtMostOnce {
-			to.countDrop()
-		} else {
-			to.slowConsumer()
+	for {
+		room, verdict := to.watch.Room(), to.watch.Verdict()
+		if !to.overBytes(size) {
+			to.backlog.Add(size)
+			select {
+			case to.pubs <- dv:
+				return
+			default:
+			}
+			to.backlog.Add(-size)
 		}
-		return
+		if to.watch.Stalled() {
+			if dv.qos == packet.AtMostOnce {
+				to.countDrop()
+			} else {
+				to.slowConsumer()
+			}
+			return
+		}
+		if to.overBytes(size) {
+			// Wait for the deliverer to take something, or its verdict.
+			select {
+			case <-room:
+			case <-to.stop:
+				return
+			}
+			continue
+		}
+		// Wait for a place in the channel: routers waiting on one client
+		// take turns, a channel hands its free places out in order. Only
+		// the stall verdict or the client's end interrupts the wait.
+		to.backlog.Add(size)
+		select {
+		case to.pubs <- dv:
+			return
+		case <-verdict:
+			to.backlog.Add(-size)
+		case <-to.stop:
+			to.backlog.Add(-size)
+			return
+		}
 	}
-	to.backlog.Add(size)
-	select {
-	case to.pubs <- dv:
-		return
-	default:
-	}
-	wait := publishWait
-	switch {
-	case to == r.c:
-		wait = replyWait
-	case dv.qos == packet.AtMostOnce:
-		wait = qos0Wait
-	}
-	select {
-	case to.pubs <- dv:
-		return
-	case <-to.stop:
-	case <-r.wait(wait):
-		r.dropped++
-		r.log.Warn().Str("to", to.name).Uint64("dropped_total", r.dropped).Msg("message dropped: the subscriber's queue is full")
-	}
-	to.backlog.Add(-size)
 }
 
-// wait arms the router's one timer. Since Go 1.23 a Reset timer never
-// delivers a stale value, so the timer is reused without draining.
-func (r *router) wait(d time.Duration) <-chan time.Time {
-	if r.timer == nil {
-		r.timer = time.NewTimer(d)
+// wait arms the router's one timer.
+func (r *router) wait(d time.Duration) <-chan time.Time { return r.timer.after(d) }
+
+// reusedTimer is one timer armed again and again. Since Go 1.23 a Reset
+// timer never delivers a stale value, so it is reused without draining.
+type reusedTimer struct{ t *time.Timer }
+
+// after arms the timer for d and returns its channel.
+func (rt *reusedTimer) after(d time.Duration) <-chan time.Time {
+	if rt.t == nil {
+		rt.t = time.NewTimer(d)
 	} else {
-		r.timer.Reset(d)
+		rt.t.Reset(d)
 	}
-	return r.timer.C
+	return rt.t.C
+}
+
+// stop stops the timer, if it was ever armed.
+func (rt *reusedTimer) stop() {
+	if rt.t != nil {
+		rt.t.Stop()
+	}
 }

@@ -23,6 +23,8 @@ type Queue struct {
 	maxMsg  int64
 	msgSize int64
 	closed  atomic.Bool
+	// blocking descriptors (OpenWriter) wait in the kernel, not the poller.
+	blocking bool
 
 	snd struct {
 		op
@@ -96,17 +98,41 @@ func createError(errno unix.Errno, a Attr) error {
 	return errnoError("mq_open", errno)
 }
 
-// OpenWriter opens an existing queue for sending only.
-func OpenWriter(name string) (*Queue, error) { return open(name, unix.O_WRONLY) }
-
-// OpenReader opens an existing queue for receiving only.
-func OpenReader(name string) (*Queue, error) { return open(name, unix.O_RDONLY) }
-
-func open(name string, mode int) (*Queue, error) {
+// OpenWriter opens an existing queue for sending only. Unlike the other
+// descriptors it is blocking: a Send that finds the queue full waits in the
+// kernel (mq_timedsend with the deadline as its timeout), holding its OS
+// thread, and the kernel hands each freed slot to exactly one waiting sender,
+// first come first served. Many routers sending to one full queue thus take
+// turns, where waiting in the runtime poller (epoll) would wake them all at
+// every free slot and let the unlucky ones starve.
+func OpenWriter(name string) (*Queue, error) {
 	if err := checkName(name); err != nil {
 		return nil, &OpError{Op: "open", Name: name, Err: err}
 	}
-	fd, errno := mqOpen(name, mode|unix.O_CLOEXEC|unix.O_NONBLOCK, nil)
+	fd, errno := mqOpen(name, unix.O_WRONLY|unix.O_CLOEXEC, nil)
+	if errno != 0 {
+		return nil, &OpError{Op: "open", Name: name, Err: errnoError("mq_open", errno)}
+	}
+	var ka mqAttr
+	if errno := mqGetAttr(uintptr(fd), &ka); errno != 0 {
+		unix.Close(fd)
+		return nil, &OpError{Op: "open", Name: name, Err: errnoError("mq_getsetattr", errno)}
+	}
+	f := os.NewFile(uintptr(fd), name)
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, &OpError{Op: "open", Name: name, Err: err}
+	}
+	return &Queue{name: name, f: f, rc: rc, maxMsg: int64(ka.maxMsg), msgSize: int64(ka.msgSize), blocking: true}, nil
+}
+
+// OpenReader opens an existing queue for receiving only.
+func OpenReader(name string) (*Queue, error) {
+	if err := checkName(name); err != nil {
+		return nil, &OpError{Op: "open", Name: name, Err: err}
+	}
+	fd, errno := mqOpen(name, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NONBLOCK, nil)
 	if errno != 0 {
 		return nil, &OpError{Op: "open", Name: name, Err: errnoError("mq_open", errno)}
 	}
@@ -216,6 +242,9 @@ func (q *Queue) Send(msg []byte, prio uint32, deadline time.Time) error {
 	if prio >= prioMax {
 		return &OpError{Op: "send", Name: q.name, Err: fmt.Errorf("%w: priority %d is not below %d", ErrInvalid, prio, prioMax)}
 	}
+	if q.blocking {
+		return q.sendBlocking(msg, prio, deadline)
+	}
 	s := &q.snd
 	s.mu.Lock()
 	s.msg, s.prio = msg, prio
@@ -229,6 +258,26 @@ func (q *Queue) Send(msg []byte, prio uint32, deadline time.Time) error {
 	return err
 }
 
+// sendBlocking sends on a blocking descriptor: the kernel waits until the
+// deadline (forever for a zero one), queueing this sender behind earlier
+// ones. A deadline already past never waits.
+func (q *Queue) sendBlocking(msg []byte, prio uint32, deadline time.Time) error {
+	past := !deadline.IsZero() && !time.Now().Before(deadline)
+	var errno unix.Errno
+	if err := q.rc.Control(func(fd uintptr) { errno = mqSendUntil(fd, msg, prio, deadline) }); err != nil {
+		return q.fileError(err)
+	}
+	switch {
+	case errno == 0:
+		return nil
+	case errno == unix.ETIMEDOUT && past:
+		return ErrFull
+	case errno == unix.ETIMEDOUT:
+		return ErrTimeout
+	}
+	return q.callError("send", "mq_timedsend", errno)
+}
+
 // Receive takes the oldest message of the highest priority off the queue into
 // buf, which must hold at least the queue's MsgSize bytes, and returns its
 // length and priority. If the queue is empty it waits until deadline, as Send
@@ -237,6 +286,9 @@ func (q *Queue) Receive(buf []byte, deadline time.Time) (n int, prio uint32, err
 	if int64(len(buf)) < q.msgSize {
 		return 0, 0, &OpError{Op: "receive", Name: q.name,
 			Err: fmt.Errorf("%w: %d-byte buffer, the queue's messages take up to %d bytes", ErrMsgSize, len(buf), q.msgSize)}
+	}
+	if q.blocking {
+		return 0, 0, q.callError("receive", "mq_timedreceive", unix.EBADF) // a writer
 	}
 	r := &q.rcv
 	r.mu.Lock()
@@ -252,6 +304,29 @@ func (q *Queue) Receive(buf []byte, deadline time.Time) (n int, prio uint32, err
 		return 0, 0, err
 	}
 	return n, prio, nil
+}
+
+// ReceiveNow takes one message if the queue holds any, without waiting: it
+// gives ErrEmpty otherwise. It is for a caller that waits on the descriptor
+// itself (in an epoll set of its own, see Fd).
+func (q *Queue) ReceiveNow(buf []byte) (n int, prio uint32, err error) {
+	if q.blocking {
+		return 0, 0, q.callError("receive", "mq_timedreceive", unix.EBADF) // a writer
+	}
+	var errno unix.Errno
+	if err := q.rc.Control(func(fd uintptr) { n, errno = mqReceive(fd, buf, &prio) }); err != nil {
+		return 0, 0, q.fileError(err)
+	}
+	switch errno {
+	case 0:
+		return n, prio, nil
+	case unix.EAGAIN:
+		return 0, 0, ErrEmpty
+	case unix.EMSGSIZE:
+		return 0, 0, &OpError{Op: "receive", Name: q.name,
+			Err: fmt.Errorf("%w: %d-byte buffer, the queue's messages take up to %d bytes", ErrMsgSize, len(buf), q.msgSize)}
+	}
+	return 0, 0, q.callError("receive", "mq_timedreceive", errno)
 }
 
 // run does one direction's operation with o's functions, o.mu held: it tries
@@ -361,4 +436,18 @@ func Unlink(name string) error {
 		return &OpError{Op: "unlink", Name: name, Err: errnoError("mq_unlink", errno)}
 	}
 	return nil
+}
+
+// Exists reports whether a queue of this name exists (has not been
+// unlinked). It opens and closes a descriptor: two system calls.
+func Exists(name string) bool {
+	if checkName(name) != nil {
+		return false
+	}
+	fd, errno := mqOpen(name, unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, nil)
+	if errno != 0 {
+		return errno != unix.ENOENT
+	}
+	unix.Close(fd)
+	return true
 }

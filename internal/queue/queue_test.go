@@ -119,17 +119,29 @@ func TestWouldBlock(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		full     bool // fill the queue and Send, or leave it empty and Receive
+		writer   bool // Send through a writer (OpenWriter), which waits in the kernel
 		deadline time.Duration
 		want     error
 	}{
-		{"send past deadline", true, -time.Second, ErrFull},
-		{"send deadline now", true, 0, ErrFull},
-		{"send short deadline", true, 50 * time.Millisecond, ErrTimeout},
-		{"receive past deadline", false, -time.Second, ErrEmpty},
-		{"receive short deadline", false, 50 * time.Millisecond, ErrTimeout},
+		{"send past deadline", true, false, -time.Second, ErrFull},
+		{"send deadline now", true, false, 0, ErrFull},
+		{"send short deadline", true, false, 50 * time.Millisecond, ErrTimeout},
+		{"writer send past deadline", true, true, -time.Second, ErrFull},
+		{"writer send deadline now", true, true, 0, ErrFull},
+		{"writer send short deadline", true, true, 50 * time.Millisecond, ErrTimeout},
+		{"receive past deadline", false, false, -time.Second, ErrEmpty},
+		{"receive short deadline", false, false, 50 * time.Millisecond, ErrTimeout},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			q := createQueue(t, "wb", small)
+			if tc.writer {
+				w, err := OpenWriter(q.Name())
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer w.Close()
+				q = w
+			}
 			if tc.full {
 				for i := range small.MaxMsg {
 					if err := q.Send([]byte{byte(i)}, 0, time.Time{}); err != nil {
@@ -158,6 +170,59 @@ func TestWouldBlock(t *testing.T) {
 	}
 	if !errors.Is(ErrTimeout, os.ErrDeadlineExceeded) {
 		t.Error("ErrTimeout does not match os.ErrDeadlineExceeded")
+	}
+}
+
+// TestWritersTakeTurns: senders waiting on a full queue are handed the free
+// places in the order they started waiting, one place each — none is woken
+// only to find the place taken, none starves.
+func TestWritersTakeTurns(t *testing.T) {
+	q := createQueue(t, "turns", Attr{MaxMsg: 1, MsgSize: 8})
+	if err := q.Send([]byte("first"), 0, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	const senders = 5
+	done := make(chan error, senders)
+	for i := range senders {
+		w, err := OpenWriter(q.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Close()
+		go func() { done <- w.Send([]byte{'0' + byte(i)}, 0, soon()) }()
+		// Let this sender start waiting before the next one comes.
+		waitUntil(t, func() bool { return blockedSenders(t) == i+1 })
+	}
+	buf := make([]byte, 8)
+	var got []byte
+	for range senders + 1 {
+		n, _, err := q.Receive(buf, soon())
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, buf[:n][0])
+	}
+	for range senders {
+		if err := <-done; err != nil {
+			t.Errorf("a waiting sender failed: %v", err)
+		}
+	}
+	if want := "f01234"; string(got) != want {
+		t.Errorf("received %q, want %q: the waiting senders in the order they came", got, want)
+	}
+}
+
+// TestExists tells a linked queue from an unlinked one.
+func TestExists(t *testing.T) {
+	q := createQueue(t, "exists", small)
+	if !Exists(q.Name()) {
+		t.Fatalf("Exists(%s) = false for a queue just made", q.Name())
+	}
+	if err := Unlink(q.Name()); err != nil {
+		t.Fatal(err)
+	}
+	if Exists(q.Name()) {
+		t.Errorf("Exists(%s) = true after Unlink", q.Name())
 	}
 }
 
@@ -537,4 +602,36 @@ func BenchmarkPingPong(b *testing.B) {
 	b.StopTimer()
 	ping.Close()
 	b.Logf("GOMAXPROCS=%d", runtime.GOMAXPROCS(0))
+}
+
+// blockedSenders counts this process's threads blocked in mq_timedsend, from
+// /proc/self/task/*/syscall (the first field is the number of the system
+// call a blocked thread is in).
+func blockedSenders(t testing.TB) int {
+	t.Helper()
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		t.Fatal(err)
+	}
+	prefix := strconv.Itoa(int(unix.SYS_MQ_TIMEDSEND)) + " "
+	n := 0
+	for _, task := range tasks {
+		b, err := os.ReadFile("/proc/self/task/" + task.Name() + "/syscall")
+		if err == nil && strings.HasPrefix(string(b), prefix) {
+			n++
+		}
+	}
+	return n
+}
+
+// waitUntil polls cond until it holds, failing the test after ten seconds.
+func waitUntil(t testing.TB, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 10s")
+		}
+		time.Sleep(time.Millisecond)
+	}
 }

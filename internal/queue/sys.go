@@ -4,6 +4,7 @@ package queue
 
 import (
 	"strings"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -79,6 +80,25 @@ func mqSend(fd uintptr, msg []byte, prio uint32) unix.Errno {
 			return unix.EAGAIN
 		}
 		return errno
+	}
+}
+
+// mqSendUntil sends msg, waiting in the kernel while the queue is full until
+// deadline (a zero deadline waits forever; one already past does not wait).
+// It retries on EINTR with the same absolute timeout: the runtime's
+// preemption signals interrupt long waits.
+func mqSendUntil(fd uintptr, msg []byte, prio uint32, deadline time.Time) unix.Errno {
+	var ts *unix.Timespec
+	if !deadline.IsZero() {
+		t := unix.NsecToTimespec(deadline.UnixNano())
+		ts = &t
+	}
+	for {
+		_, _, errno := unix.Syscall6(unix.SYS_MQ_TIMEDSEND, fd, uintptr(unsafe.Pointer(unsafe.SliceData(msg))),
+			uintptr(len(msg)), uintptr(prio), uintptr(unsafe.Pointer(ts)), 0)
+		if errno != unix.EINTR {
+			return errno
+		}
 	}
 }
 

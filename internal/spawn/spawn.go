@@ -9,12 +9,15 @@
 //	deliverer  drains the client's queue and is the only writer to the socket
 //	will       publishes a will left by a connection that ended abnormally
 //
-// A router or deliverer inherits three descriptors after stdin, stdout and
+// A router or deliverer inherits four descriptors after stdin, stdout and
 // stderr (a will worker only the lifeline):
 //
 //	fd 3  the client's TCP socket
 //	fd 4  the read end of the lifeline pipe; EOF there means the supervisor died
 //	fd 5  the client's POSIX message queue (opened read-write by the supervisor)
+//	fd 6  the pair channel: one end of a SOCK_SEQPACKET socket pair whose
+//	      other end the partner holds; the router sends its deliverer what
+//	      is for its own client alone (replies, acknowledgements) there
 package spawn
 
 import (
@@ -29,6 +32,7 @@ const (
 	FdSocket   = 3
 	FdLifeline = 4
 	FdQueue    = 5
+	FdPair     = 6
 )
 
 // Role is what a worker process does for its client.
@@ -58,6 +62,7 @@ type Args struct {
 	SessionBytes  int64         // most bytes a persistent session's mailbox holds
 	BacklogMsgs   int           // most envelopes a deliverer holds for a slow client
 	BacklogBytes  int64         // most bytes a deliverer holds for a slow client
+	StallTimeout  time.Duration // how long a client with a full backlog may make no progress
 	MaxSubs       int           // filters one connection may hold (0: no limit)
 	MaxTopicLen   int           // bytes in a topic name or filter (0: no limit)
 	MaxTopicLevel int           // levels in a topic name or filter (0: no limit)
@@ -92,6 +97,7 @@ func (a Args) Argv() []string {
 		"-session-bytes", strconv.FormatInt(a.SessionBytes, 10),
 		"-backlog-msgs", strconv.Itoa(a.BacklogMsgs),
 		"-backlog-bytes", strconv.FormatInt(a.BacklogBytes, 10),
+		"-stall-timeout", a.StallTimeout.String(),
 		"-max-subscriptions", strconv.Itoa(a.MaxSubs),
 		"-max-topic-length", strconv.Itoa(a.MaxTopicLen),
 		"-max-topic-levels", strconv.Itoa(a.MaxTopicLevel),
@@ -122,6 +128,7 @@ func Parse(argv []string) (Args, error) {
 	fs.Int64Var(&a.SessionBytes, "session-bytes", 64<<20, "most bytes in a session mailbox")
 	fs.IntVar(&a.BacklogMsgs, "backlog-msgs", 1000, "most envelopes held for a slow client")
 	fs.Int64Var(&a.BacklogBytes, "backlog-bytes", 16<<20, "most bytes held for a slow client")
+	fs.DurationVar(&a.StallTimeout, "stall-timeout", 2*time.Second, "how long a client with a full backlog may make no progress")
 	fs.IntVar(&a.MaxSubs, "max-subscriptions", 0, "filters one connection may hold")
 	fs.IntVar(&a.MaxTopicLen, "max-topic-length", 0, "bytes in a topic")
 	fs.IntVar(&a.MaxTopicLevel, "max-topic-levels", 0, "levels in a topic")

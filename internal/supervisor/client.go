@@ -138,10 +138,18 @@ func (s *Supervisor) startClient(c *client, conn net.Conn) error {
 		return spawnLimit(err)
 	}
 	defer sock.Close()
-	if c.deliverer, err = s.startWorker(c, spawn.RoleDeliverer, sock, q.File(), 0); err != nil {
+	// The pair channel: a socket pair, one end for each worker.
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return spawnLimit(os.NewSyscallError("socketpair", err))
+	}
+	delivererEnd, routerEnd := os.NewFile(uintptr(fds[0]), "pair"), os.NewFile(uintptr(fds[1]), "pair")
+	defer delivererEnd.Close()
+	defer routerEnd.Close()
+	if c.deliverer, err = s.startWorker(c, spawn.RoleDeliverer, []*os.File{sock, s.lifelineR, q.File(), delivererEnd}, 0); err != nil {
 		return err
 	}
-	if c.router, err = s.startWorker(c, spawn.RoleRouter, sock, q.File(), c.deliverer.pid); err != nil {
+	if c.router, err = s.startWorker(c, spawn.RoleRouter, []*os.File{sock, s.lifelineR, q.File(), routerEnd}, c.deliverer.pid); err != nil {
 		return err
 	}
 	return nil
@@ -218,7 +226,7 @@ func (s *Supervisor) cleanup(c *client) {
 func (s *Supervisor) cleanedUp(c *client) {
 	s.cleaning--
 	if c.router != nil && fileExists(s.state.Will(c.queue)) {
-		w, err := s.startWorker(c, spawn.RoleWill, nil, nil, 0)
+		w, err := s.startWorker(c, spawn.RoleWill, []*os.File{nil, s.lifelineR}, 0)
 		if err == nil {
 			c.will = w
 			return

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/forkmq/forkmq/internal/stall"
 )
 
 // Config is what the broker is told on its command line.
@@ -24,6 +26,7 @@ type Config struct {
 	SessionBytes  int64         // most bytes a persistent session stores
 	BacklogMsgs   int           // most messages held for a slow client
 	BacklogBytes  int64         // most bytes held for a slow client
+	StallTimeout  time.Duration // how long a client with a full backlog may make no progress
 	MaxSubs       int           // filters one connection may hold (0: no limit)
 	MaxTopicLen   int           // bytes in a topic name or filter (0: no limit)
 	MaxTopicLevel int           // levels in a topic name or filter (0: no limit)
@@ -62,6 +65,7 @@ func (c *Config) setDefaults() {
 	c.SessionBytes = cmp.Or(c.SessionBytes, DefaultSessionBytes)
 	c.BacklogMsgs = cmp.Or(c.BacklogMsgs, DefaultBacklogMsgs)
 	c.BacklogBytes = cmp.Or(c.BacklogBytes, DefaultBacklogBytes)
+	c.StallTimeout = cmp.Or(c.StallTimeout, stall.DefaultTimeout)
 	c.LogLevel = cmp.Or(c.LogLevel, "info")
 }
 

@@ -317,7 +317,9 @@ type workerExit struct {
 
 // startWorker execs one worker of a client with the socket, the lifeline and
 // the queue as descriptors 3, 4 and 5 (see package spawn).
-func (s *Supervisor) startWorker(c *client, role spawn.Role, sock, q *os.File, partner int) (*workerProc, error) {
+// startWorker starts a worker in a role with the descriptors files (fd 3
+// onwards, as spawn declares them).
+func (s *Supervisor) startWorker(c *client, role spawn.Role, files []*os.File, partner int) (*workerProc, error) {
 	args := spawn.Args{
 		Role:          role,
 		StateDir:      s.state.Root,
@@ -333,6 +335,7 @@ func (s *Supervisor) startWorker(c *client, role spawn.Role, sock, q *os.File, p
 		SessionBytes:  s.cfg.SessionBytes,
 		BacklogMsgs:   s.cfg.BacklogMsgs,
 		BacklogBytes:  s.cfg.BacklogBytes,
+		StallTimeout:  s.cfg.StallTimeout,
 		MaxSubs:       s.cfg.MaxSubs,
 		MaxTopicLen:   s.cfg.MaxTopicLen,
 		MaxTopicLevel: s.cfg.MaxTopicLevel,
@@ -342,10 +345,6 @@ func (s *Supervisor) startWorker(c *client, role spawn.Role, sock, q *os.File, p
 		LogFormat:     s.cfg.LogFormat,
 		LogLevel:      s.cfg.LogLevel,
 		Partner:       partner,
-	}
-	files := []*os.File{sock, s.lifelineR, q}
-	if role == spawn.RoleWill {
-		files = []*os.File{nil, s.lifelineR}
 	}
 	cmd := &exec.Cmd{
 		Path:       s.cfg.WorkerPath,

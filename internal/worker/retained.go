@@ -44,6 +44,6 @@ func (r *router) SendRetained(filter string, granted packet.QoS) error {
 			}
 			out.item[qos] = item
 		}
-		return r.route(r.identity, out, qos, envelope.PrioPublish)
+		return r.route(r.identity, out, qos)
 	})
 }

@@ -22,21 +22,33 @@ import (
 	"github.com/forkmq/forkmq/internal/topicdir"
 )
 
-const (
-	// replyWait bounds how long the router waits to put a reply on its own
-	// client's queue; the deliverer drains it continuously, so waiting this
-	// long means the deliverer is stuck or gone.
-	replyWait = 10 * time.Second
-	// publishWait bounds how long a publisher waits on a connected
-	// subscriber's full queue with a QoS 1/2 copy, qos0Wait with a QoS 0
-	// one. The subscriber's deliverer drains its queue into memory as fast
-	// as messages come (see intake), so a queue stays full only while that
-	// process is not scheduled — briefly on a busy machine, or for good if
-	// it is stopped; the short wait rides out the first without letting
-	// the second hold a publisher up for long.
-	publishWait = time.Second
-	qos0Wait    = 100 * time.Millisecond
-)
+// minReplyWait bounds how long the router waits to put something for its
+// own client on the pair channel: its deliverer takes it as long as the
+// client reads, and ends the connection once the client has stalled
+// (package stall), so waiting this long means the deliverer is stuck or gone.
+const minReplyWait = 10 * time.Second
+
+// replyWait is how long the router waits to put something for its own
+// client on the pair channel.
+func (r *router) replyWait() time.Duration { return max(minReplyWait, 2*r.args.StallTimeout) }
+
+// publishWait bounds how long a router waits on a subscriber's full queue.
+// A full queue is back-pressure: the subscriber's backlog is full and its
+// deliverer takes more as the subscriber reads, so the router waits — as
+// long as that takes, a publisher being slowed like TCP would slow it. Once
+// the subscriber has stalled for the stall timeout its deliverer applies the
+// slow-consumer policy and drains the queue itself; once it is gone the
+// supervisor unlinks its queue, which the router notices within queueSlice.
+// A queue still full after this long has a deliverer that runs no more
+// (stopped by a signal, or hung): only then is the copy dropped.
+func publishWait(stallTimeout time.Duration) time.Duration {
+	return max(30*time.Second, 10*stallTimeout)
+}
+
+// queueSlice is how often a router waiting on a full queue checks that the
+// queue still exists. Waiting in the kernel keeps the senders' turns in
+// order, so the slice is long enough for many turns.
+const queueSlice = 250 * time.Millisecond
 
 // router reads one client's packets and acts on them; it implements
 // protocol.Engine (and its optional interfaces) with the topic files, the
@@ -49,11 +61,11 @@ type router struct {
 	in     *bufio.Reader
 	spool  *spool.Spool
 
-	// own is where replies go: the connection's queue, or the persistent
-	// session's once adopted. identity is the name subscriptions are
-	// recorded under (the same queue's name).
-	own        *queue.Queue
-	sessionQ   *queue.Queue // the adopted session's queue, until handed over after CONNACK
+	// pair is the channel to this client's deliverer (see pair.go).
+	// identity is the name subscriptions are recorded under: the
+	// connection's queue, or the persistent session's once adopted.
+	pair       *net.UnixConn
+	holding    bool // the deliverer holds publications until SUBACK
 	identity   string
 	persistent bool
 	hash       string   // the client identifier's hash (state package)
@@ -70,7 +82,7 @@ type router struct {
 	dropped uint64
 }
 
-func newRouter(args spawn.Args, log zerolog.Logger, conn *net.TCPConn, own *queue.Queue, sp *spool.Spool) (*router, error) {
+func newRouter(args spawn.Args, log zerolog.Logger, conn *net.TCPConn, pair *net.UnixConn, sp *spool.Spool) (*router, error) {
 	layout := state.Layout{Root: args.StateDir, Instance: args.Instance}
 	topics, err := topicdir.Open(layout.Topics())
 	if err != nil {
@@ -87,7 +99,7 @@ func newRouter(args spawn.Args, log zerolog.Logger, conn *net.TCPConn, own *queu
 		layout:   layout,
 		conn:     conn,
 		in:       bufio.NewReaderSize(conn, 64<<10),
-		own:      own,
+		pair:     pair,
 		identity: args.Queue,
 		spool:    sp,
 		topics:   topics,
@@ -161,7 +173,7 @@ func (r *router) close(end protocol.End, err error) spawn.ExitCode {
 	if end.Orderly() {
 		// The deliverer writes what is queued (a refusing CONNACK
 		// [MQTT-3.2.2-5]), then closes the connection.
-		if sendErr := r.own.Send(envelope.Close, envelope.PrioControl, time.Now().Add(replyWait)); sendErr == nil {
+		if sendErr := r.toPair(envelope.Close); sendErr == nil {
 			return spawn.ExitOrderly
 		}
 		shutdown(r.conn, r.log)
@@ -172,8 +184,11 @@ func (r *router) close(end protocol.End, err error) spawn.ExitCode {
 	return exitFor[end]
 }
 
-// Send implements protocol.Engine: a reply travels through the client's own
-// queue, ahead of queued publications, to the deliverer.
+// Send implements protocol.Engine: a reply travels through the pair
+// channel, ahead of queued publications, to the deliverer. Once CONNACK
+// accepting the connection is on its way, the deliverer is told which queue
+// to read: only then may anything but a reply reach the client
+// [MQTT-3.2.0-1].
 func (r *router) Send(p packet.Packet) error {
 	b, err := packet.Append(append(r.buf[:0], byte(envelope.KindPacket)), p)
 	if err != nil {
@@ -183,15 +198,19 @@ func (r *router) Send(p packet.Packet) error {
 	if r.log.Debug().Enabled() {
 		r.log.Debug().Str("client_id", r.session.ClientID()).Str("packet", p.Type().String()).Msg("packet out")
 	}
-	if len(b) > r.args.QueueMsgSize {
-		// A SUBACK for thousands of filters: too large for one message.
-		return r.route(r.identity, newOutgoing(b), 0, envelope.PrioControl)
-	}
-	if err := r.sendEnvelope(r.own, r.args.Queue, b, envelope.PrioControl, replyWait); err != nil {
+	if err := r.toPair(b); err != nil {
 		return err
 	}
-	if r.sessionQ != nil {
-		return r.handOver() // CONNACK is on its way
+	switch p := p.(type) {
+	case *packet.Connack:
+		if p.ReturnCode == packet.Accepted {
+			return r.startDelivery()
+		}
+	case *packet.Suback:
+		if r.holding {
+			r.holding = false
+			return r.toPair(envelope.Release)
+		}
 	}
 	return nil
 }
@@ -200,6 +219,14 @@ func (r *router) Send(p packet.Packet) error {
 // filter's topic file under this client's identity, with the QoS granted
 // (the QoS asked for [MQTT-3.8.4-6]).
 func (r *router) Subscribe(filter string, qos packet.QoS) (packet.QoS, error) {
+	// Publications the new subscription brings wait in the deliverer until
+	// SUBACK is out (see Send).
+	if !r.holding {
+		if err := r.toPair(envelope.Hold); err != nil {
+			return 0, err
+		}
+		r.holding = true
+	}
 	if _, err := r.topics.Subscribe(r.identity, filter, byte(qos)); err != nil {
 		r.log.Warn().Err(err).Str("filter", filter).Msg("subscribe failed")
 		return 0, err
@@ -230,7 +257,7 @@ func (r *router) Publish(p *packet.Publish) error {
 	defer msg.release()
 	for _, s := range subs {
 		qos := min(p.QoS, packet.QoS(s.QoS))
-		if err := r.route(s.Queue, msg, qos, envelope.PrioPublish); err != nil && !errors.Is(err, queue.ErrFull) && !errors.Is(err, queue.ErrTimeout) {
+		if err := r.route(s.Queue, msg, qos); err != nil && !errors.Is(err, queue.ErrFull) && !errors.Is(err, queue.ErrTimeout) {
 			r.log.Warn().Err(err).Str("to", s.Queue).Msg("message not delivered to a subscriber")
 		}
 	}
@@ -297,22 +324,20 @@ func (m *outgoing) release() {
 // client acknowledges), so they survive its deliverer, its connection and
 // the broker; the queue then carries only a doorbell. Everything else
 // travels in the queue itself, or as a spool file when too large.
-func (r *router) route(to string, m *outgoing, qos packet.QoS, prio uint32) error {
+func (r *router) route(to string, m *outgoing, qos packet.QoS) error {
 	if qos > 0 && state.IsSessionQueue(to) {
 		return r.toMailbox(to, m, qos)
 	}
-	wait := publishWait
-	switch {
-	case state.IsSessionQueue(to):
+	wait := publishWait(r.args.StallTimeout)
+	if state.IsSessionQueue(to) {
 		wait = 0 // possibly offline: never wait
-	case qos == 0:
-		wait = qos0Wait
 	}
-	if prio == envelope.PrioControl || to == r.identity {
-		wait = replyWait // our own client's queue: its deliverer drains it
+	limit := r.args.QueueMsgSize
+	if to == r.identity {
+		limit = pairMax // to this client itself: through the pair channel
 	}
-	if m.fits(r.args.QueueMsgSize) {
-		return r.deliver(to, m.envelope(qos), prio, wait)
+	if m.fits(limit) {
+		return r.deliver(to, m.envelope(qos), wait)
 	}
 	item, err := m.spooled(r.spool, qos)
 	if err != nil {
@@ -321,7 +346,7 @@ func (r *router) route(to string, m *outgoing, qos packet.QoS, prio uint32) erro
 	if err := item.LinkTo(to); err != nil {
 		return err
 	}
-	if err := r.deliver(to, envelope.AppendSpooled(nil, item.Name()), prio, wait); err != nil {
+	if err := r.deliver(to, envelope.AppendSpooled(nil, item.Name()), wait); err != nil {
 		item.Unlink(to)
 		return err
 	}
@@ -346,9 +371,12 @@ func (r *router) toMailbox(to string, m *outgoing, qos packet.QoS) error {
 	// session looks behind — no queue (offline, unlinked), a full queue, or
 	// messages already waiting in it — so a keeping-up subscriber costs no
 	// directory scan per message.
+	doorbell := envelope.AppendNamed(nil, envelope.KindMailbox, item.Name())
+	if to == r.identity {
+		return r.toPair(doorbell) // this client's own: through the pair channel
+	}
 	behind := true
 	_ = r.sendTo(to, func(q *queue.Queue) error {
-		doorbell := envelope.AppendNamed(nil, envelope.KindMailbox, item.Name())
 		if err := q.Send(doorbell, envelope.PrioPublish, time.Now().Add(-time.Second)); err != nil {
 			// No room: mark the mailbox for a rescan by its deliverer.
 			if f, err := os.OpenFile(filepath.Join(r.spool.QueueDir(to), mailboxMissed), os.O_CREATE|os.O_WRONLY, 0o600); err == nil {
@@ -372,44 +400,62 @@ func (r *router) toMailbox(to string, m *outgoing, qos packet.QoS) error {
 	return nil
 }
 
-// deliver puts one envelope on a subscriber's queue.
-func (r *router) deliver(name string, env []byte, prio uint32, wait time.Duration) error {
-	err := r.sendTo(name, func(q *queue.Queue) error { return r.sendEnvelope(q, name, env, prio, wait) })
+// deliver puts one envelope on a subscriber's queue (on the pair channel
+// when the subscriber is this client), waiting for room at most wait.
+func (r *router) deliver(name string, env []byte, wait time.Duration) error {
+	if name == r.identity {
+		return r.toPair(env)
+	}
+	err := r.sendTo(name, func(q *queue.Queue) error { return r.sendWaiting(q, name, env, wait) })
 	if errors.Is(err, queue.ErrNotExist) {
+		r.writers.forget(name)
 		return nil // an offline or departed subscriber
 	}
 	if err != nil {
-		if prio == envelope.PrioPublish {
-			r.dropped++
-			if !state.IsSessionQueue(name) {
-				r.log.Warn().Err(err).Str("to", name).Uint64("dropped_total", r.dropped).Msg("message dropped: the subscriber's queue is full")
-			}
+		r.dropped++
+		if !state.IsSessionQueue(name) {
+			r.log.Error().Err(err).Str("to", name).Uint64("dropped_total", r.dropped).Dur("waited", wait).
+				Msg("message dropped: the subscriber's queue stayed full, nothing is draining it")
+			r.writers.forget(name)
 		}
 		return err
 	}
 	return nil
 }
 
-func (r *router) sendEnvelope(q *queue.Queue, name string, env []byte, prio uint32, wait time.Duration) error {
+// sendWaiting puts an envelope on a queue, waiting for room in the kernel
+// (senders take turns in order) at most wait, in slices: between them it
+// checks that the queue still exists, and gives up with queue.ErrNotExist
+// when it does not (its client is gone).
+func (r *router) sendWaiting(q *queue.Queue, name string, env []byte, wait time.Duration) error {
 	deadline := time.Now().Add(wait)
-	if wait == 0 {
+	if wait <= 0 {
 		deadline = time.Now().Add(-time.Second) // never wait
 	}
-	if err := q.Send(env, prio, deadline); err != nil {
-		return fmt.Errorf("send to queue %s: %w", name, err)
+	for {
+		slice := time.Now().Add(queueSlice)
+		if slice.After(deadline) {
+			slice = deadline
+		}
+		err := q.Send(env, envelope.PrioPublish, slice)
+		if !errors.Is(err, queue.ErrTimeout) || !time.Now().Before(deadline) {
+			if err != nil {
+				return fmt.Errorf("send to queue %s: %w", name, err)
+			}
+			return nil
+		}
+		if !queue.Exists(name) {
+			return fmt.Errorf("send to queue %s: %w", name, queue.ErrNotExist)
+		}
 	}
-	return nil
 }
 
-// sendTo puts an envelope on the named queue: the client's own, a session
-// queue (opened for this send: a session discarded and started again gets a
-// new queue under the same name, which a cached descriptor would miss), or
-// a connection queue through the writer cache.
+// sendTo puts an envelope on the named queue: a session queue (opened for
+// this send: a session discarded and started again gets a new queue under
+// the same name, which a cached descriptor would miss), or a connection
+// queue through the writer cache.
 func (r *router) sendTo(name string, send func(*queue.Queue) error) error {
-	switch {
-	case name == r.identity:
-		return send(r.own)
-	case state.IsSessionQueue(name):
+	if state.IsSessionQueue(name) {
 		q, err := queue.OpenWriter(name)
 		if err != nil {
 			return err

@@ -216,11 +216,12 @@ func (r *router) adoptSession(clientID string) (bool, error) {
 	if err := r.spool.AddQueue(name); err != nil {
 		return false, err
 	}
+	// The session's queue outlives connections: make it unless it exists.
 	q, err := queue.Create(name, queue.Attr{MaxMsg: int64(r.args.QueueMsgMax), MsgSize: int64(r.args.QueueMsgSize)})
-	if errors.Is(err, queue.ErrExist) {
-		q, err = queue.OpenWriter(name)
+	if err == nil {
+		q.Close()
 	}
-	if err != nil {
+	if err != nil && !errors.Is(err, queue.ErrExist) {
 		var le *queue.LimitError
 		if errors.As(err, &le) {
 			r.log.Warn().Err(err).Str("limit", le.Limit).Str("fix", le.Fix).Str("client_id", clientID).
@@ -230,33 +231,30 @@ func (r *router) adoptSession(clientID string) (bool, error) {
 		return false, fmt.Errorf("session queue: %w", err)
 	}
 	if err := os.WriteFile(r.layout.AdoptedSession(r.args.Queue), []byte(name), 0o600); err != nil {
-		q.Close()
 		return false, fmt.Errorf("record adopted session: %w", err)
 	}
-	// CONNACK still goes through the connection's queue; right after it
-	// (see Send) the deliverer is told to read the session's queue, whose
-	// waiting messages thus come after CONNACK [MQTT-3.2.0-1]. Sending
-	// CONNACK to the session's queue instead could wait forever: while the
-	// client was away that queue may have filled up.
-	r.sessionQ, r.identity, r.persistent = q, name, true
+	// Right after CONNACK (see Send) the deliverer is told to read the
+	// session's queue, whose waiting messages thus come after CONNACK
+	// [MQTT-3.2.0-1].
+	r.identity, r.persistent = name, true
 	return present, nil
 }
 
-// handOver tells the deliverer to read the session's queue from now on (it
-// replays the session's mailbox first), sends replies there too, and gives
-// up the connection's own queue: unlinked now, its share of RLIMIT_MSGQUEUE
-// returns as soon as the deliverer closes it (the supervisor's later unlink
-// of the name finds nothing, which is fine).
-func (r *router) handOver() error {
-	conn, next := r.own, r.sessionQ
-	r.sessionQ = nil
-	if err := r.sendEnvelope(conn, r.args.Queue, envelope.AppendNamed(nil, envelope.KindAdopt, r.identity), envelope.PrioControl, replyWait); err != nil {
+// startDelivery runs once CONNACK accepting the connection is on its way:
+// it tells the deliverer which queue to read from now on — the
+// connection's own, or the persistent session's (whose mailbox it replays
+// first). A connection that adopted a session gives up its own queue:
+// unlinked now, its share of RLIMIT_MSGQUEUE returns as soon as the
+// deliverer closes it (the supervisor's later unlink of the name finds
+// nothing, which is fine).
+func (r *router) startDelivery() error {
+	if err := r.toPair(envelope.AppendNamed(nil, envelope.KindAdopt, r.identity)); err != nil {
 		return err
 	}
-	r.own = next
-	conn.Close()
-	if err := queue.Unlink(r.args.Queue); err != nil && !errors.Is(err, queue.ErrNotExist) {
-		r.log.Debug().Err(err).Msg("unlink connection queue after adopting the session's")
+	if r.identity != r.args.Queue {
+		if err := queue.Unlink(r.args.Queue); err != nil && !errors.Is(err, queue.ErrNotExist) {
+			r.log.Debug().Err(err).Msg("unlink connection queue after adopting the session's")
+		}
 	}
 	return nil
 }
@@ -314,5 +312,5 @@ func (r *router) Acknowledge(p packet.Packet) error {
 	default:
 		return fmt.Errorf("not an acknowledgement: %s", p.Type())
 	}
-	return r.sendEnvelope(r.own, r.identity, envelope.AppendAck(nil, byte(p.Type()), id), envelope.PrioControl, replyWait)
+	return r.toPair(envelope.AppendAck(nil, byte(p.Type()), id))
 }

@@ -53,7 +53,9 @@ func Main(argv []string, stderr io.Writer) spawn.ExitCode {
 
 	stopProfile := startProfile(string(args.Role), log)
 	defer stopProfile()
-	watchLifeline(os.NewFile(spawn.FdLifeline, "lifeline"))
+	if args.Role != spawn.RoleDeliverer { // the deliverer's loop watches it
+		watchLifeline(os.NewFile(spawn.FdLifeline, "lifeline"))
+	}
 	watchSignals(stopProfile)
 
 	sp, err := spool.Open(filepath.Join(args.StateDir, "spool"))
@@ -64,27 +66,36 @@ func Main(argv []string, stderr io.Writer) spawn.ExitCode {
 	if args.Role == spawn.RoleWill {
 		return publishWill(args, log, sp)
 	}
-	conn, err := inheritSocket()
-	if err != nil {
-		log.Error().Err(err).Msg("worker start")
-		return spawn.ExitUsage
-	}
 	q, err := queue.FromFile(os.NewFile(spawn.FdQueue, args.Queue), args.Queue)
 	if err != nil {
 		log.Error().Err(err).Msg("worker start: queue")
 		return spawn.ExitUsage
 	}
-	switch args.Role {
-	case spawn.RoleRouter:
-		r, err := newRouter(args, log, conn, q, sp)
+	if args.Role == spawn.RoleDeliverer {
+		d, err := newDeliverer(args, log, q, sp)
 		if err != nil {
-			log.Error().Err(err).Msg("router start")
-			return spawn.ExitFailure
+			log.Error().Err(err).Msg("deliverer start")
+			return spawn.ExitUsage
 		}
-		return r.run()
-	default:
-		return newDeliverer(args, log, conn, q, sp).run()
+		return d.run()
 	}
+	q.Close() // what the router sends its own client goes through the pair channel
+	conn, err := inheritConn[*net.TCPConn](spawn.FdSocket, "socket")
+	if err != nil {
+		log.Error().Err(err).Msg("worker start")
+		return spawn.ExitUsage
+	}
+	pair, err := inheritConn[*net.UnixConn](spawn.FdPair, "pair socket")
+	if err != nil {
+		log.Error().Err(err).Msg("worker start")
+		return spawn.ExitUsage
+	}
+	r, err := newRouter(args, log, conn, pair, sp)
+	if err != nil {
+		log.Error().Err(err).Msg("router start")
+		return spawn.ExitFailure
+	}
+	return r.run()
 }
 
 // watchLifeline exits the process when the supervisor dies: the supervisor
@@ -118,22 +129,24 @@ func watchSignals(beforeExit func()) {
 	}()
 }
 
-func inheritSocket() (*net.TCPConn, error) {
-	f := os.NewFile(spawn.FdSocket, "socket")
+// inheritConn wraps an inherited socket as a connection of type C.
+func inheritConn[C net.Conn](fd int, name string) (C, error) {
+	var zero C
+	f := os.NewFile(uintptr(fd), name)
 	if f == nil {
-		return nil, errors.New("no socket at fd 3")
+		return zero, fmt.Errorf("no %s at fd %d", name, fd)
 	}
 	c, err := net.FileConn(f)
 	f.Close()
 	if err != nil {
-		return nil, fmt.Errorf("socket at fd %d: %w", spawn.FdSocket, err)
+		return zero, fmt.Errorf("%s at fd %d: %w", name, fd, err)
 	}
-	tcp, ok := c.(*net.TCPConn)
+	typed, ok := c.(C)
 	if !ok {
 		c.Close()
-		return nil, fmt.Errorf("socket at fd %d is %T, not TCP", spawn.FdSocket, c)
+		return zero, fmt.Errorf("%s at fd %d is a %T, not a %T", name, fd, c, zero)
 	}
-	return tcp, nil
+	return typed, nil
 }
 
 // shutdown ends the connection for both workers at once: the socket is
@@ -143,9 +156,12 @@ func shutdown(conn *net.TCPConn, log zerolog.Logger) {
 	if err != nil {
 		return
 	}
-	_ = rc.Control(func(fd uintptr) {
-		if err := unix.Shutdown(int(fd), unix.SHUT_RDWR); err != nil && !errors.Is(err, unix.ENOTCONN) {
-			log.Debug().Err(err).Msg("socket shutdown")
-		}
-	})
+	_ = rc.Control(func(fd uintptr) { shutdownFd(int(fd), log) })
+}
+
+// shutdownFd is shutdown on a raw descriptor.
+func shutdownFd(fd int, log zerolog.Logger) {
+	if err := unix.Shutdown(fd, unix.SHUT_RDWR); err != nil && !errors.Is(err, unix.ENOTCONN) {
+		log.Debug().Err(err).Msg("socket shutdown")
+	}
 }

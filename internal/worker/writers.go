@@ -59,6 +59,16 @@ func (c *writerCache) use(name string, send func(*queue.Queue) error) error {
 	return send(w.q)
 }
 
+// forget closes the cached descriptor of a queue, if any.
+func (c *writerCache) forget(name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if w, ok := c.entries[name]; ok {
+		w.q.Close()
+		delete(c.entries, name)
+	}
+}
+
 func (c *writerCache) evictOldest() {
 	var oldest string
 	for n, w := range c.entries {

@@ -1,0 +1,180 @@
+package worker
+
+import (
+	"errors"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// sockOut is what waits to be written to the client's socket, in order:
+// runs of packet bytes, and file regions that go out with sendfile(2).
+// Packets appended between two flushes share one buffer, so a burst costs
+// one write. It also counts the publications not yet fully written, for the
+// deliverer's bound on what a slow client may hold.
+type sockOut struct {
+	fd      int
+	segs    []outSeg
+	total   int64   // bytes appended since the start
+	written int64   // bytes written since the start
+	ends    []int64 // stream offsets where a publication not yet written ends
+	iov     [][]byte
+}
+
+// outSeg is a run of bytes, or (f != nil) n bytes of f from offset off.
+type outSeg struct {
+	b      []byte
+	f      *os.File
+	off, n int64
+}
+
+// bufSize is where a run of bytes stops growing and a new one starts.
+const bufSize = 64 << 10
+
+// Write appends bytes. It never fails; it is an io.Writer for packet
+// encoders.
+func (o *sockOut) Write(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if n := len(o.segs); n > 0 && o.segs[n-1].f == nil && len(o.segs[n-1].b)+len(p) <= cap(o.segs[n-1].b) {
+		o.segs[n-1].b = append(o.segs[n-1].b, p...)
+	} else {
+		b := make([]byte, 0, max(bufSize, len(p)))
+		o.segs = append(o.segs, outSeg{b: append(b, p...)})
+	}
+	o.total += int64(len(p))
+	return len(p), nil
+}
+
+// AppendFile appends n bytes of f from off; f is closed once written.
+func (o *sockOut) AppendFile(f *os.File, off, n int64) {
+	if n <= 0 {
+		f.Close()
+		return
+	}
+	o.segs = append(o.segs, outSeg{f: f, off: off, n: n})
+	o.total += n
+}
+
+// EndMessage marks the end of a publication: it counts as held until
+// written.
+func (o *sockOut) EndMessage() { o.ends = append(o.ends, o.total) }
+
+// Pending is the number of bytes not yet written.
+func (o *sockOut) Pending() int64 { return o.total - o.written }
+
+// PendingMessages is the number of publications not yet fully written.
+func (o *sockOut) PendingMessages() int { return len(o.ends) }
+
+// errFull is what Flush returns when the socket takes no more for now.
+var errFull = errors.New("socket buffer full")
+
+// Flush writes what it can without blocking. It returns how many bytes were
+// written, and errFull when the socket is full before all is written.
+func (o *sockOut) Flush() (int64, error) {
+	var done int64
+	for len(o.segs) > 0 {
+		var n int64
+		var err error
+		if s := &o.segs[0]; s.f != nil {
+			n, err = o.sendfile(s)
+		} else {
+			n, err = o.writev()
+		}
+		done += n
+		o.consume(n)
+		if err != nil {
+			if errors.Is(err, unix.EAGAIN) {
+				return done, errFull
+			}
+			return done, err
+		}
+	}
+	return done, nil
+}
+
+// writev writes the leading runs of bytes in one system call.
+func (o *sockOut) writev() (int64, error) {
+	o.iov = o.iov[:0]
+	for _, s := range o.segs {
+		if s.f != nil || len(o.iov) == 64 {
+			break
+		}
+		o.iov = append(o.iov, s.b)
+	}
+	for {
+		var n int
+		var err error
+		if len(o.iov) == 1 {
+			n, err = unix.Write(o.fd, o.iov[0])
+		} else {
+			n, err = unix.Writev(o.fd, o.iov)
+		}
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		return int64(max(n, 0)), err
+	}
+}
+
+func (o *sockOut) sendfile(s *outSeg) (int64, error) {
+	for {
+		off := s.off
+		n, err := unix.Sendfile(o.fd, int(s.f.Fd()), &off, int(min(s.n, 1<<30)))
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err == nil && n == 0 {
+			return 0, errors.New("spool file shorter than its record")
+		}
+		return int64(max(n, 0)), err
+	}
+}
+
+// consume drops n written bytes from the front.
+func (o *sockOut) consume(n int64) {
+	o.written += n
+	for n > 0 {
+		s := &o.segs[0]
+		if s.f != nil {
+			take := min(n, s.n)
+			s.off += take
+			s.n -= take
+			n -= take
+			if s.n == 0 {
+				s.f.Close()
+				o.popSeg()
+			}
+			continue
+		}
+		take := min(n, int64(len(s.b)))
+		s.b = s.b[take:]
+		n -= take
+		if len(s.b) == 0 {
+			o.popSeg()
+		}
+	}
+	i := 0
+	for i < len(o.ends) && o.ends[i] <= o.written {
+		i++
+	}
+	if i > 0 {
+		o.ends = append(o.ends[:0], o.ends[i:]...)
+	}
+}
+
+func (o *sockOut) popSeg() {
+	o.segs[0] = outSeg{}
+	o.segs = o.segs[1:]
+}
+
+// Close closes the files still waiting.
+func (o *sockOut) Close() {
+	for _, s := range o.segs {
+		if s.f != nil {
+			s.f.Close()
+		}
+	}
+	o.segs = nil
+}
