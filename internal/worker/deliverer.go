@@ -69,7 +69,8 @@ type deliverer struct {
 	// What the descriptors may have ready; epoll is edge-triggered, so a
 	// flag is cleared only when a call finds nothing (EAGAIN).
 	pairReady, queueReady, sockWritable bool
-	closing                             error // errClose or errPartnerGone once seen
+	closing                             error // errClose once seen
+	routerGone                          bool  // the pair channel ended without errClose
 
 	msg    []byte // one queue message
 	pmsg   []byte // one pair message
@@ -78,13 +79,11 @@ type deliverer struct {
 	events []unix.EpollEvent
 }
 
-// errClose is returned by handle for a KindClose envelope, errPartnerGone
-// when the pair channel ends without one (the router exited abnormally; the
-// supervisor is stopping this deliverer too), errSlowConsumer when the
-// client stalled with a QoS 1/2 message for it waiting.
+// errClose is returned by handle for a KindClose envelope, errSlowConsumer
+// when the client stalled with a QoS 1/2 message for it waiting,
+// errParentGone when the lifeline closed.
 var (
 	errClose        = errors.New("close requested")
-	errPartnerGone  = errors.New("router gone")
 	errSlowConsumer = errors.New("slow consumer: stalled with a full backlog")
 	errParentGone   = errors.New("lifeline closed")
 )
@@ -192,7 +191,7 @@ func (d *deliverer) turn() error {
 // reading its client: a client that sends and never reads slows itself
 // down, and after the router's reply wait it is disconnected.
 func (d *deliverer) readPair() error {
-	for d.pairReady && d.closing == nil && !d.outputFull() {
+	for d.pairReady && d.closing == nil && !d.routerGone && !d.outputFull() {
 		n, _, err := unix.Recvfrom(d.pair, d.pmsg, unix.MSG_DONTWAIT)
 		switch {
 		case errors.Is(err, unix.EINTR):
@@ -201,7 +200,10 @@ func (d *deliverer) readPair() error {
 			d.pairReady = false
 			return nil
 		case err != nil || n == 0:
-			d.closing = errPartnerGone // EOF: the router has exited
+			// EOF without a close request: the router died. The supervisor
+			// reaps it and stops this deliverer; until then it goes on.
+			d.routerGone, d.pairReady = true, false
+			_ = unix.EpollCtl(d.epfd, unix.EPOLL_CTL_DEL, d.pair, nil)
 			return nil
 		}
 		env := d.pmsg[:n]
@@ -420,7 +422,7 @@ func (d *deliverer) judge() {
 // wait blocks until a descriptor has something, or until the stall timeout
 // is due for a busy client.
 func (d *deliverer) wait() error {
-	if d.pairReady && !d.outputFull() || d.adopted && d.queueReady && (!d.over() || d.watch.Stalled()) ||
+	if d.pairReady && !d.routerGone && !d.outputFull() || d.adopted && d.queueReady && (!d.over() || d.watch.Stalled()) ||
 		d.out.Pending() > 0 && d.sockWritable {
 		return nil // work left: no waiting
 	}
@@ -465,8 +467,6 @@ func (d *deliverer) exit(err error) spawn.ExitCode {
 		d.drain()
 		shutdownFd(d.sock, d.log)
 		return spawn.ExitOrderly
-	case errors.Is(err, errPartnerGone):
-		return spawn.ExitStopped
 	case errors.Is(err, errParentGone):
 		return spawn.ExitParentGone
 	case errors.Is(err, errSlowConsumer):
