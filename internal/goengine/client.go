@@ -8,6 +8,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/forkmq/forkmq/internal/options"
 	"github.com/forkmq/forkmq/internal/packet"
 	"github.com/forkmq/forkmq/internal/protocol"
 	"github.com/forkmq/forkmq/internal/stall"
@@ -83,7 +84,7 @@ type client struct {
 
 // newClient makes a client with cfg's channel sizes and backlog bounds
 // (cfg has its defaults set).
-func newClient(name string, conn *net.TCPConn, cfg *Config, log zerolog.Logger) *client {
+func newClient(name string, conn *net.TCPConn, cfg *options.Options, log zerolog.Logger) *client {
 	watch := stall.NewWatch(cfg.StallTimeout)
 	return &client{
 		name:      name,
@@ -92,7 +93,7 @@ func newClient(name string, conn *net.TCPConn, cfg *Config, log zerolog.Logger) 
 		conn:      conn,
 		log:       log,
 		pubs:      make(chan delivery, cfg.BacklogMsgs),
-		ctrl:      make(chan control, cfg.QueueLen),
+		ctrl:      make(chan control, replyLen),
 		maxMsgs:   cfg.BacklogMsgs,
 		maxBytes:  cfg.BacklogBytes,
 		watch:     watch,

@@ -1,12 +1,10 @@
 package goengine
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"io"
 	"net"
 	"os"
 	"os/signal"
@@ -19,99 +17,23 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/forkmq/forkmq/internal/admission"
 	"github.com/forkmq/forkmq/internal/auth"
-	"github.com/forkmq/forkmq/internal/packet"
+	"github.com/forkmq/forkmq/internal/options"
 	"github.com/forkmq/forkmq/internal/protocol"
 	"github.com/forkmq/forkmq/internal/retain"
-	"github.com/forkmq/forkmq/internal/stall"
 	"github.com/forkmq/forkmq/internal/state"
 )
 
-// Config is what the broker's command line gives the goroutine engine. The
-// flags are the process engine's; those that only concern processes and
-// queues (-worker, -queue-budget) have no field here.
-type Config struct {
-	Listen        string        // address to listen on, e.g. ":1883"
-	StateDir      string        // holds retained/, the process engine's retained store
-	MaxClients    int           // clients served at once
-	MaxPacketSize int           // largest packet accepted from a client
-	ConnectWait   time.Duration // how long a new connection may take to send CONNECT
-	QueueLen      int           // capacity of each client's reply channel
-	MaxInflight   int           // unacknowledged QoS 1/2 messages sent to a client at once
-	StopGrace     time.Duration // how long an orderly close may take to flush
-	SessionMsgs   int           // most QoS 1/2 messages a persistent session stores
-	SessionBytes  int64         // most bytes a persistent session stores
-	BacklogMsgs   int           // publications held for a client that reads slowly
-	BacklogBytes  int64         // bytes of publications held for a client that reads slowly
-	StallTimeout  time.Duration // how long a client with a full backlog may make no progress
-	Limits        protocol.Limits
-	Access        *auth.Config // password and ACL files; nil: everything allowed
-}
-
-// Defaults for Config fields left zero; the same values as the process
-// engine's.
-const (
-	DefaultMaxClients  = 100
-	DefaultConnectWait = 10 * time.Second
-	DefaultStopGrace   = time.Second
-	DefaultMaxInflight = 20
-	// DefaultQueueLen is the depth the process engine's queues get from
-	// fs.mqueue.msg_max (10) on a stock kernel.
-	DefaultQueueLen     = 10
-	DefaultSessionMsgs  = 1000
-	DefaultSessionBytes = 64 << 20
-	DefaultBacklogMsgs  = 1000
-	DefaultBacklogBytes = 16 << 20
-)
-
-// maxPacket is the largest MQTT 3.1.1 packet: a fixed header with the
-// largest remaining length.
-const maxPacket = 1 + 4 + packet.MaxRemainingLength
-
-func (c *Config) setDefaults() {
-	c.MaxClients = cmp.Or(c.MaxClients, DefaultMaxClients)
-	c.MaxPacketSize = cmp.Or(c.MaxPacketSize, maxPacket)
-	c.ConnectWait = cmp.Or(c.ConnectWait, DefaultConnectWait)
-	c.QueueLen = cmp.Or(c.QueueLen, DefaultQueueLen)
-	c.StopGrace = cmp.Or(c.StopGrace, DefaultStopGrace)
-	c.MaxInflight = cmp.Or(c.MaxInflight, DefaultMaxInflight)
-	c.SessionMsgs = cmp.Or(c.SessionMsgs, DefaultSessionMsgs)
-	c.SessionBytes = cmp.Or(c.SessionBytes, DefaultSessionBytes)
-	c.BacklogMsgs = cmp.Or(c.BacklogMsgs, DefaultBacklogMsgs)
-	c.BacklogBytes = cmp.Or(c.BacklogBytes, DefaultBacklogBytes)
-	c.StallTimeout = cmp.Or(c.StallTimeout, stall.DefaultTimeout)
-}
-
-func (c *Config) validate() error {
-	var errs []error
-	if c.Listen == "" {
-		errs = append(errs, errors.New("-listen is required"))
-	}
-	if c.StateDir == "" {
-		errs = append(errs, errors.New("-state-dir is required"))
-	}
-	if c.MaxClients < 1 {
-		errs = append(errs, fmt.Errorf("-max-clients %d: want at least 1", c.MaxClients))
-	}
-	if c.MaxPacketSize < 2 || c.MaxPacketSize > maxPacket {
-		errs = append(errs, fmt.Errorf("-max-packet-size %d: want 2…%d", c.MaxPacketSize, maxPacket))
-	}
-	if c.QueueLen < 1 {
-		errs = append(errs, fmt.Errorf("queue length %d: want at least 1", c.QueueLen))
-	}
-	if c.SessionMsgs < 1 || c.SessionBytes < 1 {
-		errs = append(errs, fmt.Errorf("-session-max-messages %d, -session-max-bytes %d: want at least 1", c.SessionMsgs, c.SessionBytes))
-	}
-	if c.BacklogMsgs < 1 || c.BacklogBytes < 1 {
-		errs = append(errs, fmt.Errorf("-max-queued-messages %d, -max-queued-bytes %d: want at least 1", c.BacklogMsgs, c.BacklogBytes))
-	}
-	return errors.Join(errs...)
-}
+// replyLen is the capacity of each client's reply channel: what a router
+// may send its own client ahead of the deliverer (the pair channel of the
+// process engine holds much more, and a router waits on either when full).
+const replyLen = 64
 
 // Engine is a running goroutine broker.
 type Engine struct {
 	access   atomic.Pointer[auth.Authorizer] // nil: everything allowed
-	cfg      Config
+	cfg      options.Options
 	log      zerolog.Logger
 	ln       net.Listener
 	index    *Index[*session]
@@ -128,14 +50,18 @@ type Engine struct {
 	seq      uint64
 	stopping bool
 	running  sync.WaitGroup // one per admitted client, done after its cleanup
+	gate     *admission.Gate
+	refuser  *admission.Refuser
 }
 
 // New prepares the engine: it creates the state directory, opens the
 // retained store in it and binds the listening socket.
-func New(cfg Config, log zerolog.Logger) (*Engine, error) {
-	cfg.setDefaults()
-	if err := cfg.validate(); err != nil {
+func New(cfg options.Options, log zerolog.Logger) (*Engine, error) {
+	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if cfg.StateDir == "" {
+		return nil, errors.New("goroutine engine: -state-dir is required")
 	}
 	abs, err := filepath.Abs(cfg.StateDir)
 	if err != nil {
@@ -160,9 +86,11 @@ func New(cfg Config, log zerolog.Logger) (*Engine, error) {
 		clients:  make(map[*client]struct{}),
 		ids:      make(map[string]*client),
 		sessions: make(map[string]*session),
+		gate:     admission.NewGate(cfg.AcceptRate, cfg.AcceptBurst, cfg.MaxClients),
+		refuser:  admission.NewRefuser(log),
 	}
-	if cfg.Access != nil {
-		a, err := auth.Load(*cfg.Access)
+	if cfg.PasswordFile != "" || cfg.ACLFile != "" || !cfg.AllowAnon {
+		a, err := auth.Load(auth.Config{PasswordFile: cfg.PasswordFile, ACLFile: cfg.ACLFile, AllowAnonymous: cfg.AllowAnon})
 		if err != nil {
 			e.removeStateDir()
 			return nil, fmt.Errorf("access files: %w", err)
@@ -176,6 +104,14 @@ func New(cfg Config, log zerolog.Logger) (*Engine, error) {
 	if e.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
 		e.closeState()
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	if cfg.User != "" {
+		if err := admission.DropPrivileges(cfg.User, abs); err != nil {
+			e.ln.Close()
+			e.closeState()
+			return nil, err
+		}
+		log.Info().Str("user", cfg.User).Int("uid", os.Getuid()).Msg("privileges dropped")
 	}
 	return e, nil
 }
@@ -198,12 +134,11 @@ func (e *Engine) Run(ctx context.Context) error {
 		Str("state_dir", e.stateDir).
 		Int("pid", e.pid).
 		Int("max_clients", e.cfg.MaxClients).
-		Int("queue_len", e.cfg.QueueLen).
 		Msg("listening")
 	accepted := make(chan struct{})
 	go func() {
 		defer close(accepted)
-		e.acceptLoop()
+		admission.AcceptLoop(e.ln, e.log, e.admit)
 	}()
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -243,67 +178,27 @@ func (e *Engine) authorizer() protocol.Authorizer {
 	return nil
 }
 
-// acceptLoop admits connections until the listener closes. A temporary
-// error (out of descriptors, say) backs off instead of ending the loop.
-func (e *Engine) acceptLoop() {
-	backoff := 5 * time.Millisecond
-	for {
-		conn, err := e.ln.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			e.log.Warn().Err(err).Dur("backoff", backoff).Msg("accept failed")
-			time.Sleep(backoff)
-			backoff = min(2*backoff, time.Second)
-			continue
-		}
-		backoff = 5 * time.Millisecond
-		e.admit(conn.(*net.TCPConn))
-	}
-}
-
 // admit registers a new client and starts its router, or refuses it with
-// CONNACK 3 when -max-clients are being served.
-func (e *Engine) admit(conn *net.TCPConn) {
+// CONNACK 3 (-max-accept-rate, -max-clients).
+func (e *Engine) admit(conn net.Conn) {
 	e.mu.Lock()
 	if e.stopping {
 		e.mu.Unlock()
 		conn.Close()
 		return
 	}
-	if n := len(e.clients); n >= e.cfg.MaxClients {
+	if err := e.gate.Admit(time.Now(), len(e.clients)); err != nil {
 		e.mu.Unlock()
-		e.refuse(conn, "-max-clients", "start the broker with a larger -max-clients", fmt.Errorf("%d clients connected", n))
+		e.refuser.Refuse(conn, err)
 		return
 	}
 	e.seq++
 	name := e.QueuePrefix() + strconv.FormatUint(e.seq, 10)
-	c := newClient(name, conn, &e.cfg, e.log.With().Str("role", "deliverer").Int("pid", e.pid).Str("queue", name).Logger())
+	c := newClient(name, conn.(*net.TCPConn), &e.cfg, e.log.With().Str("role", "deliverer").Int("pid", e.pid).Str("queue", name).Logger())
 	e.clients[c] = struct{}{}
 	e.running.Add(1)
 	e.mu.Unlock()
 	go e.serve(c)
-}
-
-// refuse answers a client that cannot be served with CONNACK 3 (server
-// unavailable) and logs one line naming the limit and how to raise it,
-// exactly as the process engine's supervisor does: four constant bytes, no
-// MQTT parsing, then the client's CONNECT is drained so the close is not a
-// reset.
-func (e *Engine) refuse(conn *net.TCPConn, limit, fix string, err error) {
-	e.log.Warn().Err(fmt.Errorf("%s reached: %w", limit, err)).Str("remote", conn.RemoteAddr().String()).
-		Str("limit", limit).Str("fix", fix).Msg("client refused: server unavailable")
-	go func() {
-		defer conn.Close()
-		conn.SetDeadline(time.Now().Add(2 * time.Second))
-		// CONNACK: type 2, remaining length 2, no session, code 3.
-		if _, err := conn.Write([]byte{0x20, 0x02, 0x00, byte(packet.RefusedServerUnavailable)}); err != nil {
-			return
-		}
-		conn.CloseWrite()
-		io.Copy(io.Discard, io.LimitReader(conn, 1<<20))
-	}()
 }
 
 // serve runs one client: its deliverer on a goroutine of its own, its router

@@ -18,6 +18,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/forkmq/forkmq/internal/options"
 	"github.com/forkmq/forkmq/internal/packet"
 )
 
@@ -320,16 +321,23 @@ type testBroker struct {
 // start runs an engine on 127.0.0.1:0 and stops it at the end of the test,
 // asserting that Run returns nil, that every client was cleaned up and that
 // the index is empty.
-func start(t *testing.T, mod func(*Config)) *testBroker {
+func start(t *testing.T, mod func(*options.Options)) *testBroker {
 	t.Helper()
-	cfg := Config{Listen: "127.0.0.1:0", StateDir: filepath.Join(t.TempDir(), "state"), MaxClients: 20}
+	cfg := testOptions(filepath.Join(t.TempDir(), "state"), 20)
 	if mod != nil {
 		mod(&cfg)
 	}
 	return startConfig(t, cfg)
 }
 
-func startConfig(t *testing.T, cfg Config) *testBroker {
+// testOptions are the defaults of the goroutine engine on a free port.
+func testOptions(stateDir string, maxClients int) options.Options {
+	o := options.Default()
+	o.Engine, o.Listen, o.StateDir, o.MaxClients = options.Goroutine, "127.0.0.1:0", stateDir, maxClients
+	return o
+}
+
+func startConfig(t *testing.T, cfg options.Options) *testBroker {
 	t.Helper()
 	lb := &logBuf{}
 	e, err := New(cfg, zerolog.New(lb).Level(zerolog.DebugLevel))
@@ -491,7 +499,7 @@ func TestKeepAlive(t *testing.T) {
 }
 
 func TestConnectTimeout(t *testing.T) {
-	b := start(t, func(c *Config) { c.ConnectWait = 300 * time.Millisecond })
+	b := start(t, func(c *options.Options) { c.ConnectWait = 300 * time.Millisecond })
 	c := dial(t, b.addr)
 	if took := c.expectClosed(t, ioTimeout); took < 250*time.Millisecond {
 		t.Errorf("closed after %v, before the connect timeout", took)
@@ -501,7 +509,7 @@ func TestConnectTimeout(t *testing.T) {
 // TestMaxClients: the client past -max-clients gets CONNACK 3 and the log
 // names the limit and its fix; once a client leaves, a new one is served.
 func TestMaxClients(t *testing.T) {
-	b := start(t, func(c *Config) { c.MaxClients = 2 })
+	b := start(t, func(c *options.Options) { c.MaxClients = 2 })
 	first := connect(t, b.addr, "m1", 30)
 	connect(t, b.addr, "m2", 30)
 	third := dial(t, b.addr)
@@ -556,8 +564,7 @@ func TestProtocolLevelRefused(t *testing.T) {
 // priorities do.
 func TestRepliesOvertakePublications(t *testing.T) {
 	server, peer := tcpPair(t)
-	cfg := Config{QueueLen: 4}
-	cfg.setDefaults()
+	cfg := options.Default()
 	c := newClient("goroutine.test.1", server, &cfg, zerolog.Nop())
 	for i := range 3 {
 		c.pubs <- delivery{m: &message{topic: "p", payload: []byte{byte(i)}}}
@@ -580,7 +587,7 @@ func TestRepliesOvertakePublications(t *testing.T) {
 // logs each client's departure.
 func TestShutdownClosesClients(t *testing.T) {
 	lb := &logBuf{}
-	e, err := New(Config{Listen: "127.0.0.1:0", StateDir: filepath.Join(t.TempDir(), "s")}, zerolog.New(lb))
+	e, err := New(testOptions(filepath.Join(t.TempDir(), "s"), 100), zerolog.New(lb))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -629,7 +636,7 @@ func tcpPair(t testing.TB) (*net.TCPConn, net.Conn) {
 // [MQTT-4.3.3-1]; no more than MaxInflight flows are unsettled at once, and
 // an acknowledgement lets the next one go [MQTT-4.6.0-2].
 func TestOutboundQoS(t *testing.T) {
-	b := start(t, func(c *Config) { c.MaxInflight = 2 })
+	b := start(t, func(c *options.Options) { c.MaxInflight = 2 })
 	sub := connect(t, b.addr, "qsub", 30)
 	sub.subscribeAt(t, 2, "q2/#")
 	sub.subscribeAt(t, 1, "q1/#")

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/forkmq/forkmq/internal/options"
 )
 
 // Tests of what the goroutine engine mirrors from the process engine:
@@ -219,7 +221,7 @@ func TestRetained(t *testing.T) {
 // them.
 func TestRetainedSurvivesRestart(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "state")
-	cfg := Config{Listen: "127.0.0.1:0", StateDir: dir, MaxClients: 5}
+	cfg := testOptions(dir, 5)
 	first := startConfig(t, cfg)
 	pub := connect(t, first.addr, "rspub", 30)
 	pub.publishSettled(t, 1<<1|flagRetain, "keep/me", []byte("kept"), 9)
@@ -402,7 +404,7 @@ func TestSessionMailboxBound(t *testing.T) {
 	}
 	for _, row := range rows {
 		t.Run(row.name, func(t *testing.T) {
-			b := start(t, func(c *Config) { c.SessionMsgs, c.SessionBytes = row.msgs, row.bytes })
+			b := start(t, func(c *options.Options) { c.SessionMsgs, c.SessionBytes = row.msgs, row.bytes })
 			pub := connect(t, b.addr, "mbpub", 30)
 			sub, _ := connectSession(t, b.addr, "mbsub", false)
 			sub.subscribeAt(t, 1, "mb/#")
@@ -443,7 +445,7 @@ func TestSlowConsumer(t *testing.T) {
 	for _, row := range rows {
 		t.Run(row.name, func(t *testing.T) {
 			const stallAfter = 500 * time.Millisecond
-			b := start(t, func(c *Config) { c.BacklogMsgs, c.BacklogBytes, c.StallTimeout = 4, 1<<20, stallAfter })
+			b := start(t, func(c *options.Options) { c.BacklogMsgs, c.BacklogBytes, c.StallTimeout = 4, 1<<20, stallAfter })
 			sleeper := connect(t, b.addr, "sleeper", 0)
 			sleeper.subscribeAt(t, row.qos, "slow/#")
 			pub := connect(t, b.addr, "fastpub", 30)

@@ -51,7 +51,7 @@ func newRouter(e *Engine, c *client) *router {
 		matcher: e.index.NewMatcher(),
 	}
 	r.session = protocol.NewSession(r)
-	r.session.SetLimits(e.cfg.Limits)
+	r.session.SetLimits(protocol.Limits{MaxSubscriptions: e.cfg.MaxSubs, MaxTopicLength: e.cfg.MaxTopicLen, MaxTopicLevels: e.cfg.MaxTopicLevel})
 	r.session.SetAuthorizer(e.authorizer)
 	r.session.OnRefused(func(what string, err error) {
 		r.log.Warn().Err(err).Str("client_id", r.session.ClientID()).Str("request", what).Msg("request refused")

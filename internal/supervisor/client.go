@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -16,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/forkmq/forkmq/internal/admission"
 	"github.com/forkmq/forkmq/internal/queue"
 	"github.com/forkmq/forkmq/internal/spawn"
 	"github.com/forkmq/forkmq/internal/state"
@@ -59,28 +59,17 @@ func (c *client) done() bool {
 	return (c.router == nil || c.router.exited) && (c.deliverer == nil || c.deliverer.exited)
 }
 
-// limitError is a refusal because a broker or kernel limit is reached; it
-// names the limit and how to raise it, for the one log line the refusal gets.
-type limitError struct {
-	limit string
-	fix   string
-	err   error
-}
-
-func (e *limitError) Error() string { return e.limit + " reached: " + e.err.Error() }
-func (e *limitError) Unwrap() error { return e.err }
-
 // spawnLimit names the limit behind a failed exec, when there is one.
 func spawnLimit(err error) error {
 	switch {
 	case errors.Is(err, syscall.EAGAIN):
-		return &limitError{limit: "processes (RLIMIT_NPROC, kernel.pid_max or the cgroup's pids.max)",
-			fix: "raise `ulimit -u`, kernel.pid_max or pids.max, or lower -max-clients", err: err}
+		return &admission.LimitError{Limit: "processes (RLIMIT_NPROC, kernel.pid_max or the cgroup's pids.max)",
+			Fix: "raise `ulimit -u`, kernel.pid_max or pids.max, or lower -max-clients", Err: err}
 	case errors.Is(err, syscall.EMFILE), errors.Is(err, syscall.ENFILE):
-		return &limitError{limit: "open files (RLIMIT_NOFILE or fs.file-max)",
-			fix: "raise `ulimit -n` or fs.file-max, or lower -max-clients", err: err}
+		return &admission.LimitError{Limit: "open files (RLIMIT_NOFILE or fs.file-max)",
+			Fix: "raise `ulimit -n` or fs.file-max, or lower -max-clients", Err: err}
 	case errors.Is(err, syscall.ENOMEM):
-		return &limitError{limit: "memory", fix: "free memory or lower -max-clients", err: err}
+		return &admission.LimitError{Limit: "memory", Fix: "free memory or lower -max-clients", Err: err}
 	}
 	return fmt.Errorf("start worker: %w", err)
 }
@@ -90,21 +79,15 @@ func spawnLimit(err error) error {
 // CONNACK 3, so no half-set-up client is ever left behind.
 func (s *Supervisor) admit(conn net.Conn) {
 	remote := conn.RemoteAddr().String()
-	if !s.acceptBucket.take(time.Now()) {
-		s.refuse(conn, &limitError{limit: "-max-accept-rate", fix: "raise -max-accept-rate / -accept-burst",
-			err: fmt.Errorf("more than %g new connections per second", s.cfg.AcceptRate)})
-		return
-	}
-	if len(s.clients) >= s.cfg.MaxClients {
-		s.refuse(conn, &limitError{limit: "-max-clients", fix: "start the broker with a larger -max-clients",
-			err: fmt.Errorf("%d clients connected", len(s.clients))})
+	if err := s.gate.Admit(time.Now(), len(s.clients)); err != nil {
+		s.refuser.Refuse(conn, err)
 		return
 	}
 	s.seq++
 	c := &client{queue: s.QueuePrefix() + strconv.FormatUint(s.seq, 10), remote: remote, started: time.Now()}
 	if err := s.startClient(c, conn); err != nil {
 		s.undo(c)
-		s.refuse(conn, err)
+		s.refuser.Refuse(conn, err)
 		return
 	}
 	conn.Close() // the workers hold the socket now
@@ -121,7 +104,7 @@ func (s *Supervisor) startClient(c *client, conn net.Conn) error {
 	if err != nil {
 		var le *queue.LimitError
 		if errors.As(err, &le) {
-			return &limitError{limit: le.Limit, fix: le.Fix, err: err}
+			return &admission.LimitError{Limit: le.Limit, Fix: le.Fix, Err: err}
 		}
 		return fmt.Errorf("create queue: %w", err)
 	}
@@ -165,43 +148,6 @@ func (s *Supervisor) undo(c *client) {
 	}
 	s.removeConnState(c.queue)
 	s.state.removeClient(c.queue)
-}
-
-// refuse answers a client that cannot be served with CONNACK 3 (server
-// unavailable) and logs one line naming the limit and how to raise it. The
-// supervisor does not parse MQTT: it writes the four constant bytes, stops
-// writing, and lets the client's CONNECT drain so the close is not a reset.
-func (s *Supervisor) refuse(conn net.Conn, err error) {
-	var le *limitError
-	key := "other"
-	if errors.As(err, &le) {
-		key = le.limit
-	}
-	// Under a flood, one line a second per limit, with the count held back.
-	now := time.Now()
-	if last := s.refusalLogged[key]; now.Sub(last) >= time.Second {
-		ev := s.log.Warn().Err(err).Str("remote", conn.RemoteAddr().String())
-		if le != nil {
-			ev = ev.Str("limit", le.limit).Str("fix", le.fix)
-		}
-		ev.Int("refused_since_last_line", s.refusalsHeld[key]).Msg("client refused: server unavailable")
-		s.refusalLogged[key] = now
-		s.refusalsHeld[key] = 0
-	} else {
-		s.refusalsHeld[key]++
-	}
-	go func() {
-		defer conn.Close()
-		conn.SetDeadline(time.Now().Add(2 * time.Second))
-		// CONNACK: type 2, remaining length 2, no session, code 3.
-		if _, err := conn.Write([]byte{0x20, 0x02, 0x00, 0x03}); err != nil {
-			return
-		}
-		if tcp, ok := conn.(*net.TCPConn); ok {
-			tcp.CloseWrite()
-		}
-		io.Copy(io.Discard, io.LimitReader(conn, 1<<20))
-	}()
 }
 
 // cleanup removes what a gone connection leaves: topic entries first (so no
@@ -304,30 +250,4 @@ func releaseIDLock(path, conn string) {
 func fileExists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
-}
-
-// tokenBucket limits a rate: rate tokens a second, at most burst at once.
-// A zero rate means no limit.
-type tokenBucket struct {
-	rate, burst, tokens float64
-	last                time.Time
-}
-
-func newTokenBucket(rate float64, burst int) *tokenBucket {
-	return &tokenBucket{rate: rate, burst: float64(max(burst, 1)), tokens: float64(max(burst, 1))}
-}
-
-func (b *tokenBucket) take(now time.Time) bool {
-	if b.rate <= 0 {
-		return true
-	}
-	if !b.last.IsZero() {
-		b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
-	}
-	b.last = now
-	if b.tokens < 1 {
-		return false
-	}
-	b.tokens--
-	return true
 }

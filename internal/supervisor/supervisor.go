@@ -25,7 +25,9 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/forkmq/forkmq/internal/admission"
 	"github.com/forkmq/forkmq/internal/auth"
+	"github.com/forkmq/forkmq/internal/options"
 	"github.com/forkmq/forkmq/internal/queue"
 	"github.com/forkmq/forkmq/internal/spawn"
 	"github.com/forkmq/forkmq/internal/spool"
@@ -34,7 +36,7 @@ import (
 
 // Supervisor is a running broker parent.
 type Supervisor struct {
-	cfg    Config
+	cfg    options.Options
 	log    zerolog.Logger
 	state  *stateDir
 	topics *topicdir.Dir
@@ -52,19 +54,20 @@ type Supervisor struct {
 	cleaners chan struct{} // bounds the cleanups running at once
 	cleaning int           // cleanups under way
 
-	workerEnv     []string // the environment workers start with
-	acceptBucket  *tokenBucket
-	refusalLogged map[string]time.Time // per limit: when a refusal was last logged
-	refusalsHeld  map[string]int       // per limit: refusals not logged since
+	workerEnv []string // the environment workers start with
+	gate      *admission.Gate
+	refuser   *admission.Refuser
 }
 
 // New prepares a broker: it takes the state directory (one broker per
 // directory), sweeps what a killed predecessor left there, plans the queue
 // size from the kernel's limits and binds the listening socket.
-func New(cfg Config, log zerolog.Logger) (*Supervisor, error) {
-	cfg.setDefaults()
-	if err := cfg.validate(); err != nil {
+func New(cfg options.Options, log zerolog.Logger) (*Supervisor, error) {
+	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if cfg.StateDir == "" || cfg.WorkerPath == "" {
+		return nil, errors.New("supervisor: the state directory and the worker binary's path are required")
 	}
 	st, err := openStateDir(cfg.StateDir)
 	if err != nil {
@@ -84,10 +87,9 @@ func New(cfg Config, log zerolog.Logger) (*Supervisor, error) {
 		// deliverer's queue then stalled for seconds under a 100→1 QoS 1
 		// load (its intake goroutine not woken while the queue was full),
 		// so workers keep the default.
-		workerEnv:     os.Environ(),
-		acceptBucket:  newTokenBucket(cfg.AcceptRate, cfg.AcceptBurst),
-		refusalLogged: make(map[string]time.Time),
-		refusalsHeld:  make(map[string]int),
+		workerEnv: os.Environ(),
+		gate:      admission.NewGate(cfg.AcceptRate, cfg.AcceptBurst, cfg.MaxClients),
+		refuser:   admission.NewRefuser(log),
 	}
 	if err := s.init(); err != nil {
 		st.close()
@@ -120,7 +122,7 @@ func (s *Supervisor) init() error {
 		return fmt.Errorf("listen on %s: %w", s.cfg.Listen, err)
 	}
 	if s.cfg.User != "" {
-		if err := dropPrivileges(s.cfg.User, s.state.Root); err != nil {
+		if err := admission.DropPrivileges(s.cfg.User, s.state.Root); err != nil {
 			s.ln.Close()
 			return err
 		}
@@ -228,25 +230,10 @@ func (s *Supervisor) reload() {
 	s.log.Info().Int("routers", n).Msg("SIGHUP: routers re-read the access files")
 }
 
-// acceptLoop feeds accepted connections to the main loop. A temporary error
-// (out of descriptors, say) backs off instead of ending the loop.
+// acceptLoop feeds accepted connections to the main loop.
 func (s *Supervisor) acceptLoop() {
-	backoff := 5 * time.Millisecond
-	for {
-		conn, err := s.ln.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				close(s.accepted)
-				return
-			}
-			s.log.Warn().Err(err).Dur("backoff", backoff).Msg("accept failed")
-			time.Sleep(backoff)
-			backoff = min(2*backoff, time.Second)
-			continue
-		}
-		backoff = 5 * time.Millisecond
-		s.accepted <- conn
-	}
+	admission.AcceptLoop(s.ln, s.log, func(conn net.Conn) { s.accepted <- conn })
+	close(s.accepted)
 }
 
 // shutdown stops accepting, stops every worker (SIGTERM, then SIGKILL after
@@ -321,31 +308,16 @@ type workerExit struct {
 // onwards, as spawn declares them).
 func (s *Supervisor) startWorker(c *client, role spawn.Role, files []*os.File, partner int) (*workerProc, error) {
 	args := spawn.Args{
-		Role:          role,
-		StateDir:      s.state.Root,
-		Queue:         c.queue,
-		Instance:      s.state.Instance,
-		Remote:        c.remote,
-		MaxPacketSize: s.cfg.MaxPacketSize,
-		ConnectWait:   s.cfg.ConnectWait,
-		QueueMsgSize:  int(s.attr.MsgSize),
-		QueueMsgMax:   int(s.attr.MaxMsg),
-		MaxInflight:   s.cfg.MaxInflight,
-		SessionMsgs:   s.cfg.SessionMsgs,
-		SessionBytes:  s.cfg.SessionBytes,
-		BacklogMsgs:   s.cfg.BacklogMsgs,
-		BacklogBytes:  s.cfg.BacklogBytes,
-		StallTimeout:  s.cfg.StallTimeout,
-		MaxSubs:       s.cfg.MaxSubs,
-		MaxTopicLen:   s.cfg.MaxTopicLen,
-		MaxTopicLevel: s.cfg.MaxTopicLevel,
-		PasswordFile:  s.cfg.PasswordFile,
-		ACLFile:       s.cfg.ACLFile,
-		AllowAnon:     s.cfg.AllowAnon,
-		LogFormat:     s.cfg.LogFormat,
-		LogLevel:      s.cfg.LogLevel,
-		Partner:       partner,
+		Role:         role,
+		Queue:        c.queue,
+		Instance:     s.state.Instance,
+		Remote:       c.remote,
+		QueueMsgSize: int(s.attr.MsgSize),
+		QueueMsgMax:  int(s.attr.MaxMsg),
+		Partner:      partner,
+		Options:      s.cfg,
 	}
+	args.StateDir = s.state.Root
 	cmd := &exec.Cmd{
 		Path:       s.cfg.WorkerPath,
 		Args:       args.Argv(),

@@ -71,9 +71,9 @@ func TestStateAndQueueModes(t *testing.T) {
 }
 
 // TestWorkersRunAsUser: started as root with -user nobody, the broker binds
-// its port, then runs as nobody — itself and every router and deliverer
-// (all four ids of /proc/<pid>/status Uid and Gid) — owns its state
-// directory and queues, and serves as before.
+// its port, then runs as nobody — itself and (process engine) every router
+// and deliverer: all four ids of /proc/<pid>/status Uid and Gid — owns its
+// state directory and queues, and serves as before. Both engines.
 func TestWorkersRunAsUser(t *testing.T) {
 	t.Parallel()
 	if os.Getuid() != 0 {
@@ -84,13 +84,16 @@ func TestWorkersRunAsUser(t *testing.T) {
 		t.Skipf("no user nobody: %v", err)
 	}
 	uid, gid := nobody.Uid, nobody.Gid
-	onProcessEngine(t, func(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, engine string) {
 		// The worker and the state directory must be reachable by nobody:
 		// the harness builds into a private directory, and t.TempDir is
 		// private too.
-		worker := copyWorker(t)
 		parent := publicTempDir(t, "forkmq-nobody-")
-		b := startBroker(t, withStateDir(filepath.Join(parent, "state")), brokerFlags("-user", "nobody", "-worker", worker))
+		flags := []string{"-user", "nobody"}
+		if engine == "process" {
+			flags = append(flags, "-worker", copyWorker(t))
+		}
+		b := startBroker(t, withEngine(engine), withStateDir(filepath.Join(parent, "state")), brokerFlags(flags...))
 		if l := b.waitLog(t, ioTimeout, "privileges dropped", nil); l.str("uid") != uid {
 			t.Errorf("privileges dropped to uid %s, want nobody's %s: %s", l.str("uid"), uid, l.raw)
 		}
@@ -105,7 +108,11 @@ func TestWorkersRunAsUser(t *testing.T) {
 		}
 
 		pair := pairOf(b.connectedLine(t, pubID))
-		for name, pid := range map[string]int{"supervisor": b.PID, "router": pair.router, "deliverer": pair.deliverer} {
+		procs := map[string]int{"broker": b.PID}
+		if engine == "process" {
+			procs["router"], procs["deliverer"] = pair.router, pair.deliverer
+		}
+		for name, pid := range procs {
 			for field, want := range map[string]string{"Uid": uid, "Gid": gid} {
 				v, err := procStatus(pid, field)
 				if err != nil {

@@ -228,12 +228,12 @@ func TestTopicLimits(t *testing.T) {
 // connections at once are served; the next ones get CONNACK 3, server
 // unavailable, with session present 0 [MQTT-3.2.2-4], and are closed
 // [MQTT-3.2.2-5]. Refusals are logged at most once a second per limit,
-// each line counting those held back since the one before.
+// each line counting those held back since the one before. Both engines.
 func TestAcceptRateLimit(t *testing.T) {
 	t.Parallel()
 	const burst, quick = 3, 5
-	onProcessEngine(t, func(t *testing.T) {
-		b := startBroker(t, brokerFlags("-max-accept-rate", "0.5", "-accept-burst", "3"))
+	forEachEngine(t, func(t *testing.T, engine string) {
+		b := startBroker(t, withEngine(engine), brokerFlags("-max-accept-rate", "0.5", "-accept-burst", "3"))
 		for range burst {
 			connectRaw(t, b, mqtt311(newClientID("burst")))
 		}

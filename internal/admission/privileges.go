@@ -1,4 +1,4 @@
-package supervisor
+package admission
 
 import (
 	"fmt"
@@ -10,11 +10,11 @@ import (
 	"syscall"
 )
 
-// dropPrivileges makes the broker (and so every worker it starts) run as
+// DropPrivileges makes the broker (and so every worker it starts) run as
 // the named user: it hands the state directory to that user, then changes
 // group and user ids. The supervisor calls it after binding the listening
 // socket, so a port below 1024 can still be served.
-func dropPrivileges(name, stateDir string) error {
+func DropPrivileges(name, stateDir string) error {
 	u, err := user.Lookup(name)
 	if err != nil {
 		return fmt.Errorf("-user %s: %w", name, err)

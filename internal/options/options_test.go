@@ -1,0 +1,92 @@
+package options
+
+import (
+	"flag"
+	"io"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func parse(args ...string) (Options, error) {
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	return Parse(fs, args)
+}
+
+func TestParse(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		want    func(*Options) // applied to the defaults
+		wantErr string         // a substring of the error, "" for none
+	}{
+		{name: "defaults", args: nil, want: func(*Options) {}},
+		{name: "every kind of value", args: []string{"-engine", "goroutine", "-max-clients", "7", "-session-max-bytes", "0x100",
+			"-stall-timeout", "1.5s", "-max-accept-rate", "2.5", "-allow-anonymous=false", "-listen", "127.0.0.1:0"},
+			want: func(o *Options) {
+				o.Engine, o.MaxClients, o.SessionBytes, o.StallTimeout = Goroutine, 7, 256, 1500*time.Millisecond
+				o.AcceptRate, o.AllowAnon, o.Listen = 2.5, false, "127.0.0.1:0"
+			}},
+		{name: "unknown engine", args: []string{"-engine", "thread"}, wantErr: `-engine "thread"`},
+		{name: "out of range", args: []string{"-max-clients", "0", "-max-inflight", "70000"}, wantErr: "-max-clients 0"},
+		{name: "every error at once", args: []string{"-max-clients", "0", "-max-inflight", "70000"}, wantErr: "-max-inflight 70000"},
+		{name: "not a number", args: []string{"-max-clients", "many"}, wantErr: "invalid value"},
+		{name: "a process-only option on the goroutine engine is refused",
+			args: []string{"-engine", "goroutine", "-queue-budget", "1000"}, wantErr: "-queue-budget: only the process engine has it"},
+		{name: "a process-only option on the process engine",
+			args: []string{"-queue-budget", "1000", "-worker", "/bin/w"}, want: func(o *Options) { o.QueueBudget, o.WorkerPath = 1000, "/bin/w" }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parse(tt.args...)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error %v, want one containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := Default()
+			tt.want(&want)
+			got.set, want.set = nil, nil
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("got  %+v\nwant %+v", got, want)
+			}
+		})
+	}
+}
+
+// TestArgsRoundTrip: the arguments a supervisor gives a worker reproduce
+// its options exactly, whatever the worker's defaults.
+func TestArgsRoundTrip(t *testing.T) {
+	o := Default()
+	o.Listen, o.StateDir, o.MaxClients, o.QueueBudget, o.WorkerPath = "127.0.0.1:0", "/tmp/state dir", 3, 12345, "/x/worker"
+	o.StallTimeout, o.AcceptRate, o.AllowAnon, o.PasswordFile, o.LogFormat = 750*time.Millisecond, 0.5, false, "/etc/p w", "json"
+	got, err := parse(o.Args()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got.set = nil
+	if !reflect.DeepEqual(got, o) {
+		t.Errorf("round trip:\n got  %+v\n want %+v", got, o)
+	}
+}
+
+// TestEveryFieldHasAFlag: an option added to Options without a flag would
+// never reach a worker.
+func TestEveryFieldHasAFlag(t *testing.T) {
+	var o Options
+	n := 0
+	for i := range reflect.TypeOf(o).NumField() {
+		if reflect.TypeOf(o).Field(i).IsExported() {
+			n++
+		}
+	}
+	if got := len(o.defs()); got != n {
+		t.Errorf("%d flags for %d exported fields", got, n)
+	}
+}
