@@ -19,6 +19,7 @@ import (
 
 	"github.com/forkmq/forkmq/internal/admission"
 	"github.com/forkmq/forkmq/internal/auth"
+	"github.com/forkmq/forkmq/internal/core"
 	"github.com/forkmq/forkmq/internal/options"
 	"github.com/forkmq/forkmq/internal/protocol"
 	"github.com/forkmq/forkmq/internal/retain"
@@ -206,7 +207,7 @@ func (e *Engine) admit(conn net.Conn) {
 func (e *Engine) serve(c *client) {
 	defer e.running.Done()
 	defer close(c.cleaned)
-	go newDeliverer(c, e.cfg.MaxInflight).run()
+	go newDeliverer(c, core.Limits{Window: e.cfg.MaxInflight, BacklogMsgs: e.cfg.BacklogMsgs, BacklogBytes: e.cfg.BacklogBytes}).run()
 	r := newRouter(e, c)
 	r.run()
 	<-c.delivered
@@ -215,7 +216,7 @@ func (e *Engine) serve(c *client) {
 	// stays subscribed, offline.
 	if s := r.sess; s != nil && s.persistent {
 		s.online.CompareAndSwap(c, nil)
-		s.attach(false)
+		s.mailbox.attach(false)
 	} else if s != nil {
 		e.index.Remove(s, s.filterList()...)
 	}
@@ -227,7 +228,7 @@ func (e *Engine) serve(c *client) {
 	}
 	e.mu.Unlock()
 	e.log.Info().
-		Str("client_id", r.session.ClientID()).
+		Str("client_id", r.proto.ClientID()).
 		Str("remote", c.remote).
 		Int("router_pid", e.pid).
 		Int("deliverer_pid", e.pid).
@@ -275,7 +276,9 @@ func (e *Engine) discardSession(clientID string) {
 		return
 	}
 	e.index.Remove(s, s.filterList()...)
-	s.discard()
+	if s.mailbox != nil {
+		s.mailbox.discard()
+	}
 	e.log.Debug().Str("client_id", clientID).Str("session", s.name).Msg("earlier session discarded")
 }
 

@@ -18,6 +18,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/forkmq/forkmq/internal/core"
 	"github.com/forkmq/forkmq/internal/options"
 	"github.com/forkmq/forkmq/internal/packet"
 )
@@ -560,20 +561,21 @@ func TestProtocolLevelRefused(t *testing.T) {
 }
 
 // TestRepliesOvertakePublications: with publications and replies waiting,
-// the deliverer writes every reply first, as the process engine's queue
-// priorities do.
+// the deliverer writes every reply first, and no publication before the
+// router says CONNACK is out (Start) [MQTT-3.2.0-1].
 func TestRepliesOvertakePublications(t *testing.T) {
 	server, peer := tcpPair(t)
 	cfg := options.Default()
 	c := newClient("goroutine.test.1", server, &cfg, zerolog.Nop())
 	for i := range 3 {
-		c.pubs <- delivery{m: &message{topic: "p", payload: []byte{byte(i)}}}
+		c.pubs <- core.Item{Kind: core.Publication, Msg: &core.Message{Topic: "p", Payload: []byte{byte(i)}}}
 	}
-	c.ctrl <- control{p: &packet.Connack{}}
-	c.ctrl <- control{p: &packet.Pingresp{}}
-	close(c.ctrl) // orderly: flush and close
-	d := newDeliverer(c, 1)
-	d.run()
+	for _, p := range []packet.Packet{&packet.Connack{}, &packet.Pingresp{}} {
+		b, _ := packet.Append(nil, p)
+		c.ctrl <- own{it: core.Item{Kind: core.Reply, Packet: b}}
+	}
+	c.ctrl <- own{it: core.Item{Kind: core.Close}} // orderly: flush and close
+	newDeliverer(c, core.Limits{Window: 1, BacklogMsgs: 10, BacklogBytes: 1 << 20}).run()
 	got, _ := io.ReadAll(peer)
 	if want := []byte{0x20, 0x02, 0x00, 0x00, 0xd0, 0x00}; !bytes.Equal(got, want) {
 		t.Errorf("wrote %x, want %x (replies, then the close overtakes publications)", got, want)

@@ -4,18 +4,20 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/forkmq/forkmq/internal/core"
 	"github.com/forkmq/forkmq/internal/packet"
 	"github.com/forkmq/forkmq/internal/protocol"
 )
 
 const (
-	// replyWait bounds how long the router waits to put a reply on its own
-	// client's channel; the deliverer drains it continuously, so waiting
-	// this long means the client stopped reading.
+	// replyWait bounds how long the router waits to put something for its
+	// own client on the ctrl channel: the deliverer takes it as long as the
+	// client reads, so waiting this long means the client stopped reading.
 	replyWait = 10 * time.Second
 	// takeoverWait bounds how long a new connection waits for an earlier
 	// one with the same client identifier to end and publish its will.
@@ -25,36 +27,33 @@ const (
 // errClientGone is returned by Send when the client was ended meanwhile.
 var errClientGone = errors.New("client ended")
 
-// router reads one client's packets and acts on them; it implements
-// protocol.Engine with the index and the subscribers' channels. It runs on
-// the goroutine the engine started for the client.
+// router is the router goroutine of one client: it reads the client's
+// packets and runs its protocol.Connection, whose engine is a core.Router
+// on this engine's transport — the index in memory, the subscribers'
+// channels and mailboxes, the ctrl channel to its own deliverer — which the
+// router implements: core.Outlet, core.Own and core.Sessions.
 type router struct {
-	e       *Engine
-	c       *client
-	log     zerolog.Logger
-	session *protocol.Session
-	matcher *Matcher[*session]
+	e     *Engine
+	c     *client
+	log   zerolog.Logger
+	proto *protocol.Session
+	core  *core.Router[*session]
 
-	sess    *session        // the subscriber this connection serves, from CONNECT on
-	id      string          // the client identifier claimed, "" before CONNECT
-	will    *packet.Will    // published after an abnormal end [MQTT-3.1.2-8]
-	subs    []Sub[*session] // scratch of Publish
-	timer   reusedTimer     // reused by every wait on a channel
+	sess    *session     // the subscriber this connection serves, from CONNECT on
+	id      string       // the client identifier claimed, "" before CONNECT
+	will    *packet.Will // published after an abnormal end [MQTT-3.1.2-8]
+	timer   reusedTimer  // reused by every wait on a channel
 	dropped uint64
 }
 
 func newRouter(e *Engine, c *client) *router {
-	r := &router{
-		e:       e,
-		c:       c,
-		log:     e.log.With().Str("role", "router").Int("pid", e.pid).Str("queue", c.name).Logger(),
-		matcher: e.index.NewMatcher(),
-	}
-	r.session = protocol.NewSession(r)
-	r.session.SetLimits(protocol.Limits{MaxSubscriptions: e.cfg.MaxSubs, MaxTopicLength: e.cfg.MaxTopicLen, MaxTopicLevels: e.cfg.MaxTopicLevel})
-	r.session.SetAuthorizer(e.authorizer)
-	r.session.OnRefused(func(what string, err error) {
-		r.log.Warn().Err(err).Str("client_id", r.session.ClientID()).Str("request", what).Msg("request refused")
+	r := &router{e: e, c: c, log: e.log.With().Str("role", "router").Int("pid", e.pid).Str("queue", c.name).Logger()}
+	r.core = core.NewRouter[*session](r.log, &memIndex{x: e.index, m: e.index.NewMatcher()}, r, r, r, e.retained)
+	r.proto = protocol.NewSession(r.core)
+	r.proto.SetLimits(protocol.Limits{MaxSubscriptions: e.cfg.MaxSubs, MaxTopicLength: e.cfg.MaxTopicLen, MaxTopicLevels: e.cfg.MaxTopicLevel})
+	r.proto.SetAuthorizer(e.authorizer)
+	r.proto.OnRefused(func(what string, err error) {
+		r.log.Warn().Err(err).Str("client_id", r.proto.ClientID()).Str("request", what).Msg("request refused")
 	})
 	return r
 }
@@ -62,13 +61,13 @@ func newRouter(e *Engine, c *client) *router {
 // run is the router's loop: one packet at a time, in the order received,
 // until the session ends; then it closes the way the end calls for.
 func (r *router) run() {
-	end, err := r.session.Serve(r.c.conn, bufio.NewReaderSize(r.c.conn, 64<<10), protocol.ServeConfig{
+	end, err := r.proto.Serve(r.c.conn, bufio.NewReaderSize(r.c.conn, 64<<10), protocol.ServeConfig{
 		MaxPacketSize: r.e.cfg.MaxPacketSize,
 		ConnectWait:   r.e.cfg.ConnectWait,
 		OnConnect:     r.connected,
 		OnPacket: func(p packet.Packet) {
 			if r.log.Debug().Enabled() {
-				r.log.Debug().Str("client_id", r.session.ClientID()).Str("packet", p.Type().String()).Msg("packet in")
+				r.log.Debug().Str("client_id", r.proto.ClientID()).Str("packet", p.Type().String()).Msg("packet in")
 			}
 		},
 	})
@@ -76,22 +75,14 @@ func (r *router) run() {
 	r.close(end, err)
 }
 
-// connected runs once CONNACK is on its way: a persistent session now
-// takes this connection's publications, and its deliverer resends what is
-// unsettled and sends what was stored (after CONNACK: ctrl is in order).
+// connected logs the connection once CONNACK is on its way.
 func (r *router) connected() {
-	if r.sess.persistent {
-		r.sess.online.Store(r.c)
-		if err := r.control(control{resume: r.sess}); err != nil {
-			r.log.Error().Err(err).Msg("resume session")
-		}
-	}
 	r.log.Info().
-		Str("client_id", r.session.ClientID()).
+		Str("client_id", r.proto.ClientID()).
 		Str("remote", r.c.remote).
 		Int("router_pid", r.e.pid).
 		Int("deliverer_pid", r.e.pid).
-		Dur("keep_alive", r.session.KeepAlive()).
+		Dur("keep_alive", r.proto.KeepAlive()).
 		Bool("persistent", r.sess.persistent).
 		Str("session_queue", r.sess.name).
 		Msg("client connected")
@@ -111,7 +102,7 @@ func (r *router) close(end protocol.End, err error) {
 	case protocol.EndEngine:
 		ev = r.log.Error()
 	}
-	ev.Err(err).Str("client_id", r.session.ClientID()).Str("remote", r.c.remote).Str("end", end.String()).Msg("session ended")
+	ev.Err(err).Str("client_id", r.proto.ClientID()).Str("remote", r.c.remote).Str("end", end.String()).Msg("session ended")
 	reason := "router: " + endReasons[end]
 	if end.Orderly() {
 		// The deliverer writes the replies still waiting (a refusing CONNACK
@@ -119,20 +110,18 @@ func (r *router) close(end protocol.End, err error) {
 		// not read gets the process engine's grace period to take them.
 		r.c.setReason(reason)
 		r.c.sock.Finish(time.Now().Add(r.e.cfg.StopGrace))
-		close(r.c.ctrl)
-		return
+		if r.core.Close() == nil {
+			return
+		}
 	}
 	// [MQTT-4.8.0-1] anything else closes the connection at once.
 	r.c.end(reason)
 }
 
-// Connect implements protocol.Connector: it claims the client identifier,
-// ending an earlier connection that holds it [MQTT-3.1.4-2] and waiting
-// until that one is cleaned up and its will published; then it discards
-// (clean session 1 [MQTT-3.1.2-6]) or opens (clean session 0
-// [MQTT-3.1.2-4]) the stored session and keeps the will. It reports whether
-// a stored session was resumed [MQTT-3.2.2-2].
-func (r *router) Connect(c *packet.Connect, clientID string) (bool, error) {
+// Claim implements core.Sessions: it claims the client identifier, ending
+// an earlier connection that holds it [MQTT-3.1.4-2] and waiting until that
+// one is cleaned up and its will published.
+func (r *router) Claim(clientID string) error {
 	deadline := time.Now().Add(takeoverWait)
 	for {
 		prev := r.e.claim(clientID, r.c)
@@ -145,90 +134,107 @@ func (r *router) Connect(c *packet.Connect, clientID string) (bool, error) {
 		select {
 		case <-prev.cleaned:
 		case <-r.wait(time.Until(deadline)):
-			return false, &protocol.Refusal{Code: packet.RefusedServerUnavailable, Reason: "an earlier connection with this client id did not end"}
+			return &protocol.Refusal{Code: packet.RefusedServerUnavailable, Reason: "an earlier connection with this client id did not end"}
 		}
 	}
 	r.id = clientID
-	r.will = c.Will
-	if !c.CleanSession {
-		var present bool
-		r.sess, present = r.e.openSession(clientID)
-		r.sess.attach(true)
-		return present, nil
-	}
-	r.e.discardSession(clientID)
-	r.sess = newSession(r.c.name, false)
-	r.sess.online.Store(r.c)
-	return false, nil
+	return nil
 }
 
-// Received implements protocol.InboundStore: the session keeps the QoS 2
+// Open implements core.Sessions: a clean session discards the stored one
+// [MQTT-3.1.2-6]; otherwise the stored one is resumed, or a new one made.
+func (r *router) Open(clientID string, clean bool) (*session, bool, error) {
+	if clean {
+		r.e.discardSession(clientID)
+		r.sess = newSession(r.c.name, false)
+		r.sess.online.Store(r.c)
+		return r.sess, false, nil
+	}
+	var present bool
+	r.sess, present = r.e.openSession(clientID)
+	r.sess.mailbox.attach(true)
+	return r.sess, present, nil
+}
+
+// KeepWill implements core.Sessions.
+func (r *router) KeepWill(w *packet.Will) error {
+	r.will = w
+	return nil
+}
+
+// DropWill implements core.Sessions [MQTT-3.1.2-10].
+func (r *router) DropWill() error {
+	r.will = nil
+	return nil
+}
+
+// Received implements core.Sessions: the session keeps the QoS 2
 // identifiers not yet released, so that a persistent one still routes a
 // message resent after a reconnect once [MQTT-4.3.3-2].
-func (r *router) Received(id uint16) (bool, error) {
-	if _, seen := r.sess.inbound[id]; seen {
-		return true, nil
-	}
-	r.sess.inbound[id] = struct{}{}
-	return false, nil
-}
+func (r *router) Received(id uint16) (bool, error) { return r.sess.qos2Seen(id), nil }
 
-// Released implements protocol.InboundStore.
+// Released implements core.Sessions.
 func (r *router) Released(id uint16) error {
 	delete(r.sess.inbound, id)
 	return nil
 }
 
-// DiscardWill implements protocol.WillKeeper [MQTT-3.1.2-10].
-func (r *router) DiscardWill() error {
-	r.will = nil
-	return nil
-}
-
-// publishWill routes the will of a connection that ended without
-// DISCONNECT [MQTT-3.1.2-8], like a PUBLISH of this client (retained if
-// the will says so), and reports whether there was one.
+// publishWill publishes the will of a connection that ended without
+// DISCONNECT [MQTT-3.1.2-8], and reports whether there was one.
 func (r *router) publishWill() bool {
 	if r.will == nil {
 		return false
 	}
 	w := r.will
 	r.will = nil
-	p := &packet.Publish{Topic: w.Topic, QoS: w.QoS, Retain: w.Retain, Payload: w.Payload}
-	if p.Retain {
-		if err := r.Retain(p); err != nil {
-			r.log.Warn().Err(err).Msg("will not retained")
-		}
-	}
-	if err := r.Publish(p); err != nil {
-		r.log.Warn().Err(err).Msg("will not published")
+	if err := r.core.PublishWill(w); err != nil {
+		r.log.Warn().Err(err).Msg("will")
 	}
 	return true
 }
 
-// Acknowledge implements protocol.Acknowledger: the client's PUBACK, PUBREC
-// and PUBCOMP go to the deliverer, which owns the outbound flows.
-func (r *router) Acknowledge(p packet.Packet) error {
-	return r.control(control{p: p, ack: true})
-}
-
-// Send implements protocol.Engine: a reply travels through the client's
-// control channel to the deliverer, ahead of waiting publications.
-func (r *router) Send(p packet.Packet) error {
-	if r.log.Debug().Enabled() {
-		r.log.Debug().Str("client_id", r.session.ClientID()).Str("packet", p.Type().String()).Msg("packet out")
+// Send implements core.Own: what the router has for its own client goes on
+// the ctrl channel. Start attaches the session: a persistent one now takes
+// this connection's publications, and its deliverer resends what is
+// unsettled and sends what was stored (after CONNACK: ctrl is in order).
+func (r *router) Send(it core.Item) error {
+	o := own{it: it}
+	if it.Kind == core.Start {
+		r.sess.online.Store(r.c)
+		o.mailbox = r.sess.mailbox
 	}
-	return r.control(control{p: p})
+	return r.control(o)
 }
 
-func (r *router) control(ctl control) error {
+// Publish implements core.Own: a copy for the client itself — through its
+// mailbox when the session is persistent and qos > 0.
+func (r *router) Publish(m *core.Message, qos packet.QoS) error {
+	it := core.Item{Kind: core.Publication, Msg: m, QoS: qos}
+	if qos > 0 && r.sess.persistent {
+		r.toMailbox(r.sess, it)
+		it = core.Item{Kind: core.Bell}
+	}
+	return r.control(own{it: it})
+}
+
+// Retained implements core.Own: the payload is read into memory, as every
+// payload of this engine is.
+func (r *router) Retained(topic string, qos packet.QoS, body io.Reader, size int64) error {
+	payload := make([]byte, size)
+	if _, err := io.ReadFull(body, payload); err != nil {
+		return fmt.Errorf("read retained %q: %w", topic, err)
+	}
+	return r.Publish(&core.Message{Topic: topic, Payload: payload, Retain: true}, qos)
+}
+
+func (r *router) control(o own) error {
 	select {
-	case r.c.ctrl <- ctl:
+	case r.c.ctrl <- o:
 		return nil
 	default:
 	}
 	select {
-	case r.c.ctrl <- ctl:
+	case r.c.ctrl <- o:
 		return nil
 	case <-r.c.stop:
 		return errClientGone
@@ -237,56 +243,29 @@ func (r *router) control(ctl control) error {
 	}
 }
 
-// Subscribe implements protocol.Engine: it grants the QoS asked for
-// [MQTT-3.8.4-6].
-func (r *router) Subscribe(filter string, qos packet.QoS) (packet.QoS, error) {
-	r.e.index.Subscribe(filter, r.sess, qos)
-	r.sess.addFilter(filter)
-	return qos, nil
-}
-
-// Unsubscribe implements protocol.Engine.
-func (r *router) Unsubscribe(filter string) error {
-	r.e.index.Unsubscribe(filter, r.sess)
-	r.sess.removeFilter(filter)
-	return nil
-}
-
-// Publish implements protocol.Engine: find the matching subscribers in the
-// index and route one shared message to each, once per subscriber.
-func (r *router) Publish(p *packet.Publish) error {
-	r.subs = r.matcher.Match(p.Topic, r.subs[:0])
-	if len(r.subs) == 0 {
+// Offer implements core.Outlet: a QoS 1/2 copy for a persistent session to
+// its mailbox, anything else to the connection serving the session, if any
+// (a QoS 0 copy for an offline session is dropped).
+func (r *router) Offer(to *session, m *core.Message, qos packet.QoS) error {
+	it := core.Item{Kind: core.Publication, Msg: m, QoS: qos}
+	if qos > 0 && to.persistent {
+		r.toMailbox(to, it)
 		return nil
 	}
-	// Forwarded copies carry RETAIN 0 [MQTT-3.3.1-9] and DUP 0 [MQTT-3.3.1-3];
-	// each at min(published, granted) QoS [MQTT-3.3.5-1].
-	m := &message{topic: p.Topic, payload: p.Payload}
-	for _, s := range r.subs {
-		r.route(s.Key, delivery{m: m, qos: min(p.QoS, s.QoS)})
+	if c := to.online.Load(); c != nil {
+		r.offer(c, it)
 	}
-	clear(r.subs) // hold no session after it may have gone
 	return nil
 }
 
-// route gives one copy to a subscriber: a QoS 1/2 copy for a persistent
-// session to its mailbox, anything else to the connection serving the
-// session, if any (a QoS 0 copy for an offline session is dropped).
-func (r *router) route(to *session, dv delivery) {
-	if dv.qos > 0 && to.persistent {
-		r.toMailbox(to, dv)
-		return
-	}
-	if c := to.online.Load(); c != nil {
-		r.offer(c, dv)
-	}
-}
+// Routed implements core.Outlet: nothing to let go, payloads are shared.
+func (r *router) Routed(*core.Message) {}
 
 // toMailbox stores a QoS 1/2 copy for a persistent session, online or not.
 // A session whose mailbox is full loses the copy, with a log line.
-func (r *router) toMailbox(to *session, dv delivery) {
+func (r *router) toMailbox(to *session, it core.Item) {
 	maxMsgs, maxBytes := r.e.cfg.SessionMsgs, r.e.cfg.SessionBytes
-	if ok, n, size := to.store(dv, maxMsgs, r.e.cfg.MaxInflight, maxBytes); !ok {
+	if ok, n, size := to.mailbox.store(it, maxMsgs, r.e.cfg.MaxInflight, maxBytes); !ok {
 		r.dropped++
 		r.log.Warn().Str("to", to.name).Int("messages", n).Int64("bytes", size).Int("max_messages", maxMsgs).
 			Int64("max_bytes", maxBytes).Uint64("dropped_total", r.dropped).
@@ -301,24 +280,24 @@ func (r *router) toMailbox(to *session, dv delivery) {
 // stalled, the slow-consumer policy applies to it alone: a QoS 0 copy is
 // dropped and counted, a QoS 1/2 copy ends it. A client that has ended is
 // skipped.
-func (r *router) offer(to *client, dv delivery) {
-	size := dv.m.size()
+func (r *router) offer(to *client, it core.Item) {
+	size := it.Msg.Weight()
 	for {
 		room, verdict := to.watch.Room(), to.watch.Verdict()
 		if !to.overBytes(size) {
 			to.backlog.Add(size)
 			select {
-			case to.pubs <- dv:
+			case to.pubs <- it:
 				return
 			default:
 			}
 			to.backlog.Add(-size)
 		}
 		if to.watch.Stalled() {
-			if dv.qos == packet.AtMostOnce {
-				to.countDrop()
+			if it.QoS == packet.AtMostOnce {
+				to.dropped()
 			} else {
-				to.slowConsumer()
+				to.slowConsumer(cap(to.pubs))
 			}
 			return
 		}
@@ -336,7 +315,7 @@ func (r *router) offer(to *client, dv delivery) {
 		// the stall verdict or the client's end interrupts the wait.
 		to.backlog.Add(size)
 		select {
-		case to.pubs <- dv:
+		case to.pubs <- it:
 			return
 		case <-verdict:
 			to.backlog.Add(-size)
@@ -369,4 +348,35 @@ func (rt *reusedTimer) stop() {
 	if rt.t != nil {
 		rt.t.Stop()
 	}
+}
+
+// memIndex is the goroutine engine's core.Index: the in-memory trie.
+type memIndex struct {
+	x    *Index[*session]
+	m    *Matcher[*session]
+	subs []Sub[*session] // scratch for Match
+}
+
+// Subscribe implements core.Index.
+func (i *memIndex) Subscribe(s *session, filter string, qos packet.QoS) error {
+	i.x.Subscribe(filter, s, qos)
+	s.addFilter(filter)
+	return nil
+}
+
+// Unsubscribe implements core.Index.
+func (i *memIndex) Unsubscribe(s *session, filter string) error {
+	i.x.Unsubscribe(filter, s)
+	s.removeFilter(filter)
+	return nil
+}
+
+// Match implements core.Index.
+func (i *memIndex) Match(topic string, dst []core.Target[*session]) ([]core.Target[*session], error) {
+	i.subs = i.m.Match(topic, i.subs[:0])
+	for _, s := range i.subs {
+		dst = append(dst, core.Target[*session]{Key: s.Key, QoS: s.QoS})
+	}
+	clear(i.subs) // hold no session after it may have gone
+	return dst, nil
 }

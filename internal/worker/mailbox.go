@@ -5,16 +5,19 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/forkmq/forkmq/internal/core"
 	"github.com/forkmq/forkmq/internal/packet"
+	"github.com/forkmq/forkmq/internal/spool"
 )
 
-// A persistent session's mailbox is its spool folder. Each QoS 1/2 message
-// routed to the session is a file there until the client settles it, and
-// the file's name records how far its flow got:
+// A persistent session's mailbox is its spool folder: the process engine's
+// core.Mailbox. Each QoS 1/2 message routed to the session is a file there
+// until the client settles it, and the file's name records how far its flow
+// got:
 //
 //	<base>          routed, not yet sent
 //	<base>.p<id>    sent as PUBLISH with packet identifier id
@@ -22,7 +25,8 @@ import (
 //
 // So a new connection of the session resends exactly what is unsettled, with
 // the same identifiers and DUP set [MQTT-4.4.0-1], and never sends a QoS 2
-// message again once PUBREC came back.
+// message again once PUBREC came back. Base names sort by the time they were
+// routed.
 const mailboxMissed = ".missed" // a router could not ring the doorbell: rescan
 
 // mailboxUsage counts the messages and bytes in a mailbox folder.
@@ -43,126 +47,139 @@ func mailboxUsage(dir string) (n int, size int64) {
 	return n, size
 }
 
-// mailboxPath is where a mailbox entry is in a given state.
-func (d *deliverer) mailboxPath(base, suffix string) string {
-	return filepath.Join(d.spool.QueueDir(d.identity), base+suffix)
+// mailbox is a persistent session's mailbox, as its deliverer reads it.
+type mailbox struct {
+	dir    string
+	known  []string        // entries not yet sent, sorted: rung or found by a scan
+	given  map[string]bool // entries handed out and not settled
+	rescan bool            // a doorbell was missed: read the folder again
 }
 
-// mailboxMessage sends (or queues, when the window is full) a mailbox entry
-// not yet sent. A doorbell for an entry already handled is ignored.
-func (d *deliverer) mailboxMessage(base string) error {
-	if d.flights.files[base] {
-		return nil
-	}
-	f, err := os.Open(d.mailboxPath(base, ""))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil // settled already, or replayed under a new name
-	}
+func newMailbox(sp *spool.Spool, queue string) *mailbox {
+	return &mailbox{dir: sp.QueueDir(queue), given: map[string]bool{}}
+}
+
+func (mb *mailbox) path(base, suffix string) string { return filepath.Join(mb.dir, base+suffix) }
+
+// Unsettled implements core.Mailbox.
+func (mb *mailbox) Unsettled() ([]core.Unsettled, error) {
+	entries, err := mb.entries()
 	if err != nil {
-		return fmt.Errorf("mailbox: %w", err)
+		return nil, err
 	}
-	if d.flights.full() && fileQoS(f) > 0 {
-		f.Close()
-		if int(d.flights.held.Load()) >= d.args.SessionMsgs {
-			// The client does not settle what it is sent: the mailbox
-			// bound holds while it is connected too.
-			os.Remove(d.mailboxPath(base, ""))
-			d.mailboxDropped++
-			d.log.Warn().Int("max_messages", d.args.SessionMsgs).Uint64("dropped_total", d.mailboxDropped).
-				Msg("persistent session mailbox full: message dropped (raise -session-max-messages / -session-max-bytes)")
-			return nil
+	var out []core.Unsettled
+	for _, e := range entries {
+		switch e.state {
+		case 0:
+			mb.known = append(mb.known, e.base)
+		case 'r':
+			mb.given[e.base] = true
+			out = append(out, core.Unsettled{Item: core.Item{Kind: core.Publication, QoS: packet.ExactlyOnce, Entry: e.base}, ID: e.id, Released: true})
+		case 'p':
+			f, err := os.Open(mb.path(e.base, ".p"+strconv.Itoa(int(e.id))))
+			if err != nil {
+				continue // settled meanwhile
+			}
+			it, err := openPublication(f, 0)
+			if err != nil {
+				return nil, err
+			}
+			it.Entry = e.base
+			mb.given[e.base] = true
+			out = append(out, core.Unsettled{Item: it, ID: e.id})
 		}
-		d.flights.queue(pending{mailbox: base})
-		return nil
 	}
-	return d.sendFile(f, base, 0, false)
+	return out, nil
 }
 
-func (d *deliverer) markSent(base string, id uint16) error {
-	return d.renameEntry(d.mailboxPath(base, ""), d.mailboxPath(base, ".p"+strconv.Itoa(int(id))))
-}
-
-func (d *deliverer) markReleased(base string, id uint16) error {
-	return d.renameEntry(d.mailboxPath(base, ".p"+strconv.Itoa(int(id))), d.mailboxPath(base, ".r"+strconv.Itoa(int(id))))
-}
-
-func (d *deliverer) renameEntry(from, to string) error {
-	if err := os.Rename(from, to); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("mailbox: %w", err)
+// Rang implements core.Mailbox: the doorbell names the entry.
+func (mb *mailbox) Rang(entry string) {
+	if entry == "" {
+		mb.rescan = true
+		return
 	}
-	return nil
+	if mb.given[entry] {
+		return
+	}
+	if i, found := slices.BinarySearch(mb.known, entry); !found {
+		mb.known = slices.Insert(mb.known, i, entry)
+	}
 }
 
-// removeSettled deletes the entry of a settled flow.
-func (d *deliverer) removeSettled(base string, id uint16, released bool) {
+// takeMissed reports (once) whether a router left the missed-doorbell
+// marker.
+func (mb *mailbox) takeMissed() bool {
+	if os.Remove(filepath.Join(mb.dir, mailboxMissed)) == nil {
+		mb.rescan = true
+		return true
+	}
+	return false
+}
+
+// Next implements core.Mailbox.
+func (mb *mailbox) Next(n int) ([]core.Item, error) {
+	if mb.rescan {
+		mb.rescan = false
+		entries, err := mb.entries()
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range entries {
+			if e.state == 0 {
+				mb.Rang(e.base)
+			}
+		}
+	}
+	var out []core.Item
+	for len(out) < n && len(mb.known) > 0 {
+		base := mb.known[0]
+		mb.known = mb.known[1:]
+		f, err := os.Open(mb.path(base, ""))
+		if errors.Is(err, os.ErrNotExist) {
+			continue // settled already, or sent under a new name
+		}
+		if err != nil {
+			return out, fmt.Errorf("mailbox: %w", err)
+		}
+		it, err := openPublication(f, 0)
+		if err != nil {
+			return out, err
+		}
+		it.Entry = base
+		mb.given[base] = true
+		out = append(out, it)
+	}
+	return out, nil
+}
+
+// Sent implements core.Mailbox.
+func (mb *mailbox) Sent(base string, id uint16) error {
+	return mb.rename(mb.path(base, ""), mb.path(base, ".p"+strconv.Itoa(int(id))))
+}
+
+// Released implements core.Mailbox.
+func (mb *mailbox) Released(base string, id uint16) error {
+	return mb.rename(mb.path(base, ".p"+strconv.Itoa(int(id))), mb.path(base, ".r"+strconv.Itoa(int(id))))
+}
+
+// Settled implements core.Mailbox.
+func (mb *mailbox) Settled(base string, id uint16, released bool) error {
+	delete(mb.given, base)
 	suffix := ".p"
 	if released {
 		suffix = ".r"
 	}
-	os.Remove(d.mailboxPath(base, suffix+strconv.Itoa(int(id))))
-}
-
-// replayMailbox runs once CONNACK is out on a resumed session: it resends
-// unsettled flows with their identifiers, then sends (or queues) the
-// messages stored while the client was away, oldest first.
-func (d *deliverer) replayMailbox() error {
-	entries, err := d.mailboxEntries()
-	if err != nil {
+	if err := os.Remove(mb.path(base, suffix+strconv.Itoa(int(id)))); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
-	}
-	for _, e := range entries {
-		if e.state == 0 {
-			continue
-		}
-		if e.state == 'r' {
-			d.flights.resume(e.id, packet.ExactlyOnce, e.base, true)
-			if err := d.writePubrel(e.id); err != nil { // [MQTT-4.4.0-1]
-				return err
-			}
-			continue
-		}
-		f, err := os.Open(d.mailboxPath(e.base, ".p"+strconv.Itoa(int(e.id))))
-		if err != nil {
-			continue
-		}
-		d.flights.resume(e.id, fileQoS(f), e.base, false)
-		if err := d.resendFile(f, e.id); err != nil {
-			return err
-		}
-	}
-	return d.sendNewEntries(entries)
-}
-
-// sendNewEntries sends or queues the entries not yet sent.
-func (d *deliverer) sendNewEntries(entries []mailboxEntry) error {
-	for _, e := range entries {
-		if e.state == 0 {
-			if err := d.mailboxMessage(e.base); err != nil {
-				return err
-			}
-		}
 	}
 	return nil
 }
 
-// takeMissedMarker removes the marker a router leaves when a doorbell did
-// not fit in the queue, and reports whether there was one.
-func (d *deliverer) takeMissedMarker() bool {
-	return os.Remove(filepath.Join(d.spool.QueueDir(d.identity), mailboxMissed)) == nil
-}
-
-// rescanMailbox sends or queues every entry not yet sent.
-func (d *deliverer) rescanMailbox() error {
-	entries, err := d.mailboxEntries()
-	if err != nil {
-		return err
+func (mb *mailbox) rename(from, to string) error {
+	if err := os.Rename(from, to); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("mailbox: %w", err)
 	}
-	return d.sendNewEntries(entries)
-}
-
-// resendFile sends an unsettled PUBLISH again, DUP set, same identifier.
-func (d *deliverer) resendFile(f *os.File, id uint16) error {
-	return d.sendFile(f, "", id, true)
+	return nil
 }
 
 type mailboxEntry struct {
@@ -171,13 +188,13 @@ type mailboxEntry struct {
 	id    uint16
 }
 
-// mailboxEntries lists the mailbox in arrival order (names sort by time).
-func (d *deliverer) mailboxEntries() ([]mailboxEntry, error) {
-	names, err := readDirNames(d.spool.QueueDir(d.identity))
+// entries lists the mailbox in arrival order (names sort by time).
+func (mb *mailbox) entries() ([]mailboxEntry, error) {
+	names, err := readDirNames(mb.dir)
 	if err != nil {
 		return nil, fmt.Errorf("mailbox: %w", err)
 	}
-	sort.Strings(names)
+	slices.Sort(names)
 	var out []mailboxEntry
 	for _, n := range names {
 		if strings.HasPrefix(n, ".") {

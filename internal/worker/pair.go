@@ -1,18 +1,26 @@
 package worker
 
 import (
+	"errors"
 	"fmt"
+	"io"
+	"net"
 	"time"
 
+	"github.com/forkmq/forkmq/internal/core"
 	"github.com/forkmq/forkmq/internal/envelope"
+	"github.com/forkmq/forkmq/internal/packet"
+	"github.com/forkmq/forkmq/internal/queue"
+	"github.com/forkmq/forkmq/internal/spool"
 )
 
 // The pair channel is a SOCK_SEQPACKET socket pair the supervisor gives the
-// two workers of a client (spawn.FdPair). The router sends its deliverer
-// everything meant for its own client alone, as envelopes, one datagram each:
-// replies (CONNACK, SUBACK, PINGRESP, PUBACK …), the client's acknowledgements
-// of messages sent to it, retained messages after SUBACK, the client's own
-// publications to itself, and the requests to adopt a queue and to close.
+// two workers of a client (spawn.FdPair): the process engine's core.Own.
+// The router sends its deliverer everything meant for its own client alone,
+// as envelopes, one datagram each: replies (CONNACK, SUBACK, PINGRESP,
+// PUBACK …), the client's acknowledgements of messages sent to it,
+// retained messages after SUBACK, the client's own publications, and the
+// requests to start, hold, release and close.
 //
 // It is separate from the client's POSIX queue on purpose: the queue is
 // where other clients' publications wait, and it is bounded — when the
@@ -27,25 +35,130 @@ import (
 // spool file.
 const pairMax = 64 << 10
 
-// toPair sends an envelope to the deliverer, waiting at most the reply wait
-// for room in the socket (the deliverer reads it as fast as the client
-// reads its replies). One too large for a datagram goes through the spool.
-func (r *router) toPair(env []byte) error {
+// minReplyWait bounds how long the router waits to put something for its
+// own client on the pair channel: its deliverer takes it as long as the
+// client reads its replies, so waiting this long means the client sends
+// and never reads, or the deliverer is stuck or gone.
+const minReplyWait = 10 * time.Second
+
+// pair is the router's end of the pair channel.
+type pair struct {
+	conn   *net.UnixConn
+	client *clientState
+	queues *queues // the routing state of the message being published
+	spool  *spool.Spool
+	wait   time.Duration
+}
+
+// Send implements core.Own.
+func (p *pair) Send(it core.Item) error {
+	var env []byte
+	switch it.Kind {
+	case core.Reply:
+		env = envelope.AppendPacket(nil, it.Packet)
+	case core.Ack:
+		env = envelope.AppendAck(nil, byte(it.AckType), it.AckID)
+	case core.Hold:
+		env = envelope.Hold
+	case core.Release:
+		env = envelope.Release
+	case core.Close:
+		env = envelope.Close
+	case core.Start:
+		return p.start()
+	default:
+		return fmt.Errorf("pair: %s item", it.Kind)
+	}
+	return p.send(env)
+}
+
+// start tells the deliverer which queue to read from now on — the
+// connection's own, or the persistent session's (whose mailbox it replays
+// first). A connection that adopted a session gives up its own queue:
+// unlinked now, its share of RLIMIT_MSGQUEUE returns as soon as the
+// deliverer closes it (the supervisor's later unlink of the name finds
+// nothing, which is fine).
+func (p *pair) start() error {
+	if err := p.send(envelope.AppendNamed(nil, envelope.KindAdopt, p.client.identity)); err != nil {
+		return err
+	}
+	if p.client.identity != p.client.queue {
+		if err := queue.Unlink(p.client.queue); err != nil && !errors.Is(err, queue.ErrNotExist) {
+			return fmt.Errorf("unlink the connection's queue after adopting the session's: %w", err)
+		}
+	}
+	return nil
+}
+
+// Publish implements core.Own: a copy for the client itself goes on the
+// pair channel (its deliverer writes it after what its queue held), or,
+// for a persistent session at QoS 1/2, into its mailbox with the doorbell
+// on the pair channel.
+func (p *pair) Publish(m *core.Message, qos packet.QoS) error {
+	o := p.queues.message(m)
+	if qos > 0 && p.client.persistent {
+		return p.queues.toMailbox(p.client.identity, o, qos, p.send)
+	}
+	if o.fits(pairMax) {
+		return p.send(o.envelope(qos))
+	}
+	item, err := o.spooled(p.spool, qos)
+	if err != nil {
+		return err
+	}
+	return p.sendSpooled(item)
+}
+
+// Retained implements core.Own: a retained message after SUBACK, RETAIN
+// set [MQTT-3.3.1-8]. A large payload streams from the store into the spool
+// without passing through memory.
+func (p *pair) Retained(topic string, qos packet.QoS, body io.Reader, size int64) error {
+	mailbox := qos > 0 && p.client.persistent
+	flags := publishFlags(qos, true)
+	if !mailbox && 1+envelope.PublicationSize(len(topic), int(size)) <= pairMax {
+		payload, err := io.ReadAll(body)
+		if err != nil {
+			return fmt.Errorf("read retained %q: %w", topic, err)
+		}
+		return p.send(envelope.AppendPublish(nil, flags, topic, payload))
+	}
+	item, err := p.spool.WriteFrom(envelope.AppendPublish(nil, flags, topic, nil), body)
+	if err != nil {
+		return err
+	}
+	defer item.Release()
+	if mailbox {
+		o := outgoing{}
+		o.item[qos] = item
+		return p.queues.toMailbox(p.client.identity, &o, qos, p.send)
+	}
+	return p.sendSpooled(item)
+}
+
+// sendSpooled links a spool item into the client's folder and sends its
+// name; the item's temporary name goes.
+func (p *pair) sendSpooled(item *spool.Item) error {
+	if err := item.LinkTo(p.client.identity); err != nil {
+		return err
+	}
+	return p.send(envelope.AppendSpooled(nil, item.Name()))
+}
+
+// send puts an envelope on the pair channel, waiting at most the reply wait
+// for room. One too large for a datagram goes through the spool.
+func (p *pair) send(env []byte) error {
 	if len(env) > pairMax {
-		item, err := r.spool.Write(env)
+		item, err := p.spool.Write(env)
 		if err != nil {
 			return err
 		}
 		defer item.Release()
-		if err := item.LinkTo(r.identity); err != nil {
-			return err
-		}
-		env = envelope.AppendSpooled(nil, item.Name())
+		return p.sendSpooled(item)
 	}
-	if err := r.pair.SetWriteDeadline(time.Now().Add(r.replyWait())); err != nil {
+	if err := p.conn.SetWriteDeadline(time.Now().Add(p.wait)); err != nil {
 		return fmt.Errorf("pair: %w", err)
 	}
-	if _, err := r.pair.Write(env); err != nil {
+	if _, err := p.conn.Write(env); err != nil {
 		return fmt.Errorf("pair: %w", err)
 	}
 	return nil

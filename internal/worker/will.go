@@ -6,9 +6,9 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/forkmq/forkmq/internal/core"
 	"github.com/forkmq/forkmq/internal/envelope"
 	"github.com/forkmq/forkmq/internal/packet"
-	"github.com/forkmq/forkmq/internal/protocol"
 	"github.com/forkmq/forkmq/internal/spawn"
 	"github.com/forkmq/forkmq/internal/spool"
 	"github.com/forkmq/forkmq/internal/state"
@@ -35,24 +35,17 @@ func publishWill(args spawn.Args, log zerolog.Logger, sp *spool.Spool) spawn.Exi
 		log.Error().Err(err).Msg("will unreadable; not published")
 		return spawn.ExitFailure
 	}
-	r, err := newRouter(args, log, nil, nil, sp)
+	index, outlet, retained, err := openRouting(args, log, sp)
 	if err != nil {
 		log.Error().Err(err).Msg("will: open state")
 		return spawn.ExitFailure
 	}
-	p := &packet.Publish{QoS: packet.QoS(pub.Flags >> 1 & 3), Retain: pub.Flags&1 != 0, Topic: pub.Topic, Payload: pub.Payload}
-	if p.Retain {
-		if rt, ok := any(r).(protocol.Retainer); ok {
-			if err := rt.Retain(p); err != nil {
-				log.Error().Err(err).Msg("will: retain")
-			}
-		}
-	}
-	if err := r.Publish(p); err != nil {
-		log.Error().Err(err).Msg("will: publish")
+	w := &packet.Will{QoS: packet.QoS(pub.Flags >> 1 & 3), Retain: pub.Flags&1 != 0, Topic: pub.Topic, Payload: pub.Payload}
+	if err := core.NewRouter[string](log, index, outlet, nil, nil, retained).PublishWill(w); err != nil {
+		log.Error().Err(err).Msg("will")
 		return spawn.ExitFailure
 	}
-	log.Info().Str("client_id", readClientID(layout, args.Queue)).Str("topic", p.Topic).Msg("will published")
+	log.Info().Str("client_id", readClientID(layout, args.Queue)).Str("topic", w.Topic).Msg("will published")
 	return spawn.ExitOrderly
 }
 

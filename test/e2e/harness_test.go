@@ -184,9 +184,11 @@ func startBroker(t testing.TB, opts ...brokerOption) *broker {
 		"-listen", "127.0.0.1:0",
 		"-state-dir", cfg.stateDir,
 		"-max-clients", strconv.Itoa(cfg.maxClients),
-		"-queue-budget", strconv.Itoa(cfg.queueBudget),
 		"-log-format", "json",
 		"-log-level", "debug",
+	}
+	if cfg.engine == "process" {
+		args = append(args, "-queue-budget", strconv.Itoa(cfg.queueBudget))
 	}
 	if cfg.engine != defaultEngine {
 		args = append(args, "-engine", cfg.engine)

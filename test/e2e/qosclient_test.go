@@ -158,7 +158,9 @@ func connectPublisher(t testing.TB, b *broker) *publisher {
 
 // publish sends one message: QoS 1 waits for PUBACK [MQTT-4.3.2-2]; QoS 2
 // waits for PUBREC, sends PUBREL and waits for PUBCOMP [MQTT-4.3.3-2], each
-// with the message's packet identifier.
+// with the message's packet identifier; QoS 0 waits for the answer to a
+// PINGREQ sent after it — the broker handles a client's packets in order,
+// so the message has been routed (and retained) by then.
 func (p *publisher) publish(t testing.TB, topic, payload string, qos byte, retain bool) {
 	t.Helper()
 	m := pub{topic: topic, payload: payload, qos: qos, retain: retain}
@@ -168,6 +170,9 @@ func (p *publisher) publish(t testing.TB, topic, payload string, qos byte, retai
 	}
 	p.send(t, m.bytes())
 	switch qos {
+	case 0:
+		p.send(t, pingreqBytes)
+		p.expect(t, hdrPingresp)
 	case 1:
 		p.expectAck(t, hdrPuback, m.id)
 	case 2:

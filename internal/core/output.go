@@ -1,19 +1,21 @@
-package worker
+package core
 
 import (
 	"errors"
+	"io"
 	"os"
 
 	"golang.org/x/sys/unix"
 )
 
-// sockOut is what waits to be written to the client's socket, in order:
-// runs of packet bytes, and file regions that go out with sendfile(2).
+// Output is what waits to be written to the client's socket, in order:
+// runs of packet bytes, and file regions (sendfile(2) on a raw socket).
 // Packets appended between two flushes share one buffer, so a burst costs
-// one write. It also counts the publications not yet fully written, for the
-// deliverer's bound on what a slow client may hold.
-type sockOut struct {
-	fd      int
+// one write. It also counts the packets not yet fully written, for the
+// deliverer's bound on what a slow client may hold. The process engine
+// writes it to a non-blocking descriptor (Flush), the goroutine engine to a
+// net.Conn (WriteTo).
+type Output struct {
 	segs    []outSeg
 	total   int64   // bytes appended since the start
 	written int64   // bytes written since the start
@@ -33,7 +35,7 @@ const bufSize = 64 << 10
 
 // Write appends bytes. It never fails; it is an io.Writer for packet
 // encoders.
-func (o *sockOut) Write(p []byte) (int, error) {
+func (o *Output) Write(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
@@ -48,7 +50,7 @@ func (o *sockOut) Write(p []byte) (int, error) {
 }
 
 // AppendFile appends n bytes of f from off; f is closed once written.
-func (o *sockOut) AppendFile(f *os.File, off, n int64) {
+func (o *Output) AppendFile(f *os.File, off, n int64) {
 	if n <= 0 {
 		f.Close()
 		return
@@ -57,36 +59,36 @@ func (o *sockOut) AppendFile(f *os.File, off, n int64) {
 	o.total += n
 }
 
-// EndMessage marks the end of a publication: it counts as held until
-// written.
-func (o *sockOut) EndMessage() { o.ends = append(o.ends, o.total) }
+// EndPacket marks the end of a packet: it counts as held until written.
+func (o *Output) EndPacket() { o.ends = append(o.ends, o.total) }
 
 // Pending is the number of bytes not yet written.
-func (o *sockOut) Pending() int64 { return o.total - o.written }
+func (o *Output) Pending() int64 { return o.total - o.written }
 
-// PendingMessages is the number of publications not yet fully written.
-func (o *sockOut) PendingMessages() int { return len(o.ends) }
+// PendingPackets is the number of packets not yet fully written.
+func (o *Output) PendingPackets() int { return len(o.ends) }
 
-// errFull is what Flush returns when the socket takes no more for now.
-var errFull = errors.New("socket buffer full")
+// ErrFull is what Flush returns when the socket takes no more for now.
+var ErrFull = errors.New("socket buffer full")
 
-// Flush writes what it can without blocking. It returns how many bytes were
-// written, and errFull when the socket is full before all is written.
-func (o *sockOut) Flush() (int64, error) {
+// Flush writes what it can to the non-blocking descriptor fd without
+// waiting. It returns how many bytes were written, and ErrFull when the
+// socket is full before all is written.
+func (o *Output) Flush(fd int) (int64, error) {
 	var done int64
 	for len(o.segs) > 0 {
 		var n int64
 		var err error
 		if s := &o.segs[0]; s.f != nil {
-			n, err = o.sendfile(s)
+			n, err = o.sendfile(fd, s)
 		} else {
-			n, err = o.writev()
+			n, err = o.writev(fd)
 		}
 		done += n
 		o.consume(n)
 		if err != nil {
 			if errors.Is(err, unix.EAGAIN) {
-				return done, errFull
+				return done, ErrFull
 			}
 			return done, err
 		}
@@ -94,8 +96,32 @@ func (o *sockOut) Flush() (int64, error) {
 	return done, nil
 }
 
+// WriteTo writes everything to w, as long as that takes; a file region is
+// copied through w.
+func (o *Output) WriteTo(w io.Writer) (int64, error) {
+	var done int64
+	for len(o.segs) > 0 {
+		s := &o.segs[0]
+		var n int64
+		var err error
+		if s.f != nil {
+			n, err = io.Copy(w, io.NewSectionReader(s.f, s.off, s.n))
+		} else {
+			var m int
+			m, err = w.Write(s.b)
+			n = int64(m)
+		}
+		done += n
+		o.consume(n)
+		if err != nil {
+			return done, err
+		}
+	}
+	return done, nil
+}
+
 // writev writes the leading runs of bytes in one system call.
-func (o *sockOut) writev() (int64, error) {
+func (o *Output) writev(fd int) (int64, error) {
 	o.iov = o.iov[:0]
 	for _, s := range o.segs {
 		if s.f != nil || len(o.iov) == 64 {
@@ -107,9 +133,9 @@ func (o *sockOut) writev() (int64, error) {
 		var n int
 		var err error
 		if len(o.iov) == 1 {
-			n, err = unix.Write(o.fd, o.iov[0])
+			n, err = unix.Write(fd, o.iov[0])
 		} else {
-			n, err = unix.Writev(o.fd, o.iov)
+			n, err = unix.Writev(fd, o.iov)
 		}
 		if errors.Is(err, unix.EINTR) {
 			continue
@@ -118,10 +144,10 @@ func (o *sockOut) writev() (int64, error) {
 	}
 }
 
-func (o *sockOut) sendfile(s *outSeg) (int64, error) {
+func (o *Output) sendfile(fd int, s *outSeg) (int64, error) {
 	for {
 		off := s.off
-		n, err := unix.Sendfile(o.fd, int(s.f.Fd()), &off, int(min(s.n, 1<<30)))
+		n, err := unix.Sendfile(fd, int(s.f.Fd()), &off, int(min(s.n, 1<<30)))
 		if errors.Is(err, unix.EINTR) {
 			continue
 		}
@@ -133,7 +159,7 @@ func (o *sockOut) sendfile(s *outSeg) (int64, error) {
 }
 
 // consume drops n written bytes from the front.
-func (o *sockOut) consume(n int64) {
+func (o *Output) consume(n int64) {
 	o.written += n
 	for n > 0 {
 		s := &o.segs[0]
@@ -164,13 +190,13 @@ func (o *sockOut) consume(n int64) {
 	}
 }
 
-func (o *sockOut) popSeg() {
+func (o *Output) popSeg() {
 	o.segs[0] = outSeg{}
 	o.segs = o.segs[1:]
 }
 
 // Close closes the files still waiting.
-func (o *sockOut) Close() {
+func (o *Output) Close() {
 	for _, s := range o.segs {
 		if s.f != nil {
 			s.f.Close()

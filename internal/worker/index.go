@@ -1,0 +1,41 @@
+package worker
+
+import (
+	"github.com/forkmq/forkmq/internal/core"
+	"github.com/forkmq/forkmq/internal/packet"
+	"github.com/forkmq/forkmq/internal/topicdir"
+)
+
+// topicFiles is the process engine's core.Index: the per-topic files every
+// router edits and reads (package topicdir), keyed by queue name.
+type topicFiles struct {
+	dir     *topicdir.Dir
+	matcher *topicdir.Matcher
+	subs    []topicdir.Subscriber // scratch for Match
+}
+
+func newTopicFiles(dir *topicdir.Dir) *topicFiles {
+	return &topicFiles{dir: dir, matcher: dir.NewMatcher()}
+}
+
+// Subscribe implements core.Index.
+func (t *topicFiles) Subscribe(queue, filter string, qos packet.QoS) error {
+	_, err := t.dir.Subscribe(queue, filter, byte(qos))
+	return err
+}
+
+// Unsubscribe implements core.Index.
+func (t *topicFiles) Unsubscribe(queue, filter string) error {
+	_, err := t.dir.Unsubscribe(queue, filter)
+	return err
+}
+
+// Match implements core.Index.
+func (t *topicFiles) Match(topic string, dst []core.Target[string]) ([]core.Target[string], error) {
+	subs, err := t.matcher.Match(topic, t.subs[:0])
+	t.subs = subs
+	for _, s := range subs {
+		dst = append(dst, core.Target[string]{Key: s.Queue, QoS: packet.QoS(s.QoS)})
+	}
+	return dst, err
+}

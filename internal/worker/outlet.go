@@ -1,0 +1,257 @@
+package worker
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/forkmq/forkmq/internal/core"
+	"github.com/forkmq/forkmq/internal/envelope"
+	"github.com/forkmq/forkmq/internal/packet"
+	"github.com/forkmq/forkmq/internal/queue"
+	"github.com/forkmq/forkmq/internal/spawn"
+	"github.com/forkmq/forkmq/internal/spool"
+	"github.com/forkmq/forkmq/internal/state"
+)
+
+// publishWait bounds how long a router waits on a subscriber's full queue.
+// A full queue is back-pressure: the subscriber's backlog is full and its
+// deliverer takes more as the subscriber reads, so the router waits — as
+// long as that takes, a publisher being slowed like TCP would slow it. Once
+// the subscriber has stalled for the stall timeout its deliverer applies the
+// slow-consumer policy and drains the queue itself; once it is gone the
+// supervisor unlinks its queue, which the router notices within queueSlice.
+// A queue still full after this long has a deliverer that runs no more
+// (stopped by a signal, or hung): only then is the copy dropped.
+func publishWait(stallTimeout time.Duration) time.Duration {
+	return max(30*time.Second, 10*stallTimeout)
+}
+
+// queueSlice is how often a router waiting on a full queue checks that the
+// queue still exists. Waiting in the kernel keeps the senders' turns in
+// order, so the slice is long enough for many turns.
+const queueSlice = 250 * time.Millisecond
+
+// queues is the process engine's core.Outlet: a copy travels to its
+// subscriber's POSIX queue as an envelope, a payload too large for a queue
+// message as a spool file the envelope names, and a persistent session's
+// QoS 1/2 copy to its mailbox (a spool folder), with a doorbell on its
+// queue.
+type queues struct {
+	args    spawn.Args
+	log     zerolog.Logger
+	spool   *spool.Spool
+	writers *writerCache
+	cur     outgoing // the message being routed
+	dropped uint64
+}
+
+func newQueues(args spawn.Args, log zerolog.Logger, sp *spool.Spool) *queues {
+	return &queues{args: args, log: log, spool: sp, writers: newWriterCache()}
+}
+
+// outgoing is one message being routed: its envelope and spool file are
+// made once per QoS it is sent at, and shared by every subscriber.
+type outgoing struct {
+	msg  *core.Message
+	env  [3][]byte
+	item [3]*spool.Item
+}
+
+// message returns the routing state of m, starting it if m is new.
+func (q *queues) message(m *core.Message) *outgoing {
+	if q.cur.msg != m {
+		q.Routed(q.cur.msg)
+		q.cur = outgoing{msg: m}
+	}
+	return &q.cur
+}
+
+// fits reports whether the message fits in one envelope of limit bytes.
+func (o *outgoing) fits(limit int) bool {
+	return 1+envelope.PublicationSize(len(o.msg.Topic), int(o.msg.Len())) <= limit
+}
+
+func (o *outgoing) envelope(qos packet.QoS) []byte {
+	if o.env[qos] == nil {
+		o.env[qos] = envelope.AppendPublish(nil, publishFlags(qos, o.msg.Retain), o.msg.Topic, o.msg.Payload)
+	}
+	return o.env[qos]
+}
+
+func (o *outgoing) spooled(sp *spool.Spool, qos packet.QoS) (*spool.Item, error) {
+	if o.item[qos] == nil {
+		it, err := sp.Write(o.envelope(qos))
+		if err != nil {
+			return nil, err
+		}
+		o.item[qos] = it
+	}
+	return o.item[qos], nil
+}
+
+// publishFlags are a routed PUBLISH's header flags: QoS and RETAIN.
+func publishFlags(qos packet.QoS, retain bool) byte {
+	f := byte(qos) << 1
+	if retain {
+		f |= 1
+	}
+	return f
+}
+
+// Offer implements core.Outlet.
+func (q *queues) Offer(to string, m *core.Message, qos packet.QoS) error {
+	o := q.message(m)
+	if qos > 0 && state.IsSessionQueue(to) {
+		return q.toMailbox(to, o, qos, nil)
+	}
+	wait := publishWait(q.args.StallTimeout)
+	if state.IsSessionQueue(to) {
+		wait = 0 // possibly offline: never wait
+	}
+	if o.fits(q.args.QueueMsgSize) {
+		return q.deliver(to, o.envelope(qos), wait)
+	}
+	item, err := o.spooled(q.spool, qos)
+	if err != nil {
+		return err
+	}
+	if err := item.LinkTo(to); err != nil {
+		return err
+	}
+	if err := q.deliver(to, envelope.AppendSpooled(nil, item.Name()), wait); err != nil {
+		item.Unlink(to)
+		return err
+	}
+	return nil
+}
+
+// Routed implements core.Outlet: the message's temporary spool files go
+// (the copies linked into queues' folders stay).
+func (q *queues) Routed(m *core.Message) {
+	if m == nil || q.cur.msg != m {
+		return
+	}
+	for _, it := range q.cur.item {
+		if it != nil {
+			it.Release()
+		}
+	}
+	q.cur = outgoing{}
+}
+
+// toMailbox stores a QoS 1/2 message for a persistent session and rings its
+// doorbell — on its queue, or through ring when the session is this
+// client's own. A session whose mailbox is full loses the message, with a
+// log line; an offline one (no queue reader) keeps it for its next
+// connection.
+func (q *queues) toMailbox(to string, o *outgoing, qos packet.QoS, ring func([]byte) error) error {
+	item, err := o.spooled(q.spool, qos)
+	if err != nil {
+		return err
+	}
+	if err := item.LinkTo(to); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil // the session was discarded meanwhile
+		}
+		return err
+	}
+	doorbell := envelope.AppendNamed(nil, envelope.KindMailbox, item.Name())
+	if ring != nil {
+		return ring(doorbell)
+	}
+	// The mailbox's bounds are checked only when the session looks behind —
+	// no queue (offline, unlinked), a full queue, or messages already
+	// waiting in it — so a keeping-up subscriber costs no directory scan
+	// per message.
+	behind := true
+	_ = q.sendTo(to, func(w *queue.Queue) error {
+		if err := w.Send(doorbell, envelope.PrioPublish, time.Now().Add(-time.Second)); err != nil {
+			// No room: mark the mailbox for a rescan by its deliverer.
+			if f, err := os.OpenFile(filepath.Join(q.spool.QueueDir(to), mailboxMissed), os.O_CREATE|os.O_WRONLY, 0o600); err == nil {
+				f.Close()
+			}
+		} else if attr, err := w.Attr(); err == nil && attr.CurMsgs <= 1 {
+			behind = false
+		}
+		return nil
+	})
+	if !behind {
+		return nil
+	}
+	if n, size := mailboxUsage(q.spool.QueueDir(to)); n > q.args.SessionMsgs || size > q.args.SessionBytes {
+		item.Unlink(to)
+		q.dropped++
+		q.log.Warn().Str("to", to).Int("messages", n).Int64("bytes", size).Int("max_messages", q.args.SessionMsgs).
+			Int64("max_bytes", q.args.SessionBytes).Uint64("dropped_total", q.dropped).
+			Msg("persistent session mailbox full: message dropped (raise -session-max-messages / -session-max-bytes)")
+	}
+	return nil
+}
+
+// deliver puts one envelope on a subscriber's queue, waiting for room at
+// most wait.
+func (q *queues) deliver(name string, env []byte, wait time.Duration) error {
+	err := q.sendTo(name, func(w *queue.Queue) error { return q.sendWaiting(w, name, env, wait) })
+	if errors.Is(err, queue.ErrNotExist) {
+		q.writers.forget(name)
+		return nil // an offline or departed subscriber
+	}
+	if err != nil {
+		q.dropped++
+		if !state.IsSessionQueue(name) {
+			q.log.Error().Err(err).Str("to", name).Uint64("dropped_total", q.dropped).Dur("waited", wait).
+				Msg("message dropped: the subscriber's queue stayed full, nothing is draining it")
+			q.writers.forget(name)
+		}
+		return err
+	}
+	return nil
+}
+
+// sendWaiting puts an envelope on a queue, waiting for room in the kernel
+// (senders take turns in order) at most wait, in slices: between them it
+// checks that the queue still exists, and gives up with queue.ErrNotExist
+// when it does not (its client is gone).
+func (q *queues) sendWaiting(w *queue.Queue, name string, env []byte, wait time.Duration) error {
+	deadline := time.Now().Add(wait)
+	if wait <= 0 {
+		deadline = time.Now().Add(-time.Second) // never wait
+	}
+	for {
+		slice := time.Now().Add(queueSlice)
+		if slice.After(deadline) {
+			slice = deadline
+		}
+		err := w.Send(env, envelope.PrioPublish, slice)
+		if !errors.Is(err, queue.ErrTimeout) || !time.Now().Before(deadline) {
+			if err != nil {
+				return fmt.Errorf("send to queue %s: %w", name, err)
+			}
+			return nil
+		}
+		if !queue.Exists(name) {
+			return fmt.Errorf("send to queue %s: %w", name, queue.ErrNotExist)
+		}
+	}
+}
+
+// sendTo puts an envelope on the named queue: a session queue (opened for
+// this send: a session discarded and started again gets a new queue under
+// the same name, which a cached descriptor would miss), or a connection
+// queue through the writer cache.
+func (q *queues) sendTo(name string, send func(*queue.Queue) error) error {
+	if state.IsSessionQueue(name) {
+		w, err := queue.OpenWriter(name)
+		if err != nil {
+			return err
+		}
+		defer w.Close()
+		return send(w)
+	}
+	return q.writers.use(name, send)
+}
