@@ -70,7 +70,14 @@
 //   - any other key is an *Error naming its line.
 //
 // forkmq's own keys (engine, pool, worker uids, the admin listener, and its
-// limits mosquitto has no word for) are in the same table. The package
-// imports only the standard library and never logs: the caller logs the
-// notices.
+// limits mosquitto has no word for) are in the same table.
+//
+// Defaults are the caller's to apply: the getters return the default they
+// are given when a key is absent. Two of mosquitto 2's are worth knowing
+// when choosing forkmq's: without allow_anonymous true, a file with a
+// listener line refuses clients without a user name; and with no listener
+// line at all, mosquitto listens on the loopback interface only.
+//
+// The package imports the standard library and internal/topic only, and
+// never logs: the caller logs the notices.
 package mosqconf
