@@ -1,0 +1,152 @@
+package scoreboard
+
+import (
+	"fmt"
+	"os"
+	"time"
+)
+
+// Writer is a process's hold on its own slot: the only code that writes
+// it while the process lives. Its methods are safe on a nil *Writer, which
+// counts nothing, so a broker without a scoreboard needs no conditions.
+// The counting methods (Inc, Add, gauges, Observe) may be called from any
+// goroutine of the owner; the identity methods (SetState, SetClient) from
+// one goroutine at a time.
+type Writer struct {
+	s     *slot
+	ref   Ref
+	board *Board // to unmap, when the Writer mapped it (Attach)
+}
+
+// Attach maps the scoreboard file and takes the slot the supervisor
+// allocated (ref), writing this process's pid into it.
+func Attach(path string, ref Ref) (*Writer, error) {
+	b, err := Open(path)
+	if err != nil {
+		return nil, err
+	}
+	w, err := b.Writer(ref)
+	if err != nil {
+		b.Close()
+		return nil, err
+	}
+	w.board = b
+	return w, nil
+}
+
+// Writer takes the slot ref names, which must still be of the generation
+// the supervisor gave out, and writes this process's pid into it.
+func (b *Board) Writer(ref Ref) (*Writer, error) {
+	if ref.Index < 0 || ref.Index >= b.n {
+		return nil, fmt.Errorf("scoreboard: slot %d of %d", ref.Index, b.n)
+	}
+	s := b.slot(ref.Index)
+	if s.gen.Load() != ref.Gen {
+		return nil, ErrStale
+	}
+	w := &Writer{s: s, ref: ref}
+	w.setMeta(func(pid *int, _ *State) { *pid = os.Getpid() })
+	return w, nil
+}
+
+// Close unmaps the board if Attach mapped it. The slot stays the
+// process's until the supervisor releases it.
+func (w *Writer) Close() error {
+	if w == nil || w.board == nil {
+		return nil
+	}
+	err := w.board.Close()
+	w.board, w.s = nil, nil
+	return err
+}
+
+// Ref is the slot this writer holds.
+func (w *Writer) Ref() Ref {
+	if w == nil {
+		return Ref{}
+	}
+	return w.ref
+}
+
+// Inc adds one to a counter: one atomic add.
+func (w *Writer) Inc(c Counter) {
+	if w != nil {
+		w.s.counters[c].Add(1)
+	}
+}
+
+// Add adds n to a counter.
+func (w *Writer) Add(c Counter, n uint64) {
+	if w != nil {
+		w.s.counters[c].Add(n)
+	}
+}
+
+// SetGauge sets a gauge.
+func (w *Writer) SetGauge(g Gauge, v int64) {
+	if w != nil {
+		w.s.gauges[g].Store(v)
+	}
+}
+
+// AddGauge moves a gauge by d (negative to lower it).
+func (w *Writer) AddGauge(g Gauge, d int64) {
+	if w != nil {
+		w.s.gauges[g].Add(d)
+	}
+}
+
+// Observe records one latency: three atomic adds (bucket, count, sum).
+func (w *Writer) Observe(h Histogram, d time.Duration) {
+	if w == nil {
+		return
+	}
+	if d < 0 {
+		d = 0
+	}
+	k := 0
+	for k < numBounds && d > Bounds[k] {
+		k++
+	}
+	hist := &w.s.hist[h]
+	hist.buckets[k].Add(1)
+	hist.count.Add(1)
+	hist.sum.Add(uint64(d))
+}
+
+// SetState records where the process is in its life.
+func (w *Writer) SetState(st State) {
+	if w != nil {
+		w.setMeta(func(_ *int, state *State) { *state = st })
+	}
+}
+
+// SetClient records the client the process serves now: its identifier
+// (cut to MaxClientID bytes) and address (cut to MaxRemote). A pool
+// worker calls it with each new client, and with "" when it returns to the
+// pool.
+func (w *Writer) SetClient(clientID, remote string) {
+	if w == nil {
+		return
+	}
+	s := w.s
+	s.idseq.Add(1) // odd: readers wait or report the identity unstable
+	idLen := storeText(s.clientID[:], clientID)
+	remoteLen := storeText(s.remote[:], remote)
+	m2 := s.meta2.Load() &^ (flagClientIDCut << 8)
+	if idLen < len(clientID) {
+		m2 |= flagClientIDCut << 8
+	}
+	s.meta2.Store(m2)
+	pid, role, state, _, _ := unpackMeta(s.meta.Load())
+	s.meta.Store(packMeta(pid, role, state, idLen, remoteLen))
+	s.idseq.Add(1)
+}
+
+// setMeta changes the pid or state in the slot's meta word. Only the
+// owner writes it while it owns the slot, so load-then-store loses nothing.
+func (w *Writer) setMeta(f func(pid *int, state *State)) {
+	pid, role, state, idLen, remoteLen := unpackMeta(w.s.meta.Load())
+	f(&pid, &state)
+	w.s.meta.Store(packMeta(pid, role, state, idLen, remoteLen))
+}
