@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/forkmq/forkmq/internal/bench/tally"
+	"github.com/forkmq/forkmq/bench/internal/tally"
 )
 
 // Topology is a shape of publishers and subscribers.

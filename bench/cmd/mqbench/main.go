@@ -27,9 +27,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/forkmq/forkmq/internal/bench"
-	"github.com/forkmq/forkmq/internal/bench/broker"
-	"github.com/forkmq/forkmq/internal/bench/scenario"
+	"github.com/forkmq/forkmq/bench/internal/harness"
+	"github.com/forkmq/forkmq/bench/internal/broker"
+	"github.com/forkmq/forkmq/bench/internal/scenario"
 )
 
 func main() {
@@ -91,7 +91,7 @@ func run(args []string, stdout, stderr *os.File) int {
 		}
 		return 0
 	}
-	cfg := bench.Config{Scenarios: splitList(*scenarios), Only: splitList(*only), Reps: *reps, Mode: "full", Scenario: scenario.Full(),
+	cfg := harness.Config{Scenarios: splitList(*scenarios), Only: splitList(*only), Reps: *reps, Mode: "full", Scenario: scenario.Full(),
 		BinDir: *bin, PinBroker: *pinBroker, PinGenerator: *pinGen, Pause: *pause, Progress: stderr, OutDir: *out}
 	switch {
 	case *smoke:
@@ -157,7 +157,7 @@ func run(args []string, stdout, stderr *os.File) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	res, err := bench.Run(ctx, cfg)
+	res, err := harness.Run(ctx, cfg)
 	if err != nil {
 		fmt.Fprintln(stderr, "mqbench:", err)
 		return 1

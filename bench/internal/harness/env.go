@@ -1,4 +1,4 @@
-package bench
+package harness
 
 import (
 	"bufio"
@@ -11,7 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/forkmq/forkmq/internal/bench/report"
+	"github.com/forkmq/forkmq/bench/internal/report"
 )
 
 // environment records the machine, its limits and the brokers' versions.

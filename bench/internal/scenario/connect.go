@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/forkmq/forkmq/internal/bench/mqttc"
-	"github.com/forkmq/forkmq/internal/bench/tally"
+	"github.com/forkmq/forkmq/bench/internal/tally"
 )
 
 // The connect scenario measures connection churn: a few workers each open a

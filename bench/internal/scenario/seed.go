@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/forkmq/forkmq/internal/bench/tally"
+	"github.com/forkmq/forkmq/bench/internal/tally"
 )
 
 // The seed scenario repeats the original study: an idle broker, then pairs

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/forkmq/forkmq/internal/bench/mqttc"
-	"github.com/forkmq/forkmq/internal/bench/proctree"
+	"github.com/forkmq/forkmq/bench/internal/proctree"
 )
 
 // Status of one run.

@@ -10,7 +10,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/forkmq/forkmq/internal/bench/scenario"
+	"github.com/forkmq/forkmq/bench/internal/scenario"
 )
 
 // Results is everything one benchmark measured, as written to results.json.

@@ -6,7 +6,7 @@
 // tally (loss, duplicate, order and latency accounting), proctree (CPU and
 // memory of a broker's whole process tree), broker (starting and stopping
 // brokers from command lines), scenario (the workloads) and report.
-package bench
+package harness
 
 import (
 	"context"
@@ -17,10 +17,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/forkmq/forkmq/internal/bench/broker"
-	"github.com/forkmq/forkmq/internal/bench/proctree"
-	"github.com/forkmq/forkmq/internal/bench/report"
-	"github.com/forkmq/forkmq/internal/bench/scenario"
+	"github.com/forkmq/forkmq/bench/internal/broker"
+	"github.com/forkmq/forkmq/bench/internal/proctree"
+	"github.com/forkmq/forkmq/bench/internal/report"
+	"github.com/forkmq/forkmq/bench/internal/scenario"
 )
 
 // Config is one benchmark.

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/forkmq/forkmq/internal/bench/report"
-	"github.com/forkmq/forkmq/internal/bench/scenario"
+	"github.com/forkmq/forkmq/bench/internal/report"
+	"github.com/forkmq/forkmq/bench/internal/scenario"
 )
 
 // TestSmoke runs every scenario for about a second against the forkmq
@@ -23,7 +23,7 @@ func TestSmoke(t *testing.T) {
 	bin := t.TempDir()
 	for _, pkg := range []string{"broker", "worker"} {
 		cmd := exec.Command("go", "build", "-o", filepath.Join(bin, pkg), "./cmd/"+pkg)
-		cmd.Dir = filepath.Join("..", "..")
+		cmd.Dir = filepath.Join("..", "..", "..") // the root module
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Skipf("forkmq's %s does not build yet: %v\n%s", pkg, err, out)
 		}

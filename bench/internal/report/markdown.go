@@ -8,7 +8,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/forkmq/forkmq/internal/bench/scenario"
+	"github.com/forkmq/forkmq/bench/internal/scenario"
 )
 
 // The brokers every figure is also given as a ratio to.

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/forkmq/forkmq/internal/bench/scenario"
+	"github.com/forkmq/forkmq/bench/internal/scenario"
 )
 
 func sampleResults() *Results {

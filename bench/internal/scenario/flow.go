@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/forkmq/forkmq/internal/bench/mqttc"
-	"github.com/forkmq/forkmq/internal/bench/tally"
+	"github.com/forkmq/forkmq/bench/internal/tally"
 )
 
 // wiring says who publishes where and who follows whom.

@@ -14,7 +14,7 @@ import (
 	"gonum.org/v1/plot/text"
 	"gonum.org/v1/plot/vg"
 
-	"github.com/forkmq/forkmq/internal/bench/scenario"
+	"github.com/forkmq/forkmq/bench/internal/scenario"
 )
 
 const (
