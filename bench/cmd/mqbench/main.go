@@ -27,8 +27,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/forkmq/forkmq/bench/internal/harness"
 	"github.com/forkmq/forkmq/bench/internal/broker"
+	"github.com/forkmq/forkmq/bench/internal/harness"
 	"github.com/forkmq/forkmq/bench/internal/scenario"
 )
 

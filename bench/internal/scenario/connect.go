@@ -6,8 +6,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/forkmq/forkmq/internal/bench/mqttc"
 	"github.com/forkmq/forkmq/bench/internal/tally"
+	"github.com/forkmq/forkmq/internal/bench/mqttc"
 )
 
 // The connect scenario measures connection churn: a few workers each open a

@@ -12,8 +12,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/forkmq/forkmq/internal/bench/mqttc"
 	"github.com/forkmq/forkmq/bench/internal/tally"
+	"github.com/forkmq/forkmq/internal/bench/mqttc"
 )
 
 // wiring says who publishes where and who follows whom.

@@ -14,8 +14,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/forkmq/forkmq/internal/bench/mqttc"
 	"github.com/forkmq/forkmq/bench/internal/proctree"
+	"github.com/forkmq/forkmq/internal/bench/mqttc"
 )
 
 // Status of one run.
