@@ -1,14 +1,12 @@
-// Package broker describes the brokers the benchmark compares and runs one
-// at a time: a command line with {port} and {dir} placeholders, started in a
-// process group of its own so that it and every process it forks can be
-// measured as one tree and stopped together.
 package broker
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -31,6 +29,17 @@ type Spec struct {
 	// Setup, when set, prepares the scratch directory (a configuration
 	// file) before the command starts.
 	Setup func(dir string, port int) error `json:"-"`
+	// Config, when set, returns the broker's full configuration as it
+	// runs (a configuration file, or the options a program prints), for
+	// the report: a reader must be able to run the same broker.
+	Config func() string `json:"-"`
+	// Version, when set, returns the exact version that runs.
+	Version func() string `json:"-"`
+	// Note says in a few words how this broker is configured and why.
+	Note string `json:"note,omitempty"`
+	// Family groups configurations of one broker: ratios to a family
+	// are taken against its best member for each figure.
+	Family string `json:"family,omitempty"`
 }
 
 // Parse reads a -broker flag value, NAME=COMMAND.
@@ -76,6 +85,10 @@ type Options struct {
 	ScratchRoot string        // parent of every scratch directory and log
 	Pin         string        // CPU list for taskset (empty: no pinning)
 	ReadyWait   time.Duration // longest wait for the first CONNACK (default 20s)
+	// JoinFile, when set, is a cgroup.procs file the broker's shell joins
+	// before it execs the broker, so that the broker and everything it
+	// forks are measured by that cgroup from their first instruction.
+	JoinFile string
 }
 
 // Instance is a running broker.
@@ -110,9 +123,12 @@ func Start(ctx context.Context, s Spec, o Options) (*Instance, error) {
 			return nil, fmt.Errorf("set up %s: %w", s.Name, err)
 		}
 	}
-	line := s.Expand(port, dir)
+	line := "exec " + s.Expand(port, dir)
 	if o.Pin != "" {
-		line = "taskset -c " + o.Pin + " " + line
+		line = "exec taskset -c " + o.Pin + " " + s.Expand(port, dir)
+	}
+	if o.JoinFile != "" {
+		line = "echo $$ > " + o.JoinFile + " && " + line
 	}
 	logf, err := os.Create(inst.LogPath)
 	if err != nil {
@@ -120,7 +136,7 @@ func Start(ctx context.Context, s Spec, o Options) (*Instance, error) {
 		return nil, err
 	}
 	defer logf.Close()
-	cmd := exec.Command("/bin/sh", "-c", "exec "+line)
+	cmd := exec.Command("/bin/sh", "-c", line)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -159,7 +175,7 @@ func (i *Instance) waitReady(ctx context.Context, wait time.Duration) error {
 		if err := i.Exited(); err != nil {
 			return err
 		}
-		c, err := mqttc.Dial(ctx, i.Addr, mqttc.Options{ClientID: "mqbench-probe", Timeout: 2 * time.Second})
+		c, err := mqttc.Dial(ctx, i.Addr, mqttc.Options{ClientID: "mqbench-probe", KeepAlive: 60, Timeout: 2 * time.Second})
 		if err == nil {
 			return c.Disconnect()
 		}
@@ -185,12 +201,40 @@ func (i *Instance) Exited() error {
 
 // LogTail returns the last bytes of the broker's output on one line, or "".
 func (i *Instance) LogTail() string {
-	b, _ := os.ReadFile(i.LogPath)
-	b = bytes.TrimSpace(b)
-	if len(b) > 600 {
-		b = b[len(b)-600:]
+	const keep = 600
+	f, err := os.Open(i.LogPath)
+	if err != nil {
+		return ""
 	}
-	return strings.ReplaceAll(string(b), "\n", " | ")
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.Size() > keep {
+		_, _ = f.Seek(fi.Size()-keep, io.SeekStart)
+	}
+	b, _ := io.ReadAll(f)
+	return strings.ReplaceAll(string(bytes.TrimSpace(b)), "\n", " | ")
+}
+
+// LogCount returns how many lines of the broker's output contain word
+// (case-insensitively) and the first such line; the benchmark counts the
+// lines in which a broker says it dropped messages.
+func (i *Instance) LogCount(word string) (n int, first string) {
+	f, err := os.Open(i.LogPath)
+	if err != nil {
+		return 0, ""
+	}
+	defer f.Close()
+	word = strings.ToLower(word)
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		if strings.Contains(strings.ToLower(sc.Text()), word) {
+			if n == 0 {
+				first = sc.Text()
+			}
+			n++
+		}
+	}
+	return n, first
 }
 
 // tail is LogTail for the end of an error message.
