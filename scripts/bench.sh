@@ -31,10 +31,17 @@ fi
 
 echo "bench: building forkmq, mochi and mqbench" >&2
 mkdir -p bin
+# What the binaries are built from, for mqbench to check against the tree
+# it measures (Go's own VCS stamp may be turned off by GOFLAGS).
+rev=$(git rev-parse HEAD 2>/dev/null || echo unknown)
+if [ -n "$(git status --porcelain -- . ':(exclude)bench/results' 2>/dev/null)" ]; then
+	rev="$rev+modified"
+fi
 "$GO" build -o bin/broker ./cmd/broker
 "$GO" build -o bin/worker ./cmd/worker
 (cd bench && "$GO" build -o ../bin/mqbench ./cmd/mqbench)
 (cd bench/mochi && "$GO" build -o ../../bin/mochi .)
+echo "$rev" > bin/BUILD_REVISION
 
 if [ "$#" -eq 0 ] && [ -n "${MQBENCH_ARGS:-}" ]; then
 	# shellcheck disable=SC2086 # word splitting of the flags is intended

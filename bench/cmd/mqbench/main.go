@@ -1,14 +1,17 @@
 // Command mqbench measures MQTT brokers against each other: forkmq's
 // process engine (two worker processes per client), its goroutine engine,
-// mosquitto and mochi-mqtt, or any broker given as a command line. It runs
-// the seed, throughput, connect and scale scenarios with its own load
-// generator, in alternation and with repetitions, and writes report.md,
+// mosquitto (with its defaults, and with set_tcp_nodelay) and mochi-mqtt, or
+// any broker given as a command line. It runs the seed, capacity, latency,
+// probe, burst, connect, takeover, hostile, scale and crosscheck scenarios
+// with its own load generator, each broker in a random order per
+// repetition, pinned apart from the generator, on a machine it checks is
+// quiet and a tree it checks is committed, and writes report.md,
 // results.json and PNG plots into bench/results/<timestamp>/.
 //
-//	mqbench                        # everything, 3 repetitions (about an hour)
+//	mqbench                        # everything, 3 repetitions (about two hours)
 //	mqbench -quick                 # shorter durations
 //	mqbench -smoke                 # every scenario for about a second, forkmq engines only
-//	mqbench -brokers mosquitto,mochi -scenarios throughput
+//	mqbench -brokers mosquitto,mochi -scenarios capacity,latency
 //	mqbench -broker 'nano=/opt/nanomq start --url tcp://127.0.0.1:{port}'
 package main
 
@@ -20,6 +23,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -29,6 +33,7 @@ import (
 
 	"github.com/forkmq/forkmq/bench/internal/broker"
 	"github.com/forkmq/forkmq/bench/internal/harness"
+	"github.com/forkmq/forkmq/bench/internal/machine"
 	"github.com/forkmq/forkmq/bench/internal/scenario"
 )
 
@@ -52,24 +57,34 @@ func (b *brokerFlags) Set(s string) error {
 func run(args []string, stdout, stderr *os.File) int {
 	fs := flag.NewFlagSet("mqbench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	defaultBroker, defaultGen := "", ""
+	if runtime.NumCPU() >= 2 {
+		defaultBroker, defaultGen = "0", "1"
+	}
+	limits := machine.DefaultLimits(runtime.NumCPU())
 	var (
 		custom      brokerFlags
-		names       = fs.String("brokers", "", "comma-separated brokers to run, in this order (default: every built-in one and every -broker; with -smoke the two forkmq engines)")
+		names       = fs.String("brokers", "", "comma-separated brokers to run (default: every built-in one and every -broker; with -smoke the two forkmq engines)")
 		scenarios   = fs.String("scenarios", strings.Join(scenario.All, ","), "comma-separated scenarios: "+strings.Join(scenario.All, ", "))
 		only        = fs.String("cases", "", "run only the cases whose name contains one of these comma-separated strings (e.g. 100to1-q1,idle)")
 		reps        = fs.Int("reps", 3, "repetitions of every case and broker (with -smoke: 1)")
-		quick       = fs.Bool("quick", false, "shorter durations (seed 10 s instead of 60 s, throughput 3 s instead of 10 s)")
-		smoke       = fs.Bool("smoke", false, "every scenario for about a second, to check that the harness works")
+		quick       = fs.Bool("quick", false, "shorter durations, same cases")
+		smoke       = fs.Bool("smoke", false, "every scenario for about a second, to check that the harness works (implies -force and -allow-dirty; results go to a temporary directory)")
 		out         = fs.String("out", "", "directory for the results (default bench/results/<timestamp>; with -smoke a temporary one)")
 		bin         = fs.String("bin", "bin", "directory holding broker, worker and mochi")
-		pinBroker   = fs.String("pin-broker", "", "CPU list to pin each broker to with taskset, e.g. 0")
-		pinGen      = fs.String("pin-generator", "", "CPU list to pin the load generator (this process) to, e.g. 1")
+		repo        = fs.String("repo", ".", "the git checkout the brokers were built from: its commit is recorded and must be clean")
+		pinBroker   = fs.String("pin-broker", defaultBroker, "CPU list to pin each broker to with taskset (\"none\": not pinned)")
+		pinGen      = fs.String("pin-generator", defaultGen, "CPU list to pin the load generator (this process and the tools it runs) to (\"none\": not pinned)")
+		force       = fs.Bool("force", false, "measure on a busy machine (every run is checked; busy runs are flagged in the report)")
+		allowDirty  = fs.Bool("allow-dirty", false, "measure a tree with uncommitted changes or a broker binary built from another commit (the report says so)")
+		busyLimit   = fs.Float64("busy-limit", limits.OtherPct, "most CPU other processes may use during a run, in % of one core, before the machine counts as busy")
+		seed        = fs.Uint64("seed", 0, "seed of the brokers' random order in each repetition (default: from the clock; recorded)")
 		procClients = fs.Int("forkmq-max-clients", broker.DefaultProcessMaxClients(), "-max-clients of forkmq-process (default: fs.mqueue.queues_max less a few)")
 		procBudget  = fs.Int("forkmq-queue-budget", 0, "-queue-budget of forkmq-process, in bytes (default: the whole RLIMIT_MSGQUEUE; give less when other forkmq brokers run as the same user)")
 		gorClients  = fs.Int("goroutine-max-clients", 10000, "-max-clients of forkmq-goroutine")
-		window      = fs.Int("window", 0, "messages in flight towards each subscriber in the throughput scenario (default 64)")
+		window      = fs.Int("window", 0, "messages in flight per publisher and subscriber in the probe scenario (default 64)")
 		scaleLevels = fs.String("scale-levels", "", "comma-separated idle-client counts of the scale scenario (default 100,1000,5000)")
-		pause       = fs.Duration("pause", 500*time.Millisecond, "pause between runs")
+		pause       = fs.Duration("pause", time.Second, "pause between runs, spent checking that the machine is quiet")
 		list        = fs.Bool("list", false, "print the built-in brokers and exit")
 	)
 	fs.Var(&custom, "broker", "add a broker: NAME='COMMAND' with {port} (and {dir}, a scratch directory); repeatable")
@@ -91,11 +106,17 @@ func run(args []string, stdout, stderr *os.File) int {
 		}
 		return 0
 	}
+	if *seed == 0 {
+		*seed = uint64(time.Now().UnixNano())
+	}
+	limits.OtherPct = *busyLimit
 	cfg := harness.Config{Scenarios: splitList(*scenarios), Only: splitList(*only), Reps: *reps, Mode: "full", Scenario: scenario.Full(),
-		BinDir: *bin, PinBroker: *pinBroker, PinGenerator: *pinGen, Pause: *pause, Progress: stderr, OutDir: *out}
+		RepoDir: *repo, BrokerBinary: filepath.Join(*bin, "broker"), PinBroker: noneIsEmpty(*pinBroker), PinGenerator: noneIsEmpty(*pinGen),
+		Pause: *pause, Limits: limits, Force: *force, AllowDirty: *allowDirty, OrderSeed: *seed, Progress: stderr, OutDir: *out}
 	switch {
 	case *smoke:
 		cfg.Mode, cfg.Scenario, cfg.Reps, cfg.Pause = "smoke", scenario.Smoke(), 1, min(*pause, 200*time.Millisecond)
+		cfg.Force, cfg.AllowDirty = true, true
 		if *names == "" {
 			*names = broker.ForkmqProcess + "," + broker.ForkmqGoroutine
 		}
@@ -142,38 +163,61 @@ func run(args []string, stdout, stderr *os.File) int {
 			}
 			cfg.OutDir = dir
 		} else {
-			cfg.OutDir = filepath.Join("bench", "results", time.Now().Format("20060102-150405"))
+			cfg.OutDir = filepath.Join("bench", "results", time.Now().UTC().Format("2006-01-02T1504Z"))
 		}
 	}
 	if err := raiseFileLimit(); err != nil {
 		fmt.Fprintln(stderr, "mqbench: raise the open-file limit:", err)
 	}
-	if *pinGen != "" {
-		if err := pinSelf(*pinGen); err != nil {
+	cfg.GeneratorCPUs = runtime.NumCPU()
+	if cfg.PinGenerator != "" {
+		n, err := pinSelf(cfg.PinGenerator)
+		if err != nil {
 			fmt.Fprintln(stderr, "mqbench: -pin-generator:", err)
 			return 2
 		}
+		// The runtime sized itself for every CPU; the generator has n.
+		runtime.GOMAXPROCS(n)
+		cfg.GeneratorCPUs = n
+	}
+	if cfg.PinBroker != "" && cfg.PinBroker == cfg.PinGenerator {
+		fmt.Fprintln(stderr, "mqbench: warning: the broker and the load generator are pinned to the same CPUs")
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	res, err := harness.Run(ctx, cfg)
-	if err != nil {
-		fmt.Fprintln(stderr, "mqbench:", err)
+	if res == nil && err != nil {
+		fmt.Fprintln(stderr, "mqbench: refused:", err)
 		return 1
 	}
 	counts := map[string]int{}
 	for _, r := range res.Runs {
 		counts[r.Status]++
 	}
-	fmt.Fprintf(stdout, "mqbench: %d runs (%d ok, %d refused, %d failed, %d skipped); results in %s\n",
-		len(res.Runs), counts[scenario.StatusOK], counts[scenario.StatusRefused], counts[scenario.StatusFailed],
-		counts[scenario.StatusSkipped], cfg.OutDir)
+	fmt.Fprintf(stdout, "mqbench: %d runs (%d ok, %d partial, %d refused, %d failed, %d skipped); results in %s\n",
+		len(res.Runs), counts[scenario.StatusOK], counts[scenario.StatusPartial], counts[scenario.StatusRefused],
+		counts[scenario.StatusFailed], counts[scenario.StatusSkipped], cfg.OutDir)
+	if err != nil {
+		fmt.Fprintln(stderr, "mqbench:", err)
+		return 1
+	}
+	if res.Trust.Stopped != "" {
+		fmt.Fprintln(stderr, "mqbench: stopped early:", res.Trust.Stopped)
+		return 1
+	}
 	if ctx.Err() != nil {
 		fmt.Fprintln(stderr, "mqbench: interrupted; the results cover the runs done")
 		return 130
 	}
 	return 0
+}
+
+func noneIsEmpty(s string) string {
+	if s == "none" {
+		return ""
+	}
+	return s
 }
 
 func splitList(s string) []string {
@@ -217,19 +261,20 @@ func raiseFileLimit() error {
 }
 
 // pinSelf restricts every thread of this process to the CPUs listed
-// ("1", "0-1", "2,3"); threads started later inherit the mask.
-func pinSelf(list string) error {
+// ("1", "0-1", "2,3"); threads started later, and the tools it runs,
+// inherit the mask. It returns the number of CPUs.
+func pinSelf(list string) (int, error) {
 	var set unix.CPUSet
 	for _, part := range strings.Split(list, ",") {
 		lo, hi, isRange := strings.Cut(strings.TrimSpace(part), "-")
 		a, err := strconv.Atoi(lo)
 		if err != nil {
-			return fmt.Errorf("bad CPU list %q", list)
+			return 0, fmt.Errorf("bad CPU list %q", list)
 		}
 		b := a
 		if isRange {
 			if b, err = strconv.Atoi(hi); err != nil || b < a {
-				return fmt.Errorf("bad CPU list %q", list)
+				return 0, fmt.Errorf("bad CPU list %q", list)
 			}
 		}
 		for c := a; c <= b; c++ {
@@ -238,7 +283,7 @@ func pinSelf(list string) error {
 	}
 	tasks, err := os.ReadDir("/proc/self/task")
 	if err != nil {
-		return err
+		return 0, err
 	}
 	for _, t := range tasks {
 		tid, err := strconv.Atoi(t.Name())
@@ -246,8 +291,8 @@ func pinSelf(list string) error {
 			continue
 		}
 		if err := unix.SchedSetaffinity(tid, &set); err != nil {
-			return err
+			return 0, err
 		}
 	}
-	return nil
+	return set.Count(), nil
 }

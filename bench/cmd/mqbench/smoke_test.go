@@ -64,16 +64,18 @@ func TestSmoke(t *testing.T) {
 			if len(r.Metrics) == 0 {
 				t.Errorf("%s %s on %s: ok without metrics", r.Scenario, r.Case, r.Broker)
 			}
-		case scenario.StatusRefused:
+		case scenario.StatusRefused, scenario.StatusPartial, scenario.StatusSkipped:
 			// Kernel limits shared with whatever else runs (POSIX queues
-			// of other brokers under test) may refuse a client: a finding
-			// for the report, not a broken harness.
-			t.Logf("%s %s on %s refused: %s", r.Scenario, r.Case, r.Broker, r.Error)
+			// of other brokers under test) may refuse a client, a slow
+			// machine may not finish the hostile connections in time, and
+			// the cross-check needs mosquitto's clients: findings for the
+			// report, not a broken harness.
+			t.Logf("%s %s on %s %s: %s", r.Scenario, r.Case, r.Broker, r.Status, r.Error)
 		default:
 			t.Errorf("%s %s on %s: %s: %s", r.Scenario, r.Case, r.Broker, r.Status, r.Error)
 		}
 	}
-	for _, f := range []string{"report.md", "seed-idle-cpu-pct.png", "throughput-64B-msgs-per-s.png", "scale-pss-kib-per-client.png"} {
+	for _, f := range []string{"report.md", "headline.png", "seed-idle-cpu-pct.png", "capacity-64B-msgs-per-s.png", "latency-1to1-q0-64B.png", "scale-pss-kib-per-client.png"} {
 		if fi, err := os.Stat(filepath.Join(dir, f)); err != nil || fi.Size() == 0 {
 			t.Errorf("output %s missing or empty: %v", f, err)
 		}

@@ -133,9 +133,21 @@ func buildVersion(binary string) string {
 	return "git " + rev
 }
 
-// BuildRevision reads the vcs.revision and vcs.modified settings that the
-// Go toolchain embeds in a binary built inside a git checkout.
+// RevisionFile is written beside the binaries by scripts/bench.sh: the
+// commit they were built from, "+modified" when the tree had changes.
+const RevisionFile = "BUILD_REVISION"
+
+// BuildRevision returns the commit a forkmq binary was built from: from
+// RevisionFile beside it, or else from the vcs.revision and vcs.modified
+// settings the Go toolchain embeds (unless GOFLAGS has -buildvcs=false).
 func BuildRevision(binary string) (rev string, modified bool) {
+	file := filepath.Join(filepath.Dir(binary), RevisionFile)
+	if b, err := os.ReadFile(file); err == nil && !newer(binary, file) {
+		rev, mod := strings.CutSuffix(strings.TrimSpace(string(b)), "+modified")
+		if rev != "" && rev != "unknown" {
+			return rev, mod
+		}
+	}
 	out, err := exec.Command("go", "version", "-m", binary).Output()
 	if err != nil {
 		return "", false
@@ -153,6 +165,14 @@ func BuildRevision(binary string) (rev string, modified bool) {
 		}
 	}
 	return rev, modified
+}
+
+// newer reports whether file a was modified after file b: a binary rebuilt
+// after the revision file was written is not described by it.
+func newer(a, b string) bool {
+	fa, err1 := os.Stat(a)
+	fb, err2 := os.Stat(b)
+	return err1 == nil && err2 == nil && fa.ModTime().After(fb.ModTime())
 }
 
 // moduleVersion returns the version of a dependency built into a Go binary.

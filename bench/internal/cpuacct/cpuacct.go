@@ -50,6 +50,41 @@ func create(dir string) (*Group, error) {
 // measured.
 func (g *Group) ProcsFile() string { return filepath.Join(g.Dir, "cgroup.procs") }
 
+// Join moves the process pid (all its threads) into the group; its future
+// children start there too.
+func (g *Group) Join(pid int) error {
+	if err := os.WriteFile(g.ProcsFile(), []byte(strconv.Itoa(pid)), 0); err != nil {
+		return fmt.Errorf("cpuacct: move %d into %s: %w", pid, g.Dir, err)
+	}
+	return nil
+}
+
+// Current returns the group of the hierarchy mounted at root that this
+// process is in now (from /proc/self/cgroup), to go back to.
+func Current(root string) (*Group, error) {
+	b, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return nil, fmt.Errorf("cpuacct: %w", err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		// hierarchy-ID:controller-list:path
+		f := strings.SplitN(line, ":", 3)
+		if len(f) == 3 && slicesContains(strings.Split(f[1], ","), "cpuacct") {
+			return &Group{Dir: filepath.Join(root, f[2])}, nil
+		}
+	}
+	return nil, errors.New("cpuacct: this process is in no cpuacct cgroup")
+}
+
+func slicesContains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
 // Usage returns the CPU time of every task that ran in the group (and in
 // groups below it) since the group was created.
 func (g *Group) Usage() (time.Duration, error) {

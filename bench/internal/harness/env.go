@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"fmt"
 	"os"
-	"os/exec"
 	"runtime"
 	"strings"
 
@@ -14,8 +13,8 @@ import (
 	"github.com/forkmq/forkmq/bench/internal/report"
 )
 
-// environment records the machine, its limits and the brokers' versions.
-func environment(binDir string) report.Environment {
+// environment records the machine and its limits.
+func environment() report.Environment {
 	e := report.Environment{
 		Cores:     runtime.NumCPU(),
 		CPUModel:  cpuinfoField("model name"),
@@ -24,7 +23,6 @@ func environment(binDir string) report.Environment {
 		GoVersion: runtime.Version(),
 		LoadStart: loadavg(),
 		Limits:    map[string]string{},
-		Versions:  map[string]string{},
 	}
 	for _, s := range []string{"fs/mqueue/queues_max", "fs/mqueue/msg_max", "fs/mqueue/msgsize_max",
 		"kernel/pid_max", "net/core/somaxconn", "net/ipv4/ip_local_port_range", "net/ipv4/tcp_tw_reuse"} {
@@ -35,20 +33,6 @@ func environment(binDir string) report.Environment {
 		if unix.Getrlimit(res, &rl) == nil {
 			e.Limits[name] = fmt.Sprintf("%d (hard %d)", rl.Cur, rl.Max)
 		}
-	}
-	if out, err := exec.Command("mosquitto", "-h").CombinedOutput(); len(out) > 0 {
-		_ = err // mosquitto -h exits 3 after printing its version
-		e.Versions["mosquitto"] = firstOf(out)
-	}
-	if out, err := exec.Command("go", "version", "-m", binDir+"/mochi").Output(); err == nil {
-		for _, l := range strings.Split(string(out), "\n") {
-			if f := strings.Fields(l); len(f) >= 3 && f[0] == "dep" && f[1] == "github.com/mochi-mqtt/server/v2" {
-				e.Versions["mochi"] = "mochi-mqtt/server " + f[2]
-			}
-		}
-	}
-	if out, err := exec.Command("git", "describe", "--always", "--dirty").Output(); err == nil {
-		e.Versions["forkmq"] = "git " + firstOf(out)
 	}
 	return e
 }

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,48 +11,76 @@ import (
 	"github.com/forkmq/forkmq/bench/internal/scenario"
 )
 
+const capCase = "1to1-q0-64B"
+
 func sampleResults() *Results {
 	r := &Results{Started: time.Unix(0, 0), Finished: time.Unix(60, 0), Mode: "test", Repetitions: 3,
 		Config: scenario.Smoke(), Metrics: scenario.Metrics,
-		Brokers: []Broker{{Name: "forkmq-process"}, {Name: "mosquitto"}, {Name: "gone", Skipped: "not installed"}},
-		Cases:   []Case{{Scenario: scenario.Throughput, Name: "1to1-q0-64B", Label: "1→1 QoS 0 64 B", Group: "64 B"}}}
-	add := func(broker string, rep int, status string, rate float64, series []float64) {
-		r.Runs = append(r.Runs, Run{Scenario: scenario.Throughput, Case: "1to1-q0-64B", Broker: broker, Rep: rep,
-			Result: scenario.Result{Status: status, Metrics: map[string]float64{"msgs_per_s": rate, "lost": 0},
-				Series: map[string][]float64{"cpu_pct": series}}})
+		Trust: Trust{Commit: "abc123", Subject: "a commit", BinaryRevision: "abc123"},
+		Brokers: []Broker{{Name: process}, {Name: goroutine}, {Name: "mosquitto", Family: mosquitto},
+			{Name: "mosquitto-nodelay", Family: mosquitto}, {Name: mochi}, {Name: "gone", Skipped: "not installed"}},
+		Cases: []Case{{Scenario: scenario.Capacity, Name: capCase, Label: "1→1 QoS 0 64 B", Group: "64 B"}}}
+	add := func(broker string, rep int, status string, rate, cpu, loss float64, flags ...string) {
+		r.Runs = append(r.Runs, Run{Scenario: scenario.Capacity, Case: capCase, Broker: broker, Rep: rep,
+			Result: scenario.Result{Status: status, Flags: flags,
+				Metrics: map[string]float64{"msgs_per_s": rate, "cpu_s_per_million": cpu, "loss_pct": loss, "lost": 0}}})
 	}
-	add("forkmq-process", 1, scenario.StatusOK, 100, []float64{1, 5})
-	add("mosquitto", 1, scenario.StatusOK, 400, nil)
-	add("forkmq-process", 2, scenario.StatusOK, 300, []float64{3})
-	add("mosquitto", 2, scenario.StatusFailed, 9999, nil) // does not count
-	add("forkmq-process", 3, scenario.StatusRefused, 200, []float64{2, 7, 9})
-	add("mosquitto", 3, scenario.StatusOK, 600, nil)
+	add(process, 1, scenario.StatusOK, 100, 40, 0)
+	add(process, 2, scenario.StatusOK, 300, 20, 0, "busy machine: other processes used 30% of a core")
+	add(process, 3, scenario.StatusRefused, 5, 900, 0) // never averaged in
+	add(goroutine, 1, scenario.StatusOK, 1000, 2, 30)
+	add(goroutine, 2, scenario.StatusOK, 1000, 2, 30)
+	add(goroutine, 3, scenario.StatusOK, 1000, 2, 30)
+	add("mosquitto", 1, scenario.StatusOK, 400, 10, 0)
+	add("mosquitto", 2, scenario.StatusFailed, 9999, 1, 0) // does not count
+	add("mosquitto", 3, scenario.StatusOK, 600, 10, 0)
+	add("mosquitto-nodelay", 1, scenario.StatusOK, 300, 8, 0)
+	add("mosquitto-nodelay", 2, scenario.StatusOK, 300, 8, 0)
+	add("mosquitto-nodelay", 3, scenario.StatusOK, 300, 8, 0)
+	for rep := 1; rep <= 3; rep++ {
+		add(mochi, rep, scenario.StatusRefused, 1, 1, 0)
+	}
 	r.Summarize()
 	return r
 }
 
-func TestSummarizeMediansRangesAndSeries(t *testing.T) {
+func TestSummarizeCountsOnlyRunsThatCount(t *testing.T) {
 	r := sampleResults()
-	fp, ok := r.Lookup(scenario.Throughput, "1to1-q0-64B", "forkmq-process", "msgs_per_s")
-	if !ok || fp.Median != 200 || fp.Min != 100 || fp.Max != 300 || fp.N != 3 {
-		t.Fatalf("forkmq-process summary = %+v", fp)
+	fp, ok := r.Lookup(scenario.Capacity, capCase, process, "msgs_per_s")
+	if !ok || fp.Median != 200 || fp.Min != 100 || fp.Max != 300 || fp.N != 2 {
+		t.Fatalf("forkmq-process summary = %+v (the refused run must not count)", fp)
 	}
-	mq, ok := r.Lookup(scenario.Throughput, "1to1-q0-64B", "mosquitto", "msgs_per_s")
-	if !ok || mq.Median != 500 || mq.N != 2 {
-		t.Fatalf("mosquitto summary = %+v (the failed run must not count)", mq)
+	c, _ := r.CellOf(scenario.Capacity, capCase, process)
+	if c.Runs != 3 || c.OK != 2 || c.Refused != 1 || c.Flagged != 1 || c.Counted() != 2 {
+		t.Fatalf("cell = %+v", c)
 	}
-	if got := r.ratio(scenario.Throughput, "1to1-q0-64B", "forkmq-process", "mosquitto", "msgs_per_s"); got != "×0.400" {
-		t.Fatalf("ratio = %q, want ×0.400", got)
+	if _, ok := r.Lookup(scenario.Capacity, capCase, mochi, "msgs_per_s"); ok {
+		t.Fatal("a broker whose runs were all refused must have no figure")
 	}
-	var series []float64
-	for _, s := range r.Series {
-		if s.Broker == "forkmq-process" && s.Name == "cpu_pct" {
-			series = s.Values
-		}
+}
+
+// Ratios to mosquitto take the better of its configurations for each
+// figure: the default for throughput here, nodelay for CPU.
+func TestBestOfFamilyAndRatios(t *testing.T) {
+	r := sampleResults()
+	f := Figure{Scenario: scenario.Capacity, Case: capCase, Metric: "msgs_per_s"}
+	s, who, ok := r.Best(f, mosquitto)
+	if !ok || who != "mosquitto" || s.Median != 500 {
+		t.Fatalf("best mosquitto for msgs/s = %v %q %v", s.Median, who, ok)
 	}
-	// index 0: median of 1, 3, 2; index 1: of 5, 7; index 2: of 9
-	if len(series) != 3 || series[0] != 2 || series[1] != 6 || series[2] != 9 {
-		t.Fatalf("pointwise median = %v, want [2 6 9]", series)
+	ratio, _, b := r.Ratio(f, Comparisons[1])
+	if b != "mosquitto" || math.Abs(ratio-0.4) > 1e-9 {
+		t.Fatalf("process ÷ mosquitto = %v against %s, want 0.4 against mosquitto", ratio, b)
+	}
+	cpu := Figure{Scenario: scenario.Capacity, Case: capCase, Metric: "cpu_s_per_million"}
+	if _, who, _ := r.Best(cpu, mosquitto); who != "mosquitto-nodelay" {
+		t.Fatalf("best mosquitto for CPU = %q, want mosquitto-nodelay", who)
+	}
+	if got := Cost("msgs_per_s", 0.4); got != 2.5 {
+		t.Fatalf("cost of a 0.4 throughput ratio = %v, want 2.5 (times worse)", got)
+	}
+	if got := ratioCell("msgs_per_s", 0.4); got != "×0.400 (2.50× worse)" {
+		t.Fatalf("ratioCell = %q", got)
 	}
 }
 
@@ -62,12 +91,14 @@ func TestWriteReport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(plots[scenario.Throughput]) == 0 {
-		t.Fatal("no throughput plots")
+	if len(plots[scenario.Capacity]) == 0 || len(plots["headline"]) == 0 {
+		t.Fatalf("plots = %v", plots)
 	}
-	for _, p := range plots[scenario.Throughput] {
-		if fi, err := os.Stat(filepath.Join(dir, p)); err != nil || fi.Size() == 0 {
-			t.Fatalf("plot %s: %v", p, err)
+	for _, ps := range plots {
+		for _, p := range ps {
+			if fi, err := os.Stat(filepath.Join(dir, p)); err != nil || fi.Size() == 0 {
+				t.Fatalf("plot %s: %v", p, err)
+			}
 		}
 	}
 	if err := r.WriteMarkdown(dir, plots); err != nil {
@@ -81,12 +112,17 @@ func TestWriteReport(t *testing.T) {
 		t.Fatal(err)
 	}
 	md := string(b)
+	if !strings.HasPrefix(md[strings.Index(md, "\n## "):], "\n## What two processes per client cost") {
+		t.Error("report.md must open with the first page")
+	}
 	for _, want := range []string{
-		"| 1→1 QoS 0 64 B | 200 (100–300) | 500 (400–600) |",  // medians with ranges
-		"| 1→1 QoS 0 64 B | ×1.00 / ×0.400 | ×2.50 / ×1.00 |", // ratios to both references
+		"| capacity, 1→1 QoS 0 64 B (delivered msg/s) | 200 (n=2) | 1000 (n=3) | 500 (n=2, mosquitto) | refused ×3 |", // headline
+		"×0.200 (5.00× worse)", // process ÷ goroutine
+		"| 1→1 QoS 0 64 B | 200 (100–300) n=2/3* | 1000 | 500 (400–600) n=2/3 | 300 | refused ×3 |", // values, counts, flags, refusals
 		"**not run**: not installed",
-		"Zero for every broker and case: lost messages.",
-		"| throughput | 1to1-q0-64B | mosquitto | 2 | failed |",
+		"| capacity | 1to1-q0-64B | mosquitto | 2 | failed |",
+		"busy machine: other processes used 30% of a core",
+		"`abc123` (a commit), a clean tree",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report.md lacks %q", want)

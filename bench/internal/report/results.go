@@ -1,6 +1,3 @@
-// Package report holds a benchmark's results (written as results.json),
-// reduces repetitions to medians with their range, and renders report.md
-// and the PNG plots.
 package report
 
 import (
@@ -10,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/forkmq/forkmq/bench/internal/machine"
 	"github.com/forkmq/forkmq/bench/internal/scenario"
 )
 
@@ -21,12 +19,13 @@ type Results struct {
 	Repetitions int               `json:"repetitions"`
 	Config      scenario.Config   `json:"config"`
 	Environment Environment       `json:"environment"`
+	Trust       Trust             `json:"trust"`
 	Brokers     []Broker          `json:"brokers"`
 	Cases       []Case            `json:"cases"`
 	Metrics     []scenario.Metric `json:"metrics"`
 	Runs        []Run             `json:"runs"`
 	Summary     []Summary         `json:"summary"`
-	Series      []Series          `json:"series"` // pointwise medians of the runs' time series
+	Cells       []Cell            `json:"cells"`
 }
 
 // Environment records the machine the benchmark ran on.
@@ -40,14 +39,37 @@ type Environment struct {
 	LoadEnd      string            `json:"loadavg_end"`
 	PinBroker    string            `json:"pin_broker,omitempty"`
 	PinGenerator string            `json:"pin_generator,omitempty"`
-	Limits       map[string]string `json:"limits"`   // kernel and process limits that bound the brokers
-	Versions     map[string]string `json:"versions"` // of the brokers, where known
+	Limits       map[string]string `json:"limits"` // kernel and process limits that bound the brokers
+}
+
+// Trust is what a reader needs to believe the figures: what was measured,
+// on how quiet a machine, and what the benchmark was told to overlook.
+type Trust struct {
+	Commit         string   `json:"commit"`          // the tree's HEAD
+	Subject        string   `json:"subject"`         // its first line
+	Dirty          []string `json:"dirty,omitempty"` // files that differ from it
+	AllowedDirty   bool     `json:"allowed_dirty,omitempty"`
+	BinaryRevision string   `json:"binary_revision"` // what bin/broker was built from
+	CPUSource      string   `json:"cpu_source"`      // how broker CPU was read
+	// StartActivity is the machine in the seconds before the first run;
+	// StartBusy says why it counted as busy ("" when quiet).
+	StartActivity machine.Activity `json:"start_activity"`
+	StartBusy     string           `json:"start_busy,omitempty"`
+	Forced        bool             `json:"forced,omitempty"` // -force: busy runs went ahead
+	Limits        machine.Limits   `json:"limits"`
+	OrderSeed     uint64           `json:"order_seed"`
+	GeneratorCPUs int              `json:"generator_cpus"`
+	Stopped       string           `json:"stopped,omitempty"` // why the benchmark ended early
 }
 
 // Broker is one broker of the comparison.
 type Broker struct {
 	Name    string `json:"name"`
 	Command string `json:"command"`
+	Family  string `json:"family,omitempty"`
+	Note    string `json:"note,omitempty"`
+	Version string `json:"version,omitempty"`
+	Config  string `json:"config,omitempty"`  // its whole configuration
 	Skipped string `json:"skipped,omitempty"` // why it did not run
 }
 
@@ -56,21 +78,32 @@ type Case struct {
 	Scenario string `json:"scenario"`
 	Name     string `json:"name"`
 	Label    string `json:"label"`
-	Group    string `json:"group,omitempty"` // cases plotted together (throughput: by payload)
+	Group    string `json:"group,omitempty"` // cases plotted together
 }
 
 // Run is one run of a case against a fresh broker.
 type Run struct {
-	Scenario string    `json:"scenario"`
-	Case     string    `json:"case"`
-	Broker   string    `json:"broker"`
-	Rep      int       `json:"rep"`
-	Started  time.Time `json:"started"`
-	Seconds  float64   `json:"seconds"`
+	Scenario string      `json:"scenario"`
+	Case     string      `json:"case"`
+	Broker   string      `json:"broker"`
+	Rep      int         `json:"rep"`
+	Order    int         `json:"order"` // position of the broker in this repetition's random order, from 1
+	Started  time.Time   `json:"started"`
+	Seconds  float64     `json:"seconds"`
+	Machine  *RunMachine `json:"machine,omitempty"`
 	scenario.Result
 }
 
-// Summary is one metric of one case and broker over the repetitions.
+// RunMachine is the machine during one run.
+type RunMachine struct {
+	OtherPct   float64 `json:"other_cpu_pct"`
+	StealPct   float64 `json:"steal_pct"`
+	Load1Start float64 `json:"load1_start"`
+	Load1End   float64 `json:"load1_end"`
+	Busy       string  `json:"busy,omitempty"`
+}
+
+// Summary is one metric of one case and broker over the runs that count.
 type Summary struct {
 	Scenario string  `json:"scenario"`
 	Case     string  `json:"case"`
@@ -82,43 +115,68 @@ type Summary struct {
 	N        int     `json:"n"`
 }
 
-// Series is the pointwise median of one time series over the repetitions.
-type Series struct {
-	Scenario string    `json:"scenario"`
-	Case     string    `json:"case"`
-	Broker   string    `json:"broker"`
-	Name     string    `json:"name"`
-	Step     float64   `json:"step_s"`
-	Values   []float64 `json:"values"`
+// Cell counts the runs of one case and broker by outcome: how many runs
+// stand behind its figures and what happened to the others.
+type Cell struct {
+	Scenario string `json:"scenario"`
+	Case     string `json:"case"`
+	Broker   string `json:"broker"`
+	Runs     int    `json:"runs"`
+	OK       int    `json:"ok"`
+	Partial  int    `json:"partial,omitempty"`
+	Refused  int    `json:"refused,omitempty"`
+	Failed   int    `json:"failed,omitempty"`
+	Skipped  int    `json:"skipped,omitempty"`
+	Flagged  int    `json:"flagged,omitempty"` // counted runs with a flag (busy machine, saturated generator, …)
 }
+
+// Counted is the number of runs behind the cell's figures.
+func (c Cell) Counted() int { return c.OK + c.Partial }
 
 type key struct{ scenario, cas, broker string }
 
-// Summarize fills Summary and Series from Runs. Runs that failed or were
-// skipped do not count; refused runs do (their metrics say how far the
-// broker went).
+// Summarize fills Summary and Cells from Runs. Only ok and partial runs
+// count in the figures; refused, failed and skipped runs are counted in the
+// cell, never averaged in.
 func (r *Results) Summarize() {
-	r.Summary, r.Series = nil, nil
+	r.Summary, r.Cells = nil, nil
 	metrics := map[key]map[string][]float64{}
-	series := map[key]map[string][][]float64{}
+	cells := map[key]*Cell{}
 	var order []key
 	for _, run := range r.Runs {
-		if run.Status != scenario.StatusOK && run.Status != scenario.StatusRefused {
+		k := key{run.Scenario, run.Case, run.Broker}
+		c := cells[k]
+		if c == nil {
+			c = &Cell{Scenario: k.scenario, Case: k.cas, Broker: k.broker}
+			cells[k] = c
+			metrics[k] = map[string][]float64{}
+			order = append(order, k)
+		}
+		c.Runs++
+		switch run.Status {
+		case scenario.StatusOK:
+			c.OK++
+		case scenario.StatusPartial:
+			c.Partial++
+		case scenario.StatusRefused:
+			c.Refused++
+		case scenario.StatusFailed:
+			c.Failed++
+		default:
+			c.Skipped++
+		}
+		if !scenario.Counts(run.Status) {
 			continue
 		}
-		k := key{run.Scenario, run.Case, run.Broker}
-		if metrics[k] == nil {
-			metrics[k], series[k] = map[string][]float64{}, map[string][][]float64{}
-			order = append(order, k)
+		if len(run.Flags) > 0 {
+			c.Flagged++
 		}
 		for name, v := range run.Metrics {
 			metrics[k][name] = append(metrics[k][name], v)
 		}
-		for name, v := range run.Series {
-			series[k][name] = append(series[k][name], v)
-		}
 	}
 	for _, k := range order {
+		r.Cells = append(r.Cells, *cells[k])
 		for _, m := range r.Metrics {
 			vs := metrics[k][m.Name]
 			if len(vs) == 0 {
@@ -126,15 +184,6 @@ func (r *Results) Summarize() {
 			}
 			r.Summary = append(r.Summary, Summary{Scenario: k.scenario, Case: k.cas, Broker: k.broker,
 				Metric: m.Name, Median: Median(vs), Min: slices.Min(vs), Max: slices.Max(vs), N: len(vs)})
-		}
-		names := make([]string, 0, len(series[k]))
-		for name := range series[k] {
-			names = append(names, name)
-		}
-		slices.Sort(names)
-		for _, name := range names {
-			r.Series = append(r.Series, Series{Scenario: k.scenario, Case: k.cas, Broker: k.broker, Name: name,
-				Step: r.Config.Sample.Seconds(), Values: pointwiseMedian(series[k][name])})
 		}
 	}
 }
@@ -154,24 +203,6 @@ func Median(vs []float64) float64 {
 	}
 }
 
-// pointwiseMedian returns, for each index, the median over the series that
-// reach it.
-func pointwiseMedian(all [][]float64) []float64 {
-	var out []float64
-	for i := 0; ; i++ {
-		var col []float64
-		for _, s := range all {
-			if i < len(s) {
-				col = append(col, s[i])
-			}
-		}
-		if len(col) == 0 {
-			return out
-		}
-		out = append(out, Median(col))
-	}
-}
-
 // Lookup returns the summary of a metric, if any.
 func (r *Results) Lookup(scen, cas, broker, metric string) (Summary, bool) {
 	for _, s := range r.Summary {
@@ -180,6 +211,16 @@ func (r *Results) Lookup(scen, cas, broker, metric string) (Summary, bool) {
 		}
 	}
 	return Summary{}, false
+}
+
+// CellOf returns the run counts of a case and broker.
+func (r *Results) CellOf(scen, cas, broker string) (Cell, bool) {
+	for _, c := range r.Cells {
+		if c.Scenario == scen && c.Case == cas && c.Broker == broker {
+			return c, true
+		}
+	}
+	return Cell{}, false
 }
 
 // WriteJSON writes results.json into dir.

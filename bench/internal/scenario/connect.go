@@ -47,7 +47,7 @@ func runConnect(ctx context.Context, t Target, cfg Config) Result {
 					return
 				}
 				c, err := mqttc.Dial(ctx, t.Addr, mqttc.Options{
-					ClientID: fmt.Sprintf("%s-c%d-%d", t.Prefix, w, i), Counters: &wk.packets,
+					ClientID: fmt.Sprintf("%s-c%d-%d", t.Prefix, w, i), Counters: &wk.packets, KeepAlive: keepAlive,
 					ReadBuffer: 512, WriteBuffer: 512, Timeout: 5 * time.Second,
 				})
 				lat := time.Since(t0)
@@ -68,13 +68,7 @@ func runConnect(ctx context.Context, t Target, cfg Config) Result {
 			}
 		}()
 	}
-	a, b, sampleErr := measureWindow(ctx, t, start, from, to, func() (snapshot, error) {
-		cpu, err := t.Tree.CPU()
-		if err != nil {
-			return snapshot{}, fmt.Errorf("sample broker CPU: %w", err)
-		}
-		return snapshot{at: time.Now(), cpu: cpu.Seconds, genCPU: selfCPU()}, nil
-	})
+	a, b, sampleErr := measureWindow(ctx, t, start, from, to, func() (snapshot, error) { return cpuSnapshot(t) })
 	wg.Wait()
 
 	lat := tally.NewHistogram()

@@ -8,9 +8,11 @@ import (
 	"github.com/forkmq/forkmq/internal/bench/mqttc"
 )
 
-// The scale scenario holds many idle clients: how long connecting them
-// takes, what they cost the broker in memory, and — when the broker refuses
-// one — how many it held.
+// The scale scenario holds many idle clients (keep-alive 60 s, no traffic):
+// how long connecting them takes, what they cost the broker in memory, what
+// they cost it in CPU while nothing happens (over IdleDuration), whether
+// each still answers PINGREQ afterwards, and — when the broker refuses one —
+// how many it held.
 func scaleCases(cfg Config) []Case {
 	var cases []Case
 	for _, n := range cfg.ScaleLevels {
@@ -18,7 +20,7 @@ func scaleCases(cfg Config) []Case {
 			Scenario: Scale,
 			Name:     fmt.Sprintf("%d-clients", n),
 			Label:    fmt.Sprintf("%d idle clients", n),
-			Estimate: cfg.ScaleSettle + time.Duration(n)*time.Millisecond,
+			Estimate: cfg.ScaleSettle + cfg.IdleDuration + time.Duration(n)*time.Millisecond,
 			Run: func(ctx context.Context, t Target) Result {
 				return runScale(ctx, t, cfg, n)
 			},
@@ -44,28 +46,45 @@ func runScale(ctx context.Context, t Target, cfg Config, n int) Result {
 	}
 	start := time.Now()
 	conns, dialErr := dialAll(ctx, t.Addr, n, cfg.ScaleConcurrency, func(i int) mqttc.Options {
-		return mqttc.Options{ClientID: fmt.Sprintf("%s-i%d", t.Prefix, i), ReadBuffer: 256, WriteBuffer: 256, Timeout: 10 * time.Second}
-	}, func(done float64) { t.Progress(0.9 * done) })
+		return mqttc.Options{ClientID: fmt.Sprintf("%s-i%d", t.Prefix, i), KeepAlive: keepAlive,
+			ReadBuffer: 256, WriteBuffer: 256, Timeout: 10 * time.Second}
+	}, func(done float64) { t.Progress(0.5 * done) })
 	defer closeAll(conns)
 	connectS := time.Since(start).Seconds()
 	if sleepUntil(ctx, time.Now().Add(cfg.ScaleSettle)) != nil {
 		return failure(t, ctx.Err(), nil)
 	}
-	alive := pingAll(conns, 10*time.Second)
-	t.Progress(0.95)
 	mem, memErr := t.Tree.Memory()
+	a, idleErr := cpuSnapshot(t)
+	for end := time.Now().Add(cfg.IdleDuration); time.Now().Before(end) && ctx.Err() == nil; {
+		next := time.Now().Add(200 * time.Millisecond)
+		if end.Before(next) {
+			next = end
+		}
+		sleepUntil(ctx, next)
+		t.Progress(0.5 + 0.45*(1-float64(time.Until(end))/float64(cfg.IdleDuration)))
+	}
+	b, err := cpuSnapshot(t)
+	idleErr = firstErr(idleErr, err)
+	alive := pingAll(conns, 10*time.Second)
 
 	m := map[string]float64{"held": float64(alive), "connect_s": connectS}
+	held := connected(conns) // during the measurements; alive is after them
+	if idleErr == nil && held > 0 {
+		dt := b.at.Sub(a.at).Seconds()
+		m["idle_cpu_pct"] = 100 * (b.cpu - a.cpu) / dt
+		m["idle_cpu_us_per_client_s"] = 1e6 * (b.cpu - a.cpu) / dt / float64(held)
+	}
 	if memErr == nil {
 		m["rss_mib"] = float64(mem.RSS) / (1 << 20)
 		m["pss_mib"] = float64(mem.PSS) / (1 << 20)
 		m["procs"] = float64(mem.Procs)
-		if alive > 0 {
-			m["rss_kib_per_client"] = (float64(mem.RSS) - float64(base.RSS)) / 1024 / float64(alive)
-			m["pss_kib_per_client"] = (float64(mem.PSS) - float64(base.PSS)) / 1024 / float64(alive)
+		if held > 0 {
+			m["rss_kib_per_client"] = (float64(mem.RSS) - float64(base.RSS)) / 1024 / float64(held)
+			m["pss_kib_per_client"] = (float64(mem.PSS) - float64(base.PSS)) / 1024 / float64(held)
 		}
 	}
-	if err := firstErr(ctx.Err(), t.Exited(), memErr); err != nil {
+	if err := firstErr(ctx.Err(), t.Exited(), memErr, idleErr); err != nil {
 		return failure(t, err, m)
 	}
 	if dialErr != nil {
@@ -105,4 +124,15 @@ func pingAll(conns []*mqttc.Conn, d time.Duration) int {
 		}
 	}
 	return alive
+}
+
+// connected counts the non-nil connections.
+func connected(conns []*mqttc.Conn) int {
+	n := 0
+	for _, c := range conns {
+		if c != nil {
+			n++
+		}
+	}
+	return n
 }

@@ -1,10 +1,3 @@
-// Package scenario holds the benchmark's workloads: seed (the original
-// study's idle broker, 1+1 and 50+50 slow publishers), throughput (fan-in,
-// fan-out and parallel streams at full speed under a bounded in-flight
-// window), connect (connection churn) and scale (thousands of idle
-// clients). Each case runs against one started broker and returns a Result;
-// a broker that refuses or fails yields a Result that says so, never a
-// panic or an error that stops the benchmark.
 package scenario
 
 import (
@@ -21,15 +14,25 @@ import (
 // Status of one run.
 const (
 	StatusOK      = "ok"
+	StatusPartial = "partial" // measured, but the workload did not complete (see the error)
 	StatusRefused = "refused" // the broker refused or dropped clients
 	StatusFailed  = "failed"  // the broker exited, or the run broke
 	StatusSkipped = "skipped" // not run (see the error)
 )
 
+// Counts reports whether a run's metrics count in the figures: ok and
+// partial runs do; a refused run measured a broker that did not take the
+// workload, and is shown as a refusal instead.
+func Counts(status string) bool { return status == StatusOK || status == StatusPartial }
+
 // Target is the broker a case runs against.
 type Target struct {
 	Addr string
+	// Tree is the broker's process tree, for memory and process counts.
 	Tree *proctree.Tree
+	// CPU returns the CPU seconds the broker's whole tree has used since
+	// it started.
+	CPU func() (float64, error)
 	// Exited returns a description of the broker's exit, or nil while it
 	// runs.
 	Exited func() error
@@ -37,6 +40,13 @@ type Target struct {
 	Progress func(done float64)
 	// Prefix makes client identifiers and topics unique to this run.
 	Prefix string
+	// Capacity returns the delivered messages/s this broker reached in
+	// the named capacity case earlier in this benchmark (the median of
+	// its runs), or 0 when it has none.
+	Capacity func(capacityCase string) float64
+	// ToolPin is the CPU list tools other than mqbench (the cross-check's
+	// clients) are pinned to, as mqbench itself is; "" for none.
+	ToolPin string
 }
 
 // Result is what one run of a case measured.
@@ -44,6 +54,7 @@ type Result struct {
 	Status  string               `json:"status"`
 	Error   string               `json:"error,omitempty"`
 	Note    string               `json:"note,omitempty"` // what the broker logged in a run that went well
+	Flags   []string             `json:"flags,omitempty"`
 	Metrics map[string]float64   `json:"metrics,omitempty"`
 	Series  map[string][]float64 `json:"series,omitempty"`
 }
@@ -53,107 +64,94 @@ type Case struct {
 	Scenario string
 	Name     string // unique within the scenario, safe in file names
 	Label    string // for tables
-	Group    string // cases plotted together: the payload size in throughput
+	Group    string // cases plotted together
 	Estimate time.Duration
 	Run      func(ctx context.Context, t Target) Result
 }
 
-// Metric describes a measured quantity for the report.
-type Metric struct {
-	Name   string `json:"name"`
-	Label  string `json:"label"`
-	Unit   string `json:"unit"`
-	Better string `json:"better"` // "higher" or "lower"
-}
-
-// Metrics lists every metric a scenario may report, in report order.
-var Metrics = []Metric{
-	{"msgs_per_s", "delivered messages/s", "msg/s", "higher"},
-	{"sent_per_s", "published messages/s", "msg/s", "higher"},
-	{"conns_per_s", "connections/s", "conn/s", "higher"},
-	{"latency_p50_ms", "latency p50", "ms", "lower"},
-	{"latency_p90_ms", "latency p90", "ms", "lower"},
-	{"latency_p99_ms", "latency p99", "ms", "lower"},
-	{"latency_max_ms", "latency max", "ms", "lower"},
-	{"connack_p50_ms", "CONNACK latency p50", "ms", "lower"},
-	{"connack_p99_ms", "CONNACK latency p99", "ms", "lower"},
-	{"connack_max_ms", "CONNACK latency max", "ms", "lower"},
-	{"loss_pct", "loss", "%", "lower"},
-	{"lost", "lost messages", "msg", "lower"},
-	{"duplicates", "duplicates", "msg", "lower"},
-	{"reordered", "reordered", "msg", "lower"},
-	{"unexpected", "messages from no followed publisher, or unreadable", "msg", "lower"},
-	{"qos_downgraded", "subscriptions granted a lower QoS than asked", "", "lower"},
-	{"unacked", "QoS 1 PUBLISH without PUBACK", "msg", "lower"},
-	{"stalls", "window stalls (1 s without progress)", "", "lower"},
-	{"refusals", "refused connections", "conn", "lower"},
-	{"cpu_pct", "broker CPU (mean)", "% of a core", "lower"},
-	{"cpu_pct_max", "broker CPU (max 1 s)", "% of a core", "lower"},
-	{"cpu_s", "broker CPU time", "s", "lower"},
-	{"cpu_s_per_million", "broker CPU per million deliveries", "s", "lower"},
-	{"cpu_ms_per_conn", "broker CPU per connection", "ms", "lower"},
-	{"gen_cpu_pct", "load generator CPU (mean)", "% of a core", "lower"},
-	{"packets_per_s", "MQTT packets on the wire", "pkt/s", "higher"},
-	{"held", "clients held", "clients", "higher"},
-	{"connect_s", "time to connect them", "s", "lower"},
-	{"rss_mib", "broker tree RSS", "MiB", "lower"},
-	{"pss_mib", "broker tree PSS", "MiB", "lower"},
-	{"rss_kib_per_client", "RSS per client", "KiB", "lower"},
-	{"pss_kib_per_client", "PSS per client", "KiB", "lower"},
-	{"procs", "broker processes", "", "lower"},
-}
-
-// MetricByName returns the metric's description.
-func MetricByName(name string) (Metric, bool) {
-	for _, m := range Metrics {
-		if m.Name == name {
-			return m, true
-		}
-	}
-	return Metric{}, false
-}
-
-// Names of the scenarios, in the order they run.
+// Names of the scenarios, in the order they run: capacity before latency,
+// whose loads are fractions of the capacity measured.
 const (
 	Seed       = "seed"
-	Throughput = "throughput"
+	Capacity   = "capacity"
+	Latency    = "latency"
+	Probe      = "probe"
+	Burst      = "burst"
 	Connect    = "connect"
+	Takeover   = "takeover"
+	Hostile    = "hostile"
 	Scale      = "scale"
+	CrossCheck = "crosscheck"
 )
 
 // All lists the scenarios.
-var All = []string{Seed, Throughput, Connect, Scale}
+var All = []string{Seed, Capacity, Latency, Probe, Burst, Connect, Takeover, Hostile, Scale, CrossCheck}
 
-// Cases returns the cases of the named scenarios under cfg.
+// Cases returns the cases of the named scenarios under cfg, in the order
+// of All whatever the order asked.
 func Cases(cfg Config, scenarios []string) ([]Case, error) {
-	var cases []Case
+	want := map[string]bool{}
 	for _, s := range scenarios {
+		if !isScenario(s) {
+			return nil, fmt.Errorf("unknown scenario %q (have %v)", s, All)
+		}
+		want[s] = true
+	}
+	var cases []Case
+	for _, s := range All {
+		if !want[s] {
+			continue
+		}
 		switch s {
 		case Seed:
 			cases = append(cases, seedCases(cfg)...)
-		case Throughput:
-			cases = append(cases, throughputCases(cfg)...)
+		case Capacity:
+			cases = append(cases, capacityCases(cfg)...)
+		case Latency:
+			cases = append(cases, latencyCases(cfg)...)
+		case Probe:
+			cases = append(cases, probeCases(cfg)...)
+		case Burst:
+			cases = append(cases, burstCases(cfg)...)
 		case Connect:
 			cases = append(cases, connectCases(cfg)...)
+		case Takeover:
+			cases = append(cases, takeoverCases(cfg)...)
+		case Hostile:
+			cases = append(cases, hostileCases(cfg)...)
 		case Scale:
 			cases = append(cases, scaleCases(cfg)...)
-		default:
-			return nil, fmt.Errorf("unknown scenario %q (have %v)", s, All)
+		case CrossCheck:
+			cases = append(cases, crossCheckCases(cfg)...)
 		}
 	}
 	return cases, nil
 }
 
+func isScenario(s string) bool {
+	for _, a := range All {
+		if a == s {
+			return true
+		}
+	}
+	return false
+}
+
+// errClosedByBroker marks a connection the broker closed during a run (a
+// subscriber judged too slow, for instance).
+var errClosedByBroker = errors.New("connection closed by the broker")
+
 // failure turns an error into a Result, telling a refusal from a failure:
 // a broker that exited failed; one that answered a client with a refusing
-// CONNACK, closed it or never answered it refused.
+// CONNACK, never answered it, or closed a connection during the run
+// refused (the workload, if not the client).
 func failure(t Target, err error, metrics map[string]float64) Result {
 	if exit := t.Exited(); exit != nil {
 		return Result{Status: StatusFailed, Error: exit.Error(), Metrics: metrics}
 	}
 	status := StatusFailed
 	var refusal *dialError
-	if errors.As(err, &refusal) {
+	if errors.As(err, &refusal) || errors.Is(err, errClosedByBroker) {
 		status = StatusRefused
 	}
 	return Result{Status: status, Error: err.Error(), Metrics: metrics}
@@ -167,6 +165,11 @@ type dialError struct {
 
 func (e *dialError) Error() string { return fmt.Sprintf("client %d not accepted: %v", e.client, e.err) }
 func (e *dialError) Unwrap() error { return e.err }
+
+// keepAlive is the keep-alive every client of the benchmark asks for: long
+// enough that no run needs a PINGREQ, and above mochi's 5 s, under which it
+// logs a warning for every connection.
+const keepAlive = 60
 
 // dialAll connects n clients, conc at a time, stopping at the first one the
 // broker does not accept. It returns the clients connected so far in index
@@ -195,7 +198,11 @@ func dialAll(ctx context.Context, addr string, n, conc int, opts func(i int) mqt
 				if stop || ctx.Err() != nil {
 					return
 				}
-				c, err := mqttc.Dial(ctx, addr, opts(i))
+				o := opts(i)
+				if o.KeepAlive == 0 {
+					o.KeepAlive = keepAlive
+				}
+				c, err := mqttc.Dial(ctx, addr, o)
 				mu.Lock()
 				if err != nil {
 					if first == nil {
@@ -224,17 +231,6 @@ func closeAll(conns []*mqttc.Conn) {
 			c.Close()
 		}
 	}
-}
-
-// connected counts the non-nil connections.
-func connected(conns []*mqttc.Conn) int {
-	n := 0
-	for _, c := range conns {
-		if c != nil {
-			n++
-		}
-	}
-	return n
 }
 
 // sleepUntil waits until t or the context ends.
@@ -279,4 +275,32 @@ func measureWindow(ctx context.Context, t Target, start, from, to time.Time, sna
 		}
 	}
 	return a, b, err
+}
+
+// cpuSnapshot reads the broker's and the generator's CPU.
+func cpuSnapshot(t Target) (snapshot, error) {
+	s := snapshot{at: time.Now(), genCPU: selfCPU()}
+	cpu, err := t.CPU()
+	if err != nil {
+		return s, fmt.Errorf("sample broker CPU: %w", err)
+	}
+	s.cpu = cpu
+	return s, nil
+}
+
+func firstErr(errs ...error) error {
+	for _, e := range errs {
+		if e != nil {
+			return e
+		}
+	}
+	return nil
+}
+
+func maxOf(v []float64) float64 {
+	m := 0.0
+	for _, x := range v {
+		m = max(m, x)
+	}
+	return m
 }

@@ -48,3 +48,9 @@ func NewClock() Clock { return Clock{epoch: time.Now()} }
 
 // Now returns nanoseconds since the epoch.
 func (c Clock) Now() int64 { return int64(time.Since(c.epoch)) }
+
+// At returns t in nanoseconds since the epoch.
+func (c Clock) At(t time.Time) int64 { return int64(t.Sub(c.epoch)) }
+
+// Time returns the wall-clock time of ns nanoseconds since the epoch.
+func (c Clock) Time(ns int64) time.Time { return c.epoch.Add(time.Duration(ns)) }
