@@ -278,7 +278,7 @@ func (r *Results) writeEnvironment(w func(string, ...any)) {
 	c := r.Config
 	w("### Parameters\n\n| | |\n|---|---|\n")
 	w("| seed | %v warm-up, %v measured, pairs %v, QoS %d, %.3g msg/s per publisher |\n", c.SeedWarmup, c.SeedDuration, c.SeedPairs, c.SeedQoS, c.SeedRate)
-	w("| capacity | %v warm-up, %v measured, flows %s |\n", c.CapacityWarmup, c.CapacityDuration, flowList(c.CapacityFlows))
+	w("| capacity | %v warm-up, %v measured, flows %s; QoS 1 publishers leave at most %d messages unacknowledged |\n", c.CapacityWarmup, c.CapacityDuration, flowList(c.CapacityFlows), c.Inflight)
 	w("| latency | %v warm-up, %v measured, flows %s, at %v of capacity and at %v deliveries/s |\n", c.LatencyWarmup, c.LatencyDuration, flowList(c.LatencyFlows), c.LatencyFractions, c.LatencyRates)
 	w("| probe | %v warm-up, %v measured, flows %s, %d messages in flight |\n", c.ProbeWarmup, c.ProbeDuration, flowList(c.ProbeFlows), c.Window)
 	w("| burst | %d publishers × %d QoS 1 messages |\n", c.BurstPublishers, c.BurstMessages)

@@ -10,7 +10,9 @@ import (
 
 // The capacity scenario: every publisher sends as fast as its connection
 // takes messages (open loop, bounded only by TCP: a broker that reads no
-// more stops its publishers), every subscriber reads as fast as it can.
+// more stops its publishers; at QoS 1 also by Inflight messages not yet
+// acknowledged, as every client library bounds them), every subscriber
+// reads as fast as it can.
 // Delivered messages/s, the broker's CPU per delivery and the loss at
 // saturation are measured after a warm-up; the latency reported is that of
 // a saturated broker, queueing included.
@@ -65,6 +67,9 @@ func runTimed(ctx context.Context, t Target, cfg Config, fl Flow, warmup, durati
 		return nil, err
 	}
 	f.grace, f.windowed = cfg.DrainMax, windowed
+	if cfg.Inflight > 0 {
+		f.inflight = int64(min(cfg.Inflight, maxUnacked))
+	}
 	fill := filler(fl.Payload)
 	start := time.Now()
 	from, to := start.Add(warmup), start.Add(warmup+duration)

@@ -23,6 +23,12 @@ type Config struct {
 	// Capacity: publishers at full speed.
 	CapacityWarmup, CapacityDuration time.Duration
 	CapacityFlows                    []Flow
+	// Inflight is the most QoS 1 messages a publisher of the capacity,
+	// latency and probe scenarios leaves unacknowledged (a client
+	// library's in-flight window; without one, 100 publishers bury a
+	// broker under hundreds of thousands of messages it has not
+	// acknowledged, which no real client does).
+	Inflight int
 
 	// Latency: publishers at fixed offered rates, given as fractions of
 	// the broker's capacity for the same flow and as absolute rates
@@ -102,7 +108,7 @@ func Full() Config {
 		Sample: time.Second, Drain: 2 * time.Second, DrainMax: 30 * time.Second,
 		SeedWarmup: 3 * time.Second, SeedDuration: 30 * time.Second,
 		SeedPairs: []int{0, 1, 50}, SeedQoS: 1, SeedRate: 1,
-		CapacityWarmup: time.Second, CapacityDuration: 5 * time.Second,
+		CapacityWarmup: time.Second, CapacityDuration: 5 * time.Second, Inflight: 100,
 		CapacityFlows: append(flows(every, []byte{0, 1}, []int{64}), flows([]string{"1to1"}, []byte{0, 1}, []int{16 << 10})...),
 		LatencyWarmup: time.Second, LatencyDuration: 4 * time.Second,
 		LatencyFlows:     []Flow{{"1to1", 0, 64}, {"100to1", 1, 64}},

@@ -39,6 +39,8 @@ type flow struct {
 	// grace bounds how long past the end of publishing a publisher may
 	// stay blocked in a write (a broker that stopped reading).
 	grace time.Duration
+	// inflight bounds a QoS 1 publisher's messages not yet acknowledged.
+	inflight int64
 
 	// downgraded counts subscriptions granted a lower QoS than asked.
 	downgraded int
@@ -73,7 +75,7 @@ type subscriber struct {
 // newFlow connects the subscribers (and subscribes them) first, then the
 // publishers, and starts a reader per connection.
 func newFlow(ctx context.Context, t Target, w wiring, qos byte, conc int) (*flow, error) {
-	f := &flow{t: t, qos: qos, clock: tally.NewClock(), grace: 30 * time.Second}
+	f := &flow{t: t, qos: qos, clock: tally.NewClock(), grace: 30 * time.Second, inflight: maxUnacked}
 	f.from.Store(1<<63 - 1)
 	f.to.Store(1<<63 - 1)
 	opts := func(role string) func(int) mqttc.Options {
@@ -237,15 +239,14 @@ func (f *flow) publish(p *publisher, filler []byte, sent int64) error {
 	return err
 }
 
-// maxUnacked bounds a QoS 1 publisher's PUBLISHes without PUBACK, below
-// the 65,535 packet identifiers [MQTT-2.3.1-2]; long before it, TCP bounds
-// a publisher whose broker reads slowly.
+// maxUnacked is the most QoS 1 PUBLISHes a publisher can have without
+// PUBACK: the 65,535 packet identifiers [MQTT-2.3.1-2], less a margin.
 const maxUnacked = 60_000
 
-// waitAcks blocks while the publisher has maxUnacked QoS 1 messages
+// waitAcks blocks while the publisher has f.inflight QoS 1 messages
 // unacknowledged.
 func (f *flow) waitAcks(ctx context.Context, p *publisher) error {
-	for f.qos > 0 && p.sent.Load()-p.acked.Load() >= maxUnacked {
+	for f.qos > 0 && p.sent.Load()-p.acked.Load() >= f.inflight {
 		if err := p.conn.Flush(); err != nil {
 			return err
 		}
