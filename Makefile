@@ -23,14 +23,19 @@ deps:
 FORKMQ_E2E_ENGINES ?= process,goroutine
 export FORKMQ_E2E_ENGINES
 
+# The benchmark is a module of its own (bench/go.mod: the plotting library
+# stays out of the broker's dependencies); its unit tests run here too.
 test: deps build vet
 	$(GO) test -count=1 -timeout 12m ./...
+	cd bench && $(GO) test -count=1 -timeout 5m ./...
 
 test-short: build
 	$(GO) test -count=1 -short ./...
+	cd bench && $(GO) test -count=1 -short ./...
 
 vet:
 	$(GO) vet ./...
+	cd bench && $(GO) vet ./...
 
 # fuzz runs every decoder's fuzz target for FUZZTIME each.
 FUZZTIME ?= 20s

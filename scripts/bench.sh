@@ -3,8 +3,8 @@
 #
 # Installs mosquitto (Debian's package) when missing, builds forkmq
 # (bin/broker, bin/worker), mochi-mqtt (bin/mochi, from the separate module
-# in bench/mochi) and the harness (bin/mqbench), then runs mqbench, which
-# writes bench/results/<timestamp>/. Arguments, or MQBENCH_ARGS, go to
+# in bench/mochi) and the harness (bin/mqbench, from the benchmark's own
+# module in bench/), then runs mqbench, which writes bench/results/<timestamp>/. Arguments, or MQBENCH_ARGS, go to
 # mqbench: scripts/bench.sh -quick, scripts/bench.sh -smoke,
 # scripts/bench.sh -brokers mosquitto,mochi -scenarios throughput.
 set -euo pipefail
@@ -31,10 +31,17 @@ fi
 
 echo "bench: building forkmq, mochi and mqbench" >&2
 mkdir -p bin
+# What the binaries are built from, for mqbench to check against the tree
+# it measures (Go's own VCS stamp may be turned off by GOFLAGS).
+rev=$(git rev-parse HEAD 2>/dev/null || echo unknown)
+if [ -n "$(git status --porcelain -- . ':(exclude)bench/results' 2>/dev/null)" ]; then
+	rev="$rev+modified"
+fi
 "$GO" build -o bin/broker ./cmd/broker
 "$GO" build -o bin/worker ./cmd/worker
-"$GO" build -o bin/mqbench ./cmd/mqbench
+(cd bench && "$GO" build -o ../bin/mqbench ./cmd/mqbench)
 (cd bench/mochi && "$GO" build -o ../../bin/mochi .)
+echo "$rev" > bin/BUILD_REVISION
 
 if [ "$#" -eq 0 ] && [ -n "${MQBENCH_ARGS:-}" ]; then
 	# shellcheck disable=SC2086 # word splitting of the flags is intended
