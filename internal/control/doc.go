@@ -42,19 +42,23 @@
 // gone it cleans up, says CleanupDone, and either returns to the pool (Idle,
 // role RolePool again) or says Exiting.
 //
-//	           Ready            Hand / PublishWill         Claim
-//	Starting ────────▶ Idle ───────────────────▶ Assigned ──────▶ Claiming
-//	                    ▲                            │               │ Grant
-//	                    │ Idle                       │ CleanupDone   ▼
-//	                 Cleaned ◀──────────── Closing ◀─┼──────────  Connected
-//	                    ▲      CleanupDone    ▲      │ Takeover,      │
-//	                    └─────────────────────┼──────┘ Refuse         │
-//	                                          └───────────────────────┘
-//	Stop, from any state: Stopping ──CleanupDone──▶ Stopping ──Exiting──▶ Exited
-//	Exiting, from any state: Exited.
+//	Starting  ──Ready──────────────▶ Idle         (the $SYS publisher: ▶ Assigned)
+//	Idle      ──Hand, PublishWill──▶ Assigned     (role: router, deliverer or will)
+//	Assigned  ──Claim──────────────▶ Claiming     (router only)
+//	Claiming  ──Grant──────────────▶ Connected
+//	Claiming  ──Refuse─────────────▶ Closing
+//	Connected ──Takeover───────────▶ Closing
+//	Assigned, Connected, Closing ──CleanupDone──▶ Cleaned
+//	Cleaned   ──Idle───────────────▶ Idle         (role: pool again)
+//	any       ──Stop───────────────▶ Stopping     (CleanupDone there keeps it Stopping)
+//	any       ──Exiting────────────▶ Exited
+//
+// Will, WillCleared and Adopt keep a connected router's state (and are still
+// taken in Closing and Stopping); Reload keeps any live state.
 //
 // Both ends keep a Track of the worker's role and state and apply every
-// message, sent or received, to it; the table (Rules) says which message is
+// message, sent or received, to it; the table (rules in table.go, read
+// through Lookup) says which message is
 // allowed where and what state follows. A received message the table does not
 // allow is an error: the supervisor ends that worker with a log line, a
 // worker exits.
