@@ -58,10 +58,9 @@
 //
 // Both ends keep a Track of the worker's role and state and apply every
 // message, sent or received, to it; the table (rules in table.go, read
-// through Lookup) says which message is
-// allowed where and what state follows. A received message the table does not
-// allow is an error: the supervisor ends that worker with a log line, a
-// worker exits.
+// through Lookup) says which message is allowed where and what state
+// follows. A received message the table does not allow is an error: the
+// supervisor ends that worker with a log line, a worker exits.
 //
 // Messages from the two ends can cross: the supervisor may send Stop while a
 // worker's Claim is on its way. The table therefore marks a few messages as
