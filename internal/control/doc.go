@@ -54,7 +54,8 @@
 //	any       ──Exiting────────────▶ Exited
 //
 // Will, WillCleared and Adopt keep a connected router's state (and are still
-// taken in Closing and Stopping); Reload keeps any live state.
+// taken in Closing and Stopping); Reload keeps the state, in every live
+// state but Starting, Closing and Stopping.
 //
 // Both ends keep a Track of the worker's role and state and apply every
 // message, sent or received, to it; the table (rules in table.go, read
