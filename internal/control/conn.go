@@ -1,0 +1,198 @@
+package control
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"runtime"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// oobSpace is room for the ancillary data of the message with the most
+// descriptors. A sender that passes more makes the kernel truncate it
+// (MSG_CTRUNC), which Parse refuses.
+var oobSpace = unix.CmsgSpace(MaxFiles * 4)
+
+// Pair returns a new SOCK_SEQPACKET socket pair: the supervisor keeps one
+// end (FromFile), the worker inherits the other on the spawn contract's
+// control descriptor. Both are close-on-exec; exec's ExtraFiles dups the
+// worker's end without the flag.
+func Pair() (supervisor, worker *os.File, err error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("control socket pair: %w", err)
+	}
+	return os.NewFile(uintptr(fds[0]), "control (supervisor)"), os.NewFile(uintptr(fds[1]), "control (worker)"), nil
+}
+
+// Conn is one end of a control channel. Send may be called from several
+// goroutines; Receive from one at a time.
+type Conn struct {
+	c *net.UnixConn
+}
+
+// Inherit returns the control channel a worker inherited at fd.
+func Inherit(fd int) (*Conn, error) {
+	f := os.NewFile(uintptr(fd), "control")
+	if f == nil {
+		return nil, fmt.Errorf("control channel: no descriptor %d", fd)
+	}
+	return FromFile(f)
+}
+
+// FromFile makes a Conn of a SOCK_SEQPACKET socket and closes f (the Conn
+// holds a duplicate, in non-blocking mode for the runtime's poller).
+func FromFile(f *os.File) (*Conn, error) {
+	defer f.Close()
+	if err := checkSeqpacket(f); err != nil {
+		return nil, fmt.Errorf("control channel %s: %w", f.Name(), err)
+	}
+	c, err := net.FileConn(f)
+	if err != nil {
+		return nil, fmt.Errorf("control channel %s: %w", f.Name(), err)
+	}
+	uc, ok := c.(*net.UnixConn)
+	if !ok {
+		c.Close()
+		return nil, fmt.Errorf("control channel %s: %w", f.Name(), ErrNotSeqpacket)
+	}
+	return &Conn{c: uc}, nil
+}
+
+func checkSeqpacket(f *os.File) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var typ int
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		typ, serr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TYPE)
+	}); err != nil {
+		return err
+	}
+	if serr != nil {
+		return fmt.Errorf("%w: %v", ErrNotSeqpacket, serr)
+	}
+	if typ != unix.SOCK_SEQPACKET {
+		return ErrNotSeqpacket
+	}
+	return nil
+}
+
+// Send sends m and its descriptors as one datagram. The files stay the
+// caller's: it closes its copies when Send has returned.
+func (c *Conn) Send(m Message) error {
+	b, files, err := Encode(m)
+	if err != nil {
+		return err
+	}
+	var oob []byte
+	if len(files) > 0 {
+		fds := make([]int, len(files))
+		for i, f := range files {
+			// Fd would switch a pollable file to blocking mode, and with it
+			// the receiver's copy (they share the open file description).
+			if fds[i], err = rawFd(f); err != nil {
+				return fmt.Errorf("control send %s: %w", m.Type(), err)
+			}
+		}
+		oob = unix.UnixRights(fds...)
+	}
+	_, _, err = c.c.WriteMsgUnix(b, oob, nil)
+	runtime.KeepAlive(files) // the descriptors stay open until the kernel has them
+	if err != nil {
+		return fmt.Errorf("control send %s: %w", m.Type(), err)
+	}
+	return nil
+}
+
+func rawFd(f *os.File) (int, error) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return -1, fmt.Errorf("%s: %w", f.Name(), err)
+	}
+	fd := -1
+	if err := rc.Control(func(u uintptr) { fd = int(u) }); err != nil {
+		return -1, fmt.Errorf("%s: %w", f.Name(), err)
+	}
+	return fd, nil
+}
+
+// Receive waits for the next message. At the other end's close it returns an
+// error matching io.EOF.
+func (c *Conn) Receive() (Message, error) {
+	b := make([]byte, MaxSize)
+	oob := make([]byte, oobSpace)
+	n, oobn, flags, _, err := c.c.ReadMsgUnix(b, oob)
+	if err != nil {
+		return nil, fmt.Errorf("control receive: %w", err)
+	}
+	return Parse(b[:n], oob[:oobn], flags)
+}
+
+// Parse decodes a datagram received with recvmsg into a buffer of MaxSize
+// bytes and oob ancillary data; flags are recvmsg's. It is Receive's second
+// half, for a worker that runs its own epoll loop. Every descriptor received
+// is either in the message or closed.
+func Parse(b, oob []byte, flags int) (Message, error) {
+	fds, ferr := rights(oob)
+	var err error
+	switch {
+	case flags&unix.MSG_TRUNC != 0:
+		err = &Error{Type: typeOf(b), Err: ErrOversized}
+	case flags&unix.MSG_CTRUNC != 0 || ferr != nil:
+		err = &Error{Type: typeOf(b), Err: ErrAncillary}
+	default:
+		return Decode(b, fds)
+	}
+	for _, fd := range fds {
+		unix.Close(fd)
+	}
+	return nil, err
+}
+
+// rights returns every descriptor in the ancillary data, and an error if it
+// holds anything but SCM_RIGHTS or cannot be parsed.
+func rights(oob []byte) ([]int, error) {
+	if len(oob) == 0 {
+		return nil, nil
+	}
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return nil, err
+	}
+	var fds []int
+	for i := range msgs {
+		if msgs[i].Header.Level != unix.SOL_SOCKET || msgs[i].Header.Type != unix.SCM_RIGHTS {
+			err = errors.New("not SCM_RIGHTS")
+			continue
+		}
+		got, perr := unix.ParseUnixRights(&msgs[i])
+		if perr != nil {
+			err = perr
+		}
+		fds = append(fds, got...)
+	}
+	return fds, err
+}
+
+func typeOf(b []byte) Type {
+	if len(b) == 0 || !Type(b[0]).known() {
+		return 0
+	}
+	return Type(b[0])
+}
+
+// SetReadDeadline bounds the wait of Receive.
+func (c *Conn) SetReadDeadline(t time.Time) error { return c.c.SetReadDeadline(t) }
+
+// SetWriteDeadline bounds the wait of Send for room in the socket: the
+// supervisor never waits long for a wedged worker.
+func (c *Conn) SetWriteDeadline(t time.Time) error { return c.c.SetWriteDeadline(t) }
+
+// Close closes this end; the other end reads EOF.
+func (c *Conn) Close() error { return c.c.Close() }

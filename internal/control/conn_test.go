@@ -1,0 +1,317 @@
+package control
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/forkmq/forkmq/internal/queue"
+	"github.com/forkmq/forkmq/internal/spawn"
+)
+
+// The test binary doubles as a worker: TestMain runs helperWorker instead of
+// the tests when helperEnv is set.
+const helperEnv = "FORKMQ_CONTROL_TEST_HELPER"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(helperEnv) != "" {
+		if err := helperWorker(); err != nil {
+			fmt.Fprintf(os.Stderr, "control helper: %v\n", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// wait bounds every wait of these tests; none depends on the machine's speed.
+const wait = 30 * time.Second
+
+// connPair returns both ends of a new channel, closed when the test ends.
+func connPair(t testing.TB) (sup, wrk *Conn) {
+	t.Helper()
+	a, b, err := Pair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sup, err = FromFile(a); err != nil {
+		t.Fatal(err)
+	}
+	if wrk, err = FromFile(b); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sup.Close(); wrk.Close() })
+	for _, c := range []*Conn{sup, wrk} {
+		c.SetReadDeadline(time.Now().Add(wait))
+	}
+	return sup, wrk
+}
+
+// helperWorker is the child of TestDescriptorsCrossProcesses: an idle pool
+// worker on fd 3 that is handed a client and proves each descriptor works by
+// writing to it.
+func helperWorker() error {
+	c, err := Inherit(3)
+	if err != nil {
+		return err
+	}
+	c.SetReadDeadline(time.Now().Add(wait))
+	track := NewTrack(FromWorker, RolePool)
+	send := func(m Message) error {
+		if err := track.Send(m); err != nil {
+			return err
+		}
+		return c.Send(m)
+	}
+	if err := send(&Ready{Generation: 1}); err != nil {
+		return err
+	}
+	m, err := c.Receive()
+	if err != nil {
+		return err
+	}
+	if _, err := track.Receive(m); err != nil {
+		return err
+	}
+	h := m.(*Hand)
+	if _, err := h.Socket.Write([]byte("via socket " + h.Remote)); err != nil {
+		return fmt.Errorf("socket: %w", err)
+	}
+	q, err := queue.FromFile(h.Queue, h.Conn)
+	if err != nil {
+		return err
+	}
+	if err := q.Send([]byte("via queue"), 0, time.Now().Add(wait)); err != nil {
+		return err
+	}
+	if _, err := h.Pair.Write([]byte("via pair")); err != nil {
+		return fmt.Errorf("pair: %w", err)
+	}
+	h.Socket.Close()
+	q.Close()
+	h.Pair.Close()
+	if err := send(&CleanupDone{}); err != nil {
+		return err
+	}
+	return send(&Exiting{Code: spawn.ExitOrderly, Detail: track.State.String()})
+}
+
+// TestDescriptorsCrossProcesses hands a client's socket, queue and pair
+// channel end to another process, as the supervisor hands a client to a pool
+// worker, and checks that the worker can use each.
+func TestDescriptorsCrossProcesses(t *testing.T) {
+	supFile, wrkFile, err := Pair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, "-test.run=^$")
+	cmd.Env = append(os.Environ(), helperEnv+"=1")
+	cmd.ExtraFiles = []*os.File{wrkFile} // fd 3
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	wrkFile.Close()
+	sup, err := FromFile(supFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sup.Close()
+	sup.SetReadDeadline(time.Now().Add(wait))
+	track := NewTrack(FromSupervisor, RolePool)
+	receive := func(want Type) Message {
+		t.Helper()
+		m, err := sup.Receive()
+		if err != nil {
+			t.Fatalf("Receive: %v", err)
+		}
+		if _, err := track.Receive(m); err != nil || m.Type() != want {
+			t.Fatalf("received %s (%v), want %s", m.Type(), err, want)
+		}
+		return m
+	}
+	receive(TypeReady)
+
+	// The client's socket.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	server, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	socket, err := server.(*net.TCPConn).File()
+	server.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Its queue.
+	name := "fmqtest.control." + strconv.Itoa(os.Getpid())
+	q, err := queue.Create(name, queue.Attr{MaxMsg: 1, MsgSize: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer queue.Unlink(name)
+	defer q.Close()
+	// Its pair channel.
+	mine, theirs, err := Pair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mine.Close()
+
+	h := &Hand{Role: RoleDeliverer, Conn: name, Remote: client.LocalAddr().String(), Generation: 1,
+		Socket: socket, Queue: q.File(), Pair: theirs}
+	if err := track.Send(h); err != nil {
+		t.Fatal(err)
+	}
+	if err := sup.Send(h); err != nil {
+		t.Fatal(err)
+	}
+	socket.Close() // the worker's copies are its own now
+	theirs.Close()
+
+	client.SetReadDeadline(time.Now().Add(wait))
+	buf := make([]byte, 128)
+	n, err := client.Read(buf)
+	if want := "via socket " + h.Remote; err != nil || string(buf[:n]) != want {
+		t.Errorf("client read %q, %v; want %q", buf[:n], err, want)
+	}
+	n, _, err = q.Receive(buf, time.Now().Add(wait))
+	if err != nil || string(buf[:n]) != "via queue" {
+		t.Errorf("queue received %q, %v", buf[:n], err)
+	}
+	mine.SetReadDeadline(time.Now().Add(wait))
+	n, err = mine.Read(buf)
+	if err != nil || string(buf[:n]) != "via pair" {
+		t.Errorf("pair read %q, %v", buf[:n], err)
+	}
+	receive(TypeCleanupDone)
+	ex := receive(TypeExiting).(*Exiting)
+	if ex.Code != spawn.ExitOrderly || ex.Detail != StateCleaned.String() {
+		t.Errorf("Exiting = %+v", ex)
+	}
+	if track.State != StateExited || track.Role != RoleDeliverer {
+		t.Errorf("track ends %s %s, want deliverer exited", track.Role, track.State)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("worker: %v", err)
+	}
+}
+
+// openFds counts this process's open descriptors.
+func openFds(t testing.TB) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
+
+// rawSend sends b with the given descriptors, bypassing Encode, as a broken
+// or hostile peer could.
+func rawSend(t testing.TB, c *Conn, b []byte, fds ...int) {
+	t.Helper()
+	var oob []byte
+	if len(fds) > 0 {
+		oob = unix.UnixRights(fds...)
+	}
+	if _, _, err := c.c.WriteMsgUnix(b, oob, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestMalformedDatagrams: what a peer sends wrong is refused, closes every
+// descriptor it brought, and leaves the channel usable for the next message.
+func TestMalformedDatagrams(t *testing.T) {
+	claim, _, err := Encode(&Claim{ClientID: "client-7"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nulls := func(n int) []int {
+		fds := make([]int, n)
+		for i := range fds {
+			fds[i] = int(devNull(t).Fd())
+		}
+		return fds
+	}
+	cases := []struct {
+		name  string
+		b     []byte
+		fds   []int
+		err   error
+		field string
+	}{
+		{"oversized", append([]byte{byte(TypeReady)}, make([]byte, MaxSize)...), nil, ErrOversized, ""},
+		{"oversized with descriptors", append([]byte{byte(TypeHand)}, make([]byte, 2*MaxSize)...), nulls(3), ErrOversized, ""},
+		{"truncated", claim[:len(claim)-3], nil, ErrTruncated, "client id"},
+		{"truncated before the last field", claim[:len(claim)-1], nil, ErrTruncated, "clean session"},
+		{"descriptor on a plain message", claim, nulls(1), ErrDescriptors, ""},
+		{"more descriptors than any message", claim, nulls(8), ErrAncillary, ""},
+		{"unknown type", []byte{0xee}, nulls(2), ErrUnknownType, "type"},
+	}
+	sup, wrk := connPair(t)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			before := openFds(t)
+			rawSend(t, wrk, c.b, c.fds...)
+			m, err := sup.Receive()
+			var e *Error
+			if !errors.Is(err, c.err) || !errors.As(err, &e) || e.Field != c.field {
+				t.Fatalf("Receive = %v, %v; want %v in field %q", m, err, c.err, c.field)
+			}
+			if after := openFds(t); after != before {
+				t.Errorf("%d descriptors open after the refusal, %d before", after, before)
+			}
+			if err := wrk.Send(&Idle{Served: 1}); err != nil {
+				t.Fatal(err)
+			}
+			if m, err := sup.Receive(); err != nil || m.Type() != TypeIdle {
+				t.Errorf("next message: %v, %v", m, err)
+			}
+		})
+	}
+}
+
+// TestEOF: the other end's close reads as io.EOF.
+func TestEOF(t *testing.T) {
+	sup, wrk := connPair(t)
+	wrk.Close()
+	if m, err := sup.Receive(); !errors.Is(err, io.EOF) {
+		t.Fatalf("Receive after close = %v, %v; want EOF", m, err)
+	}
+}
+
+// TestFromFileWantsSeqpacket: a stream socket or a file is not a channel.
+func TestFromFileWantsSeqpacket(t *testing.T) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fds[1])
+	for _, f := range []*os.File{os.NewFile(uintptr(fds[0]), "stream"), devNull(t)} {
+		if c, err := FromFile(f); !errors.Is(err, ErrNotSeqpacket) {
+			t.Errorf("FromFile(%s) = %v, %v; want ErrNotSeqpacket", f.Name(), c, err)
+		}
+	}
+}

@@ -1,0 +1,67 @@
+package control
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// FuzzDecode feeds arbitrary datagrams, with up to MaxFiles+1 descriptors,
+// to the decoder. It must never panic; every error is an *Error; every
+// descriptor ends up in the message or closed; and whatever decodes
+// re-encodes to the same bytes and the same descriptors, in order.
+func FuzzDecode(f *testing.F) {
+	for _, g := range golden {
+		f.Add(g.b, uint8(g.m.Type().Files()))
+	}
+	for _, m := range samples(f, "") {
+		b, files, err := Encode(m)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b, uint8(len(files)))
+	}
+	f.Add([]byte{byte(TypeClaim), 0xff, 0xff}, uint8(0))
+	f.Fuzz(func(t *testing.T, b []byte, nfds uint8) {
+		fds := make([]int, int(nfds)%(MaxFiles+2))
+		for i := range fds {
+			fd, err := unix.Open(os.DevNull, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fds[i] = fd
+		}
+		m, err := Decode(b, fds)
+		if err != nil {
+			var e *Error
+			if !errors.As(err, &e) {
+				t.Fatalf("error %v is a %T", err, err)
+			}
+			for _, fd := range fds {
+				if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); !errors.Is(err, unix.EBADF) {
+					t.Fatalf("descriptor %d left open by a refusal", fd)
+				}
+			}
+			return
+		}
+		enc, files, err := Encode(m)
+		if err != nil {
+			t.Fatalf("decoded %+v does not encode: %v", m, err)
+		}
+		if !bytes.Equal(enc, b) {
+			t.Fatalf("re-encoding differs:\n in % x\nout % x", b, enc)
+		}
+		if len(files) != len(fds) {
+			t.Fatalf("%d descriptors in, %d out", len(fds), len(files))
+		}
+		for i, file := range files {
+			if int(file.Fd()) != fds[i] {
+				t.Fatalf("descriptor %d is %d, was %d", i, file.Fd(), fds[i])
+			}
+			file.Close()
+		}
+	})
+}

@@ -1,0 +1,178 @@
+package control
+
+import (
+	"os"
+
+	"github.com/forkmq/forkmq/internal/spawn"
+)
+
+// Message is one of the message types of this package. Each type describes
+// its fields once, in walk, which both encodes and decodes it: the two
+// directions cannot disagree, and no reflection is involved.
+type Message interface {
+	Type() Type
+	walk(f *fields)
+}
+
+// Ready says a worker has started and loaded the options of Generation; a
+// pool worker is then idle, the $SYS publisher at work.
+type Ready struct {
+	Generation uint64
+}
+
+// Hand gives an idle pool worker a client, making it the client's router or
+// deliverer. The receiver owns the three descriptors.
+type Hand struct {
+	Role       Role   // RoleRouter or RoleDeliverer
+	Conn       string // the connection's name (its queue's)
+	Remote     string // the client's address, for logs and the process title
+	Generation uint64 // the options generation to serve the client with
+	Socket     *os.File
+	Queue      *os.File // the connection's POSIX queue
+	Pair       *os.File // this worker's end of the pair channel
+}
+
+// PublishWill makes an idle pool worker a will publisher for one will.
+type PublishWill struct {
+	Conn string   // the connection that left the will, for logs
+	File *os.File // the will, as announced by that connection's router
+}
+
+// Claim asks for the right to serve a client identifier (after CONNECT).
+type Claim struct {
+	ClientID     string
+	CleanSession bool
+}
+
+// Grant answers a Claim: serve the client. Any older connection with the same
+// identifier has been stopped, cleaned up and its will published.
+type Grant struct {
+	ClientID string
+	Replaced bool // an older connection was taken over
+}
+
+// Refuse answers a Claim: refuse the client.
+type Refuse struct {
+	ClientID string
+	Reason   RefuseReason
+}
+
+// Will announces the client's will. The descriptor holds it (a sealed memfd,
+// say), so the supervisor never parses it and it survives the router.
+type Will struct {
+	Topic string // for logs
+	File  *os.File
+}
+
+// WillCleared announces that the client disconnected normally: the will must
+// not be published [MQTT-3.1.2-10].
+type WillCleared struct{}
+
+// Adopt announces that the connection now serves a persistent session,
+// whose queue is Session.
+type Adopt struct {
+	Session string
+}
+
+// Takeover tells a router that a newer connection claimed its client
+// identifier [MQTT-3.1.4-2]: close this one, the will included.
+type Takeover struct {
+	By string // the newer connection's remote address, for logs
+}
+
+// CleanupDone says the worker has dropped everything of its client:
+// subscriptions, queue and socket descriptors, identity, limits.
+type CleanupDone struct{}
+
+// Idle says a worker is back in the pool.
+type Idle struct {
+	Served uint32 // clients served since it started
+}
+
+// Reload tells a worker that the options changed (SIGHUP).
+type Reload struct {
+	Generation uint64
+}
+
+// Stop tells a worker to finish its client, if any, and exit.
+type Stop struct {
+	Reason StopReason
+}
+
+// Exiting is a worker's last message.
+type Exiting struct {
+	Code   spawn.ExitCode
+	Detail string
+}
+
+func (*Ready) Type() Type       { return TypeReady }
+func (*Hand) Type() Type        { return TypeHand }
+func (*PublishWill) Type() Type { return TypePublishWill }
+func (*Claim) Type() Type       { return TypeClaim }
+func (*Grant) Type() Type       { return TypeGrant }
+func (*Refuse) Type() Type      { return TypeRefuse }
+func (*Will) Type() Type        { return TypeWill }
+func (*WillCleared) Type() Type { return TypeWillCleared }
+func (*Adopt) Type() Type       { return TypeAdopt }
+func (*Takeover) Type() Type    { return TypeTakeover }
+func (*CleanupDone) Type() Type { return TypeCleanupDone }
+func (*Idle) Type() Type        { return TypeIdle }
+func (*Reload) Type() Type      { return TypeReload }
+func (*Stop) Type() Type        { return TypeStop }
+func (*Exiting) Type() Type     { return TypeExiting }
+
+func (m *Ready) walk(f *fields) { f.u64("generation", &m.Generation) }
+
+func (m *Hand) walk(f *fields) {
+	enum(f, "role", &m.Role, func(r Role) bool { return r == RoleRouter || r == RoleDeliverer })
+	f.name("conn", &m.Conn)
+	f.string("remote", &m.Remote)
+	f.u64("generation", &m.Generation)
+	f.file("socket", &m.Socket)
+	f.file("queue", &m.Queue)
+	f.file("pair", &m.Pair)
+}
+
+func (m *PublishWill) walk(f *fields) {
+	f.name("conn", &m.Conn)
+	f.file("will", &m.File)
+}
+
+func (m *Claim) walk(f *fields) {
+	f.name("client id", &m.ClientID)
+	f.bool("clean session", &m.CleanSession)
+}
+
+func (m *Grant) walk(f *fields) {
+	f.name("client id", &m.ClientID)
+	f.bool("replaced", &m.Replaced)
+}
+
+func (m *Refuse) walk(f *fields) {
+	f.name("client id", &m.ClientID)
+	enum(f, "reason", &m.Reason, RefuseReason.valid)
+}
+
+func (m *Will) walk(f *fields) {
+	f.string("topic", &m.Topic)
+	f.file("will", &m.File)
+}
+
+func (*WillCleared) walk(*fields) {}
+
+func (m *Adopt) walk(f *fields) { f.name("session", &m.Session) }
+
+func (m *Takeover) walk(f *fields) { f.string("by", &m.By) }
+
+func (*CleanupDone) walk(*fields) {}
+
+func (m *Idle) walk(f *fields) { f.u32("served", &m.Served) }
+
+func (m *Reload) walk(f *fields) { f.u64("generation", &m.Generation) }
+
+func (m *Stop) walk(f *fields) { enum(f, "reason", &m.Reason, StopReason.valid) }
+
+func (m *Exiting) walk(f *fields) {
+	f.exitCode("code", &m.Code)
+	f.string("detail", &m.Detail)
+}
