@@ -98,6 +98,15 @@ type Router[K comparable] struct {
 	persistent bool
 	holding    bool // the deliverer holds publications until SUBACK
 	targets    []Target[K]
+	// pendingOwn is the client's own copy of what it publishes at QoS 1/2,
+	// kept until its PUBACK or PUBREC is sent: the acknowledgement comes first.
+	pendingOwn *ownCopy
+}
+
+// ownCopy is a copy of a publication for the client that published it.
+type ownCopy struct {
+	m   *Message
+	qos packet.QoS
 }
 
 // NewRouter returns a router on the engine's parts. own and sessions may be
@@ -130,6 +139,8 @@ func (r *Router[K]) Send(p packet.Packet) error {
 		return err
 	}
 	switch p := p.(type) {
+	case *packet.Puback, *packet.Pubrec:
+		return r.sendOwnCopy()
 	case *packet.Connack:
 		if p.ReturnCode == packet.Accepted {
 			return r.own.Send(Item{Kind: Start})
@@ -185,8 +196,14 @@ func (r *Router[K]) Unsubscribe(filter string) error { return r.index.Unsubscrib
 // Publish implements protocol.Engine: one copy of the message for each
 // matching subscriber, once however many of its filters match, at the
 // lower of the published QoS and the highest granted [MQTT-3.3.5-1]. The
-// copies carry RETAIN 0 [MQTT-3.3.1-9] and DUP 0 [MQTT-3.3.1-3].
-func (r *Router[K]) Publish(p *packet.Publish) error {
+// copies carry RETAIN 0 [MQTT-3.3.1-9] and DUP 0 [MQTT-3.3.1-3]. A client
+// subscribed to what it publishes at QoS 1/2 gets its PUBACK or PUBREC
+// before its own copy.
+func (r *Router[K]) Publish(p *packet.Publish) error { return r.route(p, p.QoS > 0) }
+
+// route routes a publication; ackFollows says an acknowledgement to the
+// client follows, which its own copy waits for.
+func (r *Router[K]) route(p *packet.Publish, ackFollows bool) error {
 	targets, err := r.index.Match(p.Topic, r.targets[:0])
 	if err != nil {
 		r.log.Warn().Err(err).Str("topic", p.Topic).Msg("some subscriptions could not be read")
@@ -199,6 +216,10 @@ func (r *Router[K]) Publish(p *packet.Publish) error {
 		qos := min(p.QoS, t.QoS)
 		var err error
 		if r.own != nil && r.connected && t.Key == r.self {
+			if ackFollows {
+				r.pendingOwn = &ownCopy{m: m, qos: qos}
+				continue
+			}
 			err = r.own.Publish(m, qos)
 		} else {
 			err = r.outlet.Offer(t.Key, m, qos)
@@ -211,6 +232,17 @@ func (r *Router[K]) Publish(p *packet.Publish) error {
 	clear(targets) // hold no subscriber after it may have gone
 	r.targets = targets
 	return nil
+}
+
+// sendOwnCopy sends the client its own copy of what it just published, now
+// that the acknowledgement is out.
+func (r *Router[K]) sendOwnCopy() error {
+	c := r.pendingOwn
+	if c == nil {
+		return nil
+	}
+	r.pendingOwn = nil
+	return r.own.Publish(c.m, c.qos)
 }
 
 // Acknowledge implements protocol.Acknowledger: the deliverer owns the
@@ -269,7 +301,7 @@ func (r *Router[K]) PublishWill(w *packet.Will) error {
 			errs = append(errs, fmt.Errorf("retain will: %w", err))
 		}
 	}
-	if err := r.Publish(p); err != nil {
+	if err := r.route(p, false); err != nil {
 		errs = append(errs, fmt.Errorf("publish will: %w", err))
 	}
 	return errors.Join(errs...)

@@ -13,6 +13,7 @@ var (
 	ErrReservedType    = errors.New("reserved packet type")
 	ErrFlags           = errors.New("invalid flags")
 	ErrInvalidUTF8     = errors.New("invalid UTF-8")
+	ErrControlChar     = errors.New("control character in a string")
 	ErrTooLong         = errors.New("longer than 65535 bytes")
 	ErrProtocolName    = errors.New("unsupported protocol name")
 	ErrProtocolLevel   = errors.New("unsupported protocol level")

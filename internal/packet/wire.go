@@ -90,6 +90,9 @@ func (c *cursor) string(field string) (string, error) {
 	if !validUTF8(s) {
 		return "", c.fail(field, ErrInvalidUTF8)
 	}
+	if hasControl(s) {
+		return "", c.fail(field, ErrControlChar)
+	}
 	return s, nil
 }
 
@@ -128,6 +131,23 @@ func validUTF8(s string) bool {
 	return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0
 }
 
+// hasControl reports whether valid UTF-8 s holds a control character,
+// U+0001–U+001F or U+007F–U+009F. MQTT 3.1.1 allows a receiver to close the
+// connection on one [MQTT-1.5.3]; forkmq does, as mosquitto does, for every
+// string a client sends that names something (client identifier, user name,
+// will topic, topic names and filters).
+func hasControl(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch b := s[i]; {
+		case b < 0x20 && b != 0, b == 0x7f:
+			return true
+		case b == 0xc2 && i+1 < len(s) && s[i+1] >= 0x80 && s[i+1] <= 0x9f: // U+0080–U+009F
+			return true
+		}
+	}
+	return false
+}
+
 // checkString checks a string about to be encoded.
 func checkString(t Type, field, s string) error {
 	if len(s) > 65535 {
@@ -152,6 +172,9 @@ func checkTopic(t Type, field, s string, isFilter bool) error {
 		err = topic.ValidateName(s)
 	}
 	if err == nil {
+		if hasControl(s) {
+			return newError(t, field, ErrControlChar)
+		}
 		return nil
 	}
 	sentinel := ErrTopicName
