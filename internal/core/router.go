@@ -321,3 +321,17 @@ var (
 // the end of a connection in order (after DISCONNECT, or a refusing
 // CONNACK [MQTT-3.2.2-5]).
 func (r *Router[K]) Close() error { return r.own.Send(Item{Kind: Close}) }
+
+// LogEnd logs why a client's connection ended, once, as both engines do:
+// a close by the client or a DISCONNECT at debug level, an engine failure
+// as an error, the rest (protocol errors, timeouts, refusals) as info.
+func LogEnd(log zerolog.Logger, end protocol.End, err error, clientID, remote string) {
+	ev := log.Info()
+	switch end {
+	case protocol.EndClosed, protocol.EndDisconnect:
+		ev = log.Debug()
+	case protocol.EndEngine:
+		ev = log.Error()
+	}
+	ev.Err(err).Str("client_id", clientID).Str("remote", remote).Str("end", end.String()).Msg("session ended")
+}

@@ -95,14 +95,7 @@ func (r *router) close(end protocol.End, err error) {
 		// is only its echo, and the reason is theirs.
 		end = protocol.EndClosed
 	}
-	ev := r.log.Info()
-	switch end {
-	case protocol.EndClosed, protocol.EndDisconnect:
-		ev = r.log.Debug()
-	case protocol.EndEngine:
-		ev = r.log.Error()
-	}
-	ev.Err(err).Str("client_id", r.proto.ClientID()).Str("remote", r.c.remote).Str("end", end.String()).Msg("session ended")
+	core.LogEnd(r.log, end, err, r.proto.ClientID(), r.c.remote)
 	reason := "router: " + endReasons[end]
 	if end.Orderly() {
 		// The deliverer writes the replies still waiting (a refusing CONNACK

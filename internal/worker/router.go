@@ -122,14 +122,7 @@ var exitFor = map[protocol.End]spawn.ExitCode{
 // and returns the exit code that tells the supervisor.
 func (r *router) close(end protocol.End, err error) spawn.ExitCode {
 	defer r.files.releaseClientID()
-	ev := r.log.Info()
-	switch end {
-	case protocol.EndClosed, protocol.EndDisconnect:
-		ev = r.log.Debug()
-	case protocol.EndEngine:
-		ev = r.log.Error()
-	}
-	ev.Err(err).Str("client_id", r.proto.ClientID()).Str("remote", r.args.Remote).Str("end", end.String()).Msg("session ended")
+	core.LogEnd(r.log, end, err, r.proto.ClientID(), r.args.Remote)
 	if end.Orderly() {
 		// The deliverer writes what is queued (a refusing CONNACK
 		// [MQTT-3.2.2-5]), then closes the connection.
