@@ -1,30 +1,3 @@
-// Package envelope defines the messages that travel through a client's POSIX
-// queue to its deliverer, the only process that writes to the client's socket.
-//
-// Three processes put envelopes on a client's queue: the client's own router
-// (its replies: CONNACK, SUBACK, PINGRESP …, and the request to close), and
-// the routers of every publisher whose messages match the client's
-// subscriptions. Queue messages are small (the queue's message size is planned
-// from the RLIMIT_MSGQUEUE budget), so a publication that does not fit travels
-// as a spool file and the envelope carries only the file's name.
-//
-// Wire format, one queue message each:
-//
-//	KindPacket   0x01 | MQTT packet bytes, written to the socket as they are
-//	KindPublish  0x02 | flags | topic length (2, big endian) | topic | payload
-//	KindSpooled  0x03 | spool file name; the file holds a whole envelope that
-//	                    did not fit in a queue message (usually a KindPublish)
-//	KindClose    0x04                    flush what came before, then close
-//	KindMailbox  0x05 | file name in the persistent session's mailbox (kept until acknowledged)
-//	KindAck      0x06 | packet type | packet id (2)   the client's PUBACK, PUBREC or PUBCOMP
-//	KindAdopt    0x07 | queue name   CONNACK is out: read this queue from now on
-//	                                 (a persistent session's: after replaying its mailbox)
-//	KindHold     0x08                subscriptions are being made: hold publications
-//	                                 from the queue until KindRelease
-//	KindRelease  0x09                SUBACK is out: write the held publications
-//
-// flags uses the bit layout of a PUBLISH fixed header: bit 0 retain, bits 1–2
-// QoS, bit 3 DUP.
 package envelope
 
 import (
@@ -55,13 +28,10 @@ var (
 	Release = []byte{byte(KindRelease)}
 )
 
-// Queue priorities: a router's replies to its own client overtake publications
-// waiting in the queue, so CONNACK is always the first packet written even when
-// a queue already holds messages.
-const (
-	PrioPublish uint32 = 0
-	PrioControl uint32 = 1
-)
+// PrioPublish is the priority of every envelope on a client's queue: they
+// are all publications, taken in the order they came (what must overtake
+// them travels on the pair channel).
+const PrioPublish uint32 = 0
 
 // ErrBadEnvelope reports a queue message this package cannot read.
 var ErrBadEnvelope = errors.New("envelope: malformed")

@@ -18,7 +18,7 @@
 //	session queue + mailbox folder        session: mailbox, flows, bell (session.go)
 //	exit codes, reaping                   client.end, the first reason wins
 //
-// Both engines run the same protocol.Session and its Serve read loop, so
+// Both engines run the same protocol.Connection and its Serve read loop, so
 // every MQTT rule, the keep-alive, the connect timeout and the packet size
 // limit are the same code. This engine never imports queue, topicdir or
 // spool.

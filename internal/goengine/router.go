@@ -36,7 +36,7 @@ type router struct {
 	e     *Engine
 	c     *client
 	log   zerolog.Logger
-	proto *protocol.Session
+	proto *protocol.Connection
 	core  *core.Router[*session]
 
 	sess    *session     // the subscriber this connection serves, from CONNECT on
@@ -49,7 +49,7 @@ type router struct {
 func newRouter(e *Engine, c *client) *router {
 	r := &router{e: e, c: c, log: e.log.With().Str("role", "router").Int("pid", e.pid).Str("queue", c.name).Logger()}
 	r.core = core.NewRouter[*session](r.log, &memIndex{x: e.index, m: e.index.NewMatcher()}, r, r, r, e.retained)
-	r.proto = protocol.NewSession(r.core)
+	r.proto = protocol.NewConnection(r.core)
 	r.proto.SetLimits(protocol.Limits{MaxSubscriptions: e.cfg.MaxSubs, MaxTopicLength: e.cfg.MaxTopicLen, MaxTopicLevels: e.cfg.MaxTopicLevel})
 	r.proto.SetAuthorizer(e.authorizer)
 	r.proto.OnRefused(func(what string, err error) {

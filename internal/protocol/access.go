@@ -8,7 +8,7 @@ import (
 
 // Authorizer decides who may connect and what they may publish and
 // subscribe to (package auth implements it from mosquitto's files). Both
-// engines pass theirs to the session, so they refuse alike:
+// engines pass theirs to the Connection, so they refuse alike:
 //
 //   - a refused CONNECT gets CONNACK 4 (bad user name or password) or 5
 //     (not authorized) [MQTT-3.2.2-5];
@@ -25,15 +25,15 @@ type Authorizer interface {
 // ErrNotAuthorized reports a request refused by the Authorizer.
 var ErrNotAuthorized = errors.New("not authorized")
 
-// SetAuthorizer makes the session ask current() — called at every decision,
+// SetAuthorizer makes the connection ask current() — called at every decision,
 // so an engine can swap in a reloaded one (SIGHUP) — before accepting a
 // CONNECT, a subscription or a publication. Without it everything is allowed.
-func (s *Session) SetAuthorizer(current func() Authorizer) { s.authz = current }
+func (s *Connection) SetAuthorizer(current func() Authorizer) { s.authz = current }
 
 // Username is the user name the client connected with ("" if none).
-func (s *Session) Username() string { return s.username }
+func (s *Connection) Username() string { return s.username }
 
-func (s *Session) authorizer() Authorizer {
+func (s *Connection) authorizer() Authorizer {
 	if s.authz == nil {
 		return nil
 	}
@@ -42,7 +42,7 @@ func (s *Session) authorizer() Authorizer {
 
 // checkConnect asks the authorizer about a CONNECT; a non-nil error is the
 // refusal already sent.
-func (s *Session) checkConnect(c *packet.Connect, id string) (refused bool, err error) {
+func (s *Connection) checkConnect(c *packet.Connect, id string) (refused bool, err error) {
 	a := s.authorizer()
 	if a == nil {
 		return false, nil
@@ -54,12 +54,12 @@ func (s *Session) checkConnect(c *packet.Connect, id string) (refused bool, err 
 	return true, s.refuse(packet.ConnackCode(code), "not authorized")
 }
 
-func (s *Session) mayPublish(topic string) bool {
+func (s *Connection) mayPublish(topic string) bool {
 	a := s.authorizer()
 	return a == nil || a.CanPublish(s.clientID, s.username, !s.hasUsername, topic)
 }
 
-func (s *Session) maySubscribe(filter string) bool {
+func (s *Connection) maySubscribe(filter string) bool {
 	a := s.authorizer()
 	return a == nil || a.CanSubscribe(s.clientID, s.username, !s.hasUsername, filter)
 }

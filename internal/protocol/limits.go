@@ -7,7 +7,7 @@ import (
 )
 
 // Limits bound what one client may ask of the broker. A zero field means no
-// limit. Both engines apply them through the session, so they refuse alike:
+// limit. Both engines apply them through the Connection, so they refuse alike:
 // a SUBSCRIBE past a bound gets 0x80 for that filter [MQTT-3.9.3-2], a
 // PUBLISH to a topic past a bound closes the connection (MQTT 3.1.1 has no
 // other answer to a PUBLISH it will not take).
@@ -20,14 +20,14 @@ type Limits struct {
 // ErrLimit reports a request refused because of a Limits bound.
 var ErrLimit = errors.New("limit exceeded")
 
-// SetLimits sets the session's bounds; call it before Serve.
-func (s *Session) SetLimits(l Limits) { s.limits = l }
+// SetLimits sets the connection's bounds; call it before Serve.
+func (s *Connection) SetLimits(l Limits) { s.limits = l }
 
 // Refused is called, when set, with each request a limit refused (for the
 // engine's log line).
-func (s *Session) OnRefused(fn func(what string, err error)) { s.onRefused = fn }
+func (s *Connection) OnRefused(fn func(what string, err error)) { s.onRefused = fn }
 
-func (s *Session) checkTopic(kind, t string) error {
+func (s *Connection) checkTopic(kind, t string) error {
 	if l := s.limits.MaxTopicLength; l > 0 && len(t) > l {
 		return fmt.Errorf("%w: %s of %d bytes (-max-topic-length %d)", ErrLimit, kind, len(t), l)
 	}
@@ -40,7 +40,7 @@ func (s *Session) checkTopic(kind, t string) error {
 }
 
 // checkSubscription tells whether one more filter may be held.
-func (s *Session) checkSubscription(filter string) error {
+func (s *Connection) checkSubscription(filter string) error {
 	if err := s.checkTopic("topic filter", filter); err != nil {
 		return err
 	}
@@ -53,7 +53,7 @@ func (s *Session) checkSubscription(filter string) error {
 	return nil
 }
 
-func (s *Session) refused(what string, err error) {
+func (s *Connection) refused(what string, err error) {
 	if s.onRefused != nil {
 		s.onRefused(what, err)
 	}

@@ -11,12 +11,12 @@ import (
 	"github.com/forkmq/forkmq/internal/packet"
 )
 
-// End says why a session's read loop stopped; each engine turns it into its
+// End says why a connection's read loop stopped; each engine turns it into its
 // own way of closing (an exit code and a socket shutdown for the process
 // engine, a closed connection for the goroutine engine).
 type End int
 
-// Why a session ends.
+// Why a connection ends.
 const (
 	EndDisconnect     End = iota // the client sent DISCONNECT
 	EndRefused                   // CONNECT was answered with a refusing CONNACK
@@ -43,7 +43,7 @@ func (e End) Orderly() bool { return e == EndDisconnect || e == EndRefused }
 // Deadliner is the part of a connection the read loop needs.
 type Deadliner interface{ SetReadDeadline(time.Time) error }
 
-// ServeConfig bounds a session's read loop.
+// ServeConfig bounds a connection's read loop.
 type ServeConfig struct {
 	MaxPacketSize int           // larger packets close the connection
 	ConnectWait   time.Duration // time allowed for CONNECT
@@ -51,10 +51,10 @@ type ServeConfig struct {
 	OnPacket      func(packet.Packet)
 }
 
-// Serve reads packets from r and hands them to the session until it ends,
+// Serve reads packets from r and hands them to the connection until it ends,
 // enforcing the connect timeout and the keep-alive through conn's read
-// deadline. It returns why the session ended and the error behind it.
-func (s *Session) Serve(conn Deadliner, r io.Reader, cfg ServeConfig) (End, error) {
+// deadline. It returns why the connection ended and the error behind it.
+func (s *Connection) Serve(conn Deadliner, r io.Reader, cfg ServeConfig) (End, error) {
 	conn.SetReadDeadline(time.Now().Add(cfg.ConnectWait))
 	for {
 		p, err := readPacket(r, cfg.MaxPacketSize)
@@ -109,7 +109,7 @@ func lengthBytes(n int) int {
 	return 4
 }
 
-func (s *Session) readFailed(err error) (End, error) {
+func (s *Connection) readFailed(err error) (End, error) {
 	var ne net.Error
 	switch {
 	case errors.As(err, &ne) && ne.Timeout():

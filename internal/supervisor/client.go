@@ -84,7 +84,7 @@ func (s *Supervisor) admit(conn net.Conn) {
 		return
 	}
 	s.seq++
-	c := &client{queue: s.QueuePrefix() + strconv.FormatUint(s.seq, 10), remote: remote, started: time.Now()}
+	c := &client{queue: s.state.ConnQueue(strconv.FormatUint(s.seq, 10)), remote: remote, started: time.Now()}
 	if err := s.startClient(c, conn); err != nil {
 		s.undo(c)
 		s.refuser.Refuse(conn, err)

@@ -37,7 +37,7 @@ type router struct {
 	client *clientState
 	files  *files
 	core   *core.Router[string]
-	proto  *protocol.Session
+	proto  *protocol.Connection
 }
 
 // openRouting opens what routing needs: the topic files, the retained store
@@ -66,7 +66,7 @@ func newRouter(args spawn.Args, log zerolog.Logger, conn *net.TCPConn, pairConn 
 		topics: index.dir, spool: sp, client: client}
 	own := &pair{conn: pairConn, client: client, queues: outlet, spool: sp, wait: max(minReplyWait, 2*args.StallTimeout)}
 	r.core = core.NewRouter[string](log, index, outlet, own, r.files, retained)
-	r.proto = protocol.NewSession(r.core)
+	r.proto = protocol.NewConnection(r.core)
 	r.proto.SetLimits(protocol.Limits{MaxSubscriptions: args.MaxSubs, MaxTopicLength: args.MaxTopicLen, MaxTopicLevels: args.MaxTopicLevel})
 	if ac, err := newAccess(args, log); err != nil {
 		return nil, fmt.Errorf("router: %w", err)

@@ -1,20 +1,3 @@
-// Package worker is the code of the two processes that serve one client.
-//
-// The supervisor starts the worker binary twice per client, once in each
-// role (see package spawn for the descriptors and arguments they inherit):
-//
-//   - the router reads and decodes the client's packets, runs the MQTT
-//     session (package protocol), edits the topic files on SUBSCRIBE and
-//     UNSUBSCRIBE, and routes each PUBLISH to the queue of every matching
-//     subscriber. It never writes to the socket: its replies go through the
-//     client's own queue like everything else.
-//   - the deliverer drains the client's queue and writes what it finds to the
-//     socket. Being the socket's only writer, it is what keeps packets from
-//     two processes from interleaving.
-//
-// Either worker exits when its supervisor dies (the lifeline pipe reaches
-// EOF) and when the supervisor stops it; the supervisor stops the other
-// worker of the pair when one exits.
 package worker
 
 import (

@@ -10,7 +10,7 @@ import (
 	"github.com/forkmq/forkmq/internal/packet"
 )
 
-// fakeEngine records what a session asks of its engine.
+// fakeEngine records what a connection asks of its engine.
 type fakeEngine struct {
 	sent      []packet.Packet
 	subs      []string
@@ -37,7 +37,7 @@ func connect(id string, clean bool) *packet.Connect {
 	return &packet.Connect{ProtocolName: "MQTT", ProtocolLevel: 4, ClientID: id, CleanSession: clean, KeepAlive: 10}
 }
 
-func TestSessionConversations(t *testing.T) {
+func TestConnectionConversations(t *testing.T) {
 	tests := []struct {
 		name      string
 		in        []packet.Packet
@@ -115,7 +115,7 @@ func TestSessionConversations(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			eng := &fakeEngine{refuse: map[string]bool{"bad": true}}
-			s := NewSession(eng)
+			s := NewConnection(eng)
 			var err error
 			for i, p := range tt.in {
 				err = s.Handle(p)
@@ -139,12 +139,12 @@ func TestSessionConversations(t *testing.T) {
 	}
 }
 
-func TestSessionGeneratesClientID(t *testing.T) {
+func TestConnectionGeneratesClientID(t *testing.T) {
 	// [MQTT-3.1.3-6] [MQTT-3.1.3-7] an empty identifier with clean session
 	// gets a unique one from the server.
 	ids := map[string]bool{}
 	for range 3 {
-		s := NewSession(&fakeEngine{})
+		s := NewConnection(&fakeEngine{})
 		if err := s.Handle(connect("", true)); err != nil {
 			t.Fatal(err)
 		}
@@ -156,9 +156,9 @@ func TestSessionGeneratesClientID(t *testing.T) {
 	}
 }
 
-func TestSessionKeepAliveDeadline(t *testing.T) {
+func TestConnectionKeepAliveDeadline(t *testing.T) {
 	// [MQTT-3.1.2-24] the server allows one and a half keep-alive periods.
-	s := NewSession(&fakeEngine{})
+	s := NewConnection(&fakeEngine{})
 	if err := s.Handle(connect("a", true)); err != nil {
 		t.Fatal(err)
 	}
@@ -167,9 +167,9 @@ func TestSessionKeepAliveDeadline(t *testing.T) {
 	}
 }
 
-func TestSessionDisconnectDiscardsWill(t *testing.T) {
+func TestConnectionDisconnectDiscardsWill(t *testing.T) {
 	// [MQTT-3.1.2-10] [MQTT-3.14.4-3] the will is deleted on DISCONNECT.
-	s := NewSession(&fakeEngine{})
+	s := NewConnection(&fakeEngine{})
 	c := connect("a", true)
 	c.Will = &packet.Will{Topic: "w", Payload: []byte("gone")}
 	if err := s.Handle(c); err != nil {
@@ -186,7 +186,7 @@ func TestSessionDisconnectDiscardsWill(t *testing.T) {
 	}
 }
 
-func TestSessionLimits(t *testing.T) {
+func TestConnectionLimits(t *testing.T) {
 	tests := []struct {
 		name     string
 		limits   Limits
@@ -229,7 +229,7 @@ func TestSessionLimits(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			eng := &fakeEngine{}
-			s := NewSession(eng)
+			s := NewConnection(eng)
 			s.SetLimits(tt.limits)
 			var refused []string
 			s.OnRefused(func(what string, err error) { refused = append(refused, what) })
@@ -272,7 +272,7 @@ func (fakeAuthorizer) CanSubscribe(id, user string, anon bool, f string) bool {
 	return strings.HasPrefix(f, user+"/")
 }
 
-func TestSessionAuthorizer(t *testing.T) {
+func TestConnectionAuthorizer(t *testing.T) {
 	withUser := func(user, pw string) *packet.Connect {
 		c := connect("c1", true)
 		c.UsernameFlag, c.Username = true, user
@@ -300,7 +300,7 @@ func TestSessionAuthorizer(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			eng := &fakeEngine{}
-			s := NewSession(eng)
+			s := NewConnection(eng)
 			s.SetAuthorizer(func() Authorizer { return fakeAuthorizer{} })
 			var err error
 			for _, p := range tt.in {

@@ -1,12 +1,3 @@
-// Package protocol is the MQTT 3.1.1 session state machine of one client, as
-// seen by the process that reads the client's packets (the router).
-//
-// It knows the rules of the conversation — CONNECT first, no second CONNECT,
-// which client identifiers are acceptable, which acknowledgement answers
-// which packet — and nothing of how messages move between clients. That is
-// the Engine's job: the process engine implements it with POSIX queues and
-// topic files, the goroutine engine with channels and an in-memory index. So
-// both engines share every protocol rule and differ only in architecture.
 package protocol
 
 import (
@@ -19,8 +10,8 @@ import (
 	"github.com/forkmq/forkmq/internal/packet"
 )
 
-// Engine moves a session's messages. Every method is called from the
-// session's one goroutine.
+// Engine moves a connection's messages. Every method is called from the
+// connection's one goroutine.
 type Engine interface {
 	// Send queues a packet for this client, after every packet sent before.
 	Send(p packet.Packet) error
@@ -33,7 +24,7 @@ type Engine interface {
 }
 
 // The engine features below are optional interfaces: an engine that has the
-// feature implements the interface and the session uses it.
+// feature implements the interface and the Connection uses it.
 
 // Connector takes part in accepting CONNECT: it ends an earlier connection
 // with the same client identifier [MQTT-3.1.4-2], opens or discards the
@@ -78,7 +69,7 @@ type Refusal struct {
 
 func (r *Refusal) Error() string { return r.Code.String() + ": " + r.Reason }
 
-// Close reasons: why a session ended. Every Handle error wraps one of these.
+// Close reasons: why a connection ended. Every Handle error wraps one of these.
 var (
 	ErrDisconnect   = errors.New("client sent DISCONNECT")
 	ErrRefused      = errors.New("connection refused with a CONNACK code")
@@ -95,8 +86,10 @@ const (
 	closed
 )
 
-// Session is one client's protocol state.
-type Session struct {
+// Connection is the MQTT protocol state of one client's network
+// connection: what packets it may send next, what it has been granted, its
+// will. (The MQTT Session, which may outlive it, is the engine's.)
+type Connection struct {
 	eng   Engine
 	state state
 
@@ -118,31 +111,31 @@ type Session struct {
 	hasUsername bool
 }
 
-// NewSession returns a session waiting for CONNECT.
-func NewSession(eng Engine) *Session {
-	return &Session{eng: eng, qos2Received: make(map[uint16]struct{}), filters: make(map[string]struct{})}
+// NewConnection returns a connection waiting for CONNECT.
+func NewConnection(eng Engine) *Connection {
+	return &Connection{eng: eng, qos2Received: make(map[uint16]struct{}), filters: make(map[string]struct{})}
 }
 
 // ClientID is the client's identifier, generated when the client sent none.
-func (s *Session) ClientID() string { return s.clientID }
+func (s *Connection) ClientID() string { return s.clientID }
 
 // KeepAlive is the keep-alive the client asked for; zero means none.
-func (s *Session) KeepAlive() time.Duration { return s.keepAlive }
+func (s *Connection) KeepAlive() time.Duration { return s.keepAlive }
 
 // Connected reports whether CONNECT was accepted.
-func (s *Session) Connected() bool { return s.state == connected }
+func (s *Connection) Connected() bool { return s.state == connected }
 
-// Will is the will message of the session, nil if none (or after DISCONNECT).
-func (s *Session) Will() *packet.Will { return s.will }
+// Will is the will message of the connection, nil if none (or after DISCONNECT).
+func (s *Connection) Will() *packet.Will { return s.will }
 
 // ReadDeadline is how long the server waits for the next packet: one and a
 // half times the keep-alive [MQTT-3.1.2-24]; zero means no limit.
-func (s *Session) ReadDeadline() time.Duration { return s.keepAlive * 3 / 2 }
+func (s *Connection) ReadDeadline() time.Duration { return s.keepAlive * 3 / 2 }
 
 // DecodeError handles a packet that could not be decoded. Before CONNECT some
 // errors are answered with a CONNACK code [MQTT-3.1.2-2]; every decode error
 // closes the connection [MQTT-4.8.0-1].
-func (s *Session) DecodeError(err error) error {
+func (s *Connection) DecodeError(err error) error {
 	if s.state == awaitingConnect {
 		if code, ok := packet.ConnackCodeFor(err); ok {
 			if sendErr := s.eng.Send(&packet.Connack{ReturnCode: code}); sendErr != nil {
@@ -156,10 +149,10 @@ func (s *Session) DecodeError(err error) error {
 	return fmt.Errorf("%w: %w", ErrProtocol, err)
 }
 
-// Handle processes one packet from the client. A nil error means the session
+// Handle processes one packet from the client. A nil error means the connection
 // goes on; any error means the connection must close, and wraps one of the
 // close reasons above.
-func (s *Session) Handle(p packet.Packet) error {
+func (s *Connection) Handle(p packet.Packet) error {
 	switch s.state {
 	case awaitingConnect:
 		c, ok := p.(*packet.Connect)
@@ -227,7 +220,7 @@ func (s *Session) Handle(p packet.Packet) error {
 	}
 }
 
-func (s *Session) connect(c *packet.Connect) error {
+func (s *Connection) connect(c *packet.Connect) error {
 	id := c.ClientID
 	if id == "" {
 		if !c.CleanSession {
@@ -265,7 +258,7 @@ func (s *Session) connect(c *packet.Connect) error {
 	return nil
 }
 
-func (s *Session) refuse(code packet.ConnackCode, why string) error {
+func (s *Connection) refuse(code packet.ConnackCode, why string) error {
 	if err := s.send(&packet.Connack{ReturnCode: code}); err != nil {
 		return err
 	}
@@ -274,11 +267,7 @@ func (s *Session) refuse(code packet.ConnackCode, why string) error {
 	return fmt.Errorf("%w: %s: %s", ErrRefused, code, why)
 }
 
-// Refuse answers CONNECT with a non-zero CONNACK code chosen by the engine
-// (for example server unavailable when a limit is hit).
-func (s *Session) Refuse(code packet.ConnackCode, why string) error { return s.refuse(code, why) }
-
-func (s *Session) publish(p *packet.Publish) error {
+func (s *Connection) publish(p *packet.Publish) error {
 	if err := s.checkTopic("topic name", p.Topic); err != nil {
 		s.refused("PUBLISH", err)
 		s.state = closed
@@ -309,9 +298,9 @@ func (s *Session) publish(p *packet.Publish) error {
 }
 
 // receivedQoS2 records a QoS 2 packet identifier and reports whether it was
-// already held: by this connection (the session's own set), or, through the
+// already held: by this connection (its own set), or, through the
 // engine's InboundStore, by an earlier connection of a persistent session.
-func (s *Session) receivedQoS2(id uint16) (bool, error) {
+func (s *Connection) receivedQoS2(id uint16) (bool, error) {
 	if _, seen := s.qos2Received[id]; seen {
 		return true, nil
 	}
@@ -328,7 +317,7 @@ func (s *Session) receivedQoS2(id uint16) (bool, error) {
 	return false, nil
 }
 
-func (s *Session) route(p *packet.Publish) error {
+func (s *Connection) route(p *packet.Publish) error {
 	if !s.mayPublish(p.Topic) {
 		s.refused("PUBLISH "+p.Topic, ErrNotAuthorized)
 		return nil
@@ -346,7 +335,7 @@ func (s *Session) route(p *packet.Publish) error {
 	return nil
 }
 
-func (s *Session) subscribe(p *packet.Subscribe) error {
+func (s *Connection) subscribe(p *packet.Subscribe) error {
 	codes := make([]byte, len(p.Subscriptions))
 	for i, sub := range p.Subscriptions {
 		if err := s.checkSubscription(sub.Filter); err != nil {
@@ -388,7 +377,7 @@ func (s *Session) subscribe(p *packet.Subscribe) error {
 	return nil
 }
 
-func (s *Session) send(p packet.Packet) error {
+func (s *Connection) send(p packet.Packet) error {
 	if err := s.eng.Send(p); err != nil {
 		return fmt.Errorf("%w: send %s: %w", ErrEngine, p.Type(), err)
 	}
