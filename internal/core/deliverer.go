@@ -24,33 +24,6 @@ var (
 	ErrProtocol = errors.New("protocol violation")
 )
 
-// Mailbox is a persistent session's store of QoS 1/2 messages: each entry
-// is kept until the client settles it, and its progress (sent under an
-// identifier, PUBREC received) is recorded, so that a new connection resends
-// exactly what is unsettled, with the same identifiers and DUP set
-// [MQTT-4.4.0-1], and never a QoS 2 message again once PUBREC came.
-type Mailbox interface {
-	// Unsettled lists the flows under way, oldest first: Items with Entry,
-	// QoS and ID set, Msg for those not yet released.
-	Unsettled() ([]Unsettled, error)
-	// Rang notes news: an entry routed to the session (name "" when the
-	// engine does not know which).
-	Rang(entry string)
-	// Next takes up to n entries not yet sent, oldest first.
-	Next(n int) ([]Item, error)
-	// Sent, Released and Settled record an entry's progress.
-	Sent(entry string, id uint16) error
-	Released(entry string, id uint16) error
-	Settled(entry string, id uint16, released bool) error
-}
-
-// Unsettled is a flow under way in a mailbox.
-type Unsettled struct {
-	Item     Item
-	ID       uint16
-	Released bool // PUBREL is what is due, not the message
-}
-
 // Limits are a deliverer's bounds.
 type Limits struct {
 	Window       int   // -max-inflight
@@ -330,81 +303,6 @@ func (d *Deliverer) pump() error {
 	return nil
 }
 
-// Held is how many publications the client holds: written to the output
-// and not yet taken by the socket, waiting for room in the window, or held
-// while subscriptions are being made.
-func (d *Deliverer) Held() int { return d.out.PendingPackets() + d.flows.Waiting() + len(d.held) }
-
-// Room reports whether the backlog takes more, with msgs more messages of
-// bytes more bytes on their way into it (taken by the engine and not yet
-// handed over). An empty backlog takes any one message, however large.
-func (d *Deliverer) Room(msgs int, bytes int64) bool {
-	msgs += d.Held()
-	return msgs < d.lim.BacklogMsgs && (msgs == 0 || d.out.Pending()+d.flows.WaitingBytes()+bytes < d.lim.BacklogBytes)
-}
-
-// OutputFull reports whether what waits for the socket has reached the
-// backlog's bounds: the engine then stops reading the Own channel, and a
-// router that sends and never reads is slowed down.
-func (d *Deliverer) OutputFull() bool {
-	return d.out.PendingPackets() >= d.lim.BacklogMsgs || d.out.Pending() >= d.lim.BacklogBytes
-}
-
-// Busy reports whether the client has something to take: output not yet
-// written, or messages waiting for room in the window.
-func (d *Deliverer) Busy() bool {
-	return d.out.Pending() > 0 || d.flows.Waiting() > 0 || len(d.held) > 0
-}
-
-// Judge gives the stall verdict: nothing written and nothing acknowledged
-// for the stall timeout while the client had something to take. refused
-// says the socket refused the last write: with output pending, the verdict
-// waits for a refused write, so the deliverer's own delays never count
-// against the client.
-func (d *Deliverer) Judge(refused bool) {
-	if !d.Busy() || d.watch.Stalled() || !d.watch.Due() {
-		return
-	}
-	if d.out.Pending() > 0 && !refused {
-		return
-	}
-	d.watch.MarkStalled()
-}
-
-// Idle is called when the engine is about to wait with nothing to do: the
-// stall clock starts when the client next has something to take.
-func (d *Deliverer) Idle() {
-	if !d.Busy() {
-		d.watch.Progress()
-	}
-}
-
-// Stalled reports the verdict.
-func (d *Deliverer) Stalled() bool { return d.watch.Stalled() }
-
-// Refuse applies the slow-consumer policy to an inbox Item that finds no
-// room in a stalled client's backlog: a bell is noted (the mailbox keeps
-// the message), a QoS 0 publication is dropped (counted, logged now and
-// then), anything else ends the client (ErrSlowConsumer).
-func (d *Deliverer) Refuse(it Item) error {
-	switch {
-	case it.Kind == Bell:
-		if d.mailbox != nil {
-			d.mailbox.Rang(it.Entry)
-			d.news = true
-		}
-		return nil
-	case it.Kind == Publication && it.QoS == 0:
-		if it.Msg.File != nil {
-			it.Msg.File.Close()
-		}
-		d.dropped++
-		LogDropped(d.log, d.dropped, d.Held(), d.out.Pending())
-		return nil
-	}
-	return ErrSlowConsumer
-}
-
 // Stop gives up what is not written (the connection ends).
 func (d *Deliverer) Stop() {
 	d.out.Close()
@@ -415,13 +313,4 @@ func (d *Deliverer) Stop() {
 		}
 	}
 	d.held = nil
-}
-
-// LogDropped logs the QoS 0 publications dropped for a stalled client: the
-// first, then every thousandth.
-func LogDropped(log zerolog.Logger, total uint64, backlog int, backlogBytes int64) {
-	if total == 1 || total%1000 == 0 {
-		log.Warn().Uint64("dropped_total", total).Int("backlog", backlog).Int64("backlog_bytes", backlogBytes).
-			Msg("slow consumer: QoS 0 message dropped (raise -max-queued-messages / -max-queued-bytes)")
-	}
 }
