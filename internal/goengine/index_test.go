@@ -10,6 +10,7 @@ import (
 
 	"github.com/forkmq/forkmq/internal/packet"
 	"github.com/forkmq/forkmq/internal/topic"
+	"github.com/forkmq/forkmq/internal/topic/topictest"
 )
 
 // matchCases are the topic matching rules of MQTT 3.1.1 section 4.7.
@@ -287,20 +288,28 @@ func TestIndexConcurrent(t *testing.T) {
 	wg.Wait()
 }
 
+// BenchmarkIndexMatch routes topictest.BenchTopic to one subscriber whose
+// filter is exact, has '+' or has '#', among 100 and 10,000 unrelated
+// filters (the same benchmark as the trie's and topicdir's).
 func BenchmarkIndexMatch(b *testing.B) {
-	x := NewIndex[string]()
-	for i := range 1000 {
-		x.Subscribe(fmt.Sprintf("bench/%d/+", i), fmt.Sprint("c", i), 0)
-	}
-	x.Subscribe("bench/#", "all", 0)
-	x.Subscribe("bench/7/+", "all", 0)
-	m := x.NewMatcher()
-	var dst []Sub[string]
-	b.ReportAllocs()
-	for b.Loop() {
-		dst = m.Match("bench/7/temp", dst[:0])
-	}
-	if len(dst) != 2 {
-		b.Fatalf("matched %v", dst)
+	for _, n := range []int{100, 10_000} {
+		for _, bf := range topictest.BenchFilters() {
+			b.Run(fmt.Sprintf("filters=%d/%s", n, bf.Kind), func(b *testing.B) {
+				x := NewIndex[string]()
+				for i, f := range topictest.Population(n) {
+					x.Subscribe(f, fmt.Sprint("c", i), 0)
+				}
+				x.Subscribe(bf.Filter, "sub", 1)
+				m := x.NewMatcher()
+				dst := m.Match(topictest.BenchTopic, nil)
+				if len(dst) != 1 || dst[0].Key != "sub" {
+					b.Fatalf("matched %v", dst)
+				}
+				b.ReportAllocs()
+				for b.Loop() {
+					dst = m.Match(topictest.BenchTopic, dst[:0])
+				}
+			})
+		}
 	}
 }
