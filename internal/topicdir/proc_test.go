@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/forkmq/forkmq/internal/topic/topictest"
 )
 
 // helperCmd returns a command that re-runs this test binary as a helper.
@@ -192,7 +194,7 @@ func TestConcurrentProcesses(t *testing.T) {
 	for _, topic := range append(topics, "b", "/b", "q/q/c", "long") {
 		exp := map[string]byte{}
 		for f, qs := range wantFiles {
-			if !refMatch(f, topic) {
+			if !topictest.Reference(f, topic) {
 				continue
 			}
 			for q, qos := range qs {
