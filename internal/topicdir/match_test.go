@@ -16,7 +16,8 @@ func TestMatchTable(t *testing.T) {
 	d := openDir(t)
 	live := d.NewMatcher()
 	defer live.Close()
-	match(t, live, "x")             // built before the changes, to follow them incrementally
+	match(t, live, "x") // built before the changes, to follow them incrementally
+
 	filterOf := map[string]string{} // queue -> filter
 	add := func(f string) {
 		q := fmt.Sprintf("forkmq.00000000.%d", len(filterOf))
