@@ -35,14 +35,14 @@ func TestMain(m *testing.M) {
 }
 
 func runHelper(mode string) error {
-	if os.Getenv(envCollide) != "" {
-		topicHash = collidingHash
-	}
 	s, err := Open(os.Getenv(envPath))
 	if err != nil {
 		return err
 	}
 	defer s.Close()
+	if os.Getenv(envCollide) != "" {
+		collide(s)
+	}
 	id, err := strconv.Atoi(os.Getenv(envID))
 	if err != nil {
 		return err
@@ -58,8 +58,10 @@ func runHelper(mode string) error {
 	return fmt.Errorf("unknown mode %q", mode)
 }
 
-// collidingHash gives every long topic the same name.
-func collidingHash(string) string { return strings.Repeat("0", 32) }
+// collide gives every long topic of s the same name.
+func collide(s *Store) {
+	s.names.Hash = func(string) string { return strings.Repeat("0", 32) }
+}
 
 // churnTopics overlap between processes, so they write the same files. The
 // long ones share one hashed name when the collide mode forces collisions.

@@ -21,21 +21,21 @@ import (
 func TestConcurrentProcesses(t *testing.T) {
 	for _, mode := range []string{"plain", "collide"} {
 		t.Run(mode, func(t *testing.T) {
-			if mode == "collide" {
-				collide(t)
-			}
 			concurrentProcesses(t, mode == "collide")
 		})
 	}
 }
 
-func concurrentProcesses(t *testing.T, collide bool) {
+func concurrentProcesses(t *testing.T, colliding bool) {
 	procs, ops := 12, 150
 	if testing.Short() {
 		procs, ops = 4, 40
 	}
 	path := storeDir(t)
 	s := openAt(t, path)
+	if colliding {
+		collide(s)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
@@ -73,7 +73,7 @@ func concurrentProcesses(t *testing.T, collide bool) {
 		cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
 		cmd.Env = append(os.Environ(), envHelper+"=churn", envPath+"="+path,
 			envID+"="+strconv.Itoa(i), envOps+"="+strconv.Itoa(ops))
-		if collide {
+		if colliding {
 			cmd.Env = append(cmd.Env, envCollide+"=1")
 		}
 		cmd.Stdout, cmd.Stderr = &outs[i], &outs[i]
