@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/forkmq/forkmq/internal/fsname"
 	"github.com/forkmq/forkmq/internal/packet"
 	"github.com/forkmq/forkmq/internal/topictrie"
 )
@@ -145,7 +146,7 @@ func parseLogHeader(data []byte) (uint64, error) {
 // can be removed, rewritten, or (after a chain move) hold another filter;
 // a filter is dropped only if its subscribers came from this name.
 func (m *Matcher) reload(w *topictrie.Writer[string], name string) error {
-	if !validFileName(name) {
+	if !fsname.Safe(name) {
 		return nil
 	}
 	var filter string
