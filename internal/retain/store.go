@@ -10,12 +10,11 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/google/renameio/v2"
-	"golang.org/x/sys/unix"
 
+	"github.com/forkmq/forkmq/internal/filelock"
 	"github.com/forkmq/forkmq/internal/fsname"
 	"github.com/forkmq/forkmq/internal/topic"
 )
@@ -70,8 +69,7 @@ func (m Message) Open() (io.ReadCloser, int64) {
 // concurrent use by many goroutines and many processes.
 type Store struct {
 	root  *os.Root        // the retained directory
-	lock  *os.File        // flock'ed by writers
-	mu    sync.Mutex      // orders this process's writers; flock orders processes
+	lock  *filelock.Lock  // taken by writers to commit
 	names fsname.Encoding // file names of msgs/
 }
 
@@ -90,10 +88,10 @@ func Open(dir string) (s *Store, err error) {
 	if s.root, err = os.OpenRoot(dir); err != nil {
 		return nil, err
 	}
-	if s.lock, err = s.root.OpenFile(lockName, os.O_RDWR|os.O_CREATE, 0o600); err != nil {
+	if s.lock, err = filelock.Open(filepath.Join(dir, lockName)); err != nil {
 		return nil, err
 	}
-	return s, s.locked(s.removeStaleTemps)
+	return s, s.lock.Do(s.removeStaleTemps)
 }
 
 // Close releases the store.
@@ -106,25 +104,6 @@ func (s *Store) Close() error {
 		errs = append(errs, s.lock.Close())
 	}
 	return errors.Join(errs...)
-}
-
-// locked runs fn holding this process's mutex, then the flock.
-func (s *Store) locked(fn func() error) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := flock(s.lock, unix.LOCK_EX); err != nil {
-		return fmt.Errorf("retain: flock: %w", err)
-	}
-	defer flock(s.lock, unix.LOCK_UN)
-	return fn()
-}
-
-func flock(f *os.File, how int) error {
-	for {
-		if err := unix.Flock(int(f.Fd()), how); err != unix.EINTR {
-			return err
-		}
-	}
 }
 
 // removeStaleTemps removes renameio's temporary files ("." + name + digits,
@@ -146,7 +125,7 @@ func (s *Store) removeStaleTemps() error {
 			continue // committed or removed meanwhile
 		}
 		st, err := f.Stat()
-		if err == nil && time.Since(st.ModTime()) > staleTemp && flock(f, unix.LOCK_EX|unix.LOCK_NB) == nil {
+		if err == nil && time.Since(st.ModTime()) > staleTemp && filelock.TryLock(f) == nil {
 			if err := s.root.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				errs = append(errs, err)
 			}
@@ -268,7 +247,7 @@ func (s *Store) Set(m Message) error {
 		return fmt.Errorf("%w: QoS %d", ErrInvalid, m.QoS)
 	}
 	if len(m.Payload) == 0 {
-		return s.locked(func() error { return s.remove(m.Topic) })
+		return s.lock.Do(func() error { return s.remove(m.Topic) })
 	}
 	for try := 1; ; try++ {
 		underLock := try >= maxTries
@@ -284,7 +263,7 @@ func (s *Store) Set(m Message) error {
 			}
 		}
 		done := false
-		err := s.locked(func() error {
+		err := s.lock.Do(func() error {
 			now, err := s.slotFor(m.Topic)
 			if err == nil && underLock {
 				sl = now
@@ -313,7 +292,7 @@ func (s *Store) prepare(sl fsname.Slot, m Message) (*renameio.PendingFile, error
 	if err != nil {
 		return nil, err
 	}
-	err = flock(pf.File, unix.LOCK_EX|unix.LOCK_NB)
+	err = filelock.TryLock(pf.File)
 	if err == nil {
 		_, err = pf.Write(encodeHeader(m.Topic, m.QoS, len(m.Payload)))
 	}

@@ -8,13 +8,13 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"unsafe"
 
 	"github.com/google/renameio/v2"
 	"golang.org/x/sys/unix"
 
+	"github.com/forkmq/forkmq/internal/filelock"
 	"github.com/forkmq/forkmq/internal/fsname"
 )
 
@@ -49,8 +49,7 @@ type Dir struct {
 	logPath string
 	filters *os.Root
 	queues  *os.Root
-	lock    *os.File
-	mu      sync.Mutex      // orders this process's writers; flock orders processes
+	lock    *filelock.Lock  // taken by every writer
 	names   fsname.Encoding // file names of filters/
 
 	shm     []byte         // mmap of the counter file
@@ -93,26 +92,28 @@ func Open(path string) (d *Dir, err error) {
 	if d.queues, err = os.OpenRoot(filepath.Join(path, queuesName)); err != nil {
 		return nil, err
 	}
-	if d.lock, err = os.OpenFile(filepath.Join(path, lockName), os.O_RDWR|os.O_CREATE, 0o600); err != nil {
+	if d.lock, err = filelock.Open(filepath.Join(path, lockName)); err != nil {
 		return nil, err
 	}
-	if err := d.lockAll(); err != nil {
-		return nil, err
-	}
-	defer d.unlockAll()
+	return d, d.lock.Do(d.initShared)
+}
+
+// initShared maps the counter and makes sure there is a change log. Called
+// under the lock, so only one process sizes the counter or starts the log.
+func (d *Dir) initShared() error {
 	if err := d.mapCounter(); err != nil {
-		return nil, err
+		return err
 	}
 	if _, err := os.Stat(d.logPath); errors.Is(err, fs.ErrNotExist) {
 		// First open (or a lost log): start an epoch and tell Matchers.
 		if err := d.newEpoch(); err != nil {
-			return nil, err
+			return err
 		}
 		d.changes.Add(2 - d.changes.Load()&1)
 	} else if err != nil {
-		return nil, err
+		return err
 	}
-	return d, nil
+	return nil
 }
 
 // mapCounter maps the counter file, sizing it first if new. Called under the
@@ -160,26 +161,6 @@ func (d *Dir) Close() error {
 	return errors.Join(errs...)
 }
 
-// lockAll takes this process's mutex, then the flock on the lock file.
-func (d *Dir) lockAll() error {
-	d.mu.Lock()
-	for {
-		err := unix.Flock(int(d.lock.Fd()), unix.LOCK_EX)
-		if err == nil {
-			return nil
-		}
-		if err != unix.EINTR {
-			d.mu.Unlock()
-			return fmt.Errorf("topicdir: flock: %w", err)
-		}
-	}
-}
-
-func (d *Dir) unlockAll() {
-	unix.Flock(int(d.lock.Fd()), unix.LOCK_UN)
-	d.mu.Unlock()
-}
-
 // txn is one locked change. Every file change goes through it, so it knows
 // when to mark the counter odd (before the first change) and which filter
 // files to name in the change log.
@@ -194,22 +175,20 @@ type txn struct {
 // counter even again. A counter found odd means a writer died mid-change;
 // its changes are unknown, so a new epoch makes every Matcher rebuild.
 func (d *Dir) update(fn func(*txn) error) error {
-	if err := d.lockAll(); err != nil {
+	return d.lock.Do(func() error {
+		interrupted := d.changes.Load()&1 == 1
+		tx := &txn{d: d}
+		err := fn(tx)
+		if !tx.begun && !interrupted {
+			return err
+		}
+		if perr := d.publish(tx.changed, interrupted); perr != nil {
+			// Leave the counter odd: the next writer starts a new epoch.
+			return errors.Join(err, perr)
+		}
+		d.changes.Add(1)
 		return err
-	}
-	defer d.unlockAll()
-	interrupted := d.changes.Load()&1 == 1
-	tx := &txn{d: d}
-	err := fn(tx)
-	if !tx.begun && !interrupted {
-		return err
-	}
-	if perr := d.publish(tx.changed, interrupted); perr != nil {
-		// Leave the counter odd: the next writer starts a new epoch.
-		return errors.Join(err, perr)
-	}
-	d.changes.Add(1)
-	return err
+	})
 }
 
 // publish appends names to the change log, or starts a new epoch when forced,
