@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/forkmq/forkmq/internal/fsname"
+	"github.com/forkmq/forkmq/internal/proctest"
 )
 
 var hostileFilters = []struct {
@@ -129,7 +130,7 @@ func TestSweepMovesV1Files(t *testing.T) {
 // each got its own file inside filters/ and nothing appeared elsewhere.
 func TestHostileFiltersOnDisk(t *testing.T) {
 	path := topicsDir(t)
-	d := openAt(t, path)
+	d := proctest.Open(t, Open, path)
 	for _, tc := range hostileFilters {
 		subscribe(t, d, "forkmq.00000000.1", tc.filter, 1)
 	}
