@@ -143,3 +143,19 @@ func validQueue(q string) bool {
 	return len(q) <= 64 && fsname.Safe(q) &&
 		!strings.ContainsAny(q, " \n\r\t")
 }
+
+// parseLogHeader reads the epoch from the change log's first line.
+func parseLogHeader(data []byte) (uint64, error) {
+	line, _, _ := bytes.Cut(data, []byte("\n"))
+	rest, ok := bytes.CutPrefix(line, []byte(logMagic))
+	if !ok {
+		return 0, formatError("change log header", string(line))
+	}
+	return strconv.ParseUint(string(rest), 10, 64)
+}
+
+// wholeLines is data up to its last newline: a writer may be appending the
+// next line of the change log, and its counter bump comes after.
+func wholeLines(data []byte) []byte {
+	return data[:bytes.LastIndexByte(data, '\n')+1]
+}

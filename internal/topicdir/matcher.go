@@ -1,13 +1,11 @@
 package topicdir
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
-	"strconv"
 	"strings"
 
 	"github.com/forkmq/forkmq/internal/fsname"
@@ -78,7 +76,7 @@ func (m *Matcher) refresh(c uint64) error {
 	}
 	// Only whole lines: a writer may be appending the next one. Its counter
 	// bump comes after, so the rest is read on a later call.
-	data = data[:bytes.LastIndexByte(data, '\n')+1]
+	data = wholeLines(data)
 	m.off += int64(len(data))
 	m.seen = c
 	var errs []error
@@ -116,7 +114,7 @@ func (m *Matcher) rebuild() error {
 	if m.log != nil {
 		m.log.Close()
 	}
-	m.log, m.epoch, m.off = f, epoch, int64(bytes.LastIndexByte(data, '\n')+1)
+	m.log, m.epoch, m.off = f, epoch, int64(len(wholeLines(data)))
 	m.reset()
 	names, err := readNames(m.d.filters)
 	if err != nil {
@@ -131,15 +129,6 @@ func (m *Matcher) rebuild() error {
 	})
 	m.built, m.seen = true, c
 	return errors.Join(errs...)
-}
-
-func parseLogHeader(data []byte) (uint64, error) {
-	line, _, _ := bytes.Cut(data, []byte("\n"))
-	rest, ok := bytes.CutPrefix(line, []byte(logMagic))
-	if !ok {
-		return 0, formatError("change log header", string(line))
-	}
-	return strconv.ParseUint(string(rest), 10, 64)
 }
 
 // reload makes the trie agree with filter file name as it is now. A name

@@ -2,9 +2,9 @@ package topicdir
 
 import (
 	"bytes"
+	"io/fs"
 	"maps"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -141,13 +141,15 @@ func TestHostileFiltersOnDisk(t *testing.T) {
 	if len(names) != len(hostileFilters) {
 		t.Errorf("%d filter files for %d filters: %q", len(names), len(hostileFilters), names)
 	}
-	err = filepath.WalkDir(filepath.Dir(path), func(p string, e os.DirEntry, err error) error {
-		rel, _ := filepath.Rel(path, p)
+	// Walk from the parent, so that a file next to topics/ shows too.
+	parent, top := path[:strings.LastIndexByte(path, '/')], path[strings.LastIndexByte(path, '/')+1:]
+	err = fs.WalkDir(os.DirFS(parent), ".", func(p string, e fs.DirEntry, err error) error {
+		rel, inside := strings.CutPrefix(p, top+"/")
 		switch {
 		case err != nil:
 			return err
-		case rel == "..":
-		case strings.HasPrefix(rel, ".."):
+		case p == "." || p == top:
+		case !inside:
 			t.Errorf("file outside the topics directory: %s", p)
 		case !e.IsDir() && !strings.HasPrefix(rel, filtersName+"/") && !strings.HasPrefix(rel, queuesName+"/") &&
 			rel != lockName && rel != counterName && rel != logName:

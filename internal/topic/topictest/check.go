@@ -32,16 +32,7 @@ func Reference(filter, topic string) bool {
 // Reference.
 func CheckFilters(t testing.TB, add func(filter string), match func(topic string) []string) {
 	t.Helper()
-	filters := Filters()
-	for _, f := range filters {
-		add(f)
-	}
-	rows := index()
-	for _, topic := range Topics() {
-		compare(t, "topic", topic, match(topic), filters, func(f string) (bool, string) {
-			return judge(rows, f, topic)
-		})
-	}
+	check(t, "topic", Filters(), Topics(), add, match, func(item, query string) pair { return pair{item, query} })
 }
 
 // CheckTopics checks a store of topics (retained messages) the other way
@@ -50,14 +41,20 @@ func CheckFilters(t testing.TB, add func(filter string), match func(topic string
 // other.
 func CheckTopics(t testing.TB, add func(topic string), match func(filter string) []string) {
 	t.Helper()
-	topics := Topics()
-	for _, topic := range topics {
-		add(topic)
+	check(t, "filter", Topics(), Filters(), add, match, func(item, query string) pair { return pair{query, item} })
+}
+
+// check adds every item, then runs every query; of says which pair of
+// filter and topic an item and a query make.
+func check(t testing.TB, kind string, items, queries []string, add func(string), match func(string) []string, of func(item, query string) pair) {
+	t.Helper()
+	for _, item := range items {
+		add(item)
 	}
 	rows := index()
-	for _, f := range Filters() {
-		compare(t, "filter", f, match(f), topics, func(topic string) (bool, string) {
-			return judge(rows, f, topic)
+	for _, query := range queries {
+		compare(t, kind, query, match(query), items, func(item string) (bool, string) {
+			return judge(rows, of(item, query))
 		})
 	}
 }
@@ -74,11 +71,11 @@ func index() map[pair]Case {
 
 // judge says whether filter matches topic, and why: the table's row if it
 // has one, else the reference.
-func judge(rows map[pair]Case, filter, topic string) (bool, string) {
-	if c, ok := rows[pair{filter, topic}]; ok {
+func judge(rows map[pair]Case, p pair) (bool, string) {
+	if c, ok := rows[p]; ok {
 		return c.Match, c.Spec
 	}
-	return Reference(filter, topic), "Reference"
+	return Reference(p.filter, p.topic), "Reference"
 }
 
 // compare checks what one query returned against every item it may return.
