@@ -7,40 +7,35 @@ import (
 	"github.com/forkmq/forkmq/internal/topic/topictest"
 )
 
-// BenchmarkMatch routes topictest.BenchTopic to one subscriber whose filter
-// is exact, has '+' or has '#', among 100 and 10,000 unrelated filters (the
-// same benchmark as the trie's and goengine's). With no change between
-// publishes the cost should not depend on the number of unrelated filters.
+// BenchmarkMatch is topictest's Match benchmark on a Matcher of the files.
+// With no change between publishes the cost should not depend on the
+// number of unrelated filters.
 func BenchmarkMatch(b *testing.B) {
-	for _, n := range []int{100, 10_000} {
-		for _, bf := range topictest.BenchFilters() {
-			b.Run(fmt.Sprintf("filters=%d/%s", n, bf.Kind), func(b *testing.B) {
-				d := openDir(b)
-				err := d.update(func(tx *txn) error {
-					for i, f := range topictest.Population(n) {
-						if _, err := tx.setEntry(fmt.Sprintf("forkmq.00000001.%d", i), f, 0); err != nil {
-							return err
-						}
-					}
-					_, err := tx.setEntry("forkmq.00000000.1", bf.Filter, 1)
+	topictest.Bench(b, func(b *testing.B, population []string, filter string) func() int {
+		d := openDir(b)
+		err := d.update(func(tx *txn) error {
+			for i, f := range population {
+				if _, err := tx.setEntry(fmt.Sprintf("forkmq.00000001.%d", i), f, 0); err != nil {
 					return err
-				})
-				if err != nil {
-					b.Fatal(err)
 				}
-				m := d.NewMatcher()
-				defer m.Close()
-				dst, err := m.Match(topictest.BenchTopic, nil)
-				if err != nil || len(dst) != 1 {
-					b.Fatalf("Match = %v, %v", dst, err)
-				}
-				b.ReportAllocs()
-				for b.Loop() {
-					dst, _ = m.Match(topictest.BenchTopic, dst[:0])
-				}
-			})
+			}
+			_, err := tx.setEntry("forkmq.00000000.1", filter, 1)
+			return err
+		})
+		if err != nil {
+			b.Fatal(err)
 		}
-	}
+		m := d.NewMatcher()
+		b.Cleanup(func() { m.Close() })
+		var dst []Subscriber
+		return func() int {
+			dst, err = m.Match(topictest.BenchTopic, dst[:0])
+			if err != nil {
+				b.Fatal(err)
+			}
+			return len(dst)
+		}
+	})
 }
 
 // BenchmarkMatchAfterChange measures a publish that follows one Subscribe

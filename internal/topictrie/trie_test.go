@@ -328,32 +328,25 @@ func TestMatchDoesNotAllocate(t *testing.T) {
 	}
 }
 
-// BenchmarkMatch routes topictest.BenchTopic to one subscriber whose filter
-// is exact, has '+' or has '#', among 100 and 10,000 unrelated filters (the
-// same benchmark as topicdir's and goengine's).
+// BenchmarkMatch is topictest's Match benchmark on both kinds of trie.
 func BenchmarkMatch(b *testing.B) {
 	for _, mode := range modes {
-		for _, n := range []int{100, 10_000} {
-			for _, bf := range topictest.BenchFilters() {
-				b.Run(fmt.Sprintf("%s/filters=%d/%s", strings.ReplaceAll(mode.name, " ", "-"), n, bf.Kind), func(b *testing.B) {
-					x := mode.make()
-					x.Update(func(w *Writer[string]) {
-						for i, f := range topictest.Population(n) {
-							w.Subscribe(f, fmt.Sprint("c", i), 0)
-						}
-						w.Subscribe(bf.Filter, "sub", 1)
-					})
-					m := x.NewMatcher()
-					dst := m.Match(topictest.BenchTopic, nil)
-					if len(dst) != 1 || dst[0].Key != "sub" {
-						b.Fatalf("matched %v", dst)
+		b.Run(strings.ReplaceAll(mode.name, " ", "-"), func(b *testing.B) {
+			topictest.Bench(b, func(b *testing.B, population []string, filter string) func() int {
+				x := mode.make()
+				x.Update(func(w *Writer[string]) {
+					for i, f := range population {
+						w.Subscribe(f, fmt.Sprint("c", i), 0)
 					}
-					b.ReportAllocs()
-					for b.Loop() {
-						dst = m.Match(topictest.BenchTopic, dst[:0])
-					}
+					w.Subscribe(filter, "sub", 1)
 				})
-			}
-		}
+				m := x.NewMatcher()
+				var dst []Sub[string]
+				return func() int {
+					dst = m.Match(topictest.BenchTopic, dst[:0])
+					return len(dst)
+				}
+			})
+		})
 	}
 }

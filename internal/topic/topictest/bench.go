@@ -1,6 +1,9 @@
 package topictest
 
-import "fmt"
+import (
+	"fmt"
+	"testing"
+)
 
 // BenchTopic is the topic the Match benchmarks route, and BenchFilters the
 // filters of one subscriber that matches it, by kind of filter.
@@ -39,4 +42,27 @@ func Population(n int) []string {
 		}
 	}
 	return out
+}
+
+// Bench runs the Match benchmark on one kind of matcher, for 100 and 10,000
+// unrelated filters and a subscriber of each of BenchFilters, so that every
+// matcher is measured on the same thing. build makes a matcher holding the
+// population (subscriber i is "c<i>", QoS 0) and filter (subscriber "sub",
+// QoS 1), and returns a function that routes BenchTopic once with a reused
+// destination and returns how many subscribers it found: one.
+func Bench(b *testing.B, build func(b *testing.B, population []string, filter string) (match func() int)) {
+	for _, n := range []int{100, 10_000} {
+		for _, bf := range BenchFilters() {
+			b.Run(fmt.Sprintf("filters=%d/%s", n, bf.Kind), func(b *testing.B) {
+				match := build(b, Population(n), bf.Filter)
+				if got := match(); got != 1 {
+					b.Fatalf("Match(%q) found %d subscribers, want 1", BenchTopic, got)
+				}
+				b.ReportAllocs()
+				for b.Loop() {
+					match()
+				}
+			})
+		}
+	}
 }
