@@ -62,22 +62,3 @@ func TestIndexSubscriptions(t *testing.T) {
 		t.Error("index not empty after every subscription was removed")
 	}
 }
-
-// BenchmarkIndexMatch is topictest's Match benchmark on the Index, filled
-// one Subscribe at a time as the engine fills it (string keys, as the
-// benchmark of the Index before topictrie had).
-func BenchmarkIndexMatch(b *testing.B) {
-	topictest.Bench(b, func(b *testing.B, population []string, filter string) func() int {
-		x := NewIndex[string]()
-		for _, f := range population {
-			x.Subscribe(f, f, 0)
-		}
-		x.Subscribe(filter, "sub", 1)
-		m := x.NewMatcher()
-		var dst []Sub[string]
-		return func() int {
-			dst = m.Match(topictest.BenchTopic, dst[:0])
-			return len(dst)
-		}
-	})
-}
