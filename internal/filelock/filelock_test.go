@@ -1,8 +1,8 @@
 package filelock
 
 import (
+	"context"
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,30 +12,25 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/forkmq/forkmq/internal/proctest"
 )
 
-// A test binary run with envCount set is a helper process: it adds one to
-// the number in that file, envRounds times, each under the lock at envLock.
-const (
-	envLock   = "FILELOCK_LOCK"
-	envCount  = "FILELOCK_COUNT"
-	envRounds = "FILELOCK_ROUNDS"
-)
-
+// The test binary doubles as helper processes (package proctest): "add"
+// (args: lock path, count file, rounds) runs addRounds.
 func TestMain(m *testing.M) {
-	if os.Getenv(envCount) == "" {
-		os.Exit(m.Run())
-	}
-	rounds, _ := strconv.Atoi(os.Getenv(envRounds))
-	l, err := Open(os.Getenv(envLock))
-	if err == nil {
-		err = addRounds(l, os.Getenv(envCount), rounds)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	os.Exit(0)
+	proctest.Main(m, proctest.Helpers{"add": func(args []string) error {
+		rounds, err := strconv.Atoi(args[2])
+		if err != nil {
+			return err
+		}
+		l, err := Open(args[0])
+		if err != nil {
+			return err
+		}
+		defer l.Close()
+		return addRounds(l, args[1], rounds)
+	}})
 }
 
 // addRounds adds one to the number in file, rounds times, under l.
@@ -59,16 +54,6 @@ func increment(file string) error {
 	return os.WriteFile(file, []byte(strconv.Itoa(n+1)), 0o600)
 }
 
-func openLock(t *testing.T, path string) *Lock {
-	t.Helper()
-	l, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	return l
-}
-
 // TestDoSerialises: goroutines sharing one Lock, goroutines with Locks of
 // their own on the same file, and processes, all adding under the lock:
 // no update is lost and no two are inside at once.
@@ -79,13 +64,13 @@ func TestDoSerialises(t *testing.T) {
 	if err := os.WriteFile(count, []byte("0"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	shared := openLock(t, path)
+	shared := proctest.Open(t, Open, path)
 	var inside atomic.Int32
 	var wg sync.WaitGroup
 	for i := range 4 {
 		l := shared
 		if i%2 == 1 {
-			l = openLock(t, path) // another open file: only the flock orders it
+			l = proctest.Open(t, Open, path) // another open file: only the flock orders it
 		}
 		wg.Go(func() {
 			for range rounds {
@@ -105,8 +90,7 @@ func TestDoSerialises(t *testing.T) {
 	}
 	procs := make([]*exec.Cmd, 3)
 	for i := range procs {
-		procs[i] = exec.Command(os.Args[0], "-test.run=^$")
-		procs[i].Env = append(os.Environ(), envLock+"="+path, envCount+"="+count, envRounds+"="+strconv.Itoa(rounds))
+		procs[i] = proctest.Command(context.Background(), "add", path, count, strconv.Itoa(rounds))
 		procs[i].Stderr = os.Stderr
 		if err := procs[i].Start(); err != nil {
 			t.Fatal(err)
@@ -129,8 +113,8 @@ func TestDoSerialises(t *testing.T) {
 // it runs fn once the flock is free.
 func TestDoWaitsThroughSignals(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "lock")
-	holder := openLock(t, path)
-	l := openLock(t, path)
+	holder := proctest.Open(t, Open, path)
+	l := proctest.Open(t, Open, path)
 	if err := TryLock(holder.f); err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +167,7 @@ func TestTryLock(t *testing.T) {
 // TestDoReportsFlockError: a Lock whose file is closed reports the failed
 // flock with the path, and does not run fn.
 func TestDoReportsFlockError(t *testing.T) {
-	l := openLock(t, filepath.Join(t.TempDir(), "lock"))
+	l := proctest.Open(t, Open, filepath.Join(t.TempDir(), "lock"))
 	l.f.Close()
 	err := l.Do(func() error { t.Error("fn ran"); return nil })
 	if err == nil {
