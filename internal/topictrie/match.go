@@ -36,25 +36,29 @@ func (m *Matcher[K]) Match(name string, dst []Sub[K]) []Sub[K] {
 }
 
 // walk matches the levels left in rest (none if !more) below n. wild is
-// false only at the first level of a topic starting with '$'.
+// false only at the first level of a topic starting with '$'. It recurses
+// only into '+' branches and follows the literal path in its loop.
 func (m *Matcher[K]) walk(n *node[K], rest string, more, wild bool, dst []Sub[K]) []Sub[K] {
-	if wild && n.hash != nil {
-		// '#' matches the levels below and the parent level itself: "a/#"
-		// matches "a" [MQTT-4.7.1-2].
-		dst = m.collect(n.hash, dst)
+	for {
+		if wild && n.hash != nil {
+			// '#' matches the levels below and the parent level itself:
+			// "a/#" matches "a" [MQTT-4.7.1-2].
+			dst = m.collect(n.hash, dst)
+		}
+		if !more {
+			return m.collect(n, dst)
+		}
+		level, next, nextMore := strings.Cut(rest, "/")
+		if wild && n.plus != nil {
+			// '+' matches exactly one level, which may be empty
+			// [MQTT-4.7.1-3].
+			dst = m.walk(n.plus, next, nextMore, true, dst)
+		}
+		if n = n.children[level]; n == nil {
+			return dst
+		}
+		rest, more, wild = next, nextMore, true
 	}
-	if !more {
-		return m.collect(n, dst)
-	}
-	level, next, nextMore := strings.Cut(rest, "/")
-	if c := n.children[level]; c != nil {
-		dst = m.walk(c, next, nextMore, true, dst)
-	}
-	if wild && n.plus != nil {
-		// '+' matches exactly one level, which may be empty [MQTT-4.7.1-3].
-		dst = m.walk(n.plus, next, nextMore, true, dst)
-	}
-	return dst
 }
 
 func (m *Matcher[K]) collect(n *node[K], dst []Sub[K]) []Sub[K] {
