@@ -65,10 +65,9 @@ func (t *Trie[K]) Update(fn func(*Writer[K])) {
 	if t.shared {
 		t.gen++ // nodes of earlier versions now have an older gen
 	}
-	w := &Writer[K]{gen: t.gen}
-	w.root = w.own(t.root.Load())
+	w := &Writer[K]{gen: t.gen, root: t.root.Load()}
 	fn(w)
-	t.root.Store(w.root)
+	t.root.Store(w.root) // the same root if fn changed nothing
 }
 
 // Subscribe is Update with one Writer.Subscribe.
@@ -86,7 +85,7 @@ func (t *Trie[K]) Unsubscribe(filter string, key K) (existed bool) {
 // Writer changes a trie inside Update.
 type Writer[K comparable] struct {
 	gen  uint64
-	root *node[K]
+	root *node[K]   // owned once the first change copied it
 	path []*node[K] // scratch of edit
 }
 
@@ -158,8 +157,9 @@ func (w *Writer[K]) edit(filter string, change func(old []Sub[K]) ([]Sub[K], boo
 	if len(subs) == 0 {
 		subs = nil
 	}
-	// Own the whole path, remembering it for the pruning.
+	// Own the whole path from the root, remembering it for the pruning.
 	levels := strings.Split(filter, "/")
+	w.root = w.own(w.root)
 	w.path = append(w.path[:0], w.root)
 	n = w.root
 	for _, level := range levels {

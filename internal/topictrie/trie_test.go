@@ -174,6 +174,20 @@ func TestInPlaceDoesNotCopy(t *testing.T) {
 	}
 }
 
+// TestNoChangeNoCopy: a write that changes nothing publishes the same root,
+// even in a shared trie.
+func TestNoChangeNoCopy(t *testing.T) {
+	x := NewShared[string]()
+	x.Subscribe("n/a", "one", 0)
+	root := x.root.Load()
+	x.Unsubscribe("n/a", "nobody")
+	x.Unsubscribe("n/b", "one")
+	x.Update(func(w *Writer[string]) { w.Replace("never", nil) })
+	if x.root.Load() != root {
+		t.Error("a write that changed nothing copied the root")
+	}
+}
+
 // TestVersionsAreImmutable: a reader holding an old root of a shared trie
 // keeps seeing the subscriptions of that version while writers change it.
 func TestVersionsAreImmutable(t *testing.T) {
