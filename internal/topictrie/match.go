@@ -48,7 +48,12 @@ func (m *Matcher[K]) walk(n *node[K], rest string, more, wild bool, dst []Sub[K]
 		if !more {
 			return m.collect(n, dst)
 		}
-		level, next, nextMore := strings.Cut(rest, "/")
+		// IndexByte, not strings.Cut: Cut goes through the general Index,
+		// a fifth of a walk's time in profiles.
+		level, next, nextMore := rest, "", false
+		if i := strings.IndexByte(rest, '/'); i >= 0 {
+			level, next, nextMore = rest[:i], rest[i+1:], true
+		}
 		if wild && n.plus != nil {
 			// '+' matches exactly one level, which may be empty
 			// [MQTT-4.7.1-3].
