@@ -15,14 +15,15 @@
 //
 // # Names
 //
-// NAME is derived from the topic (name.go) so that no topic can name a path
-// outside msgs/ and two topics never share a file even on a case-folding
-// file system: "t_" + the topic with '/' as ',' and every byte outside
-// [a-z0-9._-] as %XX, or, when that is over 200 bytes, "h_" + a prefix of it
-// + "." + 32 hex digits of the topic's SHA-256. Every file stores its topic,
-// and every name is the first slot of a chain (NAME, NAME=1, …) so that a
-// hash collision puts the second topic in the next slot. The files are
-// opened through os.Root.
+// NAME is the topic's file name in package fsname's encoding with prefix
+// "t_" (the names version 1 wrote): no topic can name a path outside msgs/
+// and two topics never share a file even on a case-folding file system:
+// "t_" + the topic with '/' as ',' and every byte outside [a-z0-9._-] as
+// %XX, or, when that is over 200 bytes, "h_" + a prefix of it + "." + 32 hex
+// digits of the topic's SHA-256. Every file stores its topic, and every name
+// is the first slot of a chain (NAME, NAME=1, …) so that a hash collision
+// puts the second topic in the next slot. The files are opened through
+// os.Root.
 //
 // # Writers
 //

@@ -25,20 +25,3 @@ func FuzzReadHeader(f *testing.F) {
 		}
 	})
 }
-
-// FuzzNameDecode checks the file-name codec: decoding never panics, and an
-// encoded topic decodes back.
-func FuzzNameDecode(f *testing.F) {
-	f.Add("a/b", "t_a,b")
-	f.Add("", "%zz")
-	f.Fuzz(func(t *testing.T, topic, name string) {
-		decode(name)
-		enc, whole := encode(nil, topic, 1<<20)
-		if !whole {
-			return
-		}
-		if got, ok := decode(string(enc)); !ok || got != topic {
-			t.Fatalf("topic %q encoded %q decoded %q %v", topic, enc, got, ok)
-		}
-	})
-}

@@ -6,60 +6,22 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/forkmq/forkmq/internal/proctest"
 )
 
-// The test binary doubles as a helper process: TestMain runs the mode named
-// in RETAIN_HELPER instead of the tests.
-const (
-	envHelper  = "RETAIN_HELPER"
-	envPath    = "RETAIN_PATH"
-	envID      = "RETAIN_ID"
-	envOps     = "RETAIN_OPS"
-	envCollide = "RETAIN_COLLIDE" // non-empty: every hashed name is the same
-)
-
+// The test binary doubles as helper processes (package proctest): "churn"
+// below.
 func TestMain(m *testing.M) {
-	mode := os.Getenv(envHelper)
-	if mode == "" {
-		os.Exit(m.Run())
-	}
-	if err := runHelper(mode); err != nil {
-		fmt.Fprintln(os.Stderr, "helper:", err)
-		os.Exit(1)
-	}
-	os.Exit(0)
+	proctest.Main(m, proctest.Helpers{"churn": helperChurn})
 }
 
-func runHelper(mode string) error {
-	if os.Getenv(envCollide) != "" {
-		topicHash = collidingHash
-	}
-	s, err := Open(os.Getenv(envPath))
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	id, err := strconv.Atoi(os.Getenv(envID))
-	if err != nil {
-		return err
-	}
-	ops, err := strconv.Atoi(os.Getenv(envOps))
-	if err != nil {
-		return err
-	}
-	switch mode {
-	case "churn":
-		return helperChurn(s, id, ops)
-	}
-	return fmt.Errorf("unknown mode %q", mode)
+// collide gives every long topic of s the same name.
+func collide(s *Store) {
+	s.names.Hash = func(string) string { return strings.Repeat("0", 32) }
 }
-
-// collidingHash gives every long topic the same name.
-func collidingHash(string) string { return strings.Repeat("0", 32) }
 
 // churnTopics overlap between processes, so they write the same files. The
 // long ones share one hashed name when the collide mode forces collisions.
@@ -70,9 +32,23 @@ var churnTopics = []string{
 	string(bytes.Repeat([]byte("long/"), 60)) + "3",
 }
 
-// helperChurn sets (mostly) and deletes random churn topics with
-// self-checking payloads of varied sizes, then sets every churn topic once.
-func helperChurn(s *Store, id, ops int) error {
+// helperChurn (args: path, id, operations, "collide" or "plain") sets
+// (mostly) and deletes random churn topics with self-checking payloads of
+// varied sizes, then sets every churn topic once.
+func helperChurn(args []string) error {
+	var id, ops int
+	var mode string
+	if _, err := fmt.Sscan(strings.Join(args[1:], " "), &id, &ops, &mode); err != nil {
+		return err
+	}
+	s, err := Open(args[0])
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	if mode == "collide" {
+		collide(s)
+	}
 	rng := rand.New(rand.NewPCG(uint64(id), 7))
 	final := rng.Perm(len(churnTopics))
 	for seq := range ops + len(final) {
@@ -126,28 +102,9 @@ func checkPayload(topic string, p []byte) (id int, err error) {
 	return int(binary.BigEndian.Uint32(body[4:])), nil
 }
 
-// storeDir returns a fresh directory for a test, on tmpfs when there is one
-// (fsync is free there).
-func storeDir(tb testing.TB) string {
-	tb.Helper()
-	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
-		if dir, err := os.MkdirTemp("/dev/shm", "retain-test-"); err == nil {
-			tb.Cleanup(func() { os.RemoveAll(dir) })
-			return dir + "/retained"
-		}
-	}
-	return tb.TempDir() + "/retained"
-}
+func storeDir(tb testing.TB) string { return proctest.Dir(tb, "retained") }
 
-func openAt(tb testing.TB, path string) *Store {
-	tb.Helper()
-	s, err := Open(path)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { s.Close() })
-	return s
-}
+func openAt(tb testing.TB, path string) *Store { return proctest.Open(tb, Open, path) }
 
 func set(tb testing.TB, s *Store, topic string, qos byte, payload string) {
 	tb.Helper()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -12,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/forkmq/forkmq/internal/proctest"
 )
 
 // TestConcurrentProcesses runs many processes that set and delete
@@ -21,21 +22,21 @@ import (
 func TestConcurrentProcesses(t *testing.T) {
 	for _, mode := range []string{"plain", "collide"} {
 		t.Run(mode, func(t *testing.T) {
-			if mode == "collide" {
-				collide(t)
-			}
 			concurrentProcesses(t, mode == "collide")
 		})
 	}
 }
 
-func concurrentProcesses(t *testing.T, collide bool) {
+func concurrentProcesses(t *testing.T, colliding bool) {
 	procs, ops := 12, 150
 	if testing.Short() {
 		procs, ops = 4, 40
 	}
 	path := storeDir(t)
 	s := openAt(t, path)
+	if colliding {
+		collide(s)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
@@ -70,12 +71,11 @@ func concurrentProcesses(t *testing.T, collide bool) {
 	cmds := make([]*exec.Cmd, procs)
 	outs := make([]strings.Builder, procs)
 	for i := range cmds {
-		cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), envHelper+"=churn", envPath+"="+path,
-			envID+"="+strconv.Itoa(i), envOps+"="+strconv.Itoa(ops))
-		if collide {
-			cmd.Env = append(cmd.Env, envCollide+"=1")
+		mode := "plain"
+		if colliding {
+			mode = "collide"
 		}
+		cmd := proctest.Command(ctx, "churn", path, strconv.Itoa(i), strconv.Itoa(ops), mode)
 		cmd.Stdout, cmd.Stderr = &outs[i], &outs[i]
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)

@@ -10,12 +10,12 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/google/renameio/v2"
-	"golang.org/x/sys/unix"
 
+	"github.com/forkmq/forkmq/internal/filelock"
+	"github.com/forkmq/forkmq/internal/fsname"
 	"github.com/forkmq/forkmq/internal/topic"
 )
 
@@ -23,6 +23,10 @@ import (
 const (
 	lockName = "lock" // flock taken by every writer to commit
 	msgsName = "msgs" // one file per retained topic
+	// topicPrefix starts the plain name of a message file (package fsname):
+	// "t_" + the encoded topic. Changing it would orphan every stored
+	// message.
+	topicPrefix = "t_"
 )
 
 // staleTemp is how old an unlocked temporary file must be before Open
@@ -64,9 +68,9 @@ func (m Message) Open() (io.ReadCloser, int64) {
 // Store is an open retained-message directory. Its methods are safe for
 // concurrent use by many goroutines and many processes.
 type Store struct {
-	root *os.Root   // the retained directory
-	lock *os.File   // flock'ed by writers
-	mu   sync.Mutex // orders this process's writers; flock orders processes
+	root  *os.Root        // the retained directory
+	lock  *filelock.Lock  // taken by writers to commit
+	names fsname.Encoding // file names of msgs/
 }
 
 // Open opens the retained directory at dir, creating it (mode 0700) if
@@ -75,7 +79,7 @@ func Open(dir string) (s *Store, err error) {
 	if err := os.MkdirAll(filepath.Join(dir, msgsName), 0o700); err != nil {
 		return nil, err
 	}
-	s = &Store{}
+	s = &Store{names: fsname.Encoding{Prefix: topicPrefix}}
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -84,10 +88,10 @@ func Open(dir string) (s *Store, err error) {
 	if s.root, err = os.OpenRoot(dir); err != nil {
 		return nil, err
 	}
-	if s.lock, err = s.root.OpenFile(lockName, os.O_RDWR|os.O_CREATE, 0o600); err != nil {
+	if s.lock, err = filelock.Open(filepath.Join(dir, lockName)); err != nil {
 		return nil, err
 	}
-	return s, s.locked(s.removeStaleTemps)
+	return s, s.lock.Do(s.removeStaleTemps)
 }
 
 // Close releases the store.
@@ -100,25 +104,6 @@ func (s *Store) Close() error {
 		errs = append(errs, s.lock.Close())
 	}
 	return errors.Join(errs...)
-}
-
-// locked runs fn holding this process's mutex, then the flock.
-func (s *Store) locked(fn func() error) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := flock(s.lock, unix.LOCK_EX); err != nil {
-		return fmt.Errorf("retain: flock: %w", err)
-	}
-	defer flock(s.lock, unix.LOCK_UN)
-	return fn()
-}
-
-func flock(f *os.File, how int) error {
-	for {
-		if err := unix.Flock(int(f.Fd()), how); err != unix.EINTR {
-			return err
-		}
-	}
 }
 
 // removeStaleTemps removes renameio's temporary files ("." + name + digits,
@@ -140,7 +125,7 @@ func (s *Store) removeStaleTemps() error {
 			continue // committed or removed meanwhile
 		}
 		st, err := f.Stat()
-		if err == nil && time.Since(st.ModTime()) > staleTemp && flock(f, unix.LOCK_EX|unix.LOCK_NB) == nil {
+		if err == nil && time.Since(st.ModTime()) > staleTemp && filelock.TryLock(f) == nil {
 			if err := s.root.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				errs = append(errs, err)
 			}
@@ -201,14 +186,14 @@ func (s *Store) openEntry(name string) (*entry, error) {
 // and a chain shrinks from its end), so a reader without the lock that
 // stops at the first missing slot has seen every file that was there for
 // the whole walk.
-func (s *Store) walk(t string) (found *entry, free slot, bad error, err error) {
-	sl := slot{base: baseName(t)}
-	free.n = -1
-	for ; sl.n < maxSlots; sl = sl.next() {
-		e, err := s.openEntry(sl.name())
+func (s *Store) walk(t string) (found *entry, free fsname.Slot, bad error, err error) {
+	sl := fsname.Slot{Base: s.names.Base(t)}
+	free.N = -1
+	for ; sl.N < fsname.MaxSlots; sl = sl.Next() {
+		e, err := s.openEntry(sl.Name())
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
-			if free.n < 0 {
+			if free.N < 0 {
 				free = sl
 			}
 			return nil, free, bad, nil
@@ -221,15 +206,15 @@ func (s *Store) walk(t string) (found *entry, free slot, bad error, err error) {
 		default:
 			e.f.Close()
 		}
-		if free.n < 0 && (err != nil || e.h.free) {
+		if free.N < 0 && (err != nil || e.h.free) {
 			free = sl
 		}
 	}
-	return nil, free, bad, fmt.Errorf("retain: chain of %s is full", sl.base)
+	return nil, free, bad, fmt.Errorf("retain: chain of %s is full", sl.Base)
 }
 
 // slotFor is the slot topic's file goes to: its own, or a free one.
-func (s *Store) slotFor(t string) (slot, error) {
+func (s *Store) slotFor(t string) (fsname.Slot, error) {
 	e, sl, _, err := s.walk(t)
 	if e != nil {
 		e.f.Close()
@@ -262,11 +247,11 @@ func (s *Store) Set(m Message) error {
 		return fmt.Errorf("%w: QoS %d", ErrInvalid, m.QoS)
 	}
 	if len(m.Payload) == 0 {
-		return s.locked(func() error { return s.remove(m.Topic) })
+		return s.lock.Do(func() error { return s.remove(m.Topic) })
 	}
 	for try := 1; ; try++ {
 		underLock := try >= maxTries
-		var sl slot
+		var sl fsname.Slot
 		var pf *renameio.PendingFile
 		if !underLock {
 			var err error
@@ -278,7 +263,7 @@ func (s *Store) Set(m Message) error {
 			}
 		}
 		done := false
-		err := s.locked(func() error {
+		err := s.lock.Do(func() error {
 			now, err := s.slotFor(m.Topic)
 			if err == nil && underLock {
 				sl = now
@@ -302,12 +287,12 @@ func (s *Store) Set(m Message) error {
 // prepare writes m's file to a temporary name destined for slot sl, and
 // syncs it. The temporary file is flocked while it is open, so Open in
 // another process never takes it for a leftover.
-func (s *Store) prepare(sl slot, m Message) (*renameio.PendingFile, error) {
-	pf, err := renameio.NewPendingFile(msgsName+"/"+sl.name(), renameio.WithRoot(s.root))
+func (s *Store) prepare(sl fsname.Slot, m Message) (*renameio.PendingFile, error) {
+	pf, err := renameio.NewPendingFile(msgsName+"/"+sl.Name(), renameio.WithRoot(s.root))
 	if err != nil {
 		return nil, err
 	}
-	err = flock(pf.File, unix.LOCK_EX|unix.LOCK_NB)
+	err = filelock.TryLock(pf.File)
 	if err == nil {
 		_, err = pf.Write(encodeHeader(m.Topic, m.QoS, len(m.Payload)))
 	}
@@ -334,18 +319,18 @@ func (s *Store) remove(t string) error {
 		return err
 	}
 	e.f.Close()
-	if _, err := s.root.Lstat(msgsName + "/" + sl.next().name()); err == nil {
-		return renameio.WriteFile(msgsName+"/"+sl.name(), tombstone, 0o600, renameio.WithRoot(s.root))
+	if _, err := s.root.Lstat(msgsName + "/" + sl.Next().Name()); err == nil {
+		return renameio.WriteFile(msgsName+"/"+sl.Name(), tombstone, 0o600, renameio.WithRoot(s.root))
 	}
 	for {
-		if err := s.root.Remove(msgsName + "/" + sl.name()); err != nil {
+		if err := s.root.Remove(msgsName + "/" + sl.Name()); err != nil {
 			return err
 		}
-		if sl.n == 0 {
+		if sl.N == 0 {
 			return nil
 		}
-		sl.n--
-		prev, err := s.openEntry(sl.name())
+		sl.N--
+		prev, err := s.openEntry(sl.Name())
 		if err != nil {
 			return nil // damaged: leave it for Set to reuse
 		}
@@ -403,7 +388,7 @@ func (s *Store) Match(filter string, fn func(Message) error) error {
 	var bad error
 	seen := map[string]bool{}
 	for _, name := range names {
-		if t, exact, ok := nameTopic(name); ok && (exact && !topic.Match(filter, t) || !exact && !mayMatch(filter, t)) {
+		if t, exact, ok := s.names.Parse(name); ok && (exact && !topic.Match(filter, t) || !exact && !topic.MayMatchPrefix(filter, t)) {
 			continue
 		}
 		e, err := s.openEntry(name)
@@ -438,7 +423,7 @@ func (s *Store) Count() (int, error) {
 	}
 	n := 0
 	for _, name := range names {
-		if _, more := slices.BinarySearch(names, parseName(name).next().name()); more {
+		if _, more := slices.BinarySearch(names, fsname.ParseSlot(name).Next().Name()); more {
 			e, err := s.openEntry(name)
 			if err != nil {
 				continue // removed meanwhile, or damaged

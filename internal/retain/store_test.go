@@ -3,6 +3,7 @@ package retain
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"maps"
@@ -12,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/forkmq/forkmq/internal/topic/topictest"
 )
 
 // TestSetGetDelete runs steps against one store and checks Get and Count
@@ -88,19 +91,29 @@ func TestInvalid(t *testing.T) {
 	}
 }
 
-var longTopic = strings.Repeat("very/long/", 30) + "end"
-
-// matchTopics is what TestMatch retains; each payload is its topic.
-var matchTopics = []string{
-	"a", "a/", "a/b", "a/b/c", "A/b", "/", "/a", "b",
-	"sport/tennis/player1", "sport/tennis/player1/ranking", "sport/tennis/player2",
-	"$SYS/monitor/clients", "$SYS", "$other/x", "a/$SYS",
-	longTopic, "$" + longTopic,
+// TestMatchTable runs the §4.7 table: every topic of the table retained,
+// every filter of it matched [MQTT-3.3.1-6].
+func TestMatchTable(t *testing.T) {
+	s := openAt(t, storeDir(t))
+	topictest.CheckTopics(t, func(topic string) { set(t, s, topic, 0, topic) }, func(filter string) []string {
+		var topics []string
+		for topic, payload := range matchAll(t, s, filter) {
+			if payload != topic {
+				t.Errorf("Match(%q): %q carries the payload of %q", filter, topic, payload)
+			}
+			topics = append(topics, topic)
+		}
+		return topics
+	})
 }
 
-func TestMatch(t *testing.T) {
+// TestMatchHashedNames: topics too long for a plain file name are found by
+// exact filters and by wildcards, from the prefix their name keeps or, when
+// that says too little, from their header.
+func TestMatchHashedNames(t *testing.T) {
+	long := strings.Repeat("very/long/", 30) + "end"
 	s := openAt(t, storeDir(t))
-	for _, topic := range matchTopics {
+	for _, topic := range []string{long, "$" + long, "very/short", "a/b"} {
 		set(t, s, topic, 0, topic)
 	}
 	tests := []struct {
@@ -108,31 +121,13 @@ func TestMatch(t *testing.T) {
 		filter string
 		want   []string
 	}{
-		{"exact lookup", "a/b", []string{"a/b"}},
-		{"exact: case matters MQTT-4.7.3-4", "a/B", nil},
-		{"exact: absent", "nope", nil},
-		{"exact: empty level", "a/", []string{"a/"}},
-		{"exact: long (hashed name)", longTopic, []string{longTopic}},
-		{"exact: '$' topic by literal filter", "$SYS", []string{"$SYS"}},
-		{"MQTT-4.7.1-2 '#' matches the parent level", "a/#", []string{"a", "a/", "a/b", "a/b/c", "a/$SYS"}},
-		{"MQTT-4.7.1-2 sport/#", "sport/#", []string{"sport/tennis/player1", "sport/tennis/player1/ranking", "sport/tennis/player2"}},
-		{"MQTT-4.7.1-2 multi-level", "sport/tennis/player1/#", []string{"sport/tennis/player1", "sport/tennis/player1/ranking"}},
-		{"MQTT-4.7.1-3 '+' one level", "sport/tennis/+", []string{"sport/tennis/player1", "sport/tennis/player2"}},
-		{"MQTT-4.7.1-3 '+' matches an empty level", "a/+", []string{"a/", "a/b", "a/$SYS"}},
-		{"MQTT-4.7.1-3 '+' first level", "+/b", []string{"a/b", "A/b"}},
-		{"MQTT-4.7.1-3 '+/+' matches '/'", "+/+", []string{"a/", "a/b", "A/b", "/", "/a", "a/$SYS"}},
-		{"MQTT-4.7.1-3 '/+'", "/+", []string{"/", "/a"}},
-		{"MQTT-4.7.1-3 '+' does not span levels", "+", []string{"a", "b"}},
-		{"MQTT-4.7.2-1 '#' skips '$' topics", "#", []string{
-			"a", "a/", "a/b", "a/b/c", "A/b", "/", "/a", "b", "sport/tennis/player1",
-			"sport/tennis/player1/ranking", "sport/tennis/player2", "a/$SYS", longTopic}},
-		{"MQTT-4.7.2-1 '+/monitor/clients' skips $SYS", "+/monitor/clients", nil},
-		{"MQTT-4.7.2-1 $SYS/#", "$SYS/#", []string{"$SYS", "$SYS/monitor/clients"}},
-		{"MQTT-4.7.2-1 $SYS/monitor/+", "$SYS/monitor/+", []string{"$SYS/monitor/clients"}},
-		{"MQTT-4.7.2-1 '$' topic, long", "$very/#", []string{"$" + longTopic}},
-		{"wildcard: long topic by prefix", "very/long/+/#", []string{longTopic}},
-		{"wildcard: long topic by its end", strings.Repeat("+/", 60) + "end", []string{longTopic}},
-		{"wildcard: long topic ruled out", "very/short/#", nil},
+		{"exact", long, []string{long}},
+		{"exact, absent", long + "/x", nil},
+		{"MQTT-4.7.1-2 by prefix", "very/long/+/#", []string{long}},
+		{"MQTT-4.7.1-3 by its end", strings.Repeat("+/", 60) + "end", []string{long}},
+		{"MQTT-4.7.1-2 ruled out by the prefix", "very/short/#", []string{"very/short"}},
+		{"MQTT-4.7.2-1 '#' skips a long '$' topic", "#", []string{long, "very/short", "a/b"}},
+		{"MQTT-4.7.2-1 literal '$' level", "$very/#", []string{"$" + long}},
 	}
 	for _, tc := range tests {
 		got := matchAll(t, s, tc.filter)
@@ -141,8 +136,45 @@ func TestMatch(t *testing.T) {
 			want[topic] = topic
 		}
 		if !maps.Equal(got, want) {
-			t.Errorf("[%s] Match(%q) = %v, want %v", tc.spec, tc.filter, slices.Sorted(maps.Keys(got)), tc.want)
+			t.Errorf("[%s] Match(%.30q) = %.30q, want %.30q", tc.spec, tc.filter, slices.Sorted(maps.Keys(got)), tc.want)
 		}
+	}
+}
+
+// TestReadsPreviousVersion opens a store as the previous version left it
+// (names and files written by hand): every message is found, and setting a
+// topic again replaces its file instead of adding a second one.
+func TestReadsPreviousVersion(t *testing.T) {
+	long := strings.Repeat("Ab/", 80) + "end"
+	files := map[string]string{ // name -> topic, as version 1 named them
+		"t_sport,tennis,player1": "sport/tennis/player1",
+		"t_%53port":              "Sport",
+		"t_%24%53%59%53,x":       "$SYS/x",
+		"t_,":                    "/",
+		"h_%41b,%41b,%41b,%41b,%41b,%41b,%41b,%41b,%41b,%41b,%41b,%41b,%41b.05ffe5ff976194dd30edfb7fe47f5922": long,
+	}
+	path := storeDir(t)
+	if err := os.MkdirAll(filepath.Join(path, msgsName), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for name, topic := range files {
+		data := fmt.Sprintf("forkmq-retained v1\ntopic %q\nqos 1 size %d\n%s", topic, len(topic), topic)
+		if err := os.WriteFile(filepath.Join(path, msgsName, name), []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := openAt(t, path)
+	for _, topic := range files {
+		if m, ok, err := s.Get(topic); !ok || err != nil || string(m.Payload) != topic {
+			t.Errorf("Get(%.20q) = %q, %v, %v", topic, m.Payload, ok, err)
+		}
+		set(t, s, topic, 2, "new "+topic)
+	}
+	if got := matchAll(t, s, "+/+"); !maps.Equal(got, map[string]string{"/": "new /"}) {
+		t.Errorf("Match(+/+) = %v", got)
+	}
+	if names, err := s.readNames(msgsName); err != nil || len(names) != len(files) {
+		t.Errorf("msgs/ = %q, %v; want the %d files, replaced", names, err, len(files))
 	}
 }
 
@@ -156,7 +188,7 @@ func TestMatchOpensOnlyCandidates(t *testing.T) {
 		set(t, s, topic, 1, topic)
 	}
 	for _, topic := range other {
-		if err := os.WriteFile(filepath.Join(path, msgsName, baseName(topic)), []byte("garbage"), 0o600); err != nil {
+		if err := os.WriteFile(filepath.Join(path, msgsName, s.names.Base(topic)), []byte("garbage"), 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -247,23 +279,15 @@ func TestHostileTopics(t *testing.T) {
 	}
 }
 
-// collide makes every hashed name the same for the rest of the test.
-func collide(tb testing.TB) {
-	tb.Helper()
-	saved := topicHash
-	topicHash = collidingHash
-	tb.Cleanup(func() { topicHash = saved })
-}
-
 func TestHashCollision(t *testing.T) {
-	collide(t)
 	long := func(i int) string { return strings.Repeat("x/", 150) + string(rune('a'+i)) }
 	path := storeDir(t)
 	s := openAt(t, path)
+	collide(s)
 	for i := range 4 {
 		set(t, s, long(i), byte(i%3), long(i))
 	}
-	base := baseName(long(0))
+	base := s.names.Base(long(0))
 	files := func() []string {
 		t.Helper()
 		names, err := s.readNames(msgsName)
@@ -321,8 +345,8 @@ func TestHashCollision(t *testing.T) {
 func TestSetUnderLock(t *testing.T) {
 	defer func(n int) { maxTries = n }(maxTries)
 	maxTries = 1
-	collide(t)
 	s := openAt(t, storeDir(t))
+	collide(s)
 	long := strings.Repeat("z/", 120)
 	for _, topic := range []string{"a", "a", long + "1", long + "2", long + "1"} {
 		set(t, s, topic, 1, topic)

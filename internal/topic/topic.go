@@ -81,7 +81,7 @@ func ValidateFilter(filter string) error {
 //   - A filter whose first level is a wildcard does not match a name that
 //     starts with '$' [MQTT-4.7.2-1].
 func Match(filter, name string) bool {
-	if name != "" && name[0] == '$' && filter != "" && (filter[0] == '+' || filter[0] == '#') {
+	if HiddenFromWildcards(name) && filter != "" && (filter[0] == '+' || filter[0] == '#') {
 		return false
 	}
 	for {
@@ -102,5 +102,37 @@ func Match(filter, name string) bool {
 			return frest == "#"
 		}
 		filter, name = frest, nrest
+	}
+}
+
+// HiddenFromWildcards reports whether name starts with '$': a filter whose
+// first level is '+' or '#' does not match such a name, only a literal first
+// level does [MQTT-4.7.2-1]. The matchers of forkmq ask this one function.
+func HiddenFromWildcards(name string) bool {
+	return name != "" && name[0] == '$'
+}
+
+// MayMatchPrefix reports whether some topic name starting with prefix can
+// match the (valid) filter. It errs towards true where the prefix ends
+// inside a level. The retained store uses it to skip files whose names keep
+// only the start of their topic.
+func MayMatchPrefix(filter, prefix string) bool {
+	if HiddenFromWildcards(prefix) && (filter[0] == '+' || filter[0] == '#') {
+		return false
+	}
+	for {
+		fl, frest, fmore := strings.Cut(filter, "/")
+		if fl == "#" {
+			return true
+		}
+		pl, prest, pmore := strings.Cut(prefix, "/")
+		if !pmore {
+			// pl is the start of a level whose end is unknown.
+			return fl == "+" || strings.HasPrefix(fl, pl)
+		}
+		if (fl != "+" && fl != pl) || !fmore {
+			return false
+		}
+		filter, prefix = frest, prest
 	}
 }

@@ -8,13 +8,14 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
-	"sync"
 	"sync/atomic"
 	"unsafe"
 
 	"github.com/google/renameio/v2"
 	"golang.org/x/sys/unix"
+
+	"github.com/forkmq/forkmq/internal/filelock"
+	"github.com/forkmq/forkmq/internal/fsname"
 )
 
 // Names inside the topics directory.
@@ -30,6 +31,8 @@ const (
 	counterSize = 64 // one cache line; the counter at 0, the epoch at 8
 	logMagic    = "forkmq-changes v1 epoch "
 	maxFilter   = 65535
+	// filterPrefix starts the plain name of a filter file (package fsname).
+	filterPrefix = "f_"
 )
 
 // logLimit is the size past which a writer compacts the change log (starts
@@ -46,8 +49,8 @@ type Dir struct {
 	logPath string
 	filters *os.Root
 	queues  *os.Root
-	lock    *os.File
-	mu      sync.Mutex // orders this process's writers; flock orders processes
+	lock    *filelock.Lock  // taken by every writer
+	names   fsname.Encoding // file names of filters/
 
 	shm     []byte         // mmap of the counter file
 	changes *atomic.Uint64 // odd while a writer is changing files
@@ -77,7 +80,7 @@ func Open(path string) (d *Dir, err error) {
 			return nil, err
 		}
 	}
-	d = &Dir{path: path, logPath: filepath.Join(path, logName)}
+	d = &Dir{path: path, logPath: filepath.Join(path, logName), names: fsname.Encoding{Prefix: filterPrefix}}
 	defer func() {
 		if err != nil {
 			d.Close()
@@ -89,26 +92,28 @@ func Open(path string) (d *Dir, err error) {
 	if d.queues, err = os.OpenRoot(filepath.Join(path, queuesName)); err != nil {
 		return nil, err
 	}
-	if d.lock, err = os.OpenFile(filepath.Join(path, lockName), os.O_RDWR|os.O_CREATE, 0o600); err != nil {
+	if d.lock, err = filelock.Open(filepath.Join(path, lockName)); err != nil {
 		return nil, err
 	}
-	if err := d.lockAll(); err != nil {
-		return nil, err
-	}
-	defer d.unlockAll()
+	return d, d.lock.Do(d.initShared)
+}
+
+// initShared maps the counter and makes sure there is a change log. Called
+// under the lock, so only one process sizes the counter or starts the log.
+func (d *Dir) initShared() error {
 	if err := d.mapCounter(); err != nil {
-		return nil, err
+		return err
 	}
 	if _, err := os.Stat(d.logPath); errors.Is(err, fs.ErrNotExist) {
 		// First open (or a lost log): start an epoch and tell Matchers.
 		if err := d.newEpoch(); err != nil {
-			return nil, err
+			return err
 		}
 		d.changes.Add(2 - d.changes.Load()&1)
 	} else if err != nil {
-		return nil, err
+		return err
 	}
-	return d, nil
+	return nil
 }
 
 // mapCounter maps the counter file, sizing it first if new. Called under the
@@ -156,26 +161,6 @@ func (d *Dir) Close() error {
 	return errors.Join(errs...)
 }
 
-// lockAll takes this process's mutex, then the flock on the lock file.
-func (d *Dir) lockAll() error {
-	d.mu.Lock()
-	for {
-		err := unix.Flock(int(d.lock.Fd()), unix.LOCK_EX)
-		if err == nil {
-			return nil
-		}
-		if err != unix.EINTR {
-			d.mu.Unlock()
-			return fmt.Errorf("topicdir: flock: %w", err)
-		}
-	}
-}
-
-func (d *Dir) unlockAll() {
-	unix.Flock(int(d.lock.Fd()), unix.LOCK_UN)
-	d.mu.Unlock()
-}
-
 // txn is one locked change. Every file change goes through it, so it knows
 // when to mark the counter odd (before the first change) and which filter
 // files to name in the change log.
@@ -190,22 +175,20 @@ type txn struct {
 // counter even again. A counter found odd means a writer died mid-change;
 // its changes are unknown, so a new epoch makes every Matcher rebuild.
 func (d *Dir) update(fn func(*txn) error) error {
-	if err := d.lockAll(); err != nil {
+	return d.lock.Do(func() error {
+		interrupted := d.changes.Load()&1 == 1
+		tx := &txn{d: d}
+		err := fn(tx)
+		if !tx.begun && !interrupted {
+			return err
+		}
+		if perr := d.publish(tx.changed, interrupted); perr != nil {
+			// Leave the counter odd: the next writer starts a new epoch.
+			return errors.Join(err, perr)
+		}
+		d.changes.Add(1)
 		return err
-	}
-	defer d.unlockAll()
-	interrupted := d.changes.Load()&1 == 1
-	tx := &txn{d: d}
-	err := fn(tx)
-	if !tx.begun && !interrupted {
-		return err
-	}
-	if perr := d.publish(tx.changed, interrupted); perr != nil {
-		// Leave the counter odd: the next writer starts a new epoch.
-		return errors.Join(err, perr)
-	}
-	d.changes.Add(1)
-	return err
+	})
 }
 
 // publish appends names to the change log, or starts a new epoch when forced,
@@ -283,10 +266,10 @@ func (tx *txn) replace(root *os.Root, name string, data []byte) error {
 
 // findFilter walks filter's chain: it returns the slot holding filter and
 // its subscribers, or the first free slot and found == false.
-func (tx *txn) findFilter(filter string) (s slot, subs []Subscriber, found bool, err error) {
-	s = slot{base: baseName(filter)}
-	for ; s.n < maxSlots; s.n++ {
-		data, err := tx.d.filters.ReadFile(s.name())
+func (tx *txn) findFilter(filter string) (s fsname.Slot, subs []Subscriber, found bool, err error) {
+	s = fsname.Slot{Base: tx.d.names.Base(filter)}
+	for ; s.N < fsname.MaxSlots; s = s.Next() {
+		data, err := tx.d.filters.ReadFile(s.Name())
 		if errors.Is(err, fs.ErrNotExist) {
 			return s, nil, false, nil
 		}
@@ -295,37 +278,37 @@ func (tx *txn) findFilter(filter string) (s slot, subs []Subscriber, found bool,
 		}
 		f, subs, err := decodeFilterFile(data)
 		if err != nil {
-			return s, nil, false, fmt.Errorf("%s: %w", s.name(), err)
+			return s, nil, false, fmt.Errorf("%s: %w", s.Name(), err)
 		}
 		if f == filter {
 			return s, subs, true, nil
 		}
 	}
-	return s, nil, false, fmt.Errorf("topicdir: chain of %s is full", s.base)
+	return s, nil, false, fmt.Errorf("topicdir: chain of %s is full", s.Base)
 }
 
 // writeFilter stores subs as filter's file in slot s; no subscribers removes
 // the file. moved reports that another filter's file moved into s.
-func (tx *txn) writeFilter(s slot, filter string, subs []Subscriber) (moved bool, err error) {
-	tx.note(s.name())
+func (tx *txn) writeFilter(s fsname.Slot, filter string, subs []Subscriber) (moved bool, err error) {
+	tx.note(s.Name())
 	if len(subs) == 0 {
 		return tx.removeSlot(s)
 	}
-	return false, tx.replace(tx.d.filters, s.name(), encodeFilterFile(filter, subs))
+	return false, tx.replace(tx.d.filters, s.Name(), encodeFilterFile(filter, subs))
 }
 
 // removeSlot removes the file in slot s and keeps the chain without holes by
 // moving its last file into s. A Matcher sees both names in the log and
 // reads each file for the filter it holds now.
-func (tx *txn) removeSlot(s slot) (moved bool, err error) {
+func (tx *txn) removeSlot(s fsname.Slot) (moved bool, err error) {
 	tx.begin()
-	tx.note(s.name())
-	if err := tx.d.filters.Remove(s.name()); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	tx.note(s.Name())
+	if err := tx.d.filters.Remove(s.Name()); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return false, err
 	}
 	last := s
-	for next := (slot{s.base, s.n + 1}); next.n < maxSlots; next.n++ {
-		if _, err := tx.d.filters.Lstat(next.name()); err != nil {
+	for next := s.Next(); next.N < fsname.MaxSlots; next = next.Next() {
+		if _, err := tx.d.filters.Lstat(next.Name()); err != nil {
 			break
 		}
 		last = next
@@ -333,18 +316,8 @@ func (tx *txn) removeSlot(s slot) (moved bool, err error) {
 	if last == s {
 		return false, nil
 	}
-	tx.note(last.name())
-	return true, tx.d.filters.Rename(last.name(), s.name())
-}
-
-// slotOf parses a filter file name back into its slot.
-func slotOf(name string) slot {
-	if i := strings.LastIndexByte(name, '='); i >= 0 {
-		if n, err := strconv.Atoi(name[i+1:]); err == nil && n > 0 {
-			return slot{name[:i], n}
-		}
-	}
-	return slot{name, 0}
+	tx.note(last.Name())
+	return true, tx.d.filters.Rename(last.Name(), s.Name())
 }
 
 func (tx *txn) readRecord(queue string) ([]Subscription, error) {
@@ -529,8 +502,9 @@ func (d *Dir) Queues() ([]string, error) {
 // Sweep removes the entries and records of every queue keep rejects,
 // including entries whose record is missing, leftover temporary files and
 // filter files that cannot be parsed (reported in err after the sweep). It
-// returns how many distinct queues it removed something of. Meant for broker
-// start; it reads every file.
+// moves the files of format v1 whose names v2 spells differently into their
+// filter's chain. It returns how many distinct queues it removed something
+// of. Meant for broker start; it reads every file.
 func (d *Dir) Sweep(keep func(queue string) bool) (removed int, err error) {
 	gone := map[string]bool{}
 	var bad []error
@@ -570,7 +544,7 @@ func (tx *txn) sweepFilters(keep func(string) bool, gone map[string]bool, bad *[
 		return false, err
 	}
 	for _, name := range names {
-		if !validFileName(name) {
+		if !fsname.Safe(name) {
 			tx.begin()
 			tx.d.filters.Remove(name)
 			continue
@@ -588,7 +562,11 @@ func (tx *txn) sweepFilters(keep func(string) bool, gone map[string]bool, bad *[
 			subs = nil
 		}
 		kept := slices.DeleteFunc(slices.Clone(subs), func(s Subscriber) bool { return !keep(s.Queue) })
-		if len(kept) == len(subs) && len(kept) > 0 {
+		sl := fsname.ParseSlot(name)
+		// A file outside its filter's chain was named by format v1, whose
+		// names kept upper case: its entries move to the chain v2 names.
+		misplaced := err == nil && sl.Base != tx.d.names.Base(filter)
+		if len(kept) == len(subs) && len(kept) > 0 && !misplaced {
 			continue
 		}
 		for _, s := range subs {
@@ -596,7 +574,15 @@ func (tx *txn) sweepFilters(keep func(string) bool, gone map[string]bool, bad *[
 				gone[s.Queue] = true
 			}
 		}
-		m, err := tx.writeFilter(slotOf(name), filter, kept)
+		if misplaced {
+			for _, s := range kept {
+				if _, err := tx.setEntry(s.Queue, filter, int(s.QoS)); err != nil {
+					return moved, err
+				}
+			}
+			kept = nil
+		}
+		m, err := tx.writeFilter(sl, filter, kept)
 		if err != nil {
 			return moved, err
 		}
@@ -644,5 +630,5 @@ func readDir(root *os.Root) ([]string, error) {
 // readNames lists the names that are real files (not temporary ones).
 func readNames(root *os.Root) ([]string, error) {
 	names, err := readDir(root)
-	return slices.DeleteFunc(names, func(n string) bool { return !validFileName(n) }), err
+	return slices.DeleteFunc(names, func(n string) bool { return !fsname.Safe(n) }), err
 }

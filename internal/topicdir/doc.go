@@ -15,8 +15,11 @@
 //	queues/    one record per queue: the filters it is subscribed to
 //
 // docs/FILES.md gives the formats and the lock order. File names of filters
-// are derived so that no filter can reach outside filters/ and no two
-// filters share a file (see name.go); files are opened through os.Root.
+// come from package fsname ("f_" + the encoded filter), so that no filter can
+// reach outside filters/ and no two filters share a file, even on a
+// case-insensitive file system; files are opened through os.Root. Filter
+// files of format v1, whose names kept upper case, are read as they are and
+// moved to their v2 names by Sweep.
 //
 // # Writers
 //
@@ -40,8 +43,8 @@
 //
 // # Readers
 //
-// A Matcher holds a trie of filter levels: literal levels in a map, '+' and
-// '#' in their own fields, the subscribers of a filter on its last node.
+// A Matcher holds a topic trie (package topictrie, changed in place: the
+// Matcher is its only user) of the filters and their subscribing queues.
 // Match loads the counter (an atomic load from shared memory, no system
 // call); when it equals the value the trie was built at, Match is that load
 // plus a walk over the topic's levels, whose cost does not depend on how

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/forkmq/forkmq/internal/fsname"
 )
 
 // File formats (docs/FILES.md has the same with examples). Both are text,
@@ -20,9 +22,15 @@ import (
 //
 // Filters are Go-quoted (strconv.Quote), so any byte survives a round trip
 // and a line never breaks inside one. Entries are sorted.
+//
+// Filter files are v2 since their names come from package fsname (v1 names
+// kept upper-case letters). The contents did not change: a v1 file is read
+// as it is, rewritten as v2 by its next change, and moved to its v2 name by
+// Sweep.
 const (
-	filterMagic = "forkmq-topic v1"
-	queueMagic  = "forkmq-queue v1"
+	filterMagic   = "forkmq-topic v2"
+	filterMagicV1 = "forkmq-topic v1"
+	queueMagic    = "forkmq-queue v1"
 )
 
 var errFormat = errors.New("topicdir: malformed file")
@@ -47,7 +55,11 @@ func encodeFilterFile(filter string, subs []Subscriber) []byte {
 }
 
 func decodeFilterFile(data []byte) (filter string, subs []Subscriber, err error) {
-	q, lines, err := splitFile(data, filterMagic, "filter")
+	magic := filterMagic
+	if bytes.HasPrefix(data, []byte(filterMagicV1+"\n")) {
+		magic = filterMagicV1
+	}
+	q, lines, err := splitFile(data, magic, "filter")
 	if err != nil {
 		return "", nil, err
 	}
@@ -128,6 +140,22 @@ func cutQoS(line string) (qos byte, rest string, err error) {
 // validQueue checks a queue name as CONTRACTS.md defines it: at most 64
 // bytes, no slash, space, newline or NUL; and usable as a file name.
 func validQueue(q string) bool {
-	return len(q) <= 64 && validFileName(q) && q != ".." &&
+	return len(q) <= 64 && fsname.Safe(q) &&
 		!strings.ContainsAny(q, " \n\r\t")
+}
+
+// parseLogHeader reads the epoch from the change log's first line.
+func parseLogHeader(data []byte) (uint64, error) {
+	line, _, _ := bytes.Cut(data, []byte("\n"))
+	rest, ok := bytes.CutPrefix(line, []byte(logMagic))
+	if !ok {
+		return 0, formatError("change log header", string(line))
+	}
+	return strconv.ParseUint(string(rest), 10, 64)
+}
+
+// wholeLines is data up to its last newline: a writer may be appending the
+// next line of the change log, and its counter bump comes after.
+func wholeLines(data []byte) []byte {
+	return data[:bytes.LastIndexByte(data, '\n')+1]
 }

@@ -8,51 +8,23 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/forkmq/forkmq/internal/proctest"
 )
 
-// The test binary doubles as a helper process: TestMain runs the mode named
-// in TOPICDIR_HELPER instead of the tests.
-const (
-	envHelper   = "TOPICDIR_HELPER"
-	envPath     = "TOPICDIR_PATH"
-	envID       = "TOPICDIR_ID"
-	envOps      = "TOPICDIR_OPS"
-	envLogLimit = "TOPICDIR_LOGLIMIT"
-	envArgs     = "TOPICDIR_ARGS"
-)
-
+// The test binary doubles as helper processes (package proctest): "churn"
+// and "op" below.
 func TestMain(m *testing.M) {
-	mode := os.Getenv(envHelper)
-	if mode == "" {
-		os.Exit(m.Run())
-	}
-	if err := runHelper(mode); err != nil {
-		fmt.Fprintln(os.Stderr, "helper:", err)
-		os.Exit(1)
-	}
-	os.Exit(0)
+	proctest.Main(m, proctest.Helpers{"churn": helperChurn, "op": helperOp})
 }
 
-func runHelper(mode string) error {
-	if v := os.Getenv(envLogLimit); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			return err
-		}
-		logLimit = n
+// openHelper opens the directory at path for a helper process, with the
+// change log limit it is given (0 keeps the default).
+func openHelper(path string, limit int64) (*Dir, error) {
+	if limit > 0 {
+		logLimit = limit
 	}
-	d, err := Open(os.Getenv(envPath))
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	switch mode {
-	case "churn":
-		return helperChurn(d)
-	case "op":
-		return helperOp(d, strings.Fields(os.Getenv(envArgs)))
-	}
-	return fmt.Errorf("unknown mode %q", mode)
+	return Open(path)
 }
 
 // churnFilters overlap between processes, so they edit the same files.
@@ -74,17 +46,19 @@ func churnQueues(id int) []string {
 // queue -> filter -> QoS.
 type churnState map[string]map[string]byte
 
-// helperChurn does random operations on its own queues and prints the
-// state it left as JSON.
-func helperChurn(d *Dir) error {
-	id, err := strconv.Atoi(os.Getenv(envID))
+// helperChurn (args: path, id, operations, change log limit) does random
+// operations on its own queues and prints the state it left as JSON.
+func helperChurn(args []string) error {
+	var id, ops int
+	var limit int64
+	if _, err := fmt.Sscan(strings.Join(args[1:], " "), &id, &ops, &limit); err != nil {
+		return err
+	}
+	d, err := openHelper(args[0], limit)
 	if err != nil {
 		return err
 	}
-	ops, err := strconv.Atoi(os.Getenv(envOps))
-	if err != nil {
-		return err
-	}
+	defer d.Close()
 	rng := rand.New(rand.NewPCG(uint64(id), 42))
 	queues := churnQueues(id)
 	state := churnState{}
@@ -124,9 +98,15 @@ func helperChurn(d *Dir) error {
 	return json.NewEncoder(os.Stdout).Encode(state)
 }
 
-// helperOp runs one operation: sub QUEUE FILTER QOS | unsub QUEUE FILTER |
-// remove QUEUE.
-func helperOp(d *Dir, args []string) error {
+// helperOp (args: path, then an operation) runs one operation: sub QUEUE
+// FILTER QOS | unsub QUEUE FILTER | remove QUEUE.
+func helperOp(args []string) error {
+	d, err := openHelper(args[0], 0)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	args = args[1:]
 	switch {
 	case len(args) == 4 && args[0] == "sub":
 		qos, err := strconv.Atoi(args[3])
@@ -144,34 +124,9 @@ func helperOp(d *Dir, args []string) error {
 	return fmt.Errorf("bad op %q", args)
 }
 
-// topicsDir returns a fresh directory for a test, on tmpfs when there is
-// one (renameio's fsync is free there).
-func topicsDir(tb testing.TB) string {
-	tb.Helper()
-	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
-		dir, err := os.MkdirTemp("/dev/shm", "topicdir-test-")
-		if err == nil {
-			tb.Cleanup(func() { os.RemoveAll(dir) })
-			return dir + "/topics"
-		}
-	}
-	return tb.TempDir() + "/topics"
-}
+func topicsDir(tb testing.TB) string { return proctest.Dir(tb, "topics") }
 
-func openDir(tb testing.TB) *Dir {
-	tb.Helper()
-	return openAt(tb, topicsDir(tb))
-}
-
-func openAt(tb testing.TB, path string) *Dir {
-	tb.Helper()
-	d, err := Open(path)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { d.Close() })
-	return d
-}
+func openDir(tb testing.TB) *Dir { return proctest.Open(tb, Open, topicsDir(tb)) }
 
 func subscribe(tb testing.TB, d *Dir, queue, filter string, qos byte) {
 	tb.Helper()

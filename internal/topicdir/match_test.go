@@ -4,62 +4,41 @@ import (
 	"fmt"
 	"maps"
 	"testing"
+
+	"github.com/forkmq/forkmq/internal/topic/topictest"
 )
 
-// matchCases are the topic matching rules of MQTT 3.1.1 section 4.7.
-var matchCases = []struct {
-	filter, topic string
-	want          bool
-	spec          string
-}{
-	{"sport/tennis/player1/#", "sport/tennis/player1", true, "MQTT-4.7.1-2"},
-	{"sport/tennis/player1/#", "sport/tennis/player1/ranking", true, "MQTT-4.7.1-2"},
-	{"sport/tennis/player1/#", "sport/tennis/player1/score/wimbledon", true, "MQTT-4.7.1-2"},
-	{"sport/#", "sport", true, "MQTT-4.7.1-2"},
-	{"sport/#", "sports", false, "MQTT-4.7.1-2"},
-	{"#", "sport/tennis", true, "MQTT-4.7.1-2"},
-	{"#", "/", true, "MQTT-4.7.1-2"},
-	{"sport/tennis/+", "sport/tennis/player1", true, "MQTT-4.7.1-3"},
-	{"sport/tennis/+", "sport/tennis/player1/ranking", false, "MQTT-4.7.1-3"},
-	{"sport/tennis/+", "sport/tennis", false, "MQTT-4.7.1-3"},
-	{"sport/+", "sport", false, "MQTT-4.7.1-3"},
-	{"sport/+", "sport/", true, "MQTT-4.7.1-3"},
-	{"+/+", "/finance", true, "MQTT-4.7.1-3"},
-	{"/+", "/finance", true, "MQTT-4.7.1-3"},
-	{"+", "/finance", false, "MQTT-4.7.1-3"},
-	{"+", "finance", true, "MQTT-4.7.1-3"},
-	{"+/tennis/#", "sport/tennis/player1", true, "MQTT-4.7.1-3"},
-	{"+/tennis/#", "sport/tennis", true, "MQTT-4.7.1-2"},
-	{"#", "$SYS/monitor/Clients", false, "MQTT-4.7.2-1"},
-	{"+/monitor/Clients", "$SYS/monitor/Clients", false, "MQTT-4.7.2-1"},
-	{"$SYS/#", "$SYS/monitor/Clients", true, "MQTT-4.7.2-1"},
-	{"$SYS/monitor/+", "$SYS/monitor/Clients", true, "MQTT-4.7.2-1"},
-	{"a/+/#", "a/$b/c", true, "MQTT-4.7.2-1 (only the first level)"},
-	{"ACCOUNTS", "Accounts", false, "4.7.3 case sensitive"},
-	{"Accounts", "Accounts", true, "4.7.3"},
-	{"a//b", "a//b", true, "4.7.3 empty levels"},
-	{"a//b", "a/b", false, "4.7.3 empty levels"},
-	{"a/+/b", "a//b", true, "4.7.3 empty levels"},
-	{"+/+", "/", true, "4.7.3 empty levels"},
-	{"/", "/", true, "4.7.3"},
-	{"a/b/c", "a/b/c", true, "4.7.3"},
-	{"a/b/c", "a/b", false, "4.7.3"},
-	{"a/b", "a/b/c", false, "4.7.3"},
-	{"a/ b", "a/b", false, "4.7.3 spaces are significant"},
-}
-
-func TestMatchSemantics(t *testing.T) {
+// TestMatchTable runs the §4.7 table through the files: every filter of the
+// table subscribed by its own queue, every topic matched by a Matcher built
+// before the subscriptions (following the change log) and by one built
+// after them (reading every file).
+func TestMatchTable(t *testing.T) {
 	d := openDir(t)
-	queue := func(i int) string { return fmt.Sprintf("forkmq.00000000.%d", i) }
-	for i, tc := range matchCases {
-		subscribe(t, d, queue(i), tc.filter, 1)
+	live := d.NewMatcher()
+	defer live.Close()
+	match(t, live, "x") // built before the changes, to follow them incrementally
+
+	filterOf := map[string]string{} // queue -> filter
+	add := func(f string) {
+		q := fmt.Sprintf("forkmq.00000000.%d", len(filterOf))
+		filterOf[q] = f
+		subscribe(t, d, q, f, 1)
 	}
-	m := d.NewMatcher()
-	defer m.Close()
-	for i, tc := range matchCases {
-		_, got := match(t, m, tc.topic)[queue(i)]
-		if got != tc.want {
-			t.Errorf("[%s] filter %q topic %q: match = %v, want %v", tc.spec, tc.filter, tc.topic, got, tc.want)
+	matchWith := func(m *Matcher) func(string) []string {
+		return func(topic string) []string {
+			var filters []string
+			for q := range match(t, m, topic) {
+				filters = append(filters, filterOf[q])
+			}
+			return filters
+		}
+	}
+	topictest.CheckFilters(t, add, matchWith(live))
+	fresh := d.NewMatcher()
+	defer fresh.Close()
+	for _, topic := range topictest.Topics() {
+		if got, want := match(t, fresh, topic), match(t, live, topic); !maps.Equal(got, want) {
+			t.Errorf("fresh Matcher: Match(%q) = %v, live one %v", topic, got, want)
 		}
 	}
 }
@@ -104,45 +83,5 @@ func TestMatchMaxQoS(t *testing.T) {
 	}
 	if got := match(t, m, "a"); !maps.Equal(got, map[string]byte{"forkmq.00000000.1": 0, "forkmq.00000000.2": 0}) {
 		t.Errorf("Match(a) = %v", got)
-	}
-}
-
-// refMatch is a plain reference implementation of the rules above, used to
-// check the Matcher on random states.
-func refMatch(filter, topic string) bool {
-	if len(topic) > 0 && topic[0] == '$' && len(filter) > 0 && (filter[0] == '+' || filter[0] == '#') {
-		return false
-	}
-	fl, tl := splitLevels(filter), splitLevels(topic)
-	for i, f := range fl {
-		switch {
-		case f == "#":
-			return true
-		case i >= len(tl):
-			return false
-		case f != "+" && f != tl[i]:
-			return false
-		}
-	}
-	return len(fl) == len(tl)
-}
-
-func splitLevels(s string) []string {
-	var out []string
-	start := 0
-	for i := 0; i < len(s); i++ {
-		if s[i] == '/' {
-			out = append(out, s[start:i])
-			start = i + 1
-		}
-	}
-	return append(out, s[start:])
-}
-
-func TestRefMatchAgreesWithTable(t *testing.T) {
-	for _, tc := range matchCases {
-		if got := refMatch(tc.filter, tc.topic); got != tc.want {
-			t.Errorf("refMatch(%q, %q) = %v, want %v", tc.filter, tc.topic, got, tc.want)
-		}
 	}
 }

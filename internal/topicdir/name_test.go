@@ -1,12 +1,16 @@
 package topicdir
 
 import (
+	"bytes"
+	"io/fs"
 	"maps"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/forkmq/forkmq/internal/fsname"
+	"github.com/forkmq/forkmq/internal/proctest"
 )
 
 var hostileFilters = []struct {
@@ -37,56 +41,87 @@ var hostileFilters = []struct {
 	{"tilde", "~/x"},
 	{"dollar", "$SYS/#"},
 	{"spaces", "a b/c d"},
-	{"just under hash limit", strings.Repeat("x", maxBaseName-len(plainPrefix))},
-	{"just over hash limit", strings.Repeat("x", maxBaseName-len(plainPrefix)+1)},
+	{"just under hash limit", strings.Repeat("x", fsname.MaxBase-len(filterPrefix))},
+	{"just over hash limit", strings.Repeat("x", fsname.MaxBase-len(filterPrefix)+1)},
 	{"long escapes", strings.Repeat("é", 100)},
 	{"max length", strings.Repeat("a/", maxFilter/2) + "#"},
 	{"max length twin", strings.Repeat("a/", maxFilter/2) + "+"},
 	{"long parent", strings.Repeat("../", 1000)},
 }
 
-func TestFileNamesStayInside(t *testing.T) {
-	dir := t.TempDir()
-	byName := map[string]string{}
-	for _, tc := range hostileFilters {
-		t.Run(tc.name, func(t *testing.T) {
-			if len(tc.filter) > maxFilter {
-				t.Fatalf("test filter is %d bytes", len(tc.filter))
-			}
-			for n := range 3 {
-				name := slot{baseName(tc.filter), n}.name()
-				// renameio's temporary name adds "." and up to 20 digits.
-				if len(name)+21 > 255 {
-					t.Errorf("slot %d: name of %d bytes", n, len(name))
-				}
-				if !validFileName(name) || name == "." || name == ".." {
-					t.Errorf("slot %d: bad name %q", n, name)
-				}
-				if p := filepath.Join(dir, name); filepath.Dir(p) != dir {
-					t.Errorf("slot %d: %q leaves the directory", n, name)
-				}
-				if got := slotOf(name); got != (slot{baseName(tc.filter), n}) {
-					t.Errorf("slotOf(%q) = %v", name, got)
-				}
-			}
-			name := baseName(tc.filter)
-			if other, ok := byName[name]; ok {
-				t.Errorf("%q and %q share file %q", tc.filter, other, name)
-			}
-			byName[name] = tc.filter
-		})
-	}
-}
-
+// TestReadableNames pins down the names of format v2 (docs/FILES.md).
 func TestReadableNames(t *testing.T) {
+	d := openDir(t)
 	for filter, want := range map[string]string{
 		"sport/tennis/+": "f_sport,tennis,+",
 		"a/#":            "f_a,#",
-		"$SYS/x":         "f_%24SYS,x",
+		"$SYS/x":         "f_%24%53%59%53,x",
+		"Sport/+":        "f_%53port,+",
 		"a b":            "f_a%20b",
 	} {
-		if got := baseName(filter); got != want {
-			t.Errorf("baseName(%q) = %q, want %q", filter, got, want)
+		subscribe(t, d, "forkmq.00000000.1", filter, 0)
+		if _, err := d.filters.Lstat(want); err != nil {
+			t.Errorf("filter %q: %v", filter, err)
+		}
+	}
+}
+
+// TestSweepMovesV1Files writes filter files as format v1 named them (upper
+// case kept, any slot): a Matcher routes through them, and Sweep moves each
+// into its v2 name without losing an entry, merging it with a v2 file of
+// the same filter that a writer made meanwhile (only a test can: the broker
+// sweeps before it starts any router).
+func TestSweepMovesV1Files(t *testing.T) {
+	d := openDir(t)
+	v1 := map[string]string{ // name -> contents
+		"f_Sport,+":        "forkmq-topic v1\nfilter \"Sport/+\"\n1 forkmq.00000000.1\n",
+		"f_%24SYS,#":       "forkmq-topic v1\nfilter \"$SYS/#\"\n2 forkmq.00000000.2\n",
+		"f_lower,+":        "forkmq-topic v1\nfilter \"lower/+\"\n0 forkmq.00000000.3\n",
+		"f_A=1":            "forkmq-topic v1\nfilter \"A\"\n1 forkmq.00000000.4\n",
+		"f_%41,%42,%43=0x": "forkmq-topic v1\nfilter \"A/B/C\"\n1 forkmq.00000000.5\n",
+	}
+	for name, data := range v1 {
+		if err := d.filters.WriteFile(name, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := map[string]map[string]byte{
+		"Sport/x": {"forkmq.00000000.1": 1},
+		"$SYS/x":  {"forkmq.00000000.2": 2},
+		"lower/x": {"forkmq.00000000.3": 0},
+		"A":       {"forkmq.00000000.4": 1},
+		"A/B/C":   {"forkmq.00000000.5": 1},
+	}
+	check := func(when string) {
+		t.Helper()
+		m := d.NewMatcher()
+		defer m.Close()
+		for topic, w := range want {
+			if got := match(t, m, topic); !maps.Equal(got, w) {
+				t.Errorf("%s: Match(%q) = %v, want %v", when, topic, got, w)
+			}
+		}
+	}
+	check("before Sweep")
+	subscribe(t, d, "forkmq.00000000.6", "Sport/+", 2) // a v2 file for the same filter
+	want["Sport/x"]["forkmq.00000000.6"] = 2
+	if _, err := d.Sweep(func(string) bool { return true }); err != nil {
+		t.Fatal(err)
+	}
+	check("after Sweep")
+	names, err := readNames(d.filters)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(names)
+	wantNames := []string{"f_%24%53%59%53,#", "f_%41", "f_%41,%42,%43", "f_%53port,+", "f_lower,+"}
+	if !slices.Equal(names, wantNames) {
+		t.Errorf("after Sweep: %q, want %q", names, wantNames)
+	}
+	for _, name := range names {
+		data, err := d.filters.ReadFile(name)
+		if v2 := bytes.HasPrefix(data, []byte(filterMagic+"\n")); err != nil || (v2 != (name != "f_lower,+")) {
+			t.Errorf("%s: v2 header %v, %v; only the file of the same name stays v1", name, v2, err)
 		}
 	}
 }
@@ -95,7 +130,7 @@ func TestReadableNames(t *testing.T) {
 // each got its own file inside filters/ and nothing appeared elsewhere.
 func TestHostileFiltersOnDisk(t *testing.T) {
 	path := topicsDir(t)
-	d := openAt(t, path)
+	d := proctest.Open(t, Open, path)
 	for _, tc := range hostileFilters {
 		subscribe(t, d, "forkmq.00000000.1", tc.filter, 1)
 	}
@@ -106,13 +141,15 @@ func TestHostileFiltersOnDisk(t *testing.T) {
 	if len(names) != len(hostileFilters) {
 		t.Errorf("%d filter files for %d filters: %q", len(names), len(hostileFilters), names)
 	}
-	err = filepath.WalkDir(filepath.Dir(path), func(p string, e os.DirEntry, err error) error {
-		rel, _ := filepath.Rel(path, p)
+	// Walk from the parent, so that a file next to topics/ shows too.
+	parent, top := path[:strings.LastIndexByte(path, '/')], path[strings.LastIndexByte(path, '/')+1:]
+	err = fs.WalkDir(os.DirFS(parent), ".", func(p string, e fs.DirEntry, err error) error {
+		rel, inside := strings.CutPrefix(p, top+"/")
 		switch {
 		case err != nil:
 			return err
-		case rel == "..":
-		case strings.HasPrefix(rel, ".."):
+		case p == "." || p == top:
+		case !inside:
 			t.Errorf("file outside the topics directory: %s", p)
 		case !e.IsDir() && !strings.HasPrefix(rel, filtersName+"/") && !strings.HasPrefix(rel, queuesName+"/") &&
 			rel != lockName && rel != counterName && rel != logName:
@@ -139,22 +176,19 @@ func TestHostileFiltersOnDisk(t *testing.T) {
 // TestHashCollision forces every long filter onto one hashed name and checks
 // that the chain keeps them apart, also after a removal moves a file.
 func TestHashCollision(t *testing.T) {
-	saved := filterHash
-	filterHash = func(string) string { return strings.Repeat("0", 32) }
-	t.Cleanup(func() { filterHash = saved })
-
 	long := strings.Repeat("z", 300)
 	filters := []string{long + "/1", long + "/2", long + "/3"}
 	d := openDir(t)
+	d.names.Hash = func(string) string { return strings.Repeat("0", 32) }
 	old := d.NewMatcher()
 	defer old.Close()
 	match(t, old, "x") // build before the changes, to follow them incrementally
 	for i, f := range filters {
 		subscribe(t, d, "forkmq.00000000."+string(rune('1'+i)), f, byte(i))
 	}
-	base := baseName(filters[0])
+	base := d.names.Base(filters[0])
 	for n := range 3 {
-		if _, err := d.filters.Lstat(slot{base, n}.name()); err != nil {
+		if _, err := d.filters.Lstat(fsname.Slot{Base: base, N: n}.Name()); err != nil {
 			t.Fatalf("slot %d: %v", n, err)
 		}
 	}
@@ -176,7 +210,7 @@ func TestHashCollision(t *testing.T) {
 	if existed, err := d.Unsubscribe("forkmq.00000000.1", filters[0]); err != nil || !existed {
 		t.Fatalf("Unsubscribe: %v, %v", existed, err)
 	}
-	if _, err := d.filters.Lstat(slot{base, 2}.name()); err == nil {
+	if _, err := d.filters.Lstat(fsname.Slot{Base: base, N: 2}.Name()); err == nil {
 		t.Error("slot 2 still there: chain has a hole")
 	}
 	check(map[string][]string{filters[1]: {"forkmq.00000000.2"}, filters[2]: {"forkmq.00000000.3"}})

@@ -6,28 +6,22 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
-	"os"
-	"os/exec"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-)
 
-// helperCmd returns a command that re-runs this test binary as a helper.
-func helperCmd(ctx context.Context, path, mode string, env ...string) *exec.Cmd {
-	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), envHelper+"="+mode, envPath+"="+path)
-	cmd.Env = append(cmd.Env, env...)
-	return cmd
-}
+	"github.com/forkmq/forkmq/internal/proctest"
+	"github.com/forkmq/forkmq/internal/topic/topictest"
+)
 
 func runOp(tb testing.TB, path string, args ...string) {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	out, err := helperCmd(ctx, path, "op", envArgs+"="+strings.Join(args, " ")).CombinedOutput()
+	out, err := proctest.Command(ctx, "op", append([]string{path}, args...)...).CombinedOutput()
 	if err != nil {
 		tb.Fatalf("helper %v: %v\n%s", args, err, out)
 	}
@@ -37,7 +31,7 @@ func runOp(tb testing.TB, path string, args ...string) {
 // and checks that a Matcher here follows.
 func TestMatcherSeesOtherProcess(t *testing.T) {
 	path := topicsDir(t)
-	d := openAt(t, path)
+	d := proctest.Open(t, Open, path)
 	m := d.NewMatcher()
 	defer m.Close()
 	if got := match(t, m, "x/y"); len(got) != 0 {
@@ -72,7 +66,7 @@ func TestConcurrentProcesses(t *testing.T) {
 		procs, ops = 4, 50
 	}
 	path := topicsDir(t)
-	d := openAt(t, path)
+	d := proctest.Open(t, Open, path)
 	epoch := d.epoch.Load()
 	live := d.NewMatcher()
 	defer live.Close()
@@ -86,9 +80,7 @@ func TestConcurrentProcesses(t *testing.T) {
 	for id := range procs {
 		wg.Go(func() {
 			var stdout, stderr bytes.Buffer
-			cmd := helperCmd(ctx, path, "churn",
-				fmt.Sprintf("%s=%d", envID, id), fmt.Sprintf("%s=%d", envOps, ops),
-				envLogLimit+"=4096")
+			cmd := proctest.Command(ctx, "churn", path, strconv.Itoa(id), strconv.Itoa(ops), "4096")
 			cmd.Stdout, cmd.Stderr = &stdout, &stderr
 			if err := cmd.Run(); err != nil {
 				errs <- fmt.Errorf("process %d: %v\n%s", id, err, stderr.Bytes())
@@ -192,7 +184,7 @@ func TestConcurrentProcesses(t *testing.T) {
 	for _, topic := range append(topics, "b", "/b", "q/q/c", "long") {
 		exp := map[string]byte{}
 		for f, qs := range wantFiles {
-			if !refMatch(f, topic) {
+			if !topictest.Reference(f, topic) {
 				continue
 			}
 			for q, qos := range qs {

@@ -1,0 +1,4 @@
+package topic
+
+// CheckString is checkString for the external tests.
+var CheckString = checkString
