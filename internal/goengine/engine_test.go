@@ -365,7 +365,7 @@ func startConfig(t *testing.T, cfg options.Options) *testBroker {
 				t.Errorf("%d clients left after shutdown", n)
 			}
 			e.mu.Unlock()
-			if root := e.index.root.Load(); !root.empty() {
+			if !e.index.Empty() {
 				t.Errorf("index not empty after shutdown")
 			}
 			if t.Failed() {

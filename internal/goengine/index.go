@@ -14,7 +14,7 @@ import (
 //
 // K identifies a subscriber (the engine uses *session; tests use strings).
 type Index[K comparable] struct {
-	root trieRoot[K]
+	root *topictrie.Trie[K]
 }
 
 // Sub is one subscriber of a filter, or one match of a topic.
@@ -24,18 +24,9 @@ type Sub[K comparable] = topictrie.Sub[K]
 // not safe for concurrent use: each router goroutine has its own.
 type Matcher[K comparable] = topictrie.Matcher[K]
 
-// trieRoot is the trie under the name engine_test.go inspects
-// (e.index.root.Load().empty()); Index.Empty says the same.
-type trieRoot[K comparable] struct{ *topictrie.Trie[K] }
-
-// Load returns the trie itself: every read of it sees one whole version.
-func (r trieRoot[K]) Load() trieRoot[K] { return r }
-
-func (r trieRoot[K]) empty() bool { return r.Empty() }
-
 // NewIndex returns an empty index.
 func NewIndex[K comparable]() *Index[K] {
-	return &Index[K]{root: trieRoot[K]{topictrie.NewShared[K]()}}
+	return &Index[K]{root: topictrie.NewShared[K]()}
 }
 
 // Subscribe records that key subscribes to filter (which must be valid) with
