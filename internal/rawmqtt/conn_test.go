@@ -1,0 +1,192 @@
+package rawmqtt
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"testing"
+	"time"
+)
+
+// fakeBroker accepts one connection on 127.0.0.1 and runs script on it;
+// the test fails with the script's error.
+func fakeBroker(t *testing.T, script func(c net.Conn) error) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		c, err := ln.Accept()
+		ln.Close()
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(WaitTimeout))
+		errc <- script(c)
+	}()
+	t.Cleanup(func() {
+		if err := <-errc; err != nil {
+			t.Errorf("fake broker: %v", err)
+		}
+	})
+	return ln.Addr().String()
+}
+
+// expectBytes reads len(want) bytes from the client and compares them.
+func expectBytes(c net.Conn, want ...[]byte) error {
+	w := bytes.Join(want, nil)
+	got := make([]byte, len(w))
+	if _, err := io.ReadFull(c, got); err != nil {
+		return fmt.Errorf("want % x: %w", w, err)
+	}
+	if !bytes.Equal(got, w) {
+		return fmt.Errorf("got % x, want % x", got, w)
+	}
+	return nil
+}
+
+var connackAccepted = []byte{HeaderConnack, 2, 0, Accepted}
+
+// TestFastPathAgainstFakeBroker: the load generator's calls, byte for byte,
+// and what the counters count.
+func TestFastPathAgainstFakeBroker(t *testing.T) {
+	addr := fakeBroker(t, func(c net.Conn) error {
+		if err := expectBytes(c, MQTT311("cli").Bytes()); err != nil {
+			return err
+		}
+		c.Write(connackAccepted)
+		if err := expectBytes(c, Subscribe(1, 1, "x/#")); err != nil {
+			return err
+		}
+		c.Write([]byte{HeaderSuback, 3, 0, 1, 1}) // granted QoS 1
+		c.Write(append(Publish{Topic: "x/y", Payload: "abc", QoS: 1, ID: 9}.Bytes(), Publish{Topic: "x/z"}.Bytes()...))
+		// BufferPublish's bytes are Publish.Bytes()'s: one encoder.
+		if err := expectBytes(c, Ack(HeaderPuback, 9), Publish{Topic: "x", Payload: "head", QoS: 1, ID: 2}.Bytes(), Pingreq()); err != nil {
+			return err
+		}
+		c.Write([]byte{HeaderPingresp, 0})
+		return expectBytes(c, Disconnect())
+	})
+	ctr := new(Counters)
+	c, err := Dial(context.Background(), addr, Options{ClientID: "cli", Counters: ctr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if codes, err := c.Subscribe(1, 1, "x/#"); err != nil || !bytes.Equal(codes, []byte{1}) {
+		t.Fatalf("Subscribe = % x, %v; want QoS 1 granted", codes, err)
+	}
+	p, err := c.ReadPacket()
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, err := p.Payload()
+	id, _ := p.ID()
+	if err != nil || p.Type() != TypePublish || p.QoS() != 1 || id != 9 || string(payload) != "abc" {
+		t.Fatalf("first PUBLISH = %v (%v)", p, err)
+	}
+	if err := c.BufferAck(HeaderPuback, id); err != nil {
+		t.Fatal(err)
+	}
+	if !c.Buffered() {
+		t.Fatal("the second PUBLISH should already be buffered")
+	}
+	if p, err = c.ReadPacket(); err != nil || p.Type() != TypePublish || p.QoS() != 0 {
+		t.Fatalf("second PUBLISH = %v, %v", p, err)
+	}
+	if err := c.BufferPublish("x", 1, 2, []byte("he"), []byte("ad")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Write(Pingreq()); err != nil { // flushes the PUBACK and PUBLISH before it
+		t.Fatal(err)
+	}
+	if p, err = c.ReadPacket(); err != nil || p.Header != HeaderPingresp {
+		t.Fatalf("PINGRESP = %v, %v", p, err)
+	}
+	if err := c.Disconnect(); err != nil {
+		t.Fatal(err)
+	}
+	// out: CONNECT SUBSCRIBE PUBACK PUBLISH PINGREQ DISCONNECT; in:
+	// CONNACK (4 bytes) SUBACK (5) PUBLISH (12) PUBLISH (7) PINGRESP (2)
+	if ctr.PacketsOut.Load() != 6 || ctr.PacketsIn.Load() != 5 || ctr.Packets() != 11 {
+		t.Errorf("packets out %d in %d, want 6 and 5", ctr.PacketsOut.Load(), ctr.PacketsIn.Load())
+	}
+	if want := int64(4 + 5 + 12 + 7 + 2); ctr.BytesIn.Load() != want {
+		t.Errorf("bytes in = %d, want %d", ctr.BytesIn.Load(), want)
+	}
+}
+
+func TestDialRefused(t *testing.T) {
+	addr := fakeBroker(t, func(c net.Conn) error {
+		if err := expectBytes(c, MQTT311("r").Persistent().Bytes()); err != nil {
+			return err
+		}
+		_, err := c.Write([]byte{HeaderConnack, 2, 0, RefusedServerUnavailable})
+		return err
+	})
+	_, err := Dial(context.Background(), addr, Options{ClientID: "r", Persistent: true})
+	var ce *ConnackError
+	if !errors.As(err, &ce) || ce.Code != RefusedServerUnavailable {
+		t.Fatalf("Dial error = %v, want ConnackError code 3", err)
+	}
+}
+
+func TestDialMalformedAnswer(t *testing.T) {
+	addr := fakeBroker(t, func(c net.Conn) error {
+		if err := expectBytes(c, MQTT311("m").Bytes()); err != nil {
+			return err
+		}
+		_, err := c.Write([]byte{HeaderConnack, 0xff, 0xff, 0xff, 0xff}) // 5-byte length
+		return err
+	})
+	if _, err := Dial(context.Background(), addr, Options{ClientID: "m"}); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("Dial error = %v, want ErrMalformed", err)
+	}
+}
+
+// TestServeAnswersEveryFlow: Serve answers each flow step with the
+// client's next one, in order, hands every packet over, and returns once
+// the broker closes the connection.
+func TestServeAnswersEveryFlow(t *testing.T) {
+	addr := fakeBroker(t, func(c net.Conn) error {
+		c.Write(bytes.Join([][]byte{
+			Publish{Topic: "a", Payload: "1", QoS: 1, ID: 5}.Bytes(),
+			Publish{Topic: "a", Payload: "2", QoS: 2, ID: 6}.Bytes(),
+			Ack(HeaderPubrel, 6),
+			Ack(HeaderPubrec, 7), // of a QoS 2 PUBLISH the client sent
+			Publish{Topic: "a", Payload: "0"}.Bytes(),
+			Ack(HeaderPubcomp, 7),
+		}, nil))
+		err := expectBytes(c, Ack(HeaderPuback, 5), Ack(HeaderPubrec, 6), Ack(HeaderPubcomp, 6), Ack(HeaderPubrel, 7))
+		c.Close()
+		return err
+	})
+	c := Open(t, addr)
+	var got []string
+	err := c.Serve(func(p *Packet) { got = append(got, HeaderName(p.Header)) })
+	if !IsClosed(err) {
+		t.Errorf("Serve returned %v, want the close", err)
+	}
+	want := []string{"PUBLISH (0x32)", "PUBLISH (0x34)", "PUBREL (0x62)", "PUBREC (0x50)", "PUBLISH (0x30)", "PUBCOMP (0x70)"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("handled %v, want %v", got, want)
+	}
+}
+
+// TestServeMalformed: a packet identifier Serve cannot answer ends it.
+func TestServeMalformed(t *testing.T) {
+	addr := fakeBroker(t, func(c net.Conn) error {
+		_, err := c.Write(Publish{Topic: "a", QoS: 1}.Bytes()) // identifier 0
+		return err
+	})
+	c := Open(t, addr)
+	if err := c.Serve(nil); !errors.Is(err, ErrMalformed) {
+		t.Errorf("Serve returned %v, want ErrMalformed", err)
+	}
+}
