@@ -169,7 +169,10 @@ func TestServeAnswersEveryFlow(t *testing.T) {
 	})
 	c := Open(t, addr)
 	var got []string
-	err := c.Serve(func(p *Packet) { got = append(got, HeaderName(p.Header)) })
+	err := c.Serve(func(p *Packet) error {
+		got = append(got, HeaderName(p.Header))
+		return nil
+	})
 	if !IsClosed(err) {
 		t.Errorf("Serve returned %v, want the close", err)
 	}
@@ -179,8 +182,9 @@ func TestServeAnswersEveryFlow(t *testing.T) {
 	}
 }
 
-// TestServeMalformed: a packet identifier Serve cannot answer ends it.
-func TestServeMalformed(t *testing.T) {
+// TestServeEnds: a packet identifier Serve cannot answer ends it, and so
+// does an error of the handler.
+func TestServeEnds(t *testing.T) {
 	addr := fakeBroker(t, func(c net.Conn) error {
 		_, err := c.Write(Publish{Topic: "a", QoS: 1}.Bytes()) // identifier 0
 		return err
@@ -188,5 +192,15 @@ func TestServeMalformed(t *testing.T) {
 	c := Open(t, addr)
 	if err := c.Serve(nil); !errors.Is(err, ErrMalformed) {
 		t.Errorf("Serve returned %v, want ErrMalformed", err)
+	}
+
+	addr = fakeBroker(t, func(c net.Conn) error {
+		_, err := c.Write(Publish{Topic: "a"}.Bytes())
+		return err
+	})
+	c = Open(t, addr)
+	stop := errors.New("enough")
+	if err := c.Serve(func(*Packet) error { return stop }); err != stop {
+		t.Errorf("Serve returned %v, want the handler's error", err)
 	}
 }

@@ -47,11 +47,12 @@ func (c *Conn) Buffered() bool { return c.r.Buffered() > 0 }
 // client's side of its flow requires (PUBACK for a QoS 1 PUBLISH
 // [MQTT-4.3.2-2], PUBREC for a QoS 2 one and PUBCOMP for PUBREL
 // [MQTT-4.3.3-2], PUBREL for PUBREC [MQTT-4.3.3-1]) and then handed to
-// handle (nil: none), valid during the call only. The answers are buffered
-// and flushed whenever no more bytes wait in the read buffer, so a burst
-// costs one write. QoS 2 identifiers are not remembered: a message sent
-// again is handed over again (Receive is the receiver that remembers).
-func (c *Conn) Serve(handle func(*Packet)) error {
+// handle (nil: none), valid during the call only; an error from handle
+// ends the loop and is returned. The answers are buffered and flushed
+// whenever no more bytes wait in the read buffer, so a burst costs one
+// write. QoS 2 identifiers are not remembered: a message sent again is
+// handed over again (Receive is the receiver that remembers).
+func (c *Conn) Serve(handle func(*Packet) error) error {
 	for {
 		p, err := c.ReadPacket()
 		if err != nil {
@@ -61,7 +62,9 @@ func (c *Conn) Serve(handle func(*Packet)) error {
 			return err
 		}
 		if handle != nil {
-			handle(p)
+			if err := handle(p); err != nil {
+				return err
+			}
 		}
 		if !c.Buffered() {
 			if err := c.Flush(); err != nil {
