@@ -204,3 +204,48 @@ func TestServeEnds(t *testing.T) {
 		t.Errorf("Serve returned %v, want the handler's error", err)
 	}
 }
+
+// loopConn is a net.Conn whose reads repeat one packet forever and whose
+// writes vanish: the fast path without a socket.
+type loopConn struct {
+	packet []byte
+	off    int
+}
+
+func (l *loopConn) Read(b []byte) (int, error) {
+	n := 0
+	for n < len(b) {
+		c := copy(b[n:], l.packet[l.off:])
+		n += c
+		l.off = (l.off + c) % len(l.packet)
+	}
+	return n, nil
+}
+func (*loopConn) Write(b []byte) (int, error)      { return len(b), nil }
+func (*loopConn) Close() error                     { return nil }
+func (*loopConn) LocalAddr() net.Addr              { return nil }
+func (*loopConn) RemoteAddr() net.Addr             { return nil }
+func (*loopConn) SetDeadline(time.Time) error      { return nil }
+func (*loopConn) SetReadDeadline(time.Time) error  { return nil }
+func (*loopConn) SetWriteDeadline(time.Time) error { return nil }
+
+// TestFastPathAllocates: publishing, acknowledging and reading on the load
+// generator's path allocate nothing per message once the buffers have grown.
+func TestFastPathAllocates(t *testing.T) {
+	c := NewConn(&loopConn{packet: Publish{Topic: "t/x", Payload: "0123456789", QoS: 1, ID: 7}.Bytes()}, Options{})
+	head, tail := make([]byte, 24), make([]byte, 1000)
+	if n := testing.AllocsPerRun(1000, func() {
+		_ = c.BufferPublish("t/x", 1, 7, head, tail)
+		p, err := c.ReadPacket()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.Payload(); err != nil {
+			t.Fatal(err)
+		}
+		_ = c.answer(p)
+		_ = c.Flush()
+	}); n != 0 {
+		t.Errorf("%v allocations per message, want 0", n)
+	}
+}
