@@ -16,19 +16,6 @@ import (
 // Tests of what the goroutine engine mirrors from the process engine:
 // retained messages, persistent sessions and slow consumers.
 
-// publishSettled publishes m and completes its QoS 1 or 2 flow
-// [MQTT-4.3.2-2, MQTT-4.3.3-2]; a QoS 0 one is followed by a PINGREQ
-// round trip, so it too has been routed when publishSettled returns: the
-// router answers in order, so PINGRESP means the PUBLISH before it has
-// been routed (and retained).
-func publishSettled(t testing.TB, c *rawmqtt.Conn, m rawmqtt.Publish) {
-	t.Helper()
-	c.Publish(t, m)
-	if m.QoS == 0 {
-		c.Ping(t)
-	}
-}
-
 // connectSession dials and completes CONNECT/CONNACK 0 with the clean
 // session flag as given, and returns CONNACK's session present.
 func connectSession(t testing.TB, addr, id string, clean bool) (*rawmqtt.Conn, bool) {
@@ -95,7 +82,7 @@ func TestRetained(t *testing.T) {
 		{"$SYS/rt", "sys", 0},
 		{"rt/gone", "", 0}, // deleting nothing is fine
 	} {
-		publishSettled(t, pub, rawmqtt.Publish{Topic: p.topic, Payload: p.payload, QoS: p.qos, Retain: true, ID: 5})
+		pub.Publish(t, rawmqtt.Publish{Topic: p.topic, Payload: p.payload, QoS: p.qos, Retain: true, ID: 5})
 	}
 	rows := []struct {
 		filter  string
@@ -176,7 +163,7 @@ func TestRetainedSurvivesRestart(t *testing.T) {
 	cfg := testOptions(dir, 5)
 	first := startConfig(t, cfg)
 	pub := connect(t, first.addr, "rspub", 30)
-	publishSettled(t, pub, rawmqtt.Publish{Topic: "keep/me", Payload: "kept", QoS: 1, Retain: true, ID: 9})
+	pub.Publish(t, rawmqtt.Publish{Topic: "keep/me", Payload: "kept", QoS: 1, Retain: true, ID: 9})
 	first.stop()
 
 	second := startConfig(t, cfg)
@@ -201,9 +188,9 @@ func TestPersistentSession(t *testing.T) {
 	sub.SubscribeGranted(t, 2, "po/#")
 	b.leave(t, sub, "psub")
 
-	publishSettled(t, pub, rawmqtt.Publish{Topic: "po/1", Payload: "one", QoS: 1, ID: 1})
+	pub.Publish(t, rawmqtt.Publish{Topic: "po/1", Payload: "one", QoS: 1, ID: 1})
 	pub.Send(t, rawmqtt.Publish{Topic: "po/0", Payload: "zero"}.Bytes())
-	publishSettled(t, pub, rawmqtt.Publish{Topic: "po/2", Payload: "two", QoS: 2, ID: 2})
+	pub.Publish(t, rawmqtt.Publish{Topic: "po/2", Payload: "two", QoS: 2, ID: 2})
 
 	sub, present = connectSession(t, b.addr, "psub", false)
 	if !present {
@@ -224,7 +211,7 @@ func TestPersistentSession(t *testing.T) {
 	sub.Send(t, rawmqtt.Ack(rawmqtt.HeaderPubcomp, p2.ID))
 
 	// Still subscribed without a new SUBSCRIBE, at both QoS.
-	publishSettled(t, pub, rawmqtt.Publish{Topic: "po/live", Payload: "l1", QoS: 1, ID: 3})
+	pub.Publish(t, rawmqtt.Publish{Topic: "po/live", Payload: "l1", QoS: 1, ID: 3})
 	if p := sub.ExpectPublish(t); p.Topic != "po/live" || p.QoS != 1 {
 		t.Errorf("online QoS 1: %v", p)
 	} else {
@@ -294,7 +281,7 @@ func TestCleanSessionDiscards(t *testing.T) {
 	sub, _ := connectSession(t, b.addr, "dsub", false)
 	sub.SubscribeGranted(t, 1, "ds/#")
 	b.leave(t, sub, "dsub")
-	publishSettled(t, pub, rawmqtt.Publish{Topic: "ds/stored", Payload: "x", QoS: 1, ID: 1})
+	pub.Publish(t, rawmqtt.Publish{Topic: "ds/stored", Payload: "x", QoS: 1, ID: 1})
 
 	sub, present := connectSession(t, b.addr, "dsub", true)
 	if present {
@@ -307,7 +294,7 @@ func TestCleanSessionDiscards(t *testing.T) {
 	if present {
 		t.Error("after a clean session: session present 1")
 	}
-	publishSettled(t, pub, rawmqtt.Publish{Topic: "ds/after", Payload: "y", QoS: 1, ID: 2})
+	pub.Publish(t, rawmqtt.Publish{Topic: "ds/after", Payload: "y", QoS: 1, ID: 2})
 	sub.ExpectSilence(t, 200*time.Millisecond)
 }
 
@@ -358,7 +345,7 @@ func TestSessionMailboxBound(t *testing.T) {
 			sub.SubscribeGranted(t, 1, "mb/#")
 			b.leave(t, sub, "mbsub")
 			for i := range row.publish {
-				publishSettled(t, pub, rawmqtt.Publish{Topic: "mb/x", Payload: strings.Repeat(string(rune('a'+i)), 100), QoS: 1, ID: uint16(i + 1)})
+				pub.Publish(t, rawmqtt.Publish{Topic: "mb/x", Payload: strings.Repeat(string(rune('a'+i)), 100), QoS: 1, ID: uint16(i + 1)})
 			}
 			l := b.log.waitLine(t, "persistent session mailbox full: message dropped (raise -session-max-messages / -session-max-bytes)", nil)
 			if l["to"] == nil || l["max_messages"] != float64(row.msgs) || l["max_bytes"] != float64(row.bytes) {

@@ -161,11 +161,13 @@ func TestReceiverFlow(t *testing.T) {
 }
 
 // TestPublishFlows: Publish completes the sender's side of each QoS with
-// the message's identifier, taking NextID when it has none.
+// the message's identifier, taking NextID when it has none; at QoS 0 a
+// PINGREQ round trip follows.
 func TestPublishFlows(t *testing.T) {
 	addr := fakeBroker(t, func(c net.Conn) error {
 		steps := []struct{ in, out []byte }{
 			{Publish{Topic: "t", Payload: "0"}.Bytes(), nil},
+			{Pingreq(), []byte{HeaderPingresp, 0}},
 			{Publish{Topic: "t", Payload: "1", QoS: 1, ID: 1}.Bytes(), Ack(HeaderPuback, 1)},
 			{Publish{Topic: "t", Payload: "2", QoS: 2, ID: 40}.Bytes(), Ack(HeaderPubrec, 40)},
 			{Ack(HeaderPubrel, 40), Ack(HeaderPubcomp, 40)},

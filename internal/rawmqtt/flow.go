@@ -11,8 +11,10 @@ import (
 // Publish sends m and completes the sender's side of its flow before it
 // returns: at QoS 1 it waits for PUBACK [MQTT-4.3.2-2]; at QoS 2 for
 // PUBREC, sends PUBREL and waits for PUBCOMP [MQTT-4.3.3-2], each carrying
-// m's packet identifier. An identifier of 0 at QoS 1 or 2 takes NextID.
-// It returns m as sent.
+// m's packet identifier. QoS 0 has no flow: Publish sends PINGREQ and
+// waits for PINGRESP [MQTT-3.12.4-1], and since the broker handles one
+// client's packets in order, m has been routed (and retained) by then. An
+// identifier of 0 at QoS 1 or 2 takes NextID. It returns m as sent.
 func (c *Conn) Publish(t TB, m Publish) Publish {
 	t.Helper()
 	if m.QoS > 0 && m.ID == 0 {
@@ -20,6 +22,9 @@ func (c *Conn) Publish(t TB, m Publish) Publish {
 	}
 	c.Send(t, m.Bytes())
 	switch m.QoS {
+	case 0:
+		c.Send(t, Pingreq())
+		c.Expect(t, HeaderPingresp)
 	case 1:
 		c.ExpectAck(t, HeaderPuback, m.ID)
 	case 2:
