@@ -182,6 +182,35 @@ func TestServeAnswersEveryFlow(t *testing.T) {
 	}
 }
 
+// TestServeFlushesOnlyItsAnswers: a PUBACK for a publisher asks no answer,
+// so Serve leaves the publisher's buffered batch alone; its own answer to a
+// QoS 1 PUBLISH goes out, after what was buffered before it.
+func TestServeFlushesOnlyItsAnswers(t *testing.T) {
+	batch := Publish{Topic: "b", Payload: "batch", QoS: 1, ID: 1}.Bytes()
+	buffered := make(chan struct{})
+	addr := fakeBroker(t, func(c net.Conn) error {
+		<-buffered
+		c.Write(Ack(HeaderPuback, 9))
+		_ = c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		if n, err := c.Read(make([]byte, 1)); n > 0 {
+			return errors.New("Serve flushed after a PUBACK, which it does not answer")
+		} else if ne, ok := err.(net.Error); !ok || !ne.Timeout() {
+			return err
+		}
+		_ = c.SetReadDeadline(time.Now().Add(WaitTimeout))
+		c.Write(Publish{Topic: "a", QoS: 1, ID: 5}.Bytes())
+		return expectBytes(c, batch, Ack(HeaderPuback, 5))
+	})
+	c := Open(t, addr)
+	if err := c.BufferPublish("b", 1, 1, []byte("bat"), []byte("ch")); err != nil {
+		t.Fatal(err)
+	}
+	close(buffered)
+	if err := c.Serve(nil); !IsClosed(err) { // the fake broker closes when done
+		t.Errorf("Serve returned %v, want the close", err)
+	}
+}
+
 // TestServeEnds: a packet identifier Serve cannot answer ends it, and so
 // does an error of the handler.
 func TestServeEnds(t *testing.T) {
@@ -243,7 +272,7 @@ func TestFastPathAllocates(t *testing.T) {
 		if _, err := p.Payload(); err != nil {
 			t.Fatal(err)
 		}
-		_ = c.answer(p)
+		_, _ = c.answer(p)
 		_ = c.Flush()
 	}); n != 0 {
 		t.Errorf("%v allocations per message, want 0", n)

@@ -48,40 +48,47 @@ func (c *Conn) Buffered() bool { return c.r.Buffered() > 0 }
 // [MQTT-4.3.2-2], PUBREC for a QoS 2 one and PUBCOMP for PUBREL
 // [MQTT-4.3.3-2], PUBREL for PUBREC [MQTT-4.3.3-1]) and then handed to
 // handle (nil: none), valid during the call only; an error from handle
-// ends the loop and is returned. The answers are buffered and flushed
-// whenever no more bytes wait in the read buffer, so a burst costs one
-// write. QoS 2 identifiers are not remembered: a message sent again is
+// ends the loop and is returned. The answers are buffered and flushed once
+// no more bytes wait in the read buffer, so a burst costs one write; Serve
+// flushes only when it has answered something, so what another goroutine
+// buffers on the connection (a publisher's batch) leaves when that one
+// flushes. QoS 2 identifiers are not remembered: a message sent again is
 // handed over again (Receive is the receiver that remembers).
 func (c *Conn) Serve(handle func(*Packet) error) error {
+	unflushed := false
 	for {
 		p, err := c.ReadPacket()
 		if err != nil {
 			return err
 		}
-		if err := c.answer(p); err != nil {
+		answered, err := c.answer(p)
+		if err != nil {
 			return err
 		}
+		unflushed = unflushed || answered
 		if handle != nil {
 			if err := handle(p); err != nil {
 				return err
 			}
 		}
-		if !c.Buffered() {
+		if unflushed && !c.Buffered() {
 			if err := c.Flush(); err != nil {
 				return err
 			}
+			unflushed = false
 		}
 	}
 }
 
-// answer buffers what the client's side of p's flow sends back.
-func (c *Conn) answer(p *Packet) error {
+// answer buffers what the client's side of p's flow sends back, if
+// anything, and reports whether it did.
+func (c *Conn) answer(p *Packet) (bool, error) {
 	var reply byte
 	switch p.Type() {
 	case TypePublish:
 		switch p.QoS() {
 		case 0:
-			return nil
+			return false, nil
 		case 1:
 			reply = HeaderPuback
 		default:
@@ -92,11 +99,11 @@ func (c *Conn) answer(p *Packet) error {
 	case TypePubrec:
 		reply = HeaderPubrel
 	default:
-		return nil
+		return false, nil
 	}
 	id, err := p.ID()
 	if err != nil {
-		return err
+		return false, err
 	}
-	return c.BufferAck(reply, id)
+	return true, c.BufferAck(reply, id)
 }
