@@ -36,6 +36,7 @@ type router struct {
 	conn   *net.TCPConn
 	client *clientState
 	files  *files
+	own    *pair
 	core   *core.Router[string]
 	proto  *protocol.Connection
 }
@@ -65,6 +66,7 @@ func newRouter(args spawn.Args, log zerolog.Logger, conn *net.TCPConn, pairConn 
 	r.files = &files{args: args, log: log, layout: state.Layout{Root: args.StateDir, Instance: args.Instance},
 		topics: index.dir, spool: sp, client: client}
 	own := &pair{conn: pairConn, client: client, queues: outlet, spool: sp, wait: max(minReplyWait, 2*args.StallTimeout)}
+	r.own = own
 	r.core = core.NewRouter[string](log, index, outlet, own, r.files, retained)
 	r.proto = protocol.NewConnection(r.core)
 	r.proto.SetLimits(protocol.Limits{MaxSubscriptions: args.MaxSubs, MaxTopicLength: args.MaxTopicLen, MaxTopicLevels: args.MaxTopicLevel})
@@ -85,6 +87,7 @@ func (r *router) run() spawn.ExitCode {
 		MaxPacketSize: r.args.MaxPacketSize,
 		ConnectWait:   r.args.ConnectWait,
 		OnConnect:     r.connected,
+		Idle:          r.own.Flush,
 		OnPacket: func(p packet.Packet) {
 			if r.log.Debug().Enabled() {
 				r.log.Debug().Str("client_id", r.proto.ClientID()).Str("packet", p.Type().String()).Msg("packet in")
@@ -132,7 +135,9 @@ func (r *router) close(end protocol.End, err error) spawn.ExitCode {
 		shutdown(r.conn, r.log)
 		return spawn.ExitFailure
 	}
-	// [MQTT-4.8.0-1] anything else closes the connection at once.
+	// [MQTT-4.8.0-1] anything else closes the connection at once — after
+	// what it published is routed.
+	r.own.queues.Flush()
 	shutdown(r.conn, r.log)
 	return exitFor[end]
 }

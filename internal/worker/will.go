@@ -41,7 +41,9 @@ func publishWill(args spawn.Args, log zerolog.Logger, sp *spool.Spool) spawn.Exi
 		return spawn.ExitFailure
 	}
 	w := &packet.Will{QoS: packet.QoS(pub.Flags >> 1 & 3), Retain: pub.Flags&1 != 0, Topic: pub.Topic, Payload: pub.Payload}
-	if err := core.NewRouter[string](log, index, outlet, nil, nil, retained).PublishWill(w); err != nil {
+	err = core.NewRouter[string](log, index, outlet, nil, nil, retained).PublishWill(w)
+	outlet.Flush()
+	if err != nil {
 		log.Error().Err(err).Msg("will")
 		return spawn.ExitFailure
 	}

@@ -161,6 +161,9 @@ type broker struct {
 	Instance    string
 	QueuePrefix string
 	StateDir    string
+	// queueMsgSize is the process engine's queue message size (0 for the
+	// goroutine engine).
+	queueMsgSize int
 }
 
 // startBroker starts bin/broker on 127.0.0.1:0 with its own state directory,
@@ -227,6 +230,7 @@ func startBroker(t testing.TB, opts ...brokerOption) *broker {
 	b.Addr = l.str("addr")
 	b.Instance = l.str("instance")
 	b.QueuePrefix = l.str("queue_prefix")
+	b.queueMsgSize = l.int("queue_msg_size")
 	b.StateDir = l.str("state_dir")
 	if b.Addr == "" || (b.QueuePrefix == "" && b.perClient() > 0) {
 		t.Fatalf(`"listening" line lacks addr or queue_prefix: %s`, l.raw)

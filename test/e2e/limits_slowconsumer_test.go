@@ -156,12 +156,16 @@ func TestSlowConsumer(t *testing.T) {
 			queue := b.connectedLine(t, stalled.ClientID).str("queue")
 			drops := b.logLinesWithPrefix("slow consumer: QoS 0 message dropped")
 			dropped := 0
+			// The backlog takes what the queue brings a message at a time:
+			// a router's batch of several publications may pass the bound
+			// by what one queue message holds (the process engine's).
+			slack := b.queueMsgSize / len(slowPayload(0))
 			for _, l := range drops {
 				if l.str("queue") != queue {
 					t.Errorf("messages dropped for a client other than the stalled one: %s", l.raw)
 				}
-				if l.int("backlog") > maxQueued || l.int("backlog_bytes") > queuedSize {
-					t.Errorf("backlog past -max-queued-messages %d / -max-queued-bytes %d: %s", maxQueued, queuedSize, l.raw)
+				if l.int("backlog") > maxQueued+slack || l.int("backlog_bytes") > queuedSize+b.queueMsgSize {
+					t.Errorf("backlog past -max-queued-messages %d / -max-queued-bytes %d (and one queue message of %d bytes): %s", maxQueued, queuedSize, b.queueMsgSize, l.raw)
 				}
 				dropped = max(dropped, l.int("dropped_total"))
 			}
