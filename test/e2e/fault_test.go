@@ -543,6 +543,85 @@ func TestSupervisorDeath(t *testing.T) {
 	})
 }
 
+// TestKilledBrokerQueuesReclaimed: a broker killed with SIGKILL cannot
+// unlink its queues, and no broker may ever start again on its state
+// directory (a benchmark's or a test's temporary one). The next broker to
+// start on the machine, on any state directory, unlinks the dead one's
+// connection queues, so that they stop holding the RLIMIT_MSGQUEUE budget
+// every broker of the uid shares; the queue of a persistent session stays
+// while its state directory exists, for the broker that resumes it.
+func TestKilledBrokerQueuesReclaimed(t *testing.T) {
+	t.Parallel()
+	onProcessEngine(t, func(t *testing.T) {
+		stateDir := filepath.Join(t.TempDir(), "state")
+		old := startBroker(t, withStateDir(stateDir))
+		rawmqtt.Connected(t, old.Addr, rawmqtt.MQTT311(newClientID("reclaim")))
+		persistent := rawmqtt.MQTT311(newClientID("reclaimp")).Persistent()
+		p := rawmqtt.Connected(t, old.Addr, persistent)
+		p.Send(t, rawmqtt.Subscribe(1, 1, "reclaim/persist"))
+		p.Expect(t, rawmqtt.HeaderSuback)
+		p.Send(t, rawmqtt.Disconnect())
+		p.ExpectClosed(t, ioTimeout)
+		before, err := listQueues(old.QueuePrefix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var conns, sessions []string
+		for _, q := range before {
+			if state.IsSessionQueue(q) {
+				sessions = append(sessions, q)
+			} else {
+				conns = append(conns, q)
+			}
+		}
+		if len(conns) == 0 || len(sessions) != 1 {
+			t.Fatalf("want connection queues and one session queue before the kill, have %v", before)
+		}
+
+		workers := old.workerPIDs()
+		old.stopOnce.Do(func() {}) // killed, not stopped
+		if err := old.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		<-old.exited
+		for _, pid := range workers {
+			if _, err := waitGone(pid, 2*time.Second); err != nil {
+				t.Errorf("after the supervisor's death: worker %v", err)
+			}
+		}
+
+		// A broker on another state directory. Brokers of parallel tests
+		// may reclaim first; either way the queues must go.
+		other := startBroker(t)
+		mustEventually(t, ioTimeout, func() error {
+			left, err := listQueues(old.QueuePrefix)
+			if err != nil {
+				return err
+			}
+			if !slices.Equal(left, sessions) {
+				return fmt.Errorf("queues of the killed broker left: %v, want only its session's %v", left, sessions)
+			}
+			return nil
+		})
+		if lines := other.logLines("reclaimed the queues of a broker that was killed"); len(lines) > 0 && lines[0].str("level") != "warn" {
+			t.Errorf("want the reclaim logged as a warning: %s", lines[0].raw)
+		}
+
+		// The broker that resumes the state directory finds the session.
+		b := startBroker(t, withStateDir(stateDir))
+		p2 := rawmqtt.Open(t, b.Addr)
+		p2.Send(t, persistent.Bytes())
+		p2.ExpectConnack(t, rawmqtt.Accepted, true)
+		p2.Send(t, rawmqtt.Disconnect())
+		p2.ExpectClosed(t, ioTimeout)
+		// Clean session 1 discards the session [MQTT-3.1.2-6].
+		c := rawmqtt.Connected(t, b.Addr, rawmqtt.MQTT311(persistent.ClientID))
+		c.Send(t, rawmqtt.Disconnect())
+		c.ExpectClosed(t, ioTimeout)
+		b.assertClean(t, 0)
+	})
+}
+
 // pahoPublishQoS1 publishes at QoS 1 and waits for the PUBACK.
 func pahoPublishQoS1(c mqtt.Client, topic string, payload []byte) error {
 	tok := c.Publish(topic, 1, false, payload)
