@@ -253,3 +253,20 @@ func killPID(pid int) error {
 	}
 	return syscall.Kill(pid, syscall.SIGKILL)
 }
+
+// killSupervisor kills the broker's supervisor with SIGKILL (the harness
+// will not stop it) and waits for its workers to follow it: every one must
+// be gone within 2 s of its death (the lifeline pipe reaches EOF).
+func (b *broker) killSupervisor(t testing.TB, workers []int) {
+	t.Helper()
+	b.stopOnce.Do(func() {})
+	if err := b.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-b.exited
+	for _, pid := range workers {
+		if _, err := waitGone(pid, 2*time.Second); err != nil {
+			t.Errorf("after the supervisor's death: worker %v", err)
+		}
+	}
+}

@@ -489,17 +489,8 @@ func TestSupervisorDeath(t *testing.T) {
 			t.Fatal(err)
 		}
 
-		old.stopOnce.Do(func() {}) // it is killed, not stopped: the harness must not stop it
 		start := time.Now()
-		if err := old.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-			t.Fatal(err)
-		}
-		<-old.exited
-		for _, pid := range workers {
-			if _, err := waitGone(pid, 2*time.Second); err != nil {
-				t.Errorf("after the supervisor's death: worker %v", err)
-			}
-		}
+		old.killSupervisor(t, workers)
 		t.Logf("every worker gone %v after the supervisor's SIGKILL", time.Since(start).Round(time.Millisecond))
 		for _, rc := range []*rawmqtt.Conn{clean, willer, silent} {
 			rc.ExpectClosed(t, ioTimeout)
@@ -578,17 +569,7 @@ func TestKilledBrokerQueuesReclaimed(t *testing.T) {
 			t.Fatalf("want connection queues and one session queue before the kill, have %v", before)
 		}
 
-		workers := old.workerPIDs()
-		old.stopOnce.Do(func() {}) // killed, not stopped
-		if err := old.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-			t.Fatal(err)
-		}
-		<-old.exited
-		for _, pid := range workers {
-			if _, err := waitGone(pid, 2*time.Second); err != nil {
-				t.Errorf("after the supervisor's death: worker %v", err)
-			}
-		}
+		old.killSupervisor(t, old.workerPIDs())
 
 		// A broker on another state directory. Brokers of parallel tests
 		// may reclaim first; either way the queues must go.
