@@ -120,9 +120,9 @@ func New(cfg options.Options, log zerolog.Logger) (*Engine, error) {
 // Addr is the address the broker listens on.
 func (e *Engine) Addr() net.Addr { return e.ln.Addr() }
 
-// QueuePrefix starts the internal name of every client of this broker, the
-// counterpart of the process engine's queue names.
-func (e *Engine) QueuePrefix() string { return "goroutine." + e.instance + "." }
+// connPrefix starts the name of every connection and session of this
+// broker in its log lines.
+func (e *Engine) connPrefix() string { return "goroutine." + e.instance + "." }
 
 // Run serves until ctx is cancelled (the broker's signal handling cancels
 // it), then closes every client and returns.
@@ -131,7 +131,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		Str("engine", "goroutine").
 		Str("addr", e.ln.Addr().String()).
 		Str("instance", e.instance).
-		Str("queue_prefix", e.QueuePrefix()).
+		Str("conn_prefix", e.connPrefix()).
 		Str("state_dir", e.stateDir).
 		Int("pid", e.pid).
 		Int("max_clients", e.cfg.MaxClients).
@@ -194,8 +194,8 @@ func (e *Engine) admit(conn net.Conn) {
 		return
 	}
 	e.seq++
-	name := e.QueuePrefix() + strconv.FormatUint(e.seq, 10)
-	c := newClient(name, conn.(*net.TCPConn), &e.cfg, e.log.With().Str("role", "deliverer").Int("pid", e.pid).Str("queue", name).Logger())
+	name := e.connPrefix() + strconv.FormatUint(e.seq, 10)
+	c := newClient(name, conn.(*net.TCPConn), &e.cfg, e.log.With().Str("role", "deliverer").Str("conn", name).Logger())
 	e.clients[c] = struct{}{}
 	e.running.Add(1)
 	e.mu.Unlock()
@@ -230,9 +230,7 @@ func (e *Engine) serve(c *client) {
 	e.log.Info().
 		Str("client_id", r.proto.ClientID()).
 		Str("remote", c.remote).
-		Int("router_pid", e.pid).
-		Int("deliverer_pid", e.pid).
-		Str("queue", c.name).
+		Str("conn", c.name).
 		Str("reason", c.reason()).
 		Bool("will_published", willPublished).
 		Dur("connected_for", time.Since(c.started)).
@@ -259,7 +257,7 @@ func (e *Engine) openSession(clientID string) (*session, bool) {
 	if s := e.sessions[clientID]; s != nil {
 		return s, true
 	}
-	s := newSession(e.QueuePrefix()+"s"+state.HashClientID(clientID)[:24], true)
+	s := newSession(e.connPrefix()+"s"+state.HashClientID(clientID)[:24], true)
 	e.sessions[clientID] = s
 	return s, false
 }

@@ -154,7 +154,7 @@ func startConfig(t *testing.T, cfg options.Options) *testBroker {
 	}
 	t.Cleanup(stop)
 	l := lb.waitLine(t, "listening", nil)
-	if l["addr"] != e.Addr().String() || l["queue_prefix"] == "" || l["state_dir"] == "" {
+	if l["addr"] != e.Addr().String() || l["conn_prefix"] == "" || l["state_dir"] == "" {
 		t.Errorf("listening line: %v", l)
 	}
 	return &testBroker{e: e, addr: e.Addr().String(), log: lb, stop: stop}
@@ -178,9 +178,15 @@ func TestPubSub(t *testing.T) {
 		t.Errorf("after UNSUBSCRIBE got %q", got)
 	}
 	l := b.log.waitLine(t, "client connected", func(m map[string]any) bool { return m["client_id"] == "sub" })
-	for _, f := range []string{"remote", "router_pid", "deliverer_pid", "queue", "keep_alive"} {
+	for _, f := range []string{"remote", "conn", "keep_alive"} {
 		if l[f] == nil {
 			t.Errorf("client connected line lacks %s: %v", f, l)
+		}
+	}
+	// Fields of the process engine's transport have no meaning here.
+	for _, f := range []string{"router_pid", "deliverer_pid", "queue", "pid"} {
+		if l[f] != nil {
+			t.Errorf("client connected line has %s, which the goroutine engine does not have: %v", f, l)
 		}
 	}
 	sub.Send(t, rawmqtt.Disconnect())

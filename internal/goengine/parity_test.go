@@ -197,7 +197,7 @@ func TestPersistentSession(t *testing.T) {
 		t.Error("reconnect of a persistent session: session present 0")
 	}
 	l := b.log.waitLine(t, "client connected", func(m map[string]any) bool { return m["client_id"] == "psub" && m["persistent"] == true })
-	if l["session_queue"] == "" {
+	if l["session"] == "" || l["session"] == nil {
 		t.Errorf("client connected line: %v", l)
 	}
 	p1 := sub.ExpectPublish(t)
@@ -397,7 +397,7 @@ func TestSlowConsumer(t *testing.T) {
 			}()
 			if row.qos == 0 {
 				l := b.log.waitLine(t, "slow consumer: QoS 0 message dropped (raise -max-queued-messages / -max-queued-bytes)", nil)
-				if l["dropped_total"] != float64(1) || l["role"] != "deliverer" || l["queue"] == nil {
+				if l["dropped_total"] != float64(1) || l["role"] != "deliverer" || l["conn"] == nil {
 					t.Errorf("drop line: %v", l)
 				}
 				// The publisher waits once, for the stall verdict, then

@@ -47,7 +47,7 @@ type router struct {
 }
 
 func newRouter(e *Engine, c *client) *router {
-	r := &router{e: e, c: c, log: e.log.With().Str("role", "router").Int("pid", e.pid).Str("queue", c.name).Logger()}
+	r := &router{e: e, c: c, log: e.log.With().Str("role", "router").Str("conn", c.name).Logger()}
 	r.core = core.NewRouter[*session](r.log, &memIndex{x: e.index, m: e.index.NewMatcher()}, r, r, r, e.retained)
 	r.proto = protocol.NewConnection(r.core)
 	r.proto.SetLimits(protocol.Limits{MaxSubscriptions: e.cfg.MaxSubs, MaxTopicLength: e.cfg.MaxTopicLen, MaxTopicLevels: e.cfg.MaxTopicLevel})
@@ -80,11 +80,9 @@ func (r *router) connected() {
 	r.log.Info().
 		Str("client_id", r.proto.ClientID()).
 		Str("remote", r.c.remote).
-		Int("router_pid", r.e.pid).
-		Int("deliverer_pid", r.e.pid).
 		Dur("keep_alive", r.proto.KeepAlive()).
 		Bool("persistent", r.sess.persistent).
-		Str("session_queue", r.sess.name).
+		Str("session", r.sess.name).
 		Msg("client connected")
 }
 

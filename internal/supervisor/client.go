@@ -195,6 +195,7 @@ func (s *Supervisor) finish(c *client) {
 		Str("remote", c.remote).
 		Int("router_pid", pidOf(c.router)).
 		Int("deliverer_pid", pidOf(c.deliverer)).
+		Str("conn", c.queue).
 		Str("queue", c.queue).
 		Str("reason", cmp.Or(c.reason, "deliverer: orderly")).
 		Bool("will_published", c.will != nil).

@@ -106,7 +106,7 @@ func (r *router) connected() {
 		Int("deliverer_pid", r.args.Partner).
 		Dur("keep_alive", r.proto.KeepAlive()).
 		Bool("persistent", r.client.persistent).
-		Str("session_queue", r.client.identity).
+		Str("session", r.client.identity).
 		Msg("client connected")
 }
 

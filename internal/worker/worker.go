@@ -32,7 +32,7 @@ func Main(argv []string, stderr io.Writer) spawn.ExitCode {
 		fmt.Fprintf(stderr, "forkmq worker: %v\n", err)
 		return spawn.ExitUsage
 	}
-	log = log.With().Str("role", string(args.Role)).Int("pid", os.Getpid()).Str("queue", args.Queue).Logger()
+	log = log.With().Str("role", string(args.Role)).Int("pid", os.Getpid()).Str("conn", args.Queue).Str("queue", args.Queue).Logger()
 
 	stopProfile := startProfile(string(args.Role), log)
 	defer stopProfile()

@@ -256,7 +256,7 @@ func startBroker(t testing.TB, opts ...brokerOption) *broker {
 	l := b.waitLog(t, startTimeout, "listening", nil)
 	b.Addr = l.str("addr")
 	b.Instance = l.str("instance")
-	b.QueuePrefix = l.str("queue_prefix")
+	b.QueuePrefix = l.str("queue_prefix") // the process engine's only
 	b.queueMsgSize = l.int("queue_msg_size")
 	b.StateDir = l.str("state_dir")
 	if b.Addr == "" || (b.QueuePrefix == "" && b.perClient() > 0) {

@@ -153,7 +153,7 @@ func TestSlowConsumer(t *testing.T) {
 				t.Errorf("the publisher was held past the stall timeout: %v for a %v stream, a write blocked %v (bound %v)", took, planned, longest, maxHeld)
 			}
 
-			queue := b.connectedLine(t, stalled.ClientID).str("queue")
+			queue := b.connectedLine(t, stalled.ClientID).str("conn")
 			drops := b.logLinesWithPrefix("slow consumer: QoS 0 message dropped")
 			dropped := 0
 			// The backlog takes what the queue brings a message at a time:
@@ -161,7 +161,7 @@ func TestSlowConsumer(t *testing.T) {
 			// by what one queue message holds (the process engine's).
 			slack := b.queueMsgSize / len(slowPayload(0))
 			for _, l := range drops {
-				if l.str("queue") != queue {
+				if l.str("conn") != queue {
 					t.Errorf("messages dropped for a client other than the stalled one: %s", l.raw)
 				}
 				if l.int("backlog") > maxQueued+slack || l.int("backlog_bytes") > queuedSize+b.queueMsgSize {
@@ -229,7 +229,7 @@ func TestSlowConsumer(t *testing.T) {
 				return strings.HasPrefix(e.str("message"), "disconnecting a slow consumer")
 			})
 			gone := b.disconnectedLine(t, stalled.ClientID)
-			if l.str("queue") != gone.str("queue") || l.int("backlog_limit") != maxQueued {
+			if l.str("conn") != gone.str("conn") || l.int("backlog_limit") != maxQueued {
 				t.Errorf("want the stalled client's deliverer to name the bound it passed:\n%s\n%s", l.raw, gone.raw)
 			}
 			if d, err := time.ParseDuration(l.str("stalled_for") + "ms"); err == nil && d < slowStall {
@@ -264,7 +264,7 @@ func TestSlowConsumerSpooledBytes(t *testing.T) {
 		stalled := rawmqtt.MQTT311(newClientID("stalledsp"))
 		rs := rawmqtt.Connected(t, b.Addr, stalled)
 		rs.SubscribeCodes(t, 0, "slow/#")
-		queue := b.connectedLine(t, stalled.ClientID).str("queue")
+		queue := b.connectedLine(t, stalled.ClientID).str("conn")
 		normal := rawmqtt.Connected(t, b.Addr, rawmqtt.MQTT311(newClientID("normalsp")))
 		normal.SubscribeCodes(t, 0, "slow/#")
 		got := collect(normal)
