@@ -24,6 +24,7 @@ type Matcher struct {
 	files map[string]string // filter -> the file its subscribers came from
 
 	built bool
+	loads uint64   // times the trie was brought up to date (see Loads)
 	seen  uint64   // counter value the trie reflects
 	epoch uint64   // epoch of the change log that log is open on
 	log   *os.File // change log, read from off on
@@ -56,6 +57,7 @@ func (m *Matcher) reset() {
 func (m *Matcher) Match(topic string, dst []Subscriber) ([]Subscriber, error) {
 	var err error
 	if c := m.d.changes.Load(); c != m.seen || !m.built {
+		m.loads++
 		err = m.refresh(c)
 	}
 	m.found = m.match.Match(topic, m.found[:0])
@@ -180,3 +182,10 @@ func (m *Matcher) Close() error {
 
 // Filters returns how many filters the trie holds; for tests and metrics.
 func (m *Matcher) Filters() int { return len(m.files) }
+
+// Loads counts the times Match found the directory changed and brought its
+// trie up to date. A caller that keeps something per subscriber (a queue
+// descriptor) can revalidate it when the count moves: every subscriber that
+// appears — a session started again under an old name included — first
+// changes the directory.
+func (m *Matcher) Loads() uint64 { return m.loads }

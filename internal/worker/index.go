@@ -12,10 +12,14 @@ type topicFiles struct {
 	dir     *topicdir.Dir
 	matcher *topicdir.Matcher
 	subs    []topicdir.Subscriber // scratch for Match
+	loads   uint64                // the matcher's Loads when last seen
+	changed func()                // called when subscriptions changed
 }
 
-func newTopicFiles(dir *topicdir.Dir) *topicFiles {
-	return &topicFiles{dir: dir, matcher: dir.NewMatcher()}
+// newTopicFiles returns the index; changed, if not nil, is called before a
+// Match that sees subscriptions changed since the last one.
+func newTopicFiles(dir *topicdir.Dir, changed func()) *topicFiles {
+	return &topicFiles{dir: dir, matcher: dir.NewMatcher(), changed: changed}
 }
 
 // Subscribe implements core.Index.
@@ -34,6 +38,12 @@ func (t *topicFiles) Unsubscribe(queue, filter string) error {
 func (t *topicFiles) Match(topic string, dst []core.Target[string]) ([]core.Target[string], error) {
 	subs, err := t.matcher.Match(topic, t.subs[:0])
 	t.subs = subs
+	if l := t.matcher.Loads(); l != t.loads {
+		t.loads = l
+		if t.changed != nil {
+			t.changed()
+		}
+	}
 	for _, s := range subs {
 		dst = append(dst, core.Target[string]{Key: s.Queue, QoS: packet.QoS(s.QoS)})
 	}

@@ -311,18 +311,7 @@ func (q *queues) sendWaiting(w *queue.Queue, name string, env []byte, wait time.
 	}
 }
 
-// sendTo puts an envelope on the named queue: a session queue (opened for
-// this send: a session discarded and started again gets a new queue under
-// the same name, which a cached descriptor would miss), or a connection
-// queue through the writer cache.
+// sendTo puts an envelope on the named queue through the writer cache.
 func (q *queues) sendTo(name string, send func(*queue.Queue) error) error {
-	if state.IsSessionQueue(name) {
-		w, err := queue.OpenWriter(name)
-		if err != nil {
-			return err
-		}
-		defer w.Close()
-		return send(w)
-	}
 	return q.writers.use(name, send)
 }

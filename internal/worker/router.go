@@ -53,7 +53,8 @@ func openRouting(args spawn.Args, log zerolog.Logger, sp *spool.Spool) (*topicFi
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("router: %w", err)
 	}
-	return newTopicFiles(topics), newQueues(args, log, sp), retained, nil
+	out := newQueues(args, log, sp)
+	return newTopicFiles(topics, out.writers.forgetSessions), out, retained, nil
 }
 
 func newRouter(args spawn.Args, log zerolog.Logger, conn *net.TCPConn, pairConn *net.UnixConn, sp *spool.Spool) (*router, error) {

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/forkmq/forkmq/internal/queue"
+	"github.com/forkmq/forkmq/internal/state"
 )
 
 // writerCache keeps descriptors of the connection queues a router routes to,
@@ -78,6 +79,22 @@ func (c *writerCache) evictOldest() {
 	}
 	c.entries[oldest].q.Close()
 	delete(c.entries, oldest)
+}
+
+// forgetSessions closes the cached descriptors of session queues. A session
+// discarded and started again gets a new queue under its old name, which a
+// cached descriptor would miss; the index calls this when subscriptions
+// change, which a new session's first SUBSCRIBE always does before anything
+// is routed to it.
+func (c *writerCache) forgetSessions() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for n, w := range c.entries {
+		if state.IsSessionQueue(n) {
+			w.q.Close()
+			delete(c.entries, n)
+		}
+	}
 }
 
 // sweep closes the descriptors not used since before.

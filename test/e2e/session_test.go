@@ -96,6 +96,15 @@ func TestPersistentSession(t *testing.T) {
 		s.SubscribeGranted(t, 0, marker)
 		p.Publish(t, rawmqtt.Publish{Topic: "ps/q1", Payload: "after the discard", QoS: 1})
 		checkDeliveries(t, "a new persistent session", s.SelfFence(t, marker), nil)
+
+		// The publisher's router routed to the first session's queue, and
+		// the new session's queue has the same name: the new session gets
+		// what it now subscribes to.
+		s.SubscribeGranted(t, 1, "ps/new")
+		p.Publish(t, rawmqtt.Publish{Topic: "ps/new", Payload: "to the new session", QoS: 1})
+		if before := s.Until(t, "ps/new", "to the new session"); len(before) != 0 {
+			t.Errorf("the new session got %v before the message to it, want nothing", pubsOf(before))
+		}
 	})
 }
 
