@@ -58,12 +58,13 @@ done
 sleep 1 # every SUBACK in: mosquitto_sub subscribes right after CONNACK
 
 head -c 64 /dev/zero | tr '\0' x >"$work/line"; echo >>"$work/line"
-yes "$(cat "$work/line")" | head -n "$n" | mosquitto_pub -p "$port" -q "$qos" -t syscalls/t -l
+{ yes "$(cat "$work/line")" || true; } | head -n "$n" >"$work/messages"
+mosquitto_pub -p "$port" -q "$qos" -t syscalls/t -l <"$work/messages"
 
 deadline=$((SECONDS + 120))
 for i in $(seq "$subs"); do
 	while [ "$(wc -l <"$work/sub.$i")" -lt "$n" ]; do
-		[ $SECONDS -lt $deadline ] || { echo "$0: subscriber $i got $(wc -l <"$work/sub.$i") of $n" >&2; exit 1; }
+		[ $SECONDS -lt $deadline ] || { echo "$0: subscriber $i got $(wc -l <"$work/sub.$i") of $n; the broker's log:" >&2; tail -5 "$work/broker.log" >&2; exit 1; }
 		sleep 0.2
 	done
 done

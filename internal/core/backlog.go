@@ -7,9 +7,16 @@ import "github.com/rs/zerolog"
 // and the slow-consumer policy (package stall has the why).
 
 // Held is how many publications the client holds: written to the output
-// and not yet taken by the socket, waiting for room in the window, or held
-// while subscriptions are being made.
-func (d *Deliverer) Held() int { return d.out.PendingPackets() + d.flows.Waiting() + len(d.held) }
+// and not yet taken by the socket, waiting for room in the window, held
+// while subscriptions are being made, or rung in its mailbox and not yet
+// sent.
+func (d *Deliverer) Held() int {
+	n := d.out.PendingPackets() + d.flows.Waiting() + len(d.held)
+	if d.mailbox != nil {
+		n += d.mailbox.Rung()
+	}
+	return n
+}
 
 // Room reports whether the backlog takes more, with msgs more messages of
 // bytes more bytes on their way into it (taken by the engine and not yet

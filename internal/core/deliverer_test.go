@@ -186,6 +186,7 @@ type fakeMailbox struct {
 
 func (m *fakeMailbox) Unsettled() ([]Unsettled, error) { return m.unsettled, nil }
 func (m *fakeMailbox) Rang(string)                     {}
+func (m *fakeMailbox) Rung() int                       { return 0 }
 func (m *fakeMailbox) Next(n int) ([]Item, error) {
 	n = min(n, len(m.fresh))
 	out := m.fresh[:n]

@@ -12,6 +12,13 @@ type Mailbox interface {
 	// Rang notes news: an entry routed to the session (name "" when the
 	// engine does not know which).
 	Rang(entry string)
+	// Rung counts the entries noted by Rang (or found) and not yet taken
+	// by Next. They are the client's backlog like any publication taken
+	// from its inbox: counting them stops the deliverer taking more bells
+	// from a full backlog, so the inbox fills and routers wait
+	// (back-pressure) instead of filling the mailbox of a session that is
+	// online and reading.
+	Rung() int
 	// Next takes up to n entries not yet sent, oldest first.
 	Next(n int) ([]Item, error)
 	// Sent, Released and Settled record an entry's progress.

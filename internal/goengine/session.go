@@ -148,6 +148,10 @@ func (mb *mailbox) Unsettled() ([]core.Unsettled, error) {
 // Rang implements core.Mailbox: the entries are all in memory already.
 func (mb *mailbox) Rang(string) {}
 
+// Rung implements core.Mailbox: no bell is noted (Rang), so none waits; the
+// mailbox is bounded where it is stored (store).
+func (mb *mailbox) Rung() int { return 0 }
+
 // Next implements core.Mailbox.
 func (mb *mailbox) Next(n int) ([]core.Item, error) {
 	mb.mu.Lock()

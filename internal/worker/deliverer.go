@@ -45,6 +45,7 @@ type deliverer struct {
 	// the connection's, or the persistent session's once adopted.
 	identity string
 	mailbox  *mailbox // a persistent session's, once adopted
+	reader   *os.File // holds the session's reader lock (see readSession)
 
 	// What the descriptors may have ready; epoll is edge-triggered, so a
 	// flag is cleared only when a call finds nothing (EAGAIN).
@@ -447,5 +448,8 @@ func (d *deliverer) adopt(name string) error {
 	}
 	d.identity = name
 	d.mailbox = newMailbox(d.spool, name)
+	if d.reader, err = readSession(d.spool.QueueDir(name)); err != nil {
+		return fmt.Errorf("adopt session queue: %w", err)
+	}
 	return d.core.Start(d.mailbox)
 }

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/forkmq/forkmq/internal/core"
 	"github.com/forkmq/forkmq/internal/packet"
 	"github.com/forkmq/forkmq/internal/spool"
@@ -28,6 +30,42 @@ import (
 // message again once PUBREC came back. Base names sort by the time they were
 // routed.
 const mailboxMissed = ".missed" // a router could not ring the doorbell: rescan
+
+// mailboxReader is the file in a session's mailbox folder that the
+// deliverer reading the session holds a shared flock on while it lives; the
+// kernel drops the lock however the deliverer ends. A router that finds the
+// session's queue full asks whether anyone reads it (sessionOnline) before
+// it waits.
+const mailboxReader = ".reader"
+
+// readSession takes the reader's lock of a session's mailbox folder; the
+// returned file holds it until closed.
+func readSession(dir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, mailboxReader), os.O_CREATE|os.O_RDONLY, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("session reader lock: %w", err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_SH); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("session reader lock: %w", os.NewSyscallError("flock", err))
+	}
+	return f, nil
+}
+
+// sessionOnline reports whether a deliverer reads the session whose
+// mailbox folder is dir.
+func sessionOnline(dir string) bool {
+	f, err := os.Open(filepath.Join(dir, mailboxReader))
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) != nil {
+		return true // a reader holds it
+	}
+	unix.Flock(int(f.Fd()), unix.LOCK_UN)
+	return false
+}
 
 // mailboxUsage counts the messages and bytes in a mailbox folder.
 func mailboxUsage(dir string) (n int, size int64) {
@@ -60,6 +98,9 @@ func newMailbox(sp *spool.Spool, queue string) *mailbox {
 }
 
 func (mb *mailbox) path(base, suffix string) string { return filepath.Join(mb.dir, base+suffix) }
+
+// Rung implements core.Mailbox.
+func (mb *mailbox) Rung() int { return len(mb.known) }
 
 // Unsettled implements core.Mailbox.
 func (mb *mailbox) Unsettled() ([]core.Unsettled, error) {

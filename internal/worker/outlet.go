@@ -126,9 +126,6 @@ func (q *queues) Offer(to string, m *core.Message, qos packet.QoS) error {
 		return q.toMailbox(to, o, qos, nil)
 	}
 	wait := publishWait(q.args.StallTimeout)
-	if state.IsSessionQueue(to) {
-		wait = 0 // possibly offline: never wait
-	}
 	if o.fits(q.args.QueueMsgSize) {
 		return q.add(to, o.envelope(qos), wait)
 	}
@@ -235,13 +232,15 @@ func (q *queues) toMailbox(to string, o *outgoing, qos packet.QoS, ring func([]b
 	if ring != nil {
 		return ring(doorbell)
 	}
-	// The mailbox's bounds are checked only when the session looks behind —
-	// no queue (offline, unlinked), a full queue, or messages already
-	// waiting in it — so a keeping-up subscriber costs no directory scan
-	// per message.
+	// An online session's full queue is back-pressure, as for any
+	// subscriber (sendWaiting); an offline one's mailbox fills up to its
+	// bounds, which are checked only when the session looks behind — no
+	// queue (offline, unlinked), a full queue, or messages already waiting
+	// in it — so a keeping-up subscriber costs no directory scan per
+	// message.
 	behind := true
 	_ = q.sendTo(to, func(w *queue.Queue) error {
-		if err := w.Send(doorbell, envelope.PrioPublish, time.Now().Add(-time.Second)); err != nil {
+		if err := q.sendWaiting(w, to, doorbell, publishWait(q.args.StallTimeout)); err != nil {
 			// No room: mark the mailbox for a rescan by its deliverer.
 			if f, err := os.OpenFile(filepath.Join(q.spool.QueueDir(to), mailboxMissed), os.O_CREATE|os.O_WRONLY, 0o600); err == nil {
 				f.Close()
@@ -288,10 +287,27 @@ func (q *queues) deliver(name string, env []byte, wait time.Duration) error {
 // (senders take turns in order) at most wait, in slices: between them it
 // checks that the queue still exists, and gives up with queue.ErrNotExist
 // when it does not (its client is gone).
+//
+// A persistent session's queue is waited on only while the session is
+// online (sessionOnline): an offline one's queue fills with doorbells
+// nobody takes, and a QoS 0 copy for it may be dropped [MQTT-3.1.2-5
+// stores only QoS 1 and 2]; an online one is back-pressure like any other.
 func (q *queues) sendWaiting(w *queue.Queue, name string, env []byte, wait time.Duration) error {
 	deadline := time.Now().Add(wait)
 	if wait <= 0 {
 		deadline = time.Now().Add(-time.Second) // never wait
+	}
+	if session := state.IsSessionQueue(name); session && wait > 0 {
+		err := w.Send(env, envelope.PrioPublish, time.Now().Add(-time.Second))
+		if !errors.Is(err, queue.ErrFull) {
+			if err != nil {
+				return fmt.Errorf("send to queue %s: %w", name, err)
+			}
+			return nil
+		}
+		if !sessionOnline(q.spool.QueueDir(name)) {
+			return fmt.Errorf("send to queue %s: the session is offline: %w", name, err)
+		}
 	}
 	for {
 		slice := time.Now().Add(queueSlice)
@@ -307,6 +323,9 @@ func (q *queues) sendWaiting(w *queue.Queue, name string, env []byte, wait time.
 		}
 		if !queue.Exists(name) {
 			return fmt.Errorf("send to queue %s: %w", name, queue.ErrNotExist)
+		}
+		if state.IsSessionQueue(name) && !sessionOnline(q.spool.QueueDir(name)) {
+			return fmt.Errorf("send to queue %s: the session went offline: %w", name, queue.ErrFull)
 		}
 	}
 }

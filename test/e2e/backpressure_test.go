@@ -16,19 +16,33 @@ import (
 // TestFanInBackPressure: 100 publishers each send 200 messages as fast as
 // TCP lets them to one subscriber through a backlog of 10 messages. The
 // subscriber gets all 20,000, each publisher's in order [MQTT-4.6.0-6], and
-// the broker drops nothing and disconnects no one.
+// the broker drops nothing and disconnects no one — also when the
+// subscriber holds a persistent session, whose queue the broker must treat
+// as back-pressure while the session is online, at QoS 0 too.
 //
 // It is not parallel: its 101 clients take three quarters of the POSIX
 // queue memory that all root processes share (RLIMIT_MSGQUEUE).
 func TestFanInBackPressure(t *testing.T) {
 	const pubs, each = 100, 200
-	for _, qos := range []byte{0, 1} {
-		t.Run(fmt.Sprintf("QoS%d", qos), func(t *testing.T) {
+	for _, c := range []struct {
+		qos        byte
+		persistent bool
+	}{{0, false}, {1, false}, {0, true}, {1, true}} {
+		qos := c.qos
+		name := fmt.Sprintf("QoS%d", qos)
+		if c.persistent {
+			name += "Persistent"
+		}
+		t.Run(name, func(t *testing.T) {
 			forEachEngine(t, func(t *testing.T, engine string) {
 				b := startBroker(t, withEngine(engine), withMaxClients(pubs+10), withQueueBudget(msgqueueLimit*3/4), quietLog,
 					brokerFlags("-max-queued-messages", "10"))
 				subID := newClientID("fanin-sub")
-				sub := rawmqtt.Connected(t, b.Addr, rawmqtt.MQTT311(subID))
+				cfg := rawmqtt.MQTT311(subID)
+				if c.persistent {
+					cfg = cfg.Persistent()
+				}
+				sub := rawmqtt.Connected(t, b.Addr, cfg)
 				sub.SubscribeCodes(t, qos, "fanin/#")
 				got := collect(sub)
 
@@ -89,7 +103,7 @@ func TestFanInBackPressure(t *testing.T) {
 					t.Errorf("subscriber received %d messages, want %d", len(got.seqs), pubs*each)
 				}
 				got.mu.Unlock()
-				for _, prefix := range []string{"slow consumer", "message dropped", "disconnecting a slow consumer"} {
+				for _, prefix := range []string{"slow consumer", "message dropped", "disconnecting a slow consumer", "message not delivered", "persistent session mailbox full"} {
 					if l := b.logLinesWithPrefix(prefix); len(l) > 0 {
 						t.Errorf("%d %q lines, the first: %s", len(l), prefix, l[0].raw)
 					}
