@@ -167,8 +167,11 @@ func (e *Engine) reloadAccess() {
 		e.log.Error().Err(err).Msg("SIGHUP: access files not reloaded; keeping the previous ones")
 		return
 	}
-	e.access.Store(next)
-	e.log.Info().Msg("SIGHUP: routers re-read the access files")
+	// A reconfiguration on the same SIGHUP (Reconfigure) may have
+	// swapped the rules in meanwhile, from files the file names now: keep it.
+	if e.access.CompareAndSwap(cur, next) {
+		e.log.Info().Msg("SIGHUP: routers re-read the access files")
+	}
 }
 
 // authorizer is the current access rules, nil when there are none.

@@ -37,6 +37,7 @@ type Supervisor struct {
 	seq      uint64
 	clients  map[string]*client // by queue name
 	accepted chan net.Conn
+	reconf   chan options.Options // a SIGHUP's re-read options (Reconfigure)
 	exits    chan workerExit
 	cleaned  chan *client  // a gone connection's files are removed
 	cleaners chan struct{} // bounds the cleanups running at once
@@ -67,6 +68,7 @@ func New(cfg options.Options, log zerolog.Logger) (*Supervisor, error) {
 		state:    st,
 		clients:  make(map[string]*client),
 		accepted: make(chan net.Conn),
+		reconf:   make(chan options.Options),
 		exits:    make(chan workerExit, 64),
 		cleaned:  make(chan *client, 64),
 		cleaners: make(chan struct{}, 4),
@@ -185,6 +187,8 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		select {
 		case <-hup:
 			s.reload()
+		case o := <-s.reconf:
+			s.reconfigure(o)
 		case conn := <-s.accepted:
 			s.admit(conn)
 		case e := <-s.exits:
