@@ -1,6 +1,10 @@
 package core
 
-import "github.com/rs/zerolog"
+import (
+	"github.com/rs/zerolog"
+
+	"github.com/forkmq/forkmq/internal/scoreboard"
+)
 
 // The deliverer's backlog: what a client holds that is not written yet,
 // its bounds (-max-queued-messages, -max-queued-bytes), the stall verdict
@@ -75,6 +79,7 @@ func (d *Deliverer) Refuse(it Item) error {
 			it.Msg.File.Close()
 		}
 		d.dropped++
+		d.Counts.Inc(scoreboard.PublishDropped)
 		LogDropped(d.log, d.dropped, d.Held(), d.out.Pending())
 		return nil
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/forkmq/forkmq/internal/packet"
+	"github.com/forkmq/forkmq/internal/scoreboard"
 	"github.com/forkmq/forkmq/internal/stall"
 )
 
@@ -47,7 +48,8 @@ type Deliverer struct {
 	out     Output
 	flows   *Flows
 	watch   *stall.Watch
-	mailbox Mailbox // nil for a clean session
+	mailbox Mailbox            // nil for a clean session
+	Counts  *scoreboard.Writer // what it writes is counted here (nil: not counted)
 
 	started bool   // CONNACK is out: publications may be written
 	hold    bool   // subscriptions being made: publications wait in held
@@ -75,6 +77,7 @@ func (d *Deliverer) Watch() *stall.Watch { return d.watch }
 func (d *Deliverer) Wrote(n int64) {
 	if n > 0 {
 		d.watch.Progress()
+		d.Counts.Add(scoreboard.BytesSent, uint64(n))
 	}
 }
 
@@ -90,6 +93,7 @@ func (d *Deliverer) Start(mb Mailbox) error {
 		return fmt.Errorf("%w: a second start", ErrProtocol)
 	}
 	d.started, d.mailbox = true, mb
+	d.Counts.SetState(scoreboard.StateConnected)
 	if mb == nil {
 		return nil
 	}
@@ -241,6 +245,7 @@ func (d *Deliverer) send(it Item, id uint16, dup bool) {
 		d.out.AppendFile(m.File, m.Offset, m.Size)
 	}
 	d.out.EndPacket()
+	d.Counts.Inc(scoreboard.MessagesSent)
 }
 
 // ack settles a flow the client acknowledged, then lets waiting messages

@@ -10,6 +10,7 @@ import (
 	"github.com/forkmq/forkmq/internal/packet"
 	"github.com/forkmq/forkmq/internal/protocol"
 	"github.com/forkmq/forkmq/internal/retain"
+	"github.com/forkmq/forkmq/internal/scoreboard"
 )
 
 // Target is a subscriber a topic matched, with the highest QoS granted to
@@ -92,6 +93,7 @@ type Router[K comparable] struct {
 	own      Own
 	sessions Sessions[K]
 	retained *retain.Store
+	Counts   *scoreboard.Writer // the publications it receives are counted here (nil: not counted)
 
 	self       K    // the key the client is subscribed under, once connected
 	connected  bool // self is set
@@ -199,7 +201,10 @@ func (r *Router[K]) Unsubscribe(filter string) error { return r.index.Unsubscrib
 // copies carry RETAIN 0 [MQTT-3.3.1-9] and DUP 0 [MQTT-3.3.1-3]. A client
 // subscribed to what it publishes at QoS 1/2 gets its PUBACK or PUBREC
 // before its own copy.
-func (r *Router[K]) Publish(p *packet.Publish) error { return r.route(p, p.QoS > 0) }
+func (r *Router[K]) Publish(p *packet.Publish) error {
+	r.Counts.Inc(scoreboard.MessagesReceived)
+	return r.route(p, p.QoS > 0)
+}
 
 // route routes a publication; ackFollows says an acknowledgement to the
 // client follows, which its own copy waits for.

@@ -23,6 +23,7 @@ import (
 	"github.com/forkmq/forkmq/internal/options"
 	"github.com/forkmq/forkmq/internal/protocol"
 	"github.com/forkmq/forkmq/internal/retain"
+	"github.com/forkmq/forkmq/internal/scoreboard"
 	"github.com/forkmq/forkmq/internal/state"
 )
 
@@ -53,6 +54,11 @@ type Engine struct {
 	running  sync.WaitGroup // one per admitted client, done after its cleanup
 	gate     *admission.Gate
 	refuser  *admission.Refuser
+
+	// Operating it (operate.go).
+	board       *scoreboard.Board
+	started     time.Time
+	sysInterval atomic.Int64 // time.Duration
 }
 
 // New prepares the engine: it creates the state directory, opens the
@@ -89,6 +95,8 @@ func New(cfg options.Options, log zerolog.Logger) (*Engine, error) {
 		sessions: make(map[string]*session),
 		gate:     admission.NewGate(cfg.AcceptRate, cfg.AcceptBurst, cfg.MaxClients),
 		refuser:  admission.NewRefuser(log),
+		board:    newBoard(cfg.MaxClients, os.Getpid()),
+		started:  time.Now(),
 	}
 	if cfg.PasswordFile != "" || cfg.ACLFile != "" || !cfg.AllowAnon {
 		a, err := auth.Load(auth.Config{PasswordFile: cfg.PasswordFile, ACLFile: cfg.ACLFile, AllowAnonymous: cfg.AllowAnon})
@@ -141,6 +149,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		defer close(accepted)
 		admission.AcceptLoop(e.ln, e.log, e.admit)
 	}()
+	go e.publishSys(ctx)
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -199,6 +208,7 @@ func (e *Engine) admit(conn net.Conn) {
 	e.seq++
 	name := e.QueuePrefix() + strconv.FormatUint(e.seq, 10)
 	c := newClient(name, conn.(*net.TCPConn), &e.cfg, e.log.With().Str("role", "deliverer").Int("pid", e.pid).Str("queue", name).Logger())
+	c.counts = e.allocCounts(name, c.remote)
 	e.clients[c] = struct{}{}
 	e.running.Add(1)
 	e.mu.Unlock()
@@ -224,6 +234,7 @@ func (e *Engine) serve(c *client) {
 		e.index.Remove(s, s.filterList()...)
 	}
 	willPublished := r.publishWill()
+	e.releaseCounts(c.counts)
 	e.mu.Lock()
 	delete(e.clients, c)
 	if e.ids[r.id] == c {

@@ -22,4 +22,5 @@ func (e *Engine) Reconfigure(o options.Options) {
 		}
 		e.access.Store(a)
 	}
+	e.setSysInterval(o.SysInterval)
 }

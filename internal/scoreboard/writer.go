@@ -2,6 +2,7 @@ package scoreboard
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"time"
 )
@@ -143,10 +144,47 @@ func (w *Writer) SetClient(clientID, remote string) {
 	s.idseq.Add(1)
 }
 
+// Connected records that the process's client is connected: who it is,
+// its state, and one more connection accepted (Connects).
+func (w *Writer) Connected(clientID, remote string) {
+	if w == nil {
+		return
+	}
+	w.SetClient(clientID, remote)
+	w.SetState(StateConnected)
+	w.Inc(Connects)
+}
+
 // setMeta changes the pid or state in the slot's meta word. Only the
 // owner writes it while it owns the slot, so load-then-store loses nothing.
 func (w *Writer) setMeta(f func(pid *int, state *State)) {
 	pid, role, state, idLen, remoteLen := unpackMeta(w.s.meta.Load())
 	f(&pid, &state)
 	w.s.meta.Store(packMeta(pid, role, state, idLen, remoteLen))
+}
+
+// FileName is the scoreboard's file in a broker's state directory.
+const FileName = "scoreboard"
+
+// Reader returns r counting the bytes read from it as BytesReceived (r
+// itself for a nil Writer): a router reads its client's socket through
+// it.
+func (w *Writer) Reader(r io.Reader) io.Reader {
+	if w == nil {
+		return r
+	}
+	return &countingReader{r: r, w: w}
+}
+
+type countingReader struct {
+	r io.Reader
+	w *Writer
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if n > 0 {
+		c.w.s.counters[BytesReceived].Add(uint64(n))
+	}
+	return n, err
 }

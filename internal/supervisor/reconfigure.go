@@ -23,5 +23,8 @@ func (s *Supervisor) reconfigure(o options.Options) {
 		}
 	}
 	s.cfg.PasswordFile, s.cfg.ACLFile, s.cfg.AllowAnon = o.PasswordFile, o.ACLFile, o.AllowAnon
-	s.cfg.SysInterval = o.SysInterval
+	if o.SysInterval != s.cfg.SysInterval {
+		s.cfg.SysInterval = o.SysInterval
+		s.restartSys()
+	}
 }

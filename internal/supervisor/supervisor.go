@@ -17,6 +17,7 @@ import (
 	"github.com/forkmq/forkmq/internal/auth"
 	"github.com/forkmq/forkmq/internal/options"
 	"github.com/forkmq/forkmq/internal/queue"
+	"github.com/forkmq/forkmq/internal/scoreboard"
 	"github.com/forkmq/forkmq/internal/spawn"
 	"github.com/forkmq/forkmq/internal/spool"
 	"github.com/forkmq/forkmq/internal/topicdir"
@@ -42,6 +43,9 @@ type Supervisor struct {
 	cleaned  chan *client  // a gone connection's files are removed
 	cleaners chan struct{} // bounds the cleanups running at once
 	cleaning int           // cleanups under way
+
+	board *scoreboard.Board // every process's counters (board.go)
+	sys   sysWorker         // the $SYS publisher (sys.go)
 
 	workerEnv []string // the environment workers start with
 	gate      *admission.Gate
@@ -106,6 +110,9 @@ func (s *Supervisor) init() error {
 		return err
 	}
 	if err := s.planQueues(); err != nil {
+		return err
+	}
+	if err := s.openBoard(); err != nil {
 		return err
 	}
 	if err := s.checkAccessFiles(); err != nil {
@@ -180,6 +187,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		Int64("queue_msg_size", s.attr.MsgSize).
 		Msg("listening")
 	go s.acceptLoop()
+	s.startSys()
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -189,6 +197,8 @@ func (s *Supervisor) Run(ctx context.Context) error {
 			s.reload()
 		case o := <-s.reconf:
 			s.reconfigure(o)
+		case ev := <-s.sys.events:
+			s.sysEvent(ev)
 		case conn := <-s.accepted:
 			s.admit(conn)
 		case e := <-s.exits:
@@ -239,6 +249,7 @@ func (s *Supervisor) acceptLoop() {
 func (s *Supervisor) shutdown() error {
 	s.log.Info().Int("clients", len(s.clients)).Msg("shutting down")
 	s.ln.Close()
+	s.stopSys()
 	go func() { // refuse whatever the accept loop still hands over
 		for conn := range s.accepted {
 			conn.Close()
@@ -268,6 +279,7 @@ func (s *Supervisor) shutdown() error {
 	// The sweep works from the records on disk, so it removes the queues
 	// and files of clients not cleaned up above too.
 	err := s.sweep(true)
+	s.closeBoard()
 	s.state.close()
 	if left > 0 {
 		err = errors.Join(err, fmt.Errorf("shutdown: %d clients' workers did not exit in time (their state was swept)", left))
@@ -313,6 +325,7 @@ func (s *Supervisor) startWorker(c *client, role spawn.Role, files []*os.File, p
 		QueueMsgSize: int(s.attr.MsgSize),
 		QueueMsgMax:  int(s.attr.MaxMsg),
 		Partner:      partner,
+		Slot:         s.allocSlot(role, c.queue, c.remote),
 		Options:      s.cfg,
 	}
 	args.StateDir = s.state.Root
@@ -324,9 +337,10 @@ func (s *Supervisor) startWorker(c *client, role spawn.Role, files []*os.File, p
 		ExtraFiles: files,
 	}
 	if err := cmd.Start(); err != nil {
+		s.releaseSlot(args.Slot)
 		return nil, spawnLimit(err)
 	}
-	w := &workerProc{role: role, cmd: cmd, pid: cmd.Process.Pid}
+	w := &workerProc{role: role, cmd: cmd, pid: cmd.Process.Pid, slot: args.Slot}
 	go func() {
 		_ = cmd.Wait()
 		s.exits <- workerExit{client: c, role: role, state: cmd.ProcessState}
@@ -361,6 +375,7 @@ func (s *Supervisor) workerExited(e workerExit) {
 	c := e.client
 	w := c.worker(e.role)
 	w.exited = true
+	s.releaseSlot(w.slot)
 	code := spawn.ExitCode(e.state.ExitCode())
 	if e.role == spawn.RoleWill {
 		if code != spawn.ExitOrderly {
