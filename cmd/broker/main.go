@@ -25,6 +25,9 @@ func main() {
 }
 
 func run(argv []string) int {
+	if len(argv) > 0 && argv[0] == "status" {
+		return status(argv[1:])
+	}
 	fs := flag.NewFlagSet("broker", flag.ContinueOnError)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: broker [-c FILE] [flags]\n       broker status -state-dir DIR\n\nforkmq's MQTT 3.1.1 broker: two worker processes per client, POSIX message queues between them (or, with -engine goroutine, two goroutines and channels).\n\nFlags:\n")
@@ -52,6 +55,11 @@ func run(argv []string) int {
 	logNotices(log, loaded.Notices, nil)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	adminLn, err := listenAdmin(opts.AdminListen)
+	if err != nil {
+		log.Error().Err(err).Msg("broker cannot start")
+		return 1
+	}
 	if opts.Engine == options.Goroutine {
 		eng, err := goengine.New(opts, log)
 		if err != nil {
@@ -59,6 +67,7 @@ func run(argv []string) int {
 			return 1
 		}
 		go reloadOnHUP(ctx, log, argv, loaded, eng)
+		serveAdmin(ctx, log, adminLn, opts.StateDir, eng)
 		return exitOf(log, eng.Run(ctx))
 	}
 	sup, err := supervisor.New(opts, log)
@@ -67,6 +76,7 @@ func run(argv []string) int {
 		return 1
 	}
 	go reloadOnHUP(ctx, log, argv, loaded, sup)
+	serveAdmin(ctx, log, adminLn, opts.StateDir, sup)
 	return exitOf(log, sup.Run(ctx))
 }
 

@@ -57,6 +57,10 @@
 //	forkmq_backlog_messages          messages taken by deliverers and not yet written
 //	forkmq_backlog_bytes             their bytes
 //
+// (The workers do not feed the four gauges above yet, nor the two
+// histograms below: they read 0. The counters, process counts, queues and
+// topic files are fed.)
+//
 // Histograms (buckets from 50 µs doubling to 204.8 ms, scoreboard.Bounds):
 //
 //	forkmq_delivery_latency_seconds  from a publication's arrival at its router to its write to a subscriber

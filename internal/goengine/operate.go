@@ -26,7 +26,10 @@ type pairCounts struct {
 // (the supervisor's role), its $SYS publisher, and two per client.
 func newBoard(maxClients, pid int) *scoreboard.Board {
 	b := scoreboard.New(2*maxClients + 4)
-	_, _ = b.Allocate(scoreboard.Identity{Role: scoreboard.RoleSupervisor, PID: pid, State: scoreboard.StateConnected})
+	if ref, err := b.Allocate(scoreboard.Identity{Role: scoreboard.RoleSupervisor, PID: pid}); err == nil {
+		w, _ := b.Writer(ref)
+		w.SetState(scoreboard.StateConnected) // serving
+	}
 	return b
 }
 
@@ -76,7 +79,9 @@ func (e *Engine) publishSys(ctx context.Context) {
 	}
 	r := &router{e: e, log: e.log.With().Str("role", "sys").Int("pid", e.pid).Logger()}
 	r.core = core.NewRouter[*session](r.log, &memIndex{x: e.index, m: e.index.NewMatcher()}, r, nil, nil, e.retained)
-	if ref, err := e.board.Allocate(scoreboard.Identity{Role: scoreboard.RoleSys, PID: e.pid, State: scoreboard.StateConnected}); err == nil {
+	if ref, err := e.board.Allocate(scoreboard.Identity{Role: scoreboard.RoleSys, PID: e.pid}); err == nil {
+		w, _ := e.board.Writer(ref)
+		w.SetState(scoreboard.StateConnected) // serving
 		defer e.board.Release(ref)
 	}
 	publish := func(m systopics.Message) error {

@@ -19,7 +19,12 @@ func (s *Supervisor) openBoard() error {
 		return err
 	}
 	s.board = b
-	_, err = b.Allocate(scoreboard.Identity{Role: scoreboard.RoleSupervisor, PID: os.Getpid(), State: scoreboard.StateConnected})
+	ref, err := b.Allocate(scoreboard.Identity{Role: scoreboard.RoleSupervisor, PID: os.Getpid()})
+	if err != nil {
+		return err
+	}
+	w, err := b.Writer(ref)
+	w.SetState(scoreboard.StateConnected) // serving
 	return err
 }
 
