@@ -58,7 +58,8 @@ type Engine struct {
 	// Operating it (operate.go).
 	board       *scoreboard.Board
 	started     time.Time
-	sysInterval atomic.Int64 // time.Duration
+	sysInterval atomic.Int64  // time.Duration
+	sysDone     chan struct{} // closed when the $SYS publisher has returned
 }
 
 // New prepares the engine: it creates the state directory, opens the
@@ -97,6 +98,7 @@ func New(cfg options.Options, log zerolog.Logger) (*Engine, error) {
 		refuser:  admission.NewRefuser(log),
 		board:    newBoard(cfg.MaxClients, os.Getpid()),
 		started:  time.Now(),
+		sysDone:  make(chan struct{}),
 	}
 	if cfg.PasswordFile != "" || cfg.ACLFile != "" || !cfg.AllowAnon {
 		a, err := auth.Load(auth.Config{PasswordFile: cfg.PasswordFile, ACLFile: cfg.ACLFile, AllowAnonymous: cfg.AllowAnon})
@@ -329,6 +331,7 @@ func (e *Engine) shutdown(accepted <-chan struct{}) error {
 	for _, s := range sessions {
 		e.index.Remove(s, s.filterList()...)
 	}
+	e.forgetSys()
 	e.closeState()
 	e.log.Info().Msg("stopped")
 	return err

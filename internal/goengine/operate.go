@@ -37,6 +37,9 @@ func newBoard(maxClients, pid int) *scoreboard.Board {
 // (more clients than -max-clients, which admission refuses) counts nothing.
 func (e *Engine) allocCounts(name, remote string) pairCounts {
 	var pc pairCounts
+	if scoreboard.Off() {
+		return pc
+	}
 	for i, role := range [2]scoreboard.Role{scoreboard.RoleRouter, scoreboard.RoleDeliverer} {
 		ref, err := e.board.Allocate(scoreboard.Identity{Role: role, PID: e.pid, Queue: name, Remote: remote})
 		if err != nil {
@@ -73,6 +76,7 @@ func (e *Engine) setSysInterval(d time.Duration) { e.sysInterval.Store(int64(d))
 // systopics), through the engine's normal routing path: a core.Router of
 // its own, without a client, retaining each value.
 func (e *Engine) publishSys(ctx context.Context) {
+	defer close(e.sysDone)
 	e.setSysInterval(e.cfg.SysInterval)
 	if e.cfg.SysInterval <= 0 {
 		return
@@ -95,6 +99,15 @@ func (e *Engine) publishSys(ctx context.Context) {
 	r.log.Info().Dur("interval", e.cfg.SysInterval).Msg("publishing $SYS")
 	pub.Run(ctx, func() time.Duration { return time.Duration(e.sysInterval.Load()) }, e.sysCounts, publish,
 		func(err error) { r.log.Warn().Err(err).Msg("$SYS not refreshed") })
+}
+
+// forgetSys waits for the $SYS publisher to return (the engine is
+// stopping) and removes its retained messages: they describe this run.
+func (e *Engine) forgetSys() {
+	<-e.sysDone
+	if err := systopics.Forget(e.retained); err != nil {
+		e.log.Warn().Err(err).Msg("retained $SYS messages not removed")
+	}
 }
 
 // sysCounts are the engine's $SYS counts: the scoreboard's (package

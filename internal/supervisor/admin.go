@@ -32,6 +32,9 @@ type Observer struct {
 
 // Snapshot implements admin.Source.
 func (s *Supervisor) Snapshot(ctx context.Context) (*admin.Snapshot, error) {
+	if s.board == nil {
+		return nil, fmt.Errorf("counting is off (%s=off)", scoreboard.EnvSwitch)
+	}
 	return s.observer().Snapshot(ctx)
 }
 

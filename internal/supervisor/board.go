@@ -14,6 +14,10 @@ import (
 // publisher, and a few to spare for pairs still being reaped. The
 // supervisor alone allocates slots; each worker counts into its own.
 func (s *Supervisor) openBoard() error {
+	if scoreboard.Off() {
+		s.log.Warn().Str(scoreboard.EnvSwitch, "off").Msg("counting is off: no scoreboard, no $SYS, nothing for the admin listener")
+		return nil
+	}
 	b, err := scoreboard.Create(filepath.Join(s.state.Root, scoreboard.FileName), 3*s.cfg.MaxClients+16)
 	if err != nil {
 		return err
@@ -28,12 +32,13 @@ func (s *Supervisor) openBoard() error {
 	return err
 }
 
-// closeBoard unmaps the scoreboard and removes its file: the broker is
-// done.
+// closeBoard removes the retained $SYS messages, unmaps the scoreboard
+// and removes its file: the broker is done.
 func (s *Supervisor) closeBoard() {
 	if s.board == nil {
 		return
 	}
+	s.forgetSys()
 	s.board.Close()
 	os.Remove(filepath.Join(s.state.Root, scoreboard.FileName))
 }
@@ -50,6 +55,9 @@ var slotRoles = map[spawn.Role]scoreboard.Role{
 // argument that names it; "" when the board is full (the worker then
 // counts nothing, which is logged: the broker serves all the same).
 func (s *Supervisor) allocSlot(role spawn.Role, queue, remote string) string {
+	if s.board == nil {
+		return "" // counting is off
+	}
 	ref, err := s.board.Allocate(scoreboard.Identity{Role: slotRoles[role], Queue: queue, Remote: remote})
 	if err != nil {
 		s.log.Warn().Err(err).Str("role", string(role)).Str("queue", queue).Msg("no scoreboard slot: the worker counts nothing")

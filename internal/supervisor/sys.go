@@ -1,11 +1,14 @@
 package supervisor
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"time"
 
+	"github.com/forkmq/forkmq/internal/retain"
 	"github.com/forkmq/forkmq/internal/spawn"
+	"github.com/forkmq/forkmq/internal/systopics"
 )
 
 // sysWorker is the worker that publishes $SYS (role sys, worker/sys.go):
@@ -35,7 +38,7 @@ func (s *Supervisor) startSys() {
 	if s.sys.events == nil {
 		s.sys.events = make(chan sysEvent, 4)
 	}
-	if s.cfg.SysInterval <= 0 || s.sys.stopping || s.sys.w != nil {
+	if s.cfg.SysInterval <= 0 || s.sys.stopping || s.sys.w != nil || s.board == nil {
 		return
 	}
 	args := spawn.Args{
@@ -101,6 +104,35 @@ func (s *Supervisor) restartSys() {
 		return
 	}
 	s.startSys()
+}
+
+// forgetSys waits, at the end of the shutdown, for the $SYS worker stopped
+// at its start (SIGTERM, then SIGKILL after the grace period, and the
+// lifeline closed), then removes its retained messages: they describe
+// this run, and a $SYS worker still writing would bring them back.
+func (s *Supervisor) forgetSys() {
+	if w := s.sys.w; w != nil {
+		deadline := time.After(s.cfg.StopGrace + 2*time.Second)
+	wait:
+		for {
+			select {
+			case ev := <-s.sys.events:
+				if ev.w == w {
+					break wait
+				}
+			case <-deadline:
+				s.log.Warn().Int("pid", w.pid).Msg("$SYS worker still running; its retained messages stay")
+				return
+			}
+		}
+	}
+	store, err := retain.Open(s.state.Retained())
+	if err == nil {
+		err = errors.Join(systopics.Forget(store), store.Close())
+	}
+	if err != nil {
+		s.log.Warn().Err(err).Msg("retained $SYS messages not removed")
+	}
 }
 
 // stopSys stops the $SYS worker for good: the broker is shutting down.

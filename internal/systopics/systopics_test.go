@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/forkmq/forkmq/internal/retain"
 )
 
 func byTopic(ms []Message) map[string]string {
@@ -83,5 +85,25 @@ func TestRunRefreshes(t *testing.T) {
 	}
 	if count != 3 {
 		t.Errorf("messages/received published %d times, want 3 (one per refresh)", count)
+	}
+}
+
+// TestForget: the broker's $SYS messages go, other retained ones stay.
+func TestForget(t *testing.T) {
+	store, err := retain.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	for _, topic := range []string{Prefix + "uptime", Prefix + "load/bytes/sent/1min", "$SYS/other", "home/temp"} {
+		if err := store.Set(retain.Message{Topic: topic, Payload: []byte("1")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := Forget(store); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := store.Count(); err != nil || n != 2 {
+		t.Errorf("%d retained messages left (%v), want $SYS/other and home/temp", n, err)
 	}
 }
