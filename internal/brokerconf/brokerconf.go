@@ -115,21 +115,21 @@ func changes(old, next Loaded) []Change {
 	return out
 }
 
-// liveFlags are the options a running broker can take without a restart.
-// Access rules change for every client at once in the goroutine engine,
-// and for each new connection in the process engine (a connected client's
-// router keeps the files it started with, and re-reads their contents);
-// sys_interval takes effect at the next $SYS publication.
-var liveFlags = map[string]bool{
-	"password-file":   true,
-	"acl-file":        true,
-	"allow-anonymous": true,
-	"sys-interval":    true,
-}
-
 // Live reports whether a running broker applies a change of the option
-// with this flag name without a restart.
-func Live(flagName string) bool { return liveFlags[flagName] }
+// with this flag name without a restart: whether a key that sets it is
+// live in mosqconf's table (password_file, acl_file, allow_anonymous,
+// sys_interval). Access rules change for every client at once in the
+// goroutine engine, and for each new connection in the process engine (a
+// connected client's router keeps the files it started with, and re-reads
+// their contents); sys_interval takes effect at the next refresh.
+func Live(flagName string) bool {
+	for _, r := range rules {
+		if spec, ok := mosqconf.Lookup(r.key); ok && r.flag == flagName && spec.Live {
+			return true
+		}
+	}
+	return false
+}
 
 // lookupAny finds the setting of the first of keys the file sets, in any
 // section.
@@ -153,7 +153,8 @@ func lookupAny(cfg *mosqconf.Config, keys []string) (mosqconf.Setting, bool) {
 }
 
 // ApplyLive returns running with the live options (see Live) taken from
-// next: what a SIGHUP applies at once.
+// next: what a SIGHUP applies at once. (TestApplyLive checks that these
+// are the fields of Live's options.)
 func ApplyLive(running, next options.Options) options.Options {
 	running.PasswordFile, running.ACLFile, running.AllowAnon = next.PasswordFile, next.ACLFile, next.AllowAnon
 	running.SysInterval = next.SysInterval

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -185,5 +186,54 @@ func TestReload(t *testing.T) {
 	running := ApplyLive(cur.Options, next.Options)
 	if !running.AllowAnon || running.SysInterval != 2*time.Second || running.MaxInflight != 10 {
 		t.Errorf("applied %+v: want the live options only", running)
+	}
+}
+
+// TestApplyLive: ApplyLive takes exactly the options Live names.
+func TestApplyLive(t *testing.T) {
+	path := writeFile(t, "listener 1883\n")
+	cur, err := parse("-c", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every option the file can set, changed.
+	changed := writeFile(t, `listener 1884
+allow_anonymous true
+password_file /p
+acl_file /a
+max_connections 7
+max_inflight_messages 3
+max_queued_messages 5
+max_queued_bytes 5000
+max_packet_size 4000
+persistence_location /s
+sys_interval 3
+user nobody
+engine process
+worker_binary /w
+admin_listener 9100
+queue_budget 9999
+connect_timeout 3
+stall_timeout 4
+session_max_messages 6
+session_max_bytes 6000
+max_subscriptions 8
+max_topic_length 99
+max_topic_levels 9
+max_accept_rate 7.5
+accept_burst 3
+log_level warn
+log_format json
+`)
+	next, err := parse("-c", changed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	applied := ApplyLive(cur.Options, next.Options)
+	for _, d := range options.Diff(cur.Options, next.Options) {
+		took := !slices.ContainsFunc(options.Diff(applied, next.Options), func(x options.Difference) bool { return x.Flag == d.Flag })
+		if took != Live(d.Flag) {
+			t.Errorf("-%s: applied %v, live %v", d.Flag, took, Live(d.Flag))
+		}
 	}
 }
