@@ -189,11 +189,15 @@ func (r *Router[K]) Subscribe(filter string, qos packet.QoS) (packet.QoS, error)
 		r.log.Warn().Err(err).Str("filter", filter).Msg("subscribe failed")
 		return 0, err
 	}
+	r.Counts.Inc(scoreboard.Subscribes)
 	return qos, nil
 }
 
 // Unsubscribe implements protocol.Engine.
-func (r *Router[K]) Unsubscribe(filter string) error { return r.index.Unsubscribe(r.self, filter) }
+func (r *Router[K]) Unsubscribe(filter string) error {
+	r.Counts.Inc(scoreboard.Unsubscribes)
+	return r.index.Unsubscribe(r.self, filter)
+}
 
 // Publish implements protocol.Engine: one copy of the message for each
 // matching subscriber, once however many of its filters match, at the

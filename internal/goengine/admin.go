@@ -48,5 +48,6 @@ func (e *Engine) Snapshot(ctx context.Context) (*admin.Snapshot, error) {
 		}
 		s.Topics = append(s.Topics, t)
 	})
+	s.CountSubscriptions()
 	return s, ctx.Err()
 }

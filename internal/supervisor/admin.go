@@ -106,6 +106,7 @@ func (o *Observer) Snapshot(ctx context.Context) (*admin.Snapshot, error) {
 	if errors.Is(err, ctx.Err()) && err != nil {
 		return nil, err
 	}
+	s.CountSubscriptions()
 	return s, nil
 }
 

@@ -95,7 +95,8 @@ func TestAdminMetrics(t *testing.T) {
 		for name, want := range map[string]float64{
 			"forkmq_up": 1, "forkmq_clients_connected": 2, "forkmq_connects_total": 2,
 			`forkmq_processes{role="router"}`: 2, `forkmq_processes{role="deliverer"}`: 2, `forkmq_processes{role="supervisor"}`: 1,
-			"forkmq_topic_files": 1,
+			"forkmq_topic_files": 1, "forkmq_subscriptions": 1, "forkmq_subscribes_total": 1,
+			"forkmq_connect_time_seconds_count": 2,
 		} {
 			if m[name] != want {
 				t.Errorf("%s = %v, want %v", name, m[name], want)
