@@ -1,6 +1,7 @@
 package scoreboard
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -40,6 +41,9 @@ func Attach(path string, ref Ref) (*Writer, error) {
 func (b *Board) Writer(ref Ref) (*Writer, error) {
 	if ref.Index < 0 || ref.Index >= b.n {
 		return nil, fmt.Errorf("scoreboard: slot %d of %d", ref.Index, b.n)
+	}
+	if b.readOnly {
+		return nil, errors.New("scoreboard: mapped read-only (no write permission on the file): this process cannot count")
 	}
 	s := b.slot(ref.Index)
 	if s.gen.Load() != ref.Gen {
