@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -209,4 +210,31 @@ func TestLiveViewInChromium(t *testing.T) {
 			t.Error("the publisher sent nothing")
 		}
 	})
+}
+
+// TestStatusFromStateDir: without an admin listener, `broker status`
+// reads a process-engine broker from its state directory (scoreboard,
+// /proc, queue attributes, topic files), and says what to do for the
+// goroutine engine, whose counts are in its memory.
+func TestStatusFromStateDir(t *testing.T) {
+	b := startBroker(t, withEngine("process"))
+	c := connectPaho(t, b, "status-sub")
+	subscribe(t, c, "status/#")
+	out, err := exec.Command(filepath.Join(binDir, "broker"), "status", "-state-dir", b.StateDir, "-interval", "100ms").CombinedOutput()
+	if err != nil {
+		t.Fatalf("broker status: %v\n%s", err, out)
+	}
+	for _, want := range []string{"forkmq process engine", "status-sub", "supervisor", "router", "deliverer", "status/#"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("broker status does not show %q:\n%s", want, out)
+		}
+	}
+	if !regexp.MustCompile(`deliverer .* 0/[1-9][0-9]*\n`).Match(out) {
+		t.Errorf("broker status shows no queue depth/capacity on the deliverer's line:\n%s", out)
+	}
+	g := startBroker(t, withEngine("goroutine"))
+	out, err = exec.Command(filepath.Join(binDir, "broker"), "status", "-state-dir", g.StateDir).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "-admin-listen") {
+		t.Errorf("broker status on a goroutine engine without admin listener: %v, %s; want an error naming -admin-listen", err, out)
+	}
 }
