@@ -109,6 +109,7 @@ func (d *Deliverer) Start(mb Mailbox) error {
 		}
 		d.send(u.Item, u.ID, true)
 	}
+	d.Counts.SetGauge(scoreboard.Inflight, int64(len(flows)))
 	return d.pull()
 }
 
@@ -217,6 +218,7 @@ func (d *Deliverer) send(it Item, id uint16, dup bool) {
 	m := it.Msg
 	if it.QoS > 0 && id == 0 {
 		id = d.flows.Start(it.QoS, it.Entry)
+		d.Counts.AddGauge(scoreboard.Inflight, 1)
 		if it.Entry != "" {
 			if err := d.mailbox.Sent(it.Entry, id); err != nil {
 				d.log.Warn().Err(err).Str("entry", it.Entry).Msg("mailbox: progress not recorded")
@@ -275,6 +277,7 @@ func (d *Deliverer) ack(t packet.Type, id uint16) error {
 	case t == packet.TypePuback && fl.QoS == packet.AtLeastOnce,
 		t == packet.TypePubcomp && fl.QoS == packet.ExactlyOnce && fl.Released:
 		d.flows.Finish(id)
+		d.Counts.AddGauge(scoreboard.Inflight, -1)
 		d.watch.Progress() // room in the window
 		if fl.Entry != "" {
 			if err := d.mailbox.Settled(fl.Entry, id, fl.Released); err != nil {
