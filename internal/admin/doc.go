@@ -57,8 +57,8 @@
 //	forkmq_backlog_messages          messages taken by deliverers and not yet written
 //	forkmq_backlog_bytes             their bytes
 //
-// (The workers do not feed the backlog gauges yet, nor the delivery-latency
-// histogram: they read 0. Everything else is fed.)
+// (Nothing feeds the delivery-latency histogram yet: it reads 0. The
+// backlog gauges are set once per deliverer turn.)
 //
 // Histograms (buckets from 50 µs doubling to 204.8 ms, scoreboard.Bounds):
 //

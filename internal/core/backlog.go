@@ -42,6 +42,7 @@ func (d *Deliverer) Busy() bool {
 // waits for a refused write, so the deliverer's own delays never count
 // against the client.
 func (d *Deliverer) Judge(refused bool) {
+	d.Counts.SetBacklog(d.Held(), d.out.Pending()+d.flows.WaitingBytes())
 	if !d.Busy() || d.watch.Stalled() || !d.watch.Due() {
 		return
 	}

@@ -26,6 +26,10 @@ func TestDelivererCounts(t *testing.T) {
 	for _, qos := range []packet.QoS{0, 1, 2} {
 		d.Take(pubItem("m", qos))
 	}
+	d.Judge(false)
+	if s := board.Read().Slots[0]; s.Gauges[scoreboard.BacklogMessages] != 3 || s.Gauges[scoreboard.BacklogBytes] != d.Output().Pending() {
+		t.Errorf("backlog before the write: %v messages, %v bytes; want 3 and %d", s.Gauges[scoreboard.BacklogMessages], s.Gauges[scoreboard.BacklogBytes], d.Output().Pending())
+	}
 	d.Wrote(d.Output().Pending())
 	written(t, d)
 	slot := func() scoreboard.Slot { return board.Read().Slots[0] }

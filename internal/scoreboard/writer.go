@@ -119,6 +119,15 @@ func (w *Writer) Observe(h Histogram, d time.Duration) {
 	hist.sum.Add(uint64(d))
 }
 
+// SetBacklog records what a deliverer holds for its client, once a turn:
+// two stores.
+func (w *Writer) SetBacklog(msgs int, bytes int64) {
+	if w != nil {
+		w.s.gauges[BacklogMessages].Store(int64(msgs))
+		w.s.gauges[BacklogBytes].Store(bytes)
+	}
+}
+
 // SetState records where the process is in its life.
 func (w *Writer) SetState(st State) {
 	if w != nil {
