@@ -13,6 +13,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/forkmq/forkmq/internal/brokerconf"
 	"github.com/forkmq/forkmq/internal/goengine"
 	"github.com/forkmq/forkmq/internal/logging"
 	"github.com/forkmq/forkmq/internal/options"
@@ -24,12 +25,15 @@ func main() {
 }
 
 func run(argv []string) int {
+	if len(argv) > 0 && argv[0] == "status" {
+		return status(argv[1:])
+	}
 	fs := flag.NewFlagSet("broker", flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: broker [flags]\n\nforkmq's MQTT 3.1.1 broker: two worker processes per client, POSIX message queues between them (or, with -engine goroutine, two goroutines and channels).\n\nFlags:\n")
+		fmt.Fprintf(fs.Output(), "Usage: broker [-c FILE] [flags]\n       broker status -state-dir DIR\n\nforkmq's MQTT 3.1.1 broker: two worker processes per client, POSIX message queues between them (or, with -engine goroutine, two goroutines and channels).\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
-	opts, err := options.Parse(fs, argv)
+	loaded, err := brokerconf.Parse(fs, argv)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
@@ -37,44 +41,66 @@ func run(argv []string) int {
 		fmt.Fprintln(os.Stderr, "broker:", err)
 		return 2
 	}
-	format, err := logging.Resolve(opts.LogFormat, os.Stderr)
-	if err != nil {
+	opts := loaded.Options
+	if err := settle(&opts); err != nil {
 		fmt.Fprintln(os.Stderr, "broker:", err)
 		return 2
 	}
-	opts.LogFormat = format // workers share the parent's stderr, so its format
+	loaded.Options = opts
 	log, err := logging.New(os.Stderr, opts.LogFormat, opts.LogLevel)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "broker:", err)
 		return 2
 	}
-	if opts.StateDir == "" {
-		opts.StateDir = filepath.Join(runtimeDir(), "forkmq-"+portOf(opts.Listen))
-	}
+	logNotices(log, loaded.Notices, nil)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	adminLn, err := listenAdmin(opts.AdminListen)
+	if err != nil {
+		log.Error().Err(err).Msg("broker cannot start")
+		return 1
+	}
 	if opts.Engine == options.Goroutine {
 		eng, err := goengine.New(opts, log)
 		if err != nil {
 			log.Error().Err(err).Msg("broker cannot start")
 			return 1
 		}
+		go reloadOnHUP(ctx, log, argv, loaded, eng)
+		serveAdmin(ctx, log, adminLn, opts.StateDir, eng)
 		return exitOf(log, eng.Run(ctx))
-	}
-	if opts.WorkerPath == "" {
-		exe, err := os.Executable()
-		if err != nil {
-			log.Error().Err(err).Msg("cannot find the worker binary; give -worker")
-			return 1
-		}
-		opts.WorkerPath = filepath.Join(filepath.Dir(exe), "worker")
 	}
 	sup, err := supervisor.New(opts, log)
 	if err != nil {
 		log.Error().Err(err).Msg("broker cannot start")
 		return 1
 	}
+	go reloadOnHUP(ctx, log, argv, loaded, sup)
+	serveAdmin(ctx, log, adminLn, opts.StateDir, sup)
 	return exitOf(log, sup.Run(ctx))
+}
+
+// settle fills in what the options leave to the broker: the log format
+// (workers share the parent's stderr, so its format), the default state
+// directory, and the worker binary beside the broker. A SIGHUP's re-read
+// options are settled the same way before they are compared.
+func settle(o *options.Options) error {
+	format, err := logging.Resolve(o.LogFormat, os.Stderr)
+	if err != nil {
+		return err
+	}
+	o.LogFormat = format
+	if o.StateDir == "" {
+		o.StateDir = filepath.Join(runtimeDir(), "forkmq-"+portOf(o.Listen))
+	}
+	if o.Engine == options.Process && o.WorkerPath == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("cannot find the worker binary; give -worker: %w", err)
+		}
+		o.WorkerPath = filepath.Join(filepath.Dir(exe), "worker")
+	}
+	return nil
 }
 
 var start = time.Now()

@@ -4,13 +4,13 @@ import (
 	"context"
 	"net"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/forkmq/forkmq/internal/headless"
 )
 
 // envScreenshot names a PNG file the browser test writes the live view to
@@ -23,23 +23,6 @@ const envScreenshot = "FORKMQ_LIVEVIEW_SCREENSHOT"
 // leave room for a loaded one.
 const updateWait = 20 * time.Second
 
-// chromium finds Debian's chromium, installing it the way CI does
-// (scripts/install-deps.sh) when it is missing; it skips the test only if
-// that fails.
-func chromium(t *testing.T) string {
-	t.Helper()
-	if p, err := exec.LookPath("chromium"); err == nil {
-		return p
-	}
-	script, _ := filepath.Abs(filepath.Join("..", "..", "scripts", "install-deps.sh"))
-	out, err := exec.Command(script).CombinedOutput()
-	if p, lookErr := exec.LookPath("chromium"); lookErr == nil {
-		return p
-	}
-	t.Skipf("chromium is not installed, and %s could not install it (%v):\n%s", script, err, out)
-	return ""
-}
-
 // TestLiveViewInChromium opens the live view in headless Chromium against a
 // fake broker: the page shows every client's processes and queue, shows
 // messages/s once it has updated itself, and drops processes and queues
@@ -48,7 +31,7 @@ func TestLiveViewInChromium(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a browser")
 	}
-	exe := chromium(t)
+	exe := headless.Chromium(t)
 
 	f := &fakeBroker{}
 	var tick atomic.Uint64
@@ -72,19 +55,8 @@ func TestLiveViewInChromium(t *testing.T) {
 	go NewServer(f).Serve(ctx, ln)
 	url := "http://" + ln.Addr().String() + "/"
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(exe),
-		chromedp.NoSandbox, // the tests run as root
-		chromedp.DisableGPU,
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.WindowSize(1360, 900),
-	)
-	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	defer cancelAlloc()
-	browser, cancelBrowser := chromedp.NewContext(alloc)
-	defer cancelBrowser()
+	browser, closeBrowser := headless.Browser(ctx, t, exe)
+	defer closeBrowser()
 
 	waitFor := func(what, js string) {
 		t.Helper()
@@ -111,14 +83,7 @@ func TestLiveViewInChromium(t *testing.T) {
 		[...document.querySelectorAll('g.card[data-client="sensor-0"] text.rate.in')]
 			.some(e => /^in [1-9]/.test(e.textContent))`)
 	if path := os.Getenv(envScreenshot); path != "" {
-		png, err := chromedp.Run(browser, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("screenshot: %s", path)
+		headless.Screenshot(t, browser, path)
 	}
 
 	// Client 2 leaves: its processes, queue and table rows go; the others stay.

@@ -32,7 +32,7 @@ var counterHelp = [scoreboard.NumCounters]string{
 
 // gaugeHelp describes each scoreboard gauge, exported as forkmq_<name>.
 var gaugeHelp = [scoreboard.NumGauges]string{
-	scoreboard.Subscriptions:   "Topic filters held by the connected clients.",
+	scoreboard.Subscriptions:   "Topic filters held, over every session (the entries of the topic files).",
 	scoreboard.Inflight:        "QoS 1 and 2 messages sent to clients and not yet acknowledged.",
 	scoreboard.BacklogMessages: "Messages taken by deliverers and not yet written to their clients.",
 	scoreboard.BacklogBytes:    "Bytes of those messages.",

@@ -48,7 +48,7 @@ type Snapshot struct {
 	Others []Process
 
 	Queues []Queue
-	Topics []TopicFile
+	Topics []TopicFile // the caller sets Totals' Subscriptions gauge from them (CountSubscriptions)
 
 	Pool        Pool
 	QueueBudget Budget
@@ -114,4 +114,15 @@ type Pool struct {
 // Budget is the RLIMIT_MSGQUEUE bytes the queues may use.
 type Budget struct {
 	Used, Total uint64
+}
+
+// CountSubscriptions sets the Subscriptions gauge of the totals to the
+// entries of the topic files: the filters held over every session, online
+// or not (the workers do not keep that gauge themselves).
+func (s *Snapshot) CountSubscriptions() {
+	n := 0
+	for _, t := range s.Topics {
+		n += len(t.Entries)
+	}
+	s.Totals.Gauges[scoreboard.Subscriptions] = int64(n)
 }

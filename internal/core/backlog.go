@@ -1,6 +1,10 @@
 package core
 
-import "github.com/rs/zerolog"
+import (
+	"github.com/rs/zerolog"
+
+	"github.com/forkmq/forkmq/internal/scoreboard"
+)
 
 // The deliverer's backlog: what a client holds that is not written yet,
 // its bounds (-max-queued-messages, -max-queued-bytes), the stall verdict
@@ -45,6 +49,7 @@ func (d *Deliverer) Busy() bool {
 // waits for a refused write, so the deliverer's own delays never count
 // against the client.
 func (d *Deliverer) Judge(refused bool) {
+	d.Counts.SetBacklog(d.Held(), d.out.Pending()+d.flows.WaitingBytes())
 	if !d.Busy() || d.watch.Stalled() || !d.watch.Due() {
 		return
 	}
@@ -82,6 +87,7 @@ func (d *Deliverer) Refuse(it Item) error {
 			it.Msg.File.Close()
 		}
 		d.dropped++
+		d.Counts.Inc(scoreboard.PublishDropped)
 		LogDropped(d.log, d.dropped, d.Held(), d.out.Pending())
 		return nil
 	}

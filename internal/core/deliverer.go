@@ -8,6 +8,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/forkmq/forkmq/internal/packet"
+	"github.com/forkmq/forkmq/internal/scoreboard"
 	"github.com/forkmq/forkmq/internal/stall"
 )
 
@@ -47,7 +48,8 @@ type Deliverer struct {
 	out     Output
 	flows   *Flows
 	watch   *stall.Watch
-	mailbox Mailbox // nil for a clean session
+	mailbox Mailbox            // nil for a clean session
+	Counts  *scoreboard.Writer // what it writes is counted here (nil: not counted)
 
 	started bool   // CONNACK is out: publications may be written
 	hold    bool   // subscriptions being made: publications wait in held
@@ -75,6 +77,7 @@ func (d *Deliverer) Watch() *stall.Watch { return d.watch }
 func (d *Deliverer) Wrote(n int64) {
 	if n > 0 {
 		d.watch.Progress()
+		d.Counts.Add(scoreboard.BytesSent, uint64(n))
 	}
 }
 
@@ -90,6 +93,7 @@ func (d *Deliverer) Start(mb Mailbox) error {
 		return fmt.Errorf("%w: a second start", ErrProtocol)
 	}
 	d.started, d.mailbox = true, mb
+	d.Counts.SetState(scoreboard.StateConnected)
 	if mb == nil {
 		return nil
 	}
@@ -105,6 +109,7 @@ func (d *Deliverer) Start(mb Mailbox) error {
 		}
 		d.send(u.Item, u.ID, true)
 	}
+	d.Counts.SetGauge(scoreboard.Inflight, int64(len(flows)))
 	return d.pull()
 }
 
@@ -213,6 +218,7 @@ func (d *Deliverer) send(it Item, id uint16, dup bool) {
 	m := it.Msg
 	if it.QoS > 0 && id == 0 {
 		id = d.flows.Start(it.QoS, it.Entry)
+		d.Counts.AddGauge(scoreboard.Inflight, 1)
 		if it.Entry != "" {
 			if err := d.mailbox.Sent(it.Entry, id); err != nil {
 				d.log.Warn().Err(err).Str("entry", it.Entry).Msg("mailbox: progress not recorded")
@@ -241,6 +247,7 @@ func (d *Deliverer) send(it Item, id uint16, dup bool) {
 		d.out.AppendFile(m.File, m.Offset, m.Size)
 	}
 	d.out.EndPacket()
+	d.Counts.Inc(scoreboard.MessagesSent)
 }
 
 // ack settles a flow the client acknowledged, then lets waiting messages
@@ -270,6 +277,7 @@ func (d *Deliverer) ack(t packet.Type, id uint16) error {
 	case t == packet.TypePuback && fl.QoS == packet.AtLeastOnce,
 		t == packet.TypePubcomp && fl.QoS == packet.ExactlyOnce && fl.Released:
 		d.flows.Finish(id)
+		d.Counts.AddGauge(scoreboard.Inflight, -1)
 		d.watch.Progress() // room in the window
 		if fl.Entry != "" {
 			if err := d.mailbox.Settled(fl.Entry, id, fl.Released); err != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/forkmq/forkmq/internal/packet"
 	"github.com/forkmq/forkmq/internal/protocol"
 	"github.com/forkmq/forkmq/internal/retain"
+	"github.com/forkmq/forkmq/internal/scoreboard"
 )
 
 // Target is a subscriber a topic matched, with the highest QoS granted to
@@ -92,6 +93,7 @@ type Router[K comparable] struct {
 	own      Own
 	sessions Sessions[K]
 	retained *retain.Store
+	Counts   *scoreboard.Writer // the publications it receives are counted here (nil: not counted)
 
 	self       K    // the key the client is subscribed under, once connected
 	connected  bool // self is set
@@ -187,11 +189,15 @@ func (r *Router[K]) Subscribe(filter string, qos packet.QoS) (packet.QoS, error)
 		r.log.Warn().Err(err).Str("filter", filter).Msg("subscribe failed")
 		return 0, err
 	}
+	r.Counts.Inc(scoreboard.Subscribes)
 	return qos, nil
 }
 
 // Unsubscribe implements protocol.Engine.
-func (r *Router[K]) Unsubscribe(filter string) error { return r.index.Unsubscribe(r.self, filter) }
+func (r *Router[K]) Unsubscribe(filter string) error {
+	r.Counts.Inc(scoreboard.Unsubscribes)
+	return r.index.Unsubscribe(r.self, filter)
+}
 
 // Publish implements protocol.Engine: one copy of the message for each
 // matching subscriber, once however many of its filters match, at the
@@ -199,7 +205,10 @@ func (r *Router[K]) Unsubscribe(filter string) error { return r.index.Unsubscrib
 // copies carry RETAIN 0 [MQTT-3.3.1-9] and DUP 0 [MQTT-3.3.1-3]. A client
 // subscribed to what it publishes at QoS 1/2 gets its PUBACK or PUBREC
 // before its own copy.
-func (r *Router[K]) Publish(p *packet.Publish) error { return r.route(p, p.QoS > 0) }
+func (r *Router[K]) Publish(p *packet.Publish) error {
+	r.Counts.Inc(scoreboard.MessagesReceived)
+	return r.route(p, p.QoS > 0)
+}
 
 // route routes a publication; ackFollows says an acknowledgement to the
 // client follows, which its own copy waits for.

@@ -11,6 +11,7 @@ import (
 	"github.com/forkmq/forkmq/internal/core"
 	"github.com/forkmq/forkmq/internal/options"
 	"github.com/forkmq/forkmq/internal/protocol"
+	"github.com/forkmq/forkmq/internal/scoreboard"
 	"github.com/forkmq/forkmq/internal/stall"
 )
 
@@ -50,6 +51,7 @@ type client struct {
 	cleaned   chan struct{} // closed when the client is cleaned up and its will published
 	endOnce   sync.Once
 	why       atomic.Pointer[string] // the first reason recorded
+	counts    pairCounts             // its goroutines' scoreboard slots (operate.go)
 }
 
 // newClient makes a client with cfg's channel sizes and backlog bounds
@@ -83,6 +85,7 @@ func (c *client) overBytes(size int64) bool {
 
 // dropped counts a QoS 0 publication dropped for a stalled client.
 func (c *client) dropped() {
+	c.counts.deliverer.Inc(scoreboard.PublishDropped)
 	core.LogDropped(c.log, c.drops.Add(1), len(c.pubs), c.backlog.Load())
 }
 

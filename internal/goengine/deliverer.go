@@ -28,7 +28,9 @@ type deliverer struct {
 var errStopped = errors.New("client ended")
 
 func newDeliverer(c *client, lim core.Limits) *deliverer {
-	return &deliverer{c: c, log: c.log, core: core.NewDeliverer(lim, c.watch, c.log)}
+	d := &deliverer{c: c, log: c.log, core: core.NewDeliverer(lim, c.watch, c.log)}
+	d.core.Counts = c.counts.deliverer
+	return d
 }
 
 // run is the deliverer; it ends the client the way its loop ended.

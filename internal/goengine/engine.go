@@ -23,6 +23,7 @@ import (
 	"github.com/forkmq/forkmq/internal/options"
 	"github.com/forkmq/forkmq/internal/protocol"
 	"github.com/forkmq/forkmq/internal/retain"
+	"github.com/forkmq/forkmq/internal/scoreboard"
 	"github.com/forkmq/forkmq/internal/state"
 )
 
@@ -53,6 +54,12 @@ type Engine struct {
 	running  sync.WaitGroup // one per admitted client, done after its cleanup
 	gate     *admission.Gate
 	refuser  *admission.Refuser
+
+	// Operating it (operate.go).
+	board       *scoreboard.Board
+	started     time.Time
+	sysInterval atomic.Int64  // time.Duration
+	sysDone     chan struct{} // closed when the $SYS publisher has returned
 }
 
 // New prepares the engine: it creates the state directory, opens the
@@ -89,6 +96,9 @@ func New(cfg options.Options, log zerolog.Logger) (*Engine, error) {
 		sessions: make(map[string]*session),
 		gate:     admission.NewGate(cfg.AcceptRate, cfg.AcceptBurst, cfg.MaxClients),
 		refuser:  admission.NewRefuser(log),
+		board:    newBoard(cfg.MaxClients, os.Getpid()),
+		started:  time.Now(),
+		sysDone:  make(chan struct{}),
 	}
 	if cfg.PasswordFile != "" || cfg.ACLFile != "" || !cfg.AllowAnon {
 		a, err := auth.Load(auth.Config{PasswordFile: cfg.PasswordFile, ACLFile: cfg.ACLFile, AllowAnonymous: cfg.AllowAnon})
@@ -141,6 +151,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		defer close(accepted)
 		admission.AcceptLoop(e.ln, e.log, e.admit)
 	}()
+	go e.publishSys(ctx)
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -167,8 +178,11 @@ func (e *Engine) reloadAccess() {
 		e.log.Error().Err(err).Msg("SIGHUP: access files not reloaded; keeping the previous ones")
 		return
 	}
-	e.access.Store(next)
-	e.log.Info().Msg("SIGHUP: routers re-read the access files")
+	// A reconfiguration on the same SIGHUP (Reconfigure) may have
+	// swapped the rules in meanwhile, from files the file names now: keep it.
+	if e.access.CompareAndSwap(cur, next) {
+		e.log.Info().Msg("SIGHUP: routers re-read the access files")
+	}
 }
 
 // authorizer is the current access rules, nil when there are none.
@@ -196,6 +210,7 @@ func (e *Engine) admit(conn net.Conn) {
 	e.seq++
 	name := e.connPrefix() + strconv.FormatUint(e.seq, 10)
 	c := newClient(name, conn.(*net.TCPConn), &e.cfg, e.log.With().Str("role", "deliverer").Str("conn", name).Logger())
+	c.counts = e.allocCounts(name, c.remote)
 	e.clients[c] = struct{}{}
 	e.running.Add(1)
 	e.mu.Unlock()
@@ -221,6 +236,7 @@ func (e *Engine) serve(c *client) {
 		e.index.Remove(s, s.filterList()...)
 	}
 	willPublished := r.publishWill()
+	e.releaseCounts(c.counts)
 	e.mu.Lock()
 	delete(e.clients, c)
 	if e.ids[r.id] == c {
@@ -313,6 +329,7 @@ func (e *Engine) shutdown(accepted <-chan struct{}) error {
 	for _, s := range sessions {
 		e.index.Remove(s, s.filterList()...)
 	}
+	e.forgetSys()
 	e.closeState()
 	e.log.Info().Msg("stopped")
 	return err

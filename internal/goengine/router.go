@@ -49,6 +49,7 @@ type router struct {
 func newRouter(e *Engine, c *client) *router {
 	r := &router{e: e, c: c, log: e.log.With().Str("role", "router").Str("conn", c.name).Logger()}
 	r.core = core.NewRouter[*session](r.log, &memIndex{x: e.index, m: e.index.NewMatcher()}, r, r, r, e.retained)
+	r.core.Counts = c.counts.router
 	r.proto = protocol.NewConnection(r.core)
 	r.proto.SetLimits(protocol.Limits{MaxSubscriptions: e.cfg.MaxSubs, MaxTopicLength: e.cfg.MaxTopicLen, MaxTopicLevels: e.cfg.MaxTopicLevel})
 	r.proto.SetAuthorizer(e.authorizer)
@@ -61,7 +62,7 @@ func newRouter(e *Engine, c *client) *router {
 // run is the router's loop: one packet at a time, in the order received,
 // until the session ends; then it closes the way the end calls for.
 func (r *router) run() {
-	end, err := r.proto.Serve(r.c.conn, bufio.NewReaderSize(r.c.conn, 64<<10), protocol.ServeConfig{
+	end, err := r.proto.Serve(r.c.conn, bufio.NewReaderSize(r.core.Counts.Reader(r.c.conn), 64<<10), protocol.ServeConfig{
 		MaxPacketSize: r.e.cfg.MaxPacketSize,
 		ConnectWait:   r.e.cfg.ConnectWait,
 		OnConnect:     r.connected,
@@ -77,6 +78,7 @@ func (r *router) run() {
 
 // connected logs the connection once CONNACK is on its way.
 func (r *router) connected() {
+	r.core.Counts.Connected(r.proto.ClientID(), r.c.remote)
 	r.log.Info().
 		Str("client_id", r.proto.ClientID()).
 		Str("remote", r.c.remote).

@@ -142,7 +142,7 @@ var table = buildTable(
 	spec("max_topic_levels", ScopeGlobal, KindInt).bounds(0, 65535),
 	spec("max_accept_rate", ScopeGlobal, KindFloat),
 	spec("accept_burst", ScopeGlobal, KindInt).bounds(0, 1<<31-1),
-	spec("log_level", ScopeGlobal, KindEnum).oneOf("debug", "info", "warn", "error").live(),
+	spec("log_level", ScopeGlobal, KindEnum).oneOf("debug", "info", "warn", "error"),
 	spec("log_format", ScopeGlobal, KindEnum).oneOf("auto", "console", "json"),
 
 	// General options forkmq knows and does not support.

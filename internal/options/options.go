@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"strconv"
 	"time"
 )
@@ -53,6 +54,10 @@ type Options struct {
 	LogFormat     string        // auto, console or json
 	LogLevel      string        // debug, info, warn or error
 
+	// Operating the broker (issue 13): $SYS topics and the admin listener.
+	SysInterval time.Duration // how often $SYS topics are published (0: never)
+	AdminListen string        // address of the admin listener: /metrics, the live view ("": none)
+
 	set map[string]bool // flags given explicitly (Parse), for Validate
 }
 
@@ -82,6 +87,7 @@ func Default() Options {
 		AllowAnon:     true,
 		LogFormat:     "auto",
 		LogLevel:      "info",
+		SysInterval:   10 * time.Second,
 	}
 }
 
@@ -123,6 +129,10 @@ func (o *Options) defs() []flagDef {
 		{"allow-anonymous", "let clients connect without a user name", (*boolValue)(&o.AllowAnon), ""},
 		{"log-format", "log format: auto (console on a terminal, json otherwise), console or json", (*stringValue)(&o.LogFormat), ""},
 		{"log-level", "log level: debug (every packet), info, warn or error", (*stringValue)(&o.LogLevel), ""},
+
+		// Operating the broker.
+		{"sys-interval", "how often the retained $SYS/broker/... topics are published, as mosquitto's sys_interval (0: never)", (*durationValue)(&o.SysInterval), ""},
+		{"admin-listen", "TCP `address` of the admin listener: Prometheus /metrics, the live view at /, /status (default: none)", (*stringValue)(&o.AdminListen), ""},
 	}
 }
 
@@ -137,14 +147,34 @@ func (o *Options) Register(fs *flag.FlagSet) {
 // Parse reads options from command-line arguments, starting from the
 // defaults, and validates them.
 func Parse(fs *flag.FlagSet, args []string) (Options, error) {
-	o := Default()
+	return ParseOver(fs, args, Default())
+}
+
+// ParseOver reads options from command-line arguments over base (the
+// defaults with a configuration file applied): a flag given overrides
+// base's value. It validates the result.
+func ParseOver(fs *flag.FlagSet, args []string, base Options) (Options, error) {
+	o := base
+	o.set = maps.Clone(base.set)
+	if o.set == nil {
+		o.set = map[string]bool{}
+	}
 	o.Register(fs)
 	if err := fs.Parse(args); err != nil {
 		return Options{}, err
 	}
-	o.set = map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { o.set[f.Name] = true })
 	return o, o.Validate()
+}
+
+// MarkSet records that an option was given by the flag of that name's
+// other source (a configuration file), so that Validate judges it as a
+// flag given.
+func (o *Options) MarkSet(flagName string) {
+	if o.set == nil {
+		o.set = map[string]bool{}
+	}
+	o.set[flagName] = true
 }
 
 // Args returns the flags that give a worker these options, whatever its
@@ -181,6 +211,7 @@ func (o Options) Validate() error {
 	check(o.StallTimeout > 0, "-stall-timeout %v: want more than 0", o.StallTimeout)
 	check(o.MaxSubs >= 0 && o.MaxTopicLen >= 0 && o.MaxTopicLevel >= 0, "-max-subscriptions, -max-topic-length, -max-topic-levels: want 0 (no limit) or more")
 	check(o.AcceptRate >= 0 && o.AcceptBurst >= 1, "-max-accept-rate %g, -accept-burst %d: want a rate of 0 or more and a burst of at least 1", o.AcceptRate, o.AcceptBurst)
+	check(o.SysInterval >= 0, "-sys-interval %v: want 0 (never) or more", o.SysInterval)
 	check(o.LogFormat == "auto" || o.LogFormat == "console" || o.LogFormat == "json", "-log-format %q: want auto, console or json", o.LogFormat)
 	for _, d := range o.defs() {
 		if d.only != "" && d.only != o.Engine && o.set[d.name] {
@@ -258,4 +289,23 @@ func numError(err error) error {
 		return ne.Err
 	}
 	return err
+}
+
+// Difference is one option whose value differs between two Options.
+type Difference struct {
+	Flag     string // the option's flag name
+	Old, New string // the values as flags write them
+}
+
+// Diff lists the options whose values differ from a to b, in flag order
+// (a SIGHUP's re-read configuration against the running one).
+func Diff(a, b Options) []Difference {
+	da, db := a.defs(), b.defs()
+	var out []Difference
+	for i := range da {
+		if x, y := da[i].value.String(), db[i].value.String(); x != y {
+			out = append(out, Difference{Flag: da[i].name, Old: x, New: y})
+		}
+	}
+	return out
 }

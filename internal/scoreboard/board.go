@@ -60,6 +60,8 @@ type Board struct {
 	hdr   *header
 	n     int          // slots
 	unmap func() error // nil in memory
+	// readOnly: mapped without write permission; a Writer would fault.
+	readOnly bool
 
 	// The allocator: the creator's only (the supervisor).
 	mu    sync.Mutex
@@ -166,7 +168,7 @@ func mapFile(f *os.File, writable bool) (*Board, error) {
 	if err != nil {
 		return nil, fmt.Errorf("scoreboard: mmap %s: %w", f.Name(), err)
 	}
-	b := &Board{mem: mem, hdr: (*header)(unsafe.Pointer(&mem[0])), unmap: func() error { return unix.Munmap(mem) }}
+	b := &Board{mem: mem, hdr: (*header)(unsafe.Pointer(&mem[0])), unmap: func() error { return unix.Munmap(mem) }, readOnly: !writable}
 	b.n = int(b.hdr.slots)
 	return b, nil
 }

@@ -25,6 +25,7 @@ const (
 	RoleRouter    Role = "router"
 	RoleDeliverer Role = "deliverer"
 	RoleWill      Role = "will"
+	RoleSys       Role = "sys" // publishes $SYS (no client of its own)
 )
 
 // Args is everything a worker is told on its command line: which client it
@@ -38,6 +39,7 @@ type Args struct {
 	QueueMsgSize int    // the queue's message size, so envelopes fit
 	QueueMsgMax  int    // the queue's message count, for session queues routers create
 	Partner      int    // the other worker's pid, when known (for logs)
+	Slot         string // its scoreboard slot, INDEX:GEN ("": it counts nothing)
 	options.Options
 }
 
@@ -57,6 +59,7 @@ func (a Args) Argv() []string {
 		"-queue-msg-size", strconv.Itoa(a.QueueMsgSize),
 		"-queue-msg-max", strconv.Itoa(a.QueueMsgMax),
 		"-partner", strconv.Itoa(a.Partner),
+		"-slot", a.Slot,
 	}, a.Options.Args()...)
 }
 
@@ -72,6 +75,7 @@ func Parse(argv []string) (Args, error) {
 	fs.IntVar(&a.QueueMsgSize, "queue-msg-size", 0, "the queue's message size")
 	fs.IntVar(&a.QueueMsgMax, "queue-msg-max", 1, "the queue's message count")
 	fs.IntVar(&a.Partner, "partner", 0, "the other worker's pid")
+	fs.StringVar(&a.Slot, "slot", "", "the worker's scoreboard slot")
 	o, err := options.Parse(fs, argv)
 	if err != nil {
 		return Args{}, fmt.Errorf("worker arguments: %w", err)
@@ -79,7 +83,7 @@ func Parse(argv []string) (Args, error) {
 	a.Options = o
 	a.Role = Role(*role)
 	switch {
-	case a.Role != RoleRouter && a.Role != RoleDeliverer && a.Role != RoleWill:
+	case a.Role != RoleRouter && a.Role != RoleDeliverer && a.Role != RoleWill && a.Role != RoleSys:
 		return Args{}, fmt.Errorf("worker arguments: unknown role %q", *role)
 	case a.Queue == "" || a.StateDir == "":
 		return Args{}, fmt.Errorf("worker arguments: -queue and -state-dir are required")

@@ -42,6 +42,7 @@ type workerProc struct {
 	pid      int
 	exited   bool
 	stopSent bool
+	slot     string // its scoreboard slot (spawn.Args.Slot)
 }
 
 func (c *client) worker(r spawn.Role) *workerProc {

@@ -17,6 +17,7 @@ import (
 	"github.com/forkmq/forkmq/internal/auth"
 	"github.com/forkmq/forkmq/internal/options"
 	"github.com/forkmq/forkmq/internal/queue"
+	"github.com/forkmq/forkmq/internal/scoreboard"
 	"github.com/forkmq/forkmq/internal/spawn"
 	"github.com/forkmq/forkmq/internal/spool"
 	"github.com/forkmq/forkmq/internal/topicdir"
@@ -37,10 +38,14 @@ type Supervisor struct {
 	seq      uint64
 	clients  map[string]*client // by queue name
 	accepted chan net.Conn
+	reconf   chan options.Options // a SIGHUP's re-read options (Reconfigure)
 	exits    chan workerExit
 	cleaned  chan *client  // a gone connection's files are removed
 	cleaners chan struct{} // bounds the cleanups running at once
 	cleaning int           // cleanups under way
+
+	board *scoreboard.Board // every process's counters (board.go)
+	sys   sysWorker         // the $SYS publisher (sys.go)
 
 	workerEnv []string // the environment workers start with
 	gate      *admission.Gate
@@ -67,6 +72,7 @@ func New(cfg options.Options, log zerolog.Logger) (*Supervisor, error) {
 		state:    st,
 		clients:  make(map[string]*client),
 		accepted: make(chan net.Conn),
+		reconf:   make(chan options.Options),
 		exits:    make(chan workerExit, 64),
 		cleaned:  make(chan *client, 64),
 		cleaners: make(chan struct{}, 4),
@@ -104,6 +110,9 @@ func (s *Supervisor) init() error {
 		return err
 	}
 	if err := s.planQueues(); err != nil {
+		return err
+	}
+	if err := s.openBoard(); err != nil {
 		return err
 	}
 	if err := s.checkAccessFiles(); err != nil {
@@ -192,6 +201,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		Int64("queue_msg_size", s.attr.MsgSize).
 		Msg("listening")
 	go s.acceptLoop()
+	s.startSys()
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -199,6 +209,10 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		select {
 		case <-hup:
 			s.reload()
+		case o := <-s.reconf:
+			s.reconfigure(o)
+		case ev := <-s.sys.events:
+			s.sysEvent(ev)
 		case conn := <-s.accepted:
 			s.admit(conn)
 		case e := <-s.exits:
@@ -249,6 +263,7 @@ func (s *Supervisor) acceptLoop() {
 func (s *Supervisor) shutdown() error {
 	s.log.Info().Int("clients", len(s.clients)).Msg("shutting down")
 	s.ln.Close()
+	s.stopSys()
 	go func() { // refuse whatever the accept loop still hands over
 		for conn := range s.accepted {
 			conn.Close()
@@ -278,6 +293,7 @@ func (s *Supervisor) shutdown() error {
 	// The sweep works from the records on disk, so it removes the queues
 	// and files of clients not cleaned up above too.
 	err := s.sweep(true)
+	s.closeBoard()
 	s.state.close()
 	if left > 0 {
 		err = errors.Join(err, fmt.Errorf("shutdown: %d clients' workers did not exit in time (their state was swept)", left))
@@ -323,6 +339,7 @@ func (s *Supervisor) startWorker(c *client, role spawn.Role, files []*os.File, p
 		QueueMsgSize: int(s.attr.MsgSize),
 		QueueMsgMax:  int(s.attr.MaxMsg),
 		Partner:      partner,
+		Slot:         s.allocSlot(role, c.queue, c.remote),
 		Options:      s.cfg,
 	}
 	args.StateDir = s.state.Root
@@ -334,9 +351,10 @@ func (s *Supervisor) startWorker(c *client, role spawn.Role, files []*os.File, p
 		ExtraFiles: files,
 	}
 	if err := cmd.Start(); err != nil {
+		s.releaseSlot(args.Slot)
 		return nil, spawnLimit(err)
 	}
-	w := &workerProc{role: role, cmd: cmd, pid: cmd.Process.Pid}
+	w := &workerProc{role: role, cmd: cmd, pid: cmd.Process.Pid, slot: args.Slot}
 	go func() {
 		_ = cmd.Wait()
 		s.exits <- workerExit{client: c, role: role, state: cmd.ProcessState}
@@ -371,6 +389,7 @@ func (s *Supervisor) workerExited(e workerExit) {
 	c := e.client
 	w := c.worker(e.role)
 	w.exited = true
+	s.releaseSlot(w.slot)
 	code := spawn.ExitCode(e.state.ExitCode())
 	if e.role == spawn.RoleWill {
 		if code != spawn.ExitOrderly {

@@ -86,6 +86,7 @@ func newDeliverer(args spawn.Args, log zerolog.Logger, q *queue.Queue, sp *spool
 		// Everything may be ready at the start.
 		pairReady: true, sockWritable: true,
 	}
+	d.core.Counts = attachSlot(args, log)
 	for _, fd := range []int{d.sock, d.pair} {
 		if err := unix.SetNonblock(fd, true); err != nil {
 			return nil, fmt.Errorf("deliverer: fd %d: %w", fd, err)

@@ -69,6 +69,7 @@ func newRouter(args spawn.Args, log zerolog.Logger, conn *net.TCPConn, pairConn 
 	own := &pair{conn: pairConn, client: client, queues: outlet, spool: sp, wait: max(minReplyWait, 2*args.StallTimeout)}
 	r.own = own
 	r.core = core.NewRouter[string](log, index, outlet, own, r.files, retained)
+	r.core.Counts = attachSlot(args, log)
 	r.proto = protocol.NewConnection(r.core)
 	r.proto.SetLimits(protocol.Limits{MaxSubscriptions: args.MaxSubs, MaxTopicLength: args.MaxTopicLen, MaxTopicLevels: args.MaxTopicLevel})
 	if ac, err := newAccess(args, log); err != nil {
@@ -84,7 +85,7 @@ func newRouter(args spawn.Args, log zerolog.Logger, conn *net.TCPConn, pairConn 
 
 // run is the router's loop: one packet at a time, in the order received.
 func (r *router) run() spawn.ExitCode {
-	end, err := r.proto.Serve(r.conn, bufio.NewReaderSize(r.conn, 64<<10), protocol.ServeConfig{
+	end, err := r.proto.Serve(r.conn, bufio.NewReaderSize(r.core.Counts.Reader(r.conn), 64<<10), protocol.ServeConfig{
 		MaxPacketSize: r.args.MaxPacketSize,
 		ConnectWait:   r.args.ConnectWait,
 		OnConnect:     r.connected,
@@ -100,6 +101,7 @@ func (r *router) run() spawn.ExitCode {
 
 // connected logs the connection once CONNACK is on its way.
 func (r *router) connected() {
+	r.core.Counts.Connected(r.proto.ClientID(), r.args.Remote)
 	r.log.Info().
 		Str("client_id", r.proto.ClientID()).
 		Str("remote", r.args.Remote).

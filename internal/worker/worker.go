@@ -49,6 +49,9 @@ func Main(argv []string, stderr io.Writer) spawn.ExitCode {
 	if args.Role == spawn.RoleWill {
 		return publishWill(args, log, sp)
 	}
+	if args.Role == spawn.RoleSys {
+		return publishSys(args, log, sp)
+	}
 	q, err := queue.FromFile(os.NewFile(spawn.FdQueue, args.Queue), args.Queue)
 	if err != nil {
 		log.Error().Err(err).Msg("worker start: queue")

@@ -216,6 +216,9 @@ func startBroker(t testing.TB, opts ...brokerOption) *broker {
 		"-max-clients", strconv.Itoa(cfg.maxClients),
 		"-log-format", "json",
 		"-log-level", "debug",
+		// $SYS off: its publisher is one more worker and its topics more
+		// retained messages; the tests of $SYS turn it on (a later flag wins).
+		"-sys-interval", "0",
 	}
 	if cfg.engine == "process" {
 		args = append(args, "-queue-budget", strconv.Itoa(cfg.queueBudget))

@@ -178,7 +178,7 @@ func (b *broker) assertClean(t testing.TB, clients int) {
 func (b *broker) cleanState(clients int) error {
 	var errs errList
 	want := clients * b.perClient()
-	if kids := childrenOf(b.PID); len(kids) != 2*want {
+	if kids := clientWorkers(childrenOf(b.PID)); len(kids) != 2*want {
 		errs.add("broker has %d children %v, want %d", len(kids), kids, 2*want)
 	}
 	sessions := b.sessionQueues()
