@@ -1,17 +1,19 @@
 #!/bin/bash
-# syscalls.sh — count the system calls a broker makes per delivered message,
-# the figures of "Where the time goes" in docs/ARCHITECTURE.md.
+# syscalls.sh — count what a broker does per delivered message: system calls
+# (in all and the main ones), context switches and CPU time, the figures of
+# "Where the time goes" in docs/ARCHITECTURE.md.
 #
-#   scripts/syscalls.sh [-engine process|goroutine] [-n MESSAGES] [-subs N] [-qos Q] [-persistent]
+#   scripts/syscalls.sh [-engine process|goroutine|mosquitto] [-n MESSAGES] [-subs N] [-qos Q] [-persistent]
 #
-# It starts bin/broker under `strace -f -c` (every process of the tree,
-# workers included), connects N mosquitto_sub subscribers to one topic,
+# It starts the broker under `perf stat` (every process of the tree, workers
+# included; kernel tracepoints, so the broker runs at nearly full speed and
+# batches as it would), connects N mosquitto_sub subscribers to one topic,
 # publishes MESSAGES 64-byte messages with one mosquitto_pub as fast as it
-# goes, waits until every subscriber has them all, stops the broker, and
-# prints strace's table with a last column: calls per delivery. Connection
-# set-up and shutdown are counted too, so use enough messages (the default
-# 100,000) for them not to matter. strace slows every call: count with it,
-# never time with it.
+# goes, waits until every subscriber has them all, stops the broker and
+# prints each count divided by the deliveries. Start-up, connections and
+# shutdown are counted too: use enough messages (default 100,000). The
+# machine should be quiet; nothing is pinned, so the figures are counts,
+# not a benchmark (that is bench/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,11 +25,11 @@ while [ $# -gt 0 ]; do
 	-subs) subs=$2; shift 2 ;;
 	-qos) qos=$2; shift 2 ;;
 	-persistent) persistent=1; shift ;;
-	*) echo "usage: $0 [-engine process|goroutine] [-n MESSAGES] [-subs N] [-qos Q] [-persistent]" >&2; exit 2 ;;
+	*) echo "usage: $0 [-engine process|goroutine|mosquitto] [-n MESSAGES] [-subs N] [-qos Q] [-persistent]" >&2; exit 2 ;;
 	esac
 done
-for tool in strace mosquitto_pub mosquitto_sub; do
-	command -v "$tool" >/dev/null || { echo "$0: needs $tool (scripts/install-deps.sh installs the MQTT clients; apt-get install strace)" >&2; exit 1; }
+for tool in perf mosquitto_pub mosquitto_sub; do
+	command -v "$tool" >/dev/null || { echo "$0: needs $tool (scripts/install-deps.sh installs the MQTT clients; perf is in Debian's linux-perf)" >&2; exit 1; }
 done
 [ -x bin/broker ] || make build >/dev/null
 
@@ -36,20 +38,30 @@ port=$((20000 + RANDOM % 20000))
 pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	[ -n "${strace_pid:-}" ] && kill -INT "$strace_pid" 2>/dev/null && wait "$strace_pid" 2>/dev/null || true
-	rm -rf "$work"
+	[ -n "${perf_pid:-}" ] && kill -INT "$perf_pid" 2>/dev/null && wait "$perf_pid" 2>/dev/null || true
+	[ -n "${KEEP:-}" ] || rm -rf "$work"
 }
 trap cleanup EXIT
 
-strace -f -c -o "$work/strace" bin/broker -engine "$engine" -listen "127.0.0.1:$port" \
-	-state-dir "$work/state" -log-level warn -max-queued-messages 100000 2>"$work/broker.log" &
-strace_pid=$!
+events=raw_syscalls:sys_enter,context-switches,task-clock
+for call in read write writev mq_timedsend mq_timedreceive epoll_pwait futex nanosleep sendfile64 openat; do
+	events+=,syscalls:sys_enter_$call
+done
+if [ "$engine" = mosquitto ]; then
+	chmod 755 "$work"
+	printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\n' "$port" >"$work/mosquitto.conf"
+	broker=(mosquitto -c "$work/mosquitto.conf")
+else
+	broker=(bin/broker -engine "$engine" -listen "127.0.0.1:$port" -state-dir "$work/state" -log-level warn -sys-interval 0)
+fi
+perf stat -x, -o "$work/perf" -e "$events" -- "${broker[@]}" 2>"$work/broker.log" &
+perf_pid=$!
 for _ in $(seq 100); do
 	mosquitto_pub -p "$port" -t syscalls/ready -m x 2>/dev/null && break
 	sleep 0.1
 done
 
-session=(-c)
+session=()
 [ -n "$persistent" ] && session=(--disable-clean-session)
 for i in $(seq "$subs"); do
 	mosquitto_sub -p "$port" -i "sys-sub-$i" "${session[@]}" -q "$qos" -t syscalls/t -C "$n" >"$work/sub.$i" &
@@ -71,14 +83,15 @@ done
 wait "${pids[@]}" 2>/dev/null || true
 pids=()
 
-# Stop the broker (strace passes SIGTERM on to it) and let strace report.
-pkill -TERM -f "bin/broker -engine $engine -listen 127.0.0.1:$port" || true
-wait "$strace_pid" 2>/dev/null || true
-strace_pid=
+# Stop the broker (perf passes SIGTERM on to it) and let perf report.
+pkill -TERM -f "^${broker[*]}" || true
+wait "$perf_pid" 2>/dev/null || true
+perf_pid=
 deliveries=$((n * subs))
-echo "engine $engine, $n messages of 64 B at QoS $qos to $subs subscriber(s)${persistent:+ (persistent sessions)}: $deliveries deliveries"
-awk -v d="$deliveries" '
-	/^%|^-/ { next }
-	$NF == "total" { printf "%-24s %10d calls  %8.2f per delivery\n", "total", $4, $4/d; next }
-	NF >= 5 { printf "%-24s %10d calls  %8.2f per delivery\n", $NF, $4, $4/d }
-' "$work/strace" | sort -k2 -n -r | head -16
+echo "$engine, $n messages of 64 B at QoS $qos to $subs subscriber(s)${persistent:+ (persistent sessions)}: $deliveries deliveries"
+awk -F, -v d="$deliveries" '
+	$3 == "raw_syscalls:sys_enter" { printf "%-28s %10.2f per delivery\n", "system calls", $1/d; next }
+	$3 == "context-switches" { printf "%-28s %10.2f per delivery\n", "context switches", $1/d; next }
+	$3 == "task-clock" { printf "%-28s %10.2f µs per delivery\n", "CPU", $1*1000/d; next }
+	$3 ~ /^syscalls:sys_enter_/ && $1 > 0 { sub("syscalls:sys_enter_", "", $3); printf "  %-26s %10.3f per delivery\n", $3, $1/d }
+' "$work/perf"
