@@ -31,7 +31,8 @@ done
 for tool in perf mosquitto_pub mosquitto_sub; do
 	command -v "$tool" >/dev/null || { echo "$0: needs $tool (scripts/install-deps.sh installs the MQTT clients; perf is in Debian's linux-perf)" >&2; exit 1; }
 done
-[ -x bin/broker ] || make build >/dev/null
+bin=${BIN:-bin} # BIN=dir measures another build
+[ -x "$bin/broker" ] || make build >/dev/null
 
 work=$(mktemp -d /tmp/forkmq-syscalls.XXXXXX)
 port=$((20000 + RANDOM % 20000))
@@ -52,7 +53,7 @@ if [ "$engine" = mosquitto ]; then
 	printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\n' "$port" >"$work/mosquitto.conf"
 	broker=(mosquitto -c "$work/mosquitto.conf")
 else
-	broker=(bin/broker -engine "$engine" -listen "127.0.0.1:$port" -state-dir "$work/state" -log-level warn -sys-interval 0)
+	broker=("$bin/broker" -engine "$engine" -listen "127.0.0.1:$port" -state-dir "$work/state" -log-level warn -sys-interval 0)
 fi
 perf stat -x, -o "$work/perf" -e "$events" -- "${broker[@]}" 2>"$work/broker.log" &
 perf_pid=$!
