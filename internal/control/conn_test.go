@@ -248,6 +248,10 @@ func TestMalformedDatagrams(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	grant, _, err := Encode(&Grant{ClientID: "client-7", Replaced: true})
+	if err != nil {
+		t.Fatal(err)
+	}
 	nulls := func(n int) []int {
 		fds := make([]int, n)
 		for i := range fds {
@@ -265,7 +269,7 @@ func TestMalformedDatagrams(t *testing.T) {
 		{"oversized", append([]byte{byte(TypeReady)}, make([]byte, MaxSize)...), nil, ErrOversized, ""},
 		{"oversized with descriptors", append([]byte{byte(TypeHand)}, make([]byte, 2*MaxSize)...), nulls(3), ErrOversized, ""},
 		{"truncated", claim[:len(claim)-3], nil, ErrTruncated, "client id"},
-		{"truncated before the last field", claim[:len(claim)-1], nil, ErrTruncated, "clean session"},
+		{"truncated before the last field", grant[:len(grant)-1], nil, ErrTruncated, "replaced"},
 		{"descriptor on a plain message", claim, nulls(1), ErrDescriptors, ""},
 		{"more descriptors than any message", claim, nulls(8), ErrAncillary, ""},
 		{"unknown type", []byte{0xee}, nulls(2), ErrUnknownType, "type"},

@@ -27,6 +27,7 @@ type Hand struct {
 	Conn       string // the connection's name (its queue's)
 	Remote     string // the client's address, for logs and the process title
 	Generation uint64 // the options generation to serve the client with
+	Partner    uint32 // the other worker's pid, for logs
 	Socket     *os.File
 	Queue      *os.File // the connection's POSIX queue
 	Pair       *os.File // this worker's end of the pair channel
@@ -40,8 +41,7 @@ type PublishWill struct {
 
 // Claim asks for the right to serve a client identifier (after CONNECT).
 type Claim struct {
-	ClientID     string
-	CleanSession bool
+	ClientID string
 }
 
 // Grant answers a Claim: serve the client. Any older connection with the same
@@ -81,8 +81,12 @@ type Takeover struct {
 }
 
 // CleanupDone says the worker has dropped everything of its client:
-// subscriptions, queue and socket descriptors, identity, limits.
-type CleanupDone struct{}
+// subscriptions, queue and socket descriptors, identity, limits. End says
+// why the client ended, as this worker saw it (the exit code it would have
+// exited with, had it served one client only).
+type CleanupDone struct {
+	End spawn.ExitCode
+}
 
 // Idle says a worker is back in the pool.
 type Idle struct {
@@ -128,6 +132,7 @@ func (m *Hand) walk(f *fields) {
 	f.name("conn", &m.Conn)
 	f.string("remote", &m.Remote)
 	f.u64("generation", &m.Generation)
+	f.u32("partner", &m.Partner)
 	f.file("socket", &m.Socket)
 	f.file("queue", &m.Queue)
 	f.file("pair", &m.Pair)
@@ -138,10 +143,7 @@ func (m *PublishWill) walk(f *fields) {
 	f.file("will", &m.File)
 }
 
-func (m *Claim) walk(f *fields) {
-	f.name("client id", &m.ClientID)
-	f.bool("clean session", &m.CleanSession)
-}
+func (m *Claim) walk(f *fields) { f.name("client id", &m.ClientID) }
 
 func (m *Grant) walk(f *fields) {
 	f.name("client id", &m.ClientID)
@@ -164,7 +166,7 @@ func (m *Adopt) walk(f *fields) { f.name("session", &m.Session) }
 
 func (m *Takeover) walk(f *fields) { f.string("by", &m.By) }
 
-func (*CleanupDone) walk(*fields) {}
+func (m *CleanupDone) walk(f *fields) { f.exitCode("end", &m.End) }
 
 func (m *Idle) walk(f *fields) { f.u32("served", &m.Served) }
 

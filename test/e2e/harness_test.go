@@ -52,9 +52,9 @@ func runMain(m *testing.M) int {
 	return m.Run()
 }
 
-// buildBinaries builds bin/broker and bin/worker side by side into dir: the
-// broker finds its worker beside itself, and under `go test` os.Executable()
-// is the test binary, so the suite cannot re-exec itself as a worker.
+// buildBinaries builds bin/broker and bin/worker side by side into dir, as
+// the Makefile does (static): the broker finds its worker beside itself,
+// and under `go test` os.Executable() is the test binary.
 func buildBinaries(dir string) error {
 	goTool, err := exec.LookPath("go")
 	if err != nil {
@@ -62,6 +62,7 @@ func buildBinaries(dir string) error {
 	}
 	for _, name := range []string{"broker", "worker"} {
 		cmd := exec.Command(goTool, "build", "-o", filepath.Join(dir, name), "./cmd/"+name)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		cmd.Dir = filepath.Join("..", "..") // the module root
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return fmt.Errorf("go build ./cmd/%s: %v\n%s", name, err, out)
