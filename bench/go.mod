@@ -20,5 +20,5 @@ require (
 )
 
 // The benchmark measures the broker built from this tree; its own MQTT
-// client is the root module's internal/bench/mqttc.
+// client is the root module's internal/rawmqtt, which the tests share.
 replace github.com/forkmq/forkmq => ../

@@ -21,17 +21,22 @@ type Output struct {
 	written int64   // bytes written since the start
 	ends    []int64 // stream offsets where a publication not yet written ends
 	iov     [][]byte
+	spare   []byte // a written run's buffer, for the next run
+	segBuf  [4]outSeg
 }
 
 // outSeg is a run of bytes, or (f != nil) n bytes of f from offset off.
 type outSeg struct {
-	b      []byte
+	b      []byte // what is left to write of buf
+	buf    []byte // the run's buffer
 	f      *os.File
 	off, n int64
 }
 
-// bufSize is where a run of bytes stops growing and a new one starts.
-const bufSize = 64 << 10
+// bufSize is where a run of bytes stops growing and a new one starts. The
+// buffer of a run written whole is kept for the next one: a deliverer
+// allocates nothing per burst.
+const bufSize = 16 << 10
 
 // Write appends bytes. It never fails; it is an io.Writer for packet
 // encoders.
@@ -42,8 +47,13 @@ func (o *Output) Write(p []byte) (int, error) {
 	if n := len(o.segs); n > 0 && o.segs[n-1].f == nil && len(o.segs[n-1].b)+len(p) <= cap(o.segs[n-1].b) {
 		o.segs[n-1].b = append(o.segs[n-1].b, p...)
 	} else {
-		b := make([]byte, 0, max(bufSize, len(p)))
-		o.segs = append(o.segs, outSeg{b: append(b, p...)})
+		b := o.spare
+		if b == nil || len(p) > cap(b) {
+			b = make([]byte, 0, max(bufSize, len(p)))
+		}
+		o.spare = nil
+		b = append(b[:0], p...)
+		o.segs = append(o.segs, outSeg{b: b, buf: b})
 	}
 	o.total += int64(len(p))
 	return len(p), nil
@@ -191,8 +201,14 @@ func (o *Output) consume(n int64) {
 }
 
 func (o *Output) popSeg() {
+	if buf := o.segs[0].buf; buf != nil && cap(buf) == bufSize && o.spare == nil {
+		o.spare = buf[:0]
+	}
 	o.segs[0] = outSeg{}
 	o.segs = o.segs[1:]
+	if len(o.segs) == 0 {
+		o.segs = o.segBuf[:0] // start again at the front: no allocation per burst
+	}
 }
 
 // Close closes the files still waiting.

@@ -22,6 +22,7 @@
 //	KindHold     0x08                subscriptions are being made: hold publications
 //	                                 from the queue until KindRelease
 //	KindRelease  0x09                SUBACK is out: write the held publications
+//	KindBatch    0x0a | (uvarint length | envelope)…   several envelopes, in order
 //
 // flags uses the bit layout of a PUBLISH fixed header: bit 0 retain, bits 1–2
 // QoS, bit 3 DUP.

@@ -20,6 +20,7 @@ const (
 	KindAdopt   Kind = 0x07
 	KindHold    Kind = 0x08
 	KindRelease Kind = 0x09
+	KindBatch   Kind = 0x0a
 )
 
 // Hold and Release are the KindHold and KindRelease envelopes.
@@ -112,4 +113,47 @@ func ParsePublication(b []byte) (Publication, error) {
 		return Publication{}, err
 	}
 	return Publication{Flags: flags, Topic: topic, Payload: b[n:]}, nil
+}
+
+// A batch is several envelopes in one queue message or datagram, in order:
+// KindBatch, then for each a uvarint length and the envelope. A router
+// batches what it routes to one subscriber while its client's packets come
+// faster than it routes them, so a burst costs one hand-over instead of
+// one per message.
+
+// BatchedSize is what an envelope of n bytes adds to a batch.
+func BatchedSize(n int) int { return uvarintLen(n) + n }
+
+// AppendBatched appends env to the batch in dst, starting the batch if dst
+// is empty.
+func AppendBatched(dst, env []byte) []byte {
+	if len(dst) == 0 {
+		dst = append(dst, byte(KindBatch))
+	}
+	return append(binary.AppendUvarint(dst, uint64(len(env))), env...)
+}
+
+// Unbatch calls fn with each envelope of a batch body (what follows
+// KindBatch), in order. The envelopes alias b.
+func Unbatch(b []byte, fn func(env []byte) error) error {
+	for len(b) > 0 {
+		n, k := binary.Uvarint(b)
+		if k <= 0 || n == 0 || uint64(len(b)-k) < n {
+			return fmt.Errorf("%w: batch entry of %d bytes in %d", ErrBadEnvelope, n, len(b)-max(k, 0))
+		}
+		if err := fn(b[k : k+int(n)]); err != nil {
+			return err
+		}
+		b = b[k+int(n):]
+	}
+	return nil
+}
+
+func uvarintLen(n int) int {
+	l := 1
+	for n >= 0x80 {
+		n >>= 7
+		l++
+	}
+	return l
 }

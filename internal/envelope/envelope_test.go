@@ -55,3 +55,33 @@ func TestPacketAndSpooledEnvelopes(t *testing.T) {
 		t.Errorf("spooled envelope % x", got)
 	}
 }
+
+func TestBatchRoundTrip(t *testing.T) {
+	envs := [][]byte{AppendPublish(nil, 0, "a", []byte("x")), Close, AppendAck(nil, 4, 7), AppendPublish(nil, 2, "t", bytes.Repeat([]byte{'p'}, 300))}
+	var b []byte
+	size := 1
+	for _, e := range envs {
+		b = AppendBatched(b, e)
+		size += BatchedSize(len(e))
+	}
+	if Kind(b[0]) != KindBatch || len(b) != size {
+		t.Fatalf("batch of %d bytes starting %#x, want %d starting KindBatch", len(b), b[0], size)
+	}
+	var got [][]byte
+	if err := Unbatch(b[1:], func(e []byte) error { got = append(got, e); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(envs) {
+		t.Fatalf("%d envelopes back, want %d", len(got), len(envs))
+	}
+	for i := range envs {
+		if !bytes.Equal(got[i], envs[i]) {
+			t.Errorf("envelope %d: %x, want %x", i, got[i], envs[i])
+		}
+	}
+	for _, bad := range [][]byte{{5, 1}, {0}, {0x80}} {
+		if err := Unbatch(bad, func([]byte) error { return nil }); !errors.Is(err, ErrBadEnvelope) {
+			t.Errorf("Unbatch(%x) = %v, want ErrBadEnvelope", bad, err)
+		}
+	}
+}

@@ -1,12 +1,9 @@
 package goengine
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -21,252 +18,34 @@ import (
 	"github.com/forkmq/forkmq/internal/core"
 	"github.com/forkmq/forkmq/internal/options"
 	"github.com/forkmq/forkmq/internal/packet"
+	"github.com/forkmq/forkmq/internal/rawmqtt"
 )
 
 const ioTimeout = 5 * time.Second
 
-// Packet bytes are built here by hand, not with package packet, so that a
-// codec bug cannot hide itself.
-const (
-	hdrConnect     = 0x10
-	hdrConnack     = 0x20
-	hdrPublish     = 0x30
-	hdrPuback      = 0x40
-	hdrPubrec      = 0x50
-	hdrPubrel      = 0x62
-	hdrPubcomp     = 0x70
-	hdrSubscribe   = 0x82
-	hdrSuback      = 0x90
-	hdrUnsubscribe = 0xa2
-	hdrUnsuback    = 0xb0
-	hdrPingreq     = 0xc0
-	hdrPingresp    = 0xd0
-	hdrDisconnect  = 0xe0
-)
+// The tests speak through internal/rawmqtt, whose packet bytes are built
+// by hand, not with package packet, so that a codec bug cannot hide itself.
 
-func u16(n int) []byte { return []byte{byte(n >> 8), byte(n)} }
-func str(s string) []byte {
-	return append(u16(len(s)), s...)
-}
-
-// pkt assembles a packet: first byte, remaining length, then the parts.
-func pkt(first byte, parts ...[]byte) []byte {
-	body := bytes.Join(parts, nil)
-	out := []byte{first}
-	n := len(body)
-	for {
-		b := byte(n % 128)
-		n /= 128
-		if n > 0 {
-			b |= 0x80
-		}
-		out = append(out, b)
-		if n == 0 {
-			break
-		}
-	}
-	return append(out, body...)
-}
-
-func connectBytes(id string, keepAlive int) []byte {
-	return pkt(hdrConnect, str("MQTT"), []byte{4, 0x02}, u16(keepAlive), str(id))
-}
-
-// subscribeBytes asks for the filters at QoS 0.
-func subscribeBytes(id int, filters ...string) []byte { return subscribeQoS(id, 0, filters...) }
-
-func subscribeQoS(id int, qos byte, filters ...string) []byte {
-	parts := [][]byte{u16(id)}
-	for _, f := range filters {
-		parts = append(parts, str(f), []byte{qos})
-	}
-	return pkt(hdrSubscribe, parts...)
-}
-
-// publishBytes is a PUBLISH at QoS 1 (id != 0) or QoS 0 (id 0).
-func publishBytes(topic string, payload []byte, id int) []byte {
-	if id == 0 {
-		return pkt(hdrPublish, str(topic), payload)
-	}
-	return publishQoS(topic, payload, 1, id)
-}
-
-func publishQoS(topic string, payload []byte, qos byte, id int) []byte {
-	return pkt(hdrPublish|qos<<1, str(topic), u16(id), payload)
-}
-
-// publishFlags is a PUBLISH with the given fixed-header flags (DUP 0x08,
-// QoS, RETAIN 0x01); id is written for QoS 1 and 2.
-func publishFlags(flags byte, topic string, payload []byte, id int) []byte {
-	if flags&0x06 == 0 {
-		return pkt(hdrPublish|flags, str(topic), payload)
-	}
-	return pkt(hdrPublish|flags, str(topic), u16(id), payload)
-}
-
-var (
-	pingreqBytes    = []byte{hdrPingreq, 0}
-	disconnectBytes = []byte{hdrDisconnect, 0}
-)
-
-// rawPacket is one packet as read off the wire.
-type rawPacket struct {
-	first byte
-	body  []byte
-}
-
-type rawClient struct {
-	conn net.Conn
-	r    *bufio.Reader
-}
-
-func dial(t testing.TB, addr string) *rawClient {
+// connect dials and completes CONNECT/CONNACK 0 with clean session 1.
+func connect(t testing.TB, addr, id string, keepAlive uint16) *rawmqtt.Conn {
 	t.Helper()
-	conn, err := net.DialTimeout("tcp", addr, ioTimeout)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return &rawClient{conn: conn, r: bufio.NewReader(conn)}
-}
-
-// connect dials and completes CONNECT/CONNACK 0.
-func connect(t testing.TB, addr, id string, keepAlive int) *rawClient {
-	t.Helper()
-	c := dial(t, addr)
-	c.send(t, connectBytes(id, keepAlive))
-	if p := c.expect(t, hdrConnack); !bytes.Equal(p.body, []byte{0, 0}) {
-		t.Fatalf("CONNACK %x, want accepted", p.body)
-	}
-	return c
-}
-
-func (c *rawClient) send(t testing.TB, b []byte) {
-	t.Helper()
-	c.conn.SetWriteDeadline(time.Now().Add(ioTimeout))
-	if _, err := c.conn.Write(b); err != nil {
-		t.Fatalf("send: %v", err)
-	}
-}
-
-func (c *rawClient) read(timeout time.Duration) (rawPacket, error) {
-	c.conn.SetReadDeadline(time.Now().Add(timeout))
-	first, err := c.r.ReadByte()
-	if err != nil {
-		return rawPacket{}, err
-	}
-	n, shift := 0, 0
-	for {
-		b, err := c.r.ReadByte()
-		if err != nil {
-			return rawPacket{}, err
-		}
-		n |= int(b&0x7f) << shift
-		shift += 7
-		if b&0x80 == 0 {
-			break
-		}
-	}
-	body := make([]byte, n)
-	_, err = io.ReadFull(c.r, body)
-	return rawPacket{first: first, body: body}, err
-}
-
-func (c *rawClient) expect(t testing.TB, first byte) rawPacket {
-	t.Helper()
-	p, err := c.read(ioTimeout)
-	if err != nil {
-		t.Fatalf("waiting for %#x: %v", first, err)
-	}
-	if p.first != first {
-		t.Fatalf("got packet %#x %x, want %#x", p.first, abbrev(p.body), first)
-	}
-	return p
-}
-
-// expectPublish reads a QoS 0 PUBLISH with RETAIN 0 and DUP 0
-// [MQTT-3.3.1-9, MQTT-3.3.1-3].
-func (c *rawClient) expectPublish(t testing.TB) (string, []byte) {
-	t.Helper()
-	topic, _, payload := c.expectPublishQoS(t, 0)
-	return topic, payload
-}
-
-// expectPublishQoS reads a PUBLISH at qos with RETAIN 0 and DUP 0 and
-// returns its topic, packet identifier and payload.
-func (c *rawClient) expectPublishQoS(t testing.TB, qos byte) (string, int, []byte) {
-	t.Helper()
-	p := c.expect(t, hdrPublish|qos<<1)
-	tl := int(binary.BigEndian.Uint16(p.body))
-	topic, rest := string(p.body[2:2+tl]), p.body[2+tl:]
-	if qos == 0 {
-		return topic, 0, rest
-	}
-	return topic, int(binary.BigEndian.Uint16(rest)), rest[2:]
-}
-
-// expectNothing asserts no packet arrives within d.
-func (c *rawClient) expectNothing(t testing.TB, d time.Duration) {
-	t.Helper()
-	if p, err := c.read(d); err == nil {
-		t.Fatalf("unexpected packet %#x %q", p.first, abbrev(p.body))
-	}
-}
-
-// expectClosed waits for the broker to close the connection and returns how
-// long it took.
-func (c *rawClient) expectClosed(t testing.TB, timeout time.Duration) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for {
-		p, err := c.read(time.Until(start.Add(timeout)))
-		var ne net.Error
-		switch {
-		case err == nil:
-			continue // packets still in flight
-		case errors.As(err, &ne) && ne.Timeout():
-			t.Fatalf("connection still open after %v (last packet %#x)", timeout, p.first)
-		}
-		return time.Since(start)
-	}
-}
-
-func (c *rawClient) subscribe(t testing.TB, filters ...string) {
-	t.Helper()
-	c.subscribeAt(t, 0, filters...)
-}
-
-// subscribeAt subscribes at qos and checks that qos is granted [MQTT-3.8.4-6].
-func (c *rawClient) subscribeAt(t testing.TB, qos byte, filters ...string) {
-	t.Helper()
-	c.send(t, subscribeQoS(3, qos, filters...))
-	p := c.expect(t, hdrSuback)
-	want := append(u16(3), bytes.Repeat([]byte{qos}, len(filters))...)
-	if !bytes.Equal(p.body, want) {
-		t.Fatalf("SUBACK %x, want %x", p.body, want)
-	}
+	return rawmqtt.Connected(t, addr, withKeepAlive(rawmqtt.MQTT311(id), keepAlive))
 }
 
 // fence publishes a marker and reads until it arrives: every message the
-// publisher sent before it has been delivered by then.
-func fence(t testing.TB, pub, sub *rawClient, marker string) []string {
+// publisher sent before it has been delivered by then. Each must be a QoS 0
+// PUBLISH with RETAIN 0 and DUP 0 [MQTT-3.3.1-9, MQTT-3.3.1-3].
+func fence(t testing.TB, pub, sub *rawmqtt.Conn, marker string) []string {
 	t.Helper()
-	pub.send(t, publishBytes(marker, nil, 0))
+	pub.Send(t, rawmqtt.Publish{Topic: marker}.Bytes())
 	var topics []string
 	for {
-		tp, _ := sub.expectPublish(t)
-		if tp == marker {
+		m := sub.ExpectPlainPublish(t, 0)
+		if m.Topic == marker {
 			return topics
 		}
-		topics = append(topics, tp)
+		topics = append(topics, m.Topic)
 	}
-}
-
-func abbrev(b []byte) string {
-	if len(b) > 40 {
-		return string(b[:40]) + "…"
-	}
-	return string(b)
 }
 
 // logBuf keeps the engine's JSON log lines.
@@ -384,22 +163,17 @@ func startConfig(t *testing.T, cfg options.Options) *testBroker {
 func TestPubSub(t *testing.T) {
 	b := start(t, nil)
 	sub := connect(t, b.addr, "sub", 30)
-	sub.subscribeAt(t, 0, "ps/+/temp")
+	sub.SubscribeGranted(t, 0, "ps/+/temp")
 	pub := connect(t, b.addr, "pub", 30)
-	pub.send(t, publishBytes("ps/kitchen/temp", []byte("21.5"), 7))
+	pub.Send(t, rawmqtt.Publish{Topic: "ps/kitchen/temp", Payload: "21.5", QoS: 1, ID: 7}.Bytes())
 	// [MQTT-4.3.2-2] QoS 1 is acknowledged with the same identifier.
-	if p := pub.expect(t, hdrPuback); !bytes.Equal(p.body, u16(7)) {
-		t.Errorf("PUBACK %x, want 0007", p.body)
-	}
-	if topic, payload := sub.expectPublish(t); topic != "ps/kitchen/temp" || string(payload) != "21.5" {
-		t.Errorf("got %q %q", topic, payload)
+	pub.ExpectAck(t, rawmqtt.HeaderPuback, 7)
+	if m := sub.ExpectPlainPublish(t, 0); m.Topic != "ps/kitchen/temp" || m.Payload != "21.5" {
+		t.Errorf("got %v", m)
 	}
 	// UNSUBSCRIBE stops the flow [MQTT-3.10.4-4].
-	sub.send(t, pkt(hdrUnsubscribe, u16(9), str("ps/+/temp")))
-	if p := sub.expect(t, hdrUnsuback); !bytes.Equal(p.body, u16(9)) {
-		t.Errorf("UNSUBACK %x", p.body)
-	}
-	sub.subscribe(t, "ps/fence")
+	sub.UnsubscribeAcked(t, 9, "ps/+/temp")
+	sub.SubscribeGranted(t, 0, "ps/fence")
 	if got := fence(t, pub, sub, "ps/fence"); len(got) != 0 {
 		t.Errorf("after UNSUBSCRIBE got %q", got)
 	}
@@ -409,8 +183,8 @@ func TestPubSub(t *testing.T) {
 			t.Errorf("client connected line lacks %s: %v", f, l)
 		}
 	}
-	sub.send(t, disconnectBytes)
-	sub.expectClosed(t, ioTimeout)
+	sub.Send(t, rawmqtt.Disconnect())
+	sub.DrainUntilClosed(t, ioTimeout)
 	l = b.log.waitLine(t, "client disconnected", func(m map[string]any) bool { return m["client_id"] == "sub" })
 	if l["reason"] != "router: orderly" || l["queue"] == "" {
 		t.Errorf("client disconnected line: %v", l)
@@ -438,15 +212,15 @@ func TestWildcards(t *testing.T) {
 	for i, row := range rows {
 		marker := fmt.Sprint("fence/", i)
 		sub := connect(t, b.addr, marker, 30)
-		sub.subscribe(t, row.filter, marker)
+		sub.SubscribeGranted(t, 0, row.filter, marker)
 		for _, name := range append(append([]string(nil), row.noMatch...), row.match...) {
-			pub.send(t, publishBytes(name, []byte(name), 0))
+			pub.Send(t, rawmqtt.Publish{Topic: name, Payload: name}.Bytes())
 		}
 		got := fence(t, pub, sub, marker)
 		if strings.Join(got, " ") != strings.Join(row.match, " ") {
 			t.Errorf("filter %q got %q, want %q", row.filter, got, row.match)
 		}
-		sub.send(t, disconnectBytes)
+		sub.Send(t, rawmqtt.Disconnect())
 	}
 }
 
@@ -455,9 +229,9 @@ func TestWildcards(t *testing.T) {
 func TestOverlappingFiltersOnce(t *testing.T) {
 	b := start(t, nil)
 	sub := connect(t, b.addr, "ovl", 30)
-	sub.subscribe(t, "ov/#", "ov/+", "ov/x", "#")
+	sub.SubscribeGranted(t, 0, "ov/#", "ov/+", "ov/x", "#")
 	pub := connect(t, b.addr, "ovpub", 30)
-	pub.send(t, publishBytes("ov/x", []byte("1"), 0))
+	pub.Send(t, rawmqtt.Publish{Topic: "ov/x", Payload: "1"}.Bytes())
 	if got := fence(t, pub, sub, "ov/fence"); len(got) != 1 {
 		t.Errorf("got %q, want ov/x once", got)
 	}
@@ -467,21 +241,21 @@ func TestPingAndSecondConnect(t *testing.T) {
 	b := start(t, nil)
 	c := connect(t, b.addr, "pinger", 30)
 	for range 3 {
-		c.send(t, pingreqBytes) // [MQTT-3.12.4-1]
-		if p := c.expect(t, hdrPingresp); len(p.body) != 0 {
-			t.Errorf("PINGRESP body %x", p.body)
+		c.Send(t, rawmqtt.Pingreq()) // [MQTT-3.12.4-1]
+		if p := c.Expect(t, rawmqtt.HeaderPingresp); len(p.Body) != 0 {
+			t.Errorf("PINGRESP with a body: %v", p)
 		}
 	}
-	c.send(t, connectBytes("pinger", 30)) // [MQTT-3.1.0-2]
-	c.expectClosed(t, ioTimeout)
+	c.Send(t, withKeepAlive(rawmqtt.MQTT311("pinger"), 30).Bytes()) // [MQTT-3.1.0-2]
+	c.DrainUntilClosed(t, ioTimeout)
 	l := b.log.waitLine(t, "client disconnected", func(m map[string]any) bool { return m["client_id"] == "pinger" })
 	if l["reason"] != "router: protocol error" {
 		t.Errorf("reason %v", l["reason"])
 	}
 	// [MQTT-3.1.0-1] the first packet must be CONNECT.
-	d := dial(t, b.addr)
-	d.send(t, pingreqBytes)
-	d.expectClosed(t, ioTimeout)
+	d := rawmqtt.Open(t, b.addr)
+	d.Send(t, rawmqtt.Pingreq())
+	d.DrainUntilClosed(t, ioTimeout)
 }
 
 // TestKeepAlive: a client silent for 1.5 × its keep-alive is disconnected
@@ -489,7 +263,7 @@ func TestPingAndSecondConnect(t *testing.T) {
 func TestKeepAlive(t *testing.T) {
 	b := start(t, nil)
 	c := connect(t, b.addr, "silent", 1)
-	took := c.expectClosed(t, 4*time.Second)
+	took := c.DrainUntilClosed(t, 4*time.Second)
 	if took <= time.Second || took >= 2500*time.Millisecond {
 		t.Errorf("disconnected after %v, want within (1 s, 2.5 s)", took)
 	}
@@ -501,8 +275,8 @@ func TestKeepAlive(t *testing.T) {
 
 func TestConnectTimeout(t *testing.T) {
 	b := start(t, func(c *options.Options) { c.ConnectWait = 300 * time.Millisecond })
-	c := dial(t, b.addr)
-	if took := c.expectClosed(t, ioTimeout); took < 250*time.Millisecond {
+	c := rawmqtt.Open(t, b.addr)
+	if took := c.DrainUntilClosed(t, ioTimeout); took < 250*time.Millisecond {
 		t.Errorf("closed after %v, before the connect timeout", took)
 	}
 }
@@ -513,20 +287,18 @@ func TestMaxClients(t *testing.T) {
 	b := start(t, func(c *options.Options) { c.MaxClients = 2 })
 	first := connect(t, b.addr, "m1", 30)
 	connect(t, b.addr, "m2", 30)
-	third := dial(t, b.addr)
-	third.send(t, connectBytes("m3", 30))
-	third.conn.SetReadDeadline(time.Now().Add(ioTimeout))
-	got := make([]byte, 4)
-	if _, err := io.ReadFull(third.r, got); err != nil || !bytes.Equal(got, []byte{0x20, 0x02, 0x00, 0x03}) {
-		t.Fatalf("third client got %x (%v), want 20020003", got, err)
+	third := rawmqtt.Open(t, b.addr)
+	third.Send(t, withKeepAlive(rawmqtt.MQTT311("m3"), 30).Bytes())
+	if p, err := third.Read(ioTimeout); err != nil || p.Header != rawmqtt.HeaderConnack || !bytes.Equal(p.Body, []byte{0, rawmqtt.RefusedServerUnavailable}) {
+		t.Fatalf("third client got %v (%v), want CONNACK 20020003", p, err)
 	}
-	third.expectClosed(t, ioTimeout)
+	third.DrainUntilClosed(t, ioTimeout)
 	l := b.log.waitLine(t, "client refused: server unavailable", nil)
 	if l["limit"] != "-max-clients" || l["fix"] == nil || l["remote"] == nil {
 		t.Errorf("refusal line: %v", l)
 	}
-	first.send(t, disconnectBytes)
-	first.expectClosed(t, ioTimeout)
+	first.Send(t, rawmqtt.Disconnect())
+	first.DrainUntilClosed(t, ioTimeout)
 	b.log.waitLine(t, "client disconnected", func(m map[string]any) bool { return m["client_id"] == "m1" })
 	connect(t, b.addr, "m4", 30)
 }
@@ -535,16 +307,15 @@ func TestMaxClients(t *testing.T) {
 func TestLargePayload(t *testing.T) {
 	b := start(t, nil)
 	sub := connect(t, b.addr, "bigsub", 30)
-	sub.subscribe(t, "big")
+	sub.SubscribeGranted(t, 0, "big")
 	pub := connect(t, b.addr, "bigpub", 30)
 	payload := make([]byte, 16<<20)
 	for i := range payload {
 		payload[i] = byte(i * 7)
 	}
-	go pub.conn.Write(publishBytes("big", payload, 0))
-	topic, got := sub.expectPublish(t)
-	if topic != "big" || !bytes.Equal(got, payload) {
-		t.Errorf("got %q with %d bytes, want 16 MiB intact", topic, len(got))
+	go pub.NetConn().Write(rawmqtt.Publish{Topic: "big", Payload: string(payload)}.Bytes())
+	if m := sub.ExpectPlainPublish(t, 0); m.Topic != "big" || m.Payload != string(payload) {
+		t.Errorf("got %q with %d bytes, want 16 MiB intact", m.Topic, len(m.Payload))
 	}
 }
 
@@ -552,12 +323,12 @@ func TestLargePayload(t *testing.T) {
 // before the close [MQTT-3.1.2-2, MQTT-3.2.2-5].
 func TestProtocolLevelRefused(t *testing.T) {
 	b := start(t, nil)
-	c := dial(t, b.addr)
-	c.send(t, pkt(hdrConnect, str("MQTT"), []byte{5, 0x02}, u16(30), str("v5")))
-	if p := c.expect(t, hdrConnack); !bytes.Equal(p.body, []byte{0, 1}) {
-		t.Errorf("CONNACK %x, want 0001", p.body)
-	}
-	c.expectClosed(t, ioTimeout)
+	c := rawmqtt.Open(t, b.addr)
+	v5 := withKeepAlive(rawmqtt.MQTT311("v5"), 30)
+	v5.Level = 5
+	c.Send(t, v5.Bytes())
+	c.ExpectConnack(t, rawmqtt.RefusedProtocolVersion, false)
+	c.DrainUntilClosed(t, ioTimeout)
 }
 
 // TestRepliesOvertakePublications: with publications and replies waiting,
@@ -597,14 +368,14 @@ func TestShutdownClosesClients(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- e.Run(ctx) }()
 	a := connect(t, e.Addr().String(), "bye1", 30)
-	a.subscribe(t, "bye/#")
+	a.SubscribeGranted(t, 0, "bye/#")
 	bc := connect(t, e.Addr().String(), "bye2", 30)
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	a.expectClosed(t, ioTimeout)
-	bc.expectClosed(t, ioTimeout)
+	a.DrainUntilClosed(t, ioTimeout)
+	bc.DrainUntilClosed(t, ioTimeout)
 	if n := len(lb.lines("client disconnected")); n != 2 {
 		t.Errorf("%d disconnect lines, want 2", n)
 	}
@@ -640,53 +411,56 @@ func tcpPair(t testing.TB) (*net.TCPConn, net.Conn) {
 func TestOutboundQoS(t *testing.T) {
 	b := start(t, func(c *options.Options) { c.MaxInflight = 2 })
 	sub := connect(t, b.addr, "qsub", 30)
-	sub.subscribeAt(t, 2, "q2/#")
-	sub.subscribeAt(t, 1, "q1/#")
+	sub.SubscribeGranted(t, 2, "q2/#")
+	sub.SubscribeGranted(t, 1, "q1/#")
 	pub := connect(t, b.addr, "qpub", 30)
 
-	pub.send(t, publishQoS("q2/a", []byte("two"), 2, 5))
-	if p := pub.expect(t, hdrPubrec); !bytes.Equal(p.body, u16(5)) {
-		t.Errorf("PUBREC %x", p.body)
+	pub.Send(t, rawmqtt.Publish{Topic: "q2/a", Payload: "two", QoS: 2, ID: 5}.Bytes())
+	pub.ExpectAck(t, rawmqtt.HeaderPubrec, 5)
+	m := sub.ExpectPlainPublish(t, 2)
+	if m.Topic != "q2/a" || m.Payload != "two" {
+		t.Fatalf("got %v", m)
 	}
-	topic, id, payload := sub.expectPublishQoS(t, 2)
-	if topic != "q2/a" || string(payload) != "two" || id == 0 {
-		t.Fatalf("got %q id %d %q", topic, id, payload)
-	}
-	sub.send(t, pkt(hdrPubrec, u16(id)))
-	if p := sub.expect(t, hdrPubrel); !bytes.Equal(p.body, u16(id)) {
-		t.Errorf("PUBREL %x, want id %d", p.body, id)
-	}
-	sub.send(t, pkt(hdrPubcomp, u16(id)))
-	pub.send(t, pkt(hdrPubrel, u16(5)))
-	pub.expect(t, hdrPubcomp)
+	sub.Send(t, rawmqtt.Ack(rawmqtt.HeaderPubrec, m.ID))
+	sub.ExpectAck(t, rawmqtt.HeaderPubrel, m.ID)
+	sub.Send(t, rawmqtt.Ack(rawmqtt.HeaderPubcomp, m.ID))
+	pub.Send(t, rawmqtt.Ack(rawmqtt.HeaderPubrel, 5))
+	pub.ExpectAck(t, rawmqtt.HeaderPubcomp, 5)
 
 	// Published at QoS 2 to a QoS 1 subscription: QoS 1. The window is 2.
-	for i := range 4 {
-		pub.send(t, publishQoS("q1/x", []byte{byte('a' + i)}, 2, 10+i))
-		pub.expect(t, hdrPubrec)
+	for i := range uint16(4) {
+		pub.Send(t, rawmqtt.Publish{Topic: "q1/x", Payload: string(rune('a' + i)), QoS: 2, ID: 10 + i}.Bytes())
+		pub.ExpectAck(t, rawmqtt.HeaderPubrec, 10+i)
 	}
-	var ids []int
+	var ids []uint16
 	for range 2 {
-		_, id, _ := sub.expectPublishQoS(t, 1)
-		ids = append(ids, id)
+		ids = append(ids, sub.ExpectPlainPublish(t, 1).ID)
 	}
-	sub.expectNothing(t, 200*time.Millisecond)
-	sub.send(t, pkt(hdrPuback, u16(ids[0])))
-	if _, _, p := sub.expectPublishQoS(t, 1); string(p) != "c" {
-		t.Errorf("after one PUBACK got %q, want c", p)
+	sub.ExpectSilence(t, 200*time.Millisecond)
+	sub.Send(t, rawmqtt.Ack(rawmqtt.HeaderPuback, ids[0]))
+	if m := sub.ExpectPlainPublish(t, 1); m.Payload != "c" {
+		t.Errorf("after one PUBACK got %v, want c", m)
 	}
-	sub.expectNothing(t, 200*time.Millisecond)
-	sub.send(t, pkt(hdrPuback, u16(ids[1])))
-	if _, _, p := sub.expectPublishQoS(t, 1); string(p) != "d" {
-		t.Errorf("after the second PUBACK got %q, want d", p)
+	sub.ExpectSilence(t, 200*time.Millisecond)
+	sub.Send(t, rawmqtt.Ack(rawmqtt.HeaderPuback, ids[1]))
+	if m := sub.ExpectPlainPublish(t, 1); m.Payload != "d" {
+		t.Errorf("after the second PUBACK got %v, want d", m)
 	}
 }
 
-func connectWithWill(t testing.TB, addr, id, willTopic, will string) *rawClient {
+// withKeepAlive is c with keep-alive seconds.
+func withKeepAlive(c rawmqtt.Connect, seconds uint16) rawmqtt.Connect {
+	c.KeepAlive = seconds
+	return c
+}
+
+// connectWithWill connects a clean session with a QoS 0 will that is not
+// retained.
+func connectWithWill(t testing.TB, addr, id, willTopic, will string) *rawmqtt.Conn {
 	t.Helper()
-	c := dial(t, addr)
-	c.send(t, pkt(hdrConnect, str("MQTT"), []byte{4, 0x02 | 0x04}, u16(30), str(id), str(willTopic), str(will)))
-	c.expect(t, hdrConnack)
+	c := rawmqtt.Open(t, addr)
+	c.Send(t, withKeepAlive(rawmqtt.MQTT311(id).WithWill(willTopic, will, 0, false), 30).Bytes())
+	c.Expect(t, rawmqtt.HeaderConnack)
 	return c
 }
 
@@ -695,14 +469,14 @@ func connectWithWill(t testing.TB, addr, id, willTopic, will string) *rawClient 
 func TestWill(t *testing.T) {
 	b := start(t, nil)
 	watcher := connect(t, b.addr, "willwatch", 30)
-	watcher.subscribe(t, "will/#")
+	watcher.SubscribeGranted(t, 0, "will/#")
 	orderly := connectWithWill(t, b.addr, "orderly", "will/orderly", "no")
-	orderly.send(t, disconnectBytes)
-	orderly.expectClosed(t, ioTimeout)
+	orderly.Send(t, rawmqtt.Disconnect())
+	orderly.DrainUntilClosed(t, ioTimeout)
 	dropped := connectWithWill(t, b.addr, "dropped", "will/dropped", "yes")
-	dropped.conn.Close()
-	if topic, payload := watcher.expectPublish(t); topic != "will/dropped" || string(payload) != "yes" {
-		t.Errorf("watcher got %q %q, want the dropped client's will", topic, payload)
+	dropped.Close()
+	if m := watcher.ExpectPlainPublish(t, 0); m.Topic != "will/dropped" || m.Payload != "yes" {
+		t.Errorf("watcher got %v, want the dropped client's will", m)
 	}
 }
 
@@ -711,15 +485,15 @@ func TestWill(t *testing.T) {
 func TestTakeover(t *testing.T) {
 	b := start(t, nil)
 	watcher := connect(t, b.addr, "towatch", 30)
-	watcher.subscribe(t, "to/#")
+	watcher.SubscribeGranted(t, 0, "to/#")
 	first := connectWithWill(t, b.addr, "same", "to/will", "first gone")
 	second := connect(t, b.addr, "same", 30)
-	first.expectClosed(t, ioTimeout)
-	if topic, payload := watcher.expectPublish(t); topic != "to/will" || string(payload) != "first gone" {
-		t.Errorf("watcher got %q %q", topic, payload)
+	first.DrainUntilClosed(t, ioTimeout)
+	if m := watcher.ExpectPlainPublish(t, 0); m.Topic != "to/will" || m.Payload != "first gone" {
+		t.Errorf("watcher got %v", m)
 	}
-	second.send(t, pingreqBytes)
-	second.expect(t, hdrPingresp)
+	second.Send(t, rawmqtt.Pingreq())
+	second.Expect(t, rawmqtt.HeaderPingresp)
 	l := b.log.waitLine(t, "client disconnected", func(m map[string]any) bool { return m["client_id"] == "same" })
 	if l["reason"] != "router: stopped" {
 		t.Errorf("first connection's reason %v", l["reason"])

@@ -2,115 +2,51 @@ package goengine
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/forkmq/forkmq/internal/options"
+	"github.com/forkmq/forkmq/internal/rawmqtt"
 )
 
 // Tests of what the goroutine engine mirrors from the process engine:
 // retained messages, persistent sessions and slow consumers.
 
-// Fixed-header flags of PUBLISH.
-const (
-	flagRetain = 0x01
-	flagDup    = 0x08
-)
-
-// rawPublish is a PUBLISH as read off the wire.
-type rawPublish struct {
-	flags   byte // the fixed header's low nibble: DUP, QoS, RETAIN
-	topic   string
-	id      int
-	payload string
-}
-
-func (p rawPublish) qos() byte { return p.flags >> 1 & 3 }
-
-func (p rawPublish) String() string {
-	return fmt.Sprintf("%s=%q flags %#x id %d", p.topic, p.payload, p.flags, p.id)
-}
-
-// readPublish reads a PUBLISH with any flags.
-func (c *rawClient) readPublish(t testing.TB) rawPublish {
-	t.Helper()
-	p, err := c.read(ioTimeout)
-	if err != nil {
-		t.Fatalf("waiting for PUBLISH: %v", err)
-	}
-	if p.first&0xf0 != hdrPublish {
-		t.Fatalf("got packet %#x %x, want PUBLISH", p.first, abbrev(p.body))
-	}
-	return parsePublish(p)
-}
-
-func parsePublish(p rawPacket) rawPublish {
-	tl := int(binary.BigEndian.Uint16(p.body))
-	out := rawPublish{flags: p.first & 0x0f, topic: string(p.body[2 : 2+tl])}
-	rest := p.body[2+tl:]
-	if out.qos() > 0 {
-		out.id, rest = int(binary.BigEndian.Uint16(rest)), rest[2:]
-	}
-	out.payload = string(rest)
-	return out
-}
-
-// publishSettled publishes with the given flags and completes the QoS 1 or
-// 2 flow [MQTT-4.3.2-2, MQTT-4.3.3-2]; a QoS 0 one is followed by a PINGREQ
-// round trip, so it too has been routed when publishSettled returns.
-func (c *rawClient) publishSettled(t testing.TB, flags byte, topic string, payload []byte, id int) {
-	t.Helper()
-	c.send(t, publishFlags(flags, topic, payload, id))
-	switch flags >> 1 & 3 {
-	case 0:
-		// The router answers in order: PINGRESP means the PUBLISH before
-		// it has been routed (and retained).
-		c.send(t, pingreqBytes)
-		c.expect(t, hdrPingresp)
-	case 1:
-		c.expect(t, hdrPuback)
-	case 2:
-		c.expect(t, hdrPubrec)
-		c.send(t, pkt(hdrPubrel, u16(id)))
-		c.expect(t, hdrPubcomp)
-	}
-}
-
 // connectSession dials and completes CONNECT/CONNACK 0 with the clean
 // session flag as given, and returns CONNACK's session present.
-func connectSession(t testing.TB, addr, id string, clean bool) (*rawClient, bool) {
+func connectSession(t testing.TB, addr, id string, clean bool) (*rawmqtt.Conn, bool) {
 	t.Helper()
-	flags := byte(0)
-	if clean {
-		flags = 0x02
+	connect := withKeepAlive(rawmqtt.MQTT311(id), 30)
+	if !clean {
+		connect = connect.Persistent()
 	}
-	c := dial(t, addr)
-	c.send(t, pkt(hdrConnect, str("MQTT"), []byte{4, flags}, u16(30), str(id)))
-	p := c.expect(t, hdrConnack)
-	if p.body[1] != 0 || p.body[0]&^1 != 0 {
-		t.Fatalf("CONNACK %x, want accepted", p.body)
+	c := rawmqtt.Open(t, addr)
+	c.Send(t, connect.Bytes())
+	a := c.Connack(t)
+	if a.Code != rawmqtt.Accepted || a.Flags&^1 != 0 {
+		t.Fatalf("CONNACK %+v, want accepted", a)
 	}
-	return c, p.body[0] == 1
+	return c, a.SessionPresent()
 }
 
 // leave sends DISCONNECT and waits for the close and the cleanup.
-func (b *testBroker) leave(t testing.TB, c *rawClient, id string) {
+func (b *testBroker) leave(t testing.TB, c *rawmqtt.Conn, id string) {
 	t.Helper()
 	n := len(b.log.lines("client disconnected"))
-	c.send(t, disconnectBytes)
-	c.expectClosed(t, ioTimeout)
+	c.Send(t, rawmqtt.Disconnect())
+	c.DrainUntilClosed(t, ioTimeout)
 	b.waitDisconnects(t, n+1, id)
 }
 
 // drop closes the connection without DISCONNECT and waits for the cleanup.
-func (b *testBroker) drop(t testing.TB, c *rawClient, id string) {
+func (b *testBroker) drop(t testing.TB, c *rawmqtt.Conn, id string) {
 	t.Helper()
 	n := len(b.log.lines("client disconnected"))
-	c.conn.Close()
+	c.Close()
 	b.waitDisconnects(t, n+1, id)
 }
 
@@ -146,7 +82,7 @@ func TestRetained(t *testing.T) {
 		{"$SYS/rt", "sys", 0},
 		{"rt/gone", "", 0}, // deleting nothing is fine
 	} {
-		pub.publishSettled(t, p.qos<<1|flagRetain, p.topic, []byte(p.payload), 5)
+		pub.Publish(t, rawmqtt.Publish{Topic: p.topic, Payload: p.payload, QoS: p.qos, Retain: true, ID: 5})
 	}
 	rows := []struct {
 		filter  string
@@ -165,34 +101,37 @@ func TestRetained(t *testing.T) {
 	for i, row := range rows {
 		id := fmt.Sprint("rsub", i)
 		sub := connect(t, b.addr, id, 30)
-		sub.subscribeAt(t, row.granted, row.filter)
+		sub.SubscribeGranted(t, row.granted, row.filter)
 		// Read the retained copies, acknowledging each, until PINGRESP.
 		var got []string
-		sub.send(t, pingreqBytes)
+		sub.Send(t, rawmqtt.Pingreq())
 		for done := false; !done; {
-			p, err := sub.read(ioTimeout)
+			p, err := sub.Read(ioTimeout)
 			if err != nil {
 				t.Fatalf("%s: %v", row.filter, err)
 			}
 			switch {
-			case p.first == hdrPingresp:
+			case p.Header == rawmqtt.HeaderPingresp:
 				done = len(got) >= len(row.want)
 				if !done {
-					sub.send(t, pingreqBytes)
+					sub.Send(t, rawmqtt.Pingreq())
 				}
-			case p.first == hdrPubrel:
-				sub.send(t, pkt(hdrPubcomp, p.body))
-			case p.first&0xf0 == hdrPublish:
-				pub := parsePublish(p)
-				if pub.flags&flagRetain == 0 || pub.flags&flagDup != 0 {
+			case p.Header == rawmqtt.HeaderPubrel:
+				sub.Send(t, rawmqtt.Frame(rawmqtt.HeaderPubcomp, p.Body))
+			case p.Type() == rawmqtt.TypePublish:
+				pub, err := p.Publish()
+				if err != nil {
+					t.Fatalf("%s: %v", row.filter, err)
+				}
+				if !pub.Retain || pub.Dup {
 					t.Errorf("%s: %v: want RETAIN 1, DUP 0", row.filter, pub)
 				}
-				if pub.qos() > 0 {
-					sub.send(t, pkt(hdrPuback+(pub.qos()-1)*0x10, u16(pub.id))) // PUBACK or PUBREC
+				if pub.QoS > 0 {
+					sub.Send(t, rawmqtt.Ack(rawmqtt.HeaderPuback+(pub.QoS-1)*0x10, pub.ID)) // PUBACK or PUBREC
 				}
-				got = append(got, fmt.Sprintf("%s=%s/%d", pub.topic, pub.payload, pub.qos()))
+				got = append(got, fmt.Sprintf("%s=%s/%d", pub.Topic, pub.Payload, pub.QoS))
 			default:
-				t.Errorf("%s: unexpected packet %#x %q", row.filter, p.first, abbrev(p.body))
+				t.Errorf("%s: unexpected packet %v", row.filter, p)
 			}
 		}
 		slices.Sort(got)
@@ -206,11 +145,11 @@ func TestRetained(t *testing.T) {
 	// [MQTT-3.3.1-9]; the deletion (empty payload) is forwarded as well
 	// [MQTT-3.3.1-12].
 	live := connect(t, b.addr, "rlive", 30)
-	live.subscribe(t, "rl/x")
-	pub.send(t, publishFlags(flagRetain, "rl/x", []byte("v"), 0))
-	pub.send(t, publishFlags(flagRetain, "rl/x", nil, 0))
+	live.SubscribeGranted(t, 0, "rl/x")
+	pub.Send(t, rawmqtt.Publish{Topic: "rl/x", Payload: "v", Retain: true}.Bytes())
+	pub.Send(t, rawmqtt.Publish{Topic: "rl/x", Retain: true}.Bytes())
 	for _, want := range []string{"v", ""} {
-		if p := live.readPublish(t); p.flags != 0 || p.payload != want {
+		if p := live.ExpectPublish(t); p.QoS != 0 || p.Retain || p.Dup || p.Payload != want {
 			t.Errorf("live subscriber got %v, want %q with flags 0", p, want)
 		}
 	}
@@ -224,13 +163,13 @@ func TestRetainedSurvivesRestart(t *testing.T) {
 	cfg := testOptions(dir, 5)
 	first := startConfig(t, cfg)
 	pub := connect(t, first.addr, "rspub", 30)
-	pub.publishSettled(t, 1<<1|flagRetain, "keep/me", []byte("kept"), 9)
+	pub.Publish(t, rawmqtt.Publish{Topic: "keep/me", Payload: "kept", QoS: 1, Retain: true, ID: 9})
 	first.stop()
 
 	second := startConfig(t, cfg)
 	sub := connect(t, second.addr, "rssub", 30)
-	sub.subscribeAt(t, 1, "keep/#")
-	if p := sub.readPublish(t); p.topic != "keep/me" || p.payload != "kept" || p.flags != 1<<1|flagRetain {
+	sub.SubscribeGranted(t, 1, "keep/#")
+	if p := sub.ExpectPublish(t); p.Topic != "keep/me" || p.Payload != "kept" || p.QoS != 1 || !p.Retain || p.Dup {
 		t.Errorf("after restart got %v, want keep/me=kept at QoS 1 with RETAIN", p)
 	}
 }
@@ -246,12 +185,12 @@ func TestPersistentSession(t *testing.T) {
 	if present {
 		t.Error("first CONNECT of a persistent session: session present 1")
 	}
-	sub.subscribeAt(t, 2, "po/#")
+	sub.SubscribeGranted(t, 2, "po/#")
 	b.leave(t, sub, "psub")
 
-	pub.publishSettled(t, 1<<1, "po/1", []byte("one"), 1)
-	pub.send(t, publishBytes("po/0", []byte("zero"), 0))
-	pub.publishSettled(t, 2<<1, "po/2", []byte("two"), 2)
+	pub.Publish(t, rawmqtt.Publish{Topic: "po/1", Payload: "one", QoS: 1, ID: 1})
+	pub.Send(t, rawmqtt.Publish{Topic: "po/0", Payload: "zero"}.Bytes())
+	pub.Publish(t, rawmqtt.Publish{Topic: "po/2", Payload: "two", QoS: 2, ID: 2})
 
 	sub, present = connectSession(t, b.addr, "psub", false)
 	if !present {
@@ -261,28 +200,28 @@ func TestPersistentSession(t *testing.T) {
 	if l["session_queue"] == "" {
 		t.Errorf("client connected line: %v", l)
 	}
-	p1 := sub.readPublish(t)
-	p2 := sub.readPublish(t)
-	if p1.topic != "po/1" || p1.qos() != 1 || p2.topic != "po/2" || p2.qos() != 2 || p1.flags&flagDup != 0 || p2.flags&flagDup != 0 {
+	p1 := sub.ExpectPublish(t)
+	p2 := sub.ExpectPublish(t)
+	if p1.Topic != "po/1" || p1.QoS != 1 || p2.Topic != "po/2" || p2.QoS != 2 || p1.Dup || p2.Dup {
 		t.Fatalf("stored messages: %v, %v; want po/1 at QoS 1 then po/2 at QoS 2, DUP 0", p1, p2)
 	}
-	sub.send(t, pkt(hdrPuback, u16(p1.id)))
-	sub.send(t, pkt(hdrPubrec, u16(p2.id)))
-	sub.expect(t, hdrPubrel)
-	sub.send(t, pkt(hdrPubcomp, u16(p2.id)))
+	sub.Send(t, rawmqtt.Ack(rawmqtt.HeaderPuback, p1.ID))
+	sub.Send(t, rawmqtt.Ack(rawmqtt.HeaderPubrec, p2.ID))
+	sub.Expect(t, rawmqtt.HeaderPubrel)
+	sub.Send(t, rawmqtt.Ack(rawmqtt.HeaderPubcomp, p2.ID))
 
 	// Still subscribed without a new SUBSCRIBE, at both QoS.
-	pub.publishSettled(t, 1<<1, "po/live", []byte("l1"), 3)
-	if p := sub.readPublish(t); p.topic != "po/live" || p.qos() != 1 {
+	pub.Publish(t, rawmqtt.Publish{Topic: "po/live", Payload: "l1", QoS: 1, ID: 3})
+	if p := sub.ExpectPublish(t); p.Topic != "po/live" || p.QoS != 1 {
 		t.Errorf("online QoS 1: %v", p)
 	} else {
-		sub.send(t, pkt(hdrPuback, u16(p.id)))
+		sub.Send(t, rawmqtt.Ack(rawmqtt.HeaderPuback, p.ID))
 	}
-	pub.send(t, publishBytes("po/live0", []byte("l0"), 0))
-	if p := sub.readPublish(t); p.topic != "po/live0" || p.qos() != 0 {
+	pub.Send(t, rawmqtt.Publish{Topic: "po/live0", Payload: "l0"}.Bytes())
+	if p := sub.ExpectPublish(t); p.Topic != "po/live0" || p.QoS != 0 {
 		t.Errorf("online QoS 0: %v (po/0 sent while offline must not come)", p)
 	}
-	sub.expectNothing(t, 100*time.Millisecond)
+	sub.ExpectSilence(t, 100*time.Millisecond)
 }
 
 // TestPersistentResend: flows left unsettled by a connection are resent on
@@ -293,46 +232,44 @@ func TestPersistentResend(t *testing.T) {
 	b := start(t, nil)
 	pub := connect(t, b.addr, "rpub", 30)
 	sub, _ := connectSession(t, b.addr, "rsub", false)
-	sub.subscribeAt(t, 2, "rs/#")
-	pub.send(t, publishQoS("rs/1", []byte("q1"), 1, 1))
-	pub.send(t, publishQoS("rs/2", []byte("q2"), 2, 2))
-	pub.send(t, publishQoS("rs/3", []byte("q2b"), 2, 3))
-	first := []rawPublish{sub.readPublish(t), sub.readPublish(t), sub.readPublish(t)}
+	sub.SubscribeGranted(t, 2, "rs/#")
+	pub.Send(t, rawmqtt.Publish{Topic: "rs/1", Payload: "q1", QoS: 1, ID: 1}.Bytes())
+	pub.Send(t, rawmqtt.Publish{Topic: "rs/2", Payload: "q2", QoS: 2, ID: 2}.Bytes())
+	pub.Send(t, rawmqtt.Publish{Topic: "rs/3", Payload: "q2b", QoS: 2, ID: 3}.Bytes())
+	first := []rawmqtt.Publish{sub.ExpectPublish(t), sub.ExpectPublish(t), sub.ExpectPublish(t)}
 	// rs/1 and rs/2 unacknowledged; rs/3 got to PUBREC/PUBREL.
-	sub.send(t, pkt(hdrPubrec, u16(first[2].id)))
-	if p := sub.expect(t, hdrPubrel); !bytes.Equal(p.body, u16(first[2].id)) {
-		t.Fatalf("PUBREL %x", p.body)
-	}
+	sub.Send(t, rawmqtt.Ack(rawmqtt.HeaderPubrec, first[2].ID))
+	sub.ExpectAck(t, rawmqtt.HeaderPubrel, first[2].ID)
 	b.drop(t, sub, "rsub")
-	pub.send(t, publishQoS("rs/4", []byte("later"), 1, 4))
+	pub.Send(t, rawmqtt.Publish{Topic: "rs/4", Payload: "later", QoS: 1, ID: 4}.Bytes())
 
 	sub, present := connectSession(t, b.addr, "rsub", false)
 	if !present {
 		t.Error("session present 0")
 	}
 	for _, want := range first[:2] {
-		p := sub.readPublish(t)
-		if p.flags&flagDup == 0 || p.id != want.id || p.topic != want.topic || p.payload != want.payload || p.qos() != want.qos() {
+		p := sub.ExpectPublish(t)
+		if !p.Dup || p.ID != want.ID || p.Topic != want.Topic || p.Payload != want.Payload || p.QoS != want.QoS {
 			t.Errorf("resent %v, want %v with DUP 1", p, want)
 		}
 	}
-	if p := sub.expect(t, hdrPubrel); !bytes.Equal(p.body, u16(first[2].id)) {
-		t.Errorf("PUBREL resent for %x, want %d", p.body, first[2].id)
+	if p := sub.Expect(t, rawmqtt.HeaderPubrel); !bytes.Equal(p.Body, rawmqtt.U16(first[2].ID)) {
+		t.Errorf("PUBREL resent: %v, want one for %d", p, first[2].ID)
 	}
-	p := sub.readPublish(t)
-	if p.topic != "rs/4" || p.flags&flagDup != 0 || slices.ContainsFunc(first, func(f rawPublish) bool { return f.id == p.id }) {
+	p := sub.ExpectPublish(t)
+	if p.Topic != "rs/4" || p.Dup || slices.ContainsFunc(first, func(f rawmqtt.Publish) bool { return f.ID == p.ID }) {
 		t.Errorf("stored message %v: want rs/4, DUP 0, an identifier not in use", p)
 	}
 	// Settling everything leaves nothing to resend.
-	sub.send(t, pkt(hdrPuback, u16(first[0].id)))
-	sub.send(t, pkt(hdrPubrec, u16(first[1].id)))
-	sub.expect(t, hdrPubrel)
-	sub.send(t, pkt(hdrPubcomp, u16(first[1].id)))
-	sub.send(t, pkt(hdrPubcomp, u16(first[2].id)))
-	sub.send(t, pkt(hdrPuback, u16(p.id)))
+	sub.Send(t, rawmqtt.Ack(rawmqtt.HeaderPuback, first[0].ID))
+	sub.Send(t, rawmqtt.Ack(rawmqtt.HeaderPubrec, first[1].ID))
+	sub.Expect(t, rawmqtt.HeaderPubrel)
+	sub.Send(t, rawmqtt.Ack(rawmqtt.HeaderPubcomp, first[1].ID))
+	sub.Send(t, rawmqtt.Ack(rawmqtt.HeaderPubcomp, first[2].ID))
+	sub.Send(t, rawmqtt.Ack(rawmqtt.HeaderPuback, p.ID))
 	b.leave(t, sub, "rsub")
 	sub, _ = connectSession(t, b.addr, "rsub", false)
-	sub.expectNothing(t, 200*time.Millisecond)
+	sub.ExpectSilence(t, 200*time.Millisecond)
 }
 
 // TestCleanSessionDiscards: clean session 1 discards the stored session,
@@ -342,23 +279,23 @@ func TestCleanSessionDiscards(t *testing.T) {
 	b := start(t, nil)
 	pub := connect(t, b.addr, "dpub", 30)
 	sub, _ := connectSession(t, b.addr, "dsub", false)
-	sub.subscribeAt(t, 1, "ds/#")
+	sub.SubscribeGranted(t, 1, "ds/#")
 	b.leave(t, sub, "dsub")
-	pub.publishSettled(t, 1<<1, "ds/stored", []byte("x"), 1)
+	pub.Publish(t, rawmqtt.Publish{Topic: "ds/stored", Payload: "x", QoS: 1, ID: 1})
 
 	sub, present := connectSession(t, b.addr, "dsub", true)
 	if present {
 		t.Error("clean session: session present 1 [MQTT-3.2.2-1]")
 	}
-	sub.expectNothing(t, 200*time.Millisecond)
+	sub.ExpectSilence(t, 200*time.Millisecond)
 	b.leave(t, sub, "dsub")
 
 	sub, present = connectSession(t, b.addr, "dsub", false)
 	if present {
 		t.Error("after a clean session: session present 1")
 	}
-	pub.publishSettled(t, 1<<1, "ds/after", []byte("y"), 2)
-	sub.expectNothing(t, 200*time.Millisecond)
+	pub.Publish(t, rawmqtt.Publish{Topic: "ds/after", Payload: "y", QoS: 1, ID: 2})
+	sub.ExpectSilence(t, 200*time.Millisecond)
 }
 
 // TestInboundQoS2AcrossReconnect: a QoS 2 PUBLISH received and not yet
@@ -367,22 +304,20 @@ func TestCleanSessionDiscards(t *testing.T) {
 func TestInboundQoS2AcrossReconnect(t *testing.T) {
 	b := start(t, nil)
 	sub := connect(t, b.addr, "iqsub", 30)
-	sub.subscribeAt(t, 0, "iq/#")
+	sub.SubscribeGranted(t, 0, "iq/#")
 	pub, _ := connectSession(t, b.addr, "iqpub", false)
-	pub.send(t, publishQoS("iq/x", []byte("once"), 2, 7))
-	pub.expect(t, hdrPubrec)
+	pub.Send(t, rawmqtt.Publish{Topic: "iq/x", Payload: "once", QoS: 2, ID: 7}.Bytes())
+	pub.Expect(t, rawmqtt.HeaderPubrec)
 	b.drop(t, pub, "iqpub")
 
 	pub, _ = connectSession(t, b.addr, "iqpub", false)
-	pub.send(t, publishFlags(flagDup|2<<1, "iq/x", []byte("once"), 7))
-	if p := pub.expect(t, hdrPubrec); !bytes.Equal(p.body, u16(7)) {
-		t.Errorf("PUBREC %x", p.body)
-	}
-	pub.send(t, pkt(hdrPubrel, u16(7)))
-	pub.expect(t, hdrPubcomp)
+	pub.Send(t, rawmqtt.Publish{Topic: "iq/x", Payload: "once", QoS: 2, Dup: true, ID: 7}.Bytes())
+	pub.ExpectAck(t, rawmqtt.HeaderPubrec, 7)
+	pub.Send(t, rawmqtt.Ack(rawmqtt.HeaderPubrel, 7))
+	pub.Expect(t, rawmqtt.HeaderPubcomp)
 	// Released: the identifier may carry a new message.
-	pub.send(t, publishQoS("iq/y", []byte("new"), 2, 7))
-	pub.expect(t, hdrPubrec)
+	pub.Send(t, rawmqtt.Publish{Topic: "iq/y", Payload: "new", QoS: 2, ID: 7}.Bytes())
+	pub.Expect(t, rawmqtt.HeaderPubrec)
 	if got := fence(t, pub, sub, "iq/fence"); !slices.Equal(got, []string{"iq/x", "iq/y"}) {
 		t.Errorf("subscriber got %q, want iq/x once, then iq/y", got)
 	}
@@ -407,10 +342,10 @@ func TestSessionMailboxBound(t *testing.T) {
 			b := start(t, func(c *options.Options) { c.SessionMsgs, c.SessionBytes = row.msgs, row.bytes })
 			pub := connect(t, b.addr, "mbpub", 30)
 			sub, _ := connectSession(t, b.addr, "mbsub", false)
-			sub.subscribeAt(t, 1, "mb/#")
+			sub.SubscribeGranted(t, 1, "mb/#")
 			b.leave(t, sub, "mbsub")
 			for i := range row.publish {
-				pub.publishSettled(t, 1<<1, "mb/x", bytes.Repeat([]byte{byte('a' + i)}, 100), i+1)
+				pub.Publish(t, rawmqtt.Publish{Topic: "mb/x", Payload: strings.Repeat(string(rune('a'+i)), 100), QoS: 1, ID: uint16(i + 1)})
 			}
 			l := b.log.waitLine(t, "persistent session mailbox full: message dropped (raise -session-max-messages / -session-max-bytes)", nil)
 			if l["to"] == nil || l["max_messages"] != float64(row.msgs) || l["max_bytes"] != float64(row.bytes) {
@@ -418,13 +353,13 @@ func TestSessionMailboxBound(t *testing.T) {
 			}
 			sub, _ = connectSession(t, b.addr, "mbsub", false)
 			for i := range row.wantKept {
-				p := sub.readPublish(t)
-				if p.payload[0] != byte('a'+i) {
-					t.Errorf("stored message %d: %q", i, p.payload[:1])
+				p := sub.ExpectPublish(t)
+				if p.Payload[0] != byte('a'+i) {
+					t.Errorf("stored message %d: %q", i, p.Payload[:1])
 				}
-				sub.send(t, pkt(hdrPuback, u16(p.id)))
+				sub.Send(t, rawmqtt.Ack(rawmqtt.HeaderPuback, p.ID))
 			}
-			sub.expectNothing(t, 200*time.Millisecond)
+			sub.ExpectSilence(t, 200*time.Millisecond)
 		})
 	}
 }
@@ -447,17 +382,18 @@ func TestSlowConsumer(t *testing.T) {
 			const stallAfter = 500 * time.Millisecond
 			b := start(t, func(c *options.Options) { c.BacklogMsgs, c.BacklogBytes, c.StallTimeout = 4, 1<<20, stallAfter })
 			sleeper := connect(t, b.addr, "sleeper", 0)
-			sleeper.subscribeAt(t, row.qos, "slow/#")
+			sleeper.SubscribeGranted(t, row.qos, "slow/#")
 			pub := connect(t, b.addr, "fastpub", 30)
-			payload := make([]byte, 256<<10)
+			payload := string(make([]byte, 256<<10))
 			begin := time.Now()
 			go func() {
 				for i := range 60 {
-					if _, err := pub.conn.Write(publishQoS("slow/x", payload, row.qos, i+1)); err != nil {
+					m := rawmqtt.Publish{Topic: "slow/x", Payload: payload, QoS: row.qos, ID: uint16(i + 1)}
+					if _, err := pub.NetConn().Write(m.Bytes()); err != nil {
 						return
 					}
 				}
-				pub.conn.Write(pingreqBytes)
+				pub.NetConn().Write(rawmqtt.Pingreq())
 			}()
 			if row.qos == 0 {
 				l := b.log.waitLine(t, "slow consumer: QoS 0 message dropped (raise -max-queued-messages / -max-queued-bytes)", nil)
@@ -468,11 +404,11 @@ func TestSlowConsumer(t *testing.T) {
 				// goes on: 60 messages go by in far less than 60 stall
 				// timeouts.
 				for {
-					p, err := pub.read(ioTimeout)
+					p, err := pub.Read(ioTimeout)
 					if err != nil {
 						t.Fatalf("publisher's PINGRESP: %v", err)
 					}
-					if p.first == hdrPingresp {
+					if p.Header == rawmqtt.HeaderPingresp {
 						break
 					}
 				}
@@ -489,7 +425,7 @@ func TestSlowConsumer(t *testing.T) {
 			if l["reason"] != "deliverer: slow consumer" {
 				t.Errorf("reason %v", l["reason"])
 			}
-			sleeper.expectClosed(t, ioTimeout)
+			sleeper.DrainUntilClosed(t, ioTimeout)
 		})
 	}
 }

@@ -49,6 +49,11 @@ type ServeConfig struct {
 	ConnectWait   time.Duration // time allowed for CONNECT
 	OnConnect     func()        // called once CONNECT is accepted (may be nil)
 	OnPacket      func(packet.Packet)
+	// Idle is called (if set) whenever the reader holds no more of the
+	// client's bytes, before a read that would wait for more: an engine
+	// that batches sends what it holds then. r must have a Buffered method
+	// (a bufio.Reader) for Idle to be called between packets.
+	Idle func() error
 }
 
 // Serve reads packets from r and hands them to the connection until it ends,
@@ -56,7 +61,13 @@ type ServeConfig struct {
 // deadline. It returns why the connection ended and the error behind it.
 func (s *Connection) Serve(conn Deadliner, r io.Reader, cfg ServeConfig) (End, error) {
 	conn.SetReadDeadline(time.Now().Add(cfg.ConnectWait))
+	buffered, _ := r.(interface{ Buffered() int })
 	for {
+		if cfg.Idle != nil && (buffered == nil || buffered.Buffered() == 0) {
+			if err := cfg.Idle(); err != nil {
+				return EndEngine, fmt.Errorf("%w: %w", ErrEngine, err)
+			}
+		}
 		p, err := readPacket(r, cfg.MaxPacketSize)
 		if err != nil {
 			return s.readFailed(err)

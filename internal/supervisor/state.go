@@ -19,6 +19,7 @@ import (
 type stateDir struct {
 	state.Layout
 	lock *os.File
+	reg  *registration // this broker's entry in the machine's registry
 }
 
 func openStateDir(path string) (*stateDir, error) {
@@ -52,6 +53,9 @@ func openStateDir(path string) (*stateDir, error) {
 }
 
 func (d *stateDir) close() {
+	if d.reg != nil {
+		d.reg.close()
+	}
 	os.Remove(d.lock.Name())
 	d.lock.Close()
 }

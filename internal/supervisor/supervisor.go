@@ -108,6 +108,12 @@ func New(cfg options.Options, log zerolog.Logger) (*Supervisor, error) {
 
 func (s *Supervisor) init() error {
 	var err error
+	reg := registryDir()
+	if s.state.reg, err = register(reg, s.state.Instance, s.state.Root); err != nil {
+		return err
+	}
+	done, err := reclaimOrphans(reg, s.state.Instance)
+	logReclaimed(s.log, done, err)
 	if s.topics, err = topicdir.Open(s.state.Topics()); err != nil {
 		return fmt.Errorf("state dir: %w", err)
 	}

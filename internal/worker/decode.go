@@ -14,8 +14,8 @@ import (
 // errSpoolGone: a spooled envelope's file is gone (swept after a crash).
 var errSpoolGone = errors.New("spooled message missing")
 
-// decode turns an envelope into a core.Item. The bytes of an in-memory
-// publication are kept: env must not be reused.
+// decode turns an envelope into a core.Item. It copies what the Item keeps:
+// env may be reused.
 func (d *deliverer) decode(env []byte) (core.Item, error) {
 	if len(env) == 0 {
 		return core.Item{}, fmt.Errorf("%w: empty", envelope.ErrBadEnvelope)

@@ -215,31 +215,46 @@ func (d *deliverer) readPair() error {
 			_ = unix.EpollCtl(d.epfd, unix.EPOLL_CTL_DEL, d.pair, nil)
 			return errRouterGone
 		}
-		env := d.pmsg[:n]
-		if envelope.Kind(env[0]) == envelope.KindAdopt {
-			if err := d.adopt(string(env[1:])); err != nil {
-				return err
-			}
-			continue
-		}
-		it, err := d.decode(env)
-		if err != nil {
-			return err
-		}
-		if core.Catches(it) {
-			if err := d.catchUp(); err != nil {
-				return err
-			}
-		}
-		if err := d.core.Control(it); err != nil {
-			if errors.Is(err, core.ErrClose) {
-				d.closing = err
-				return nil
-			}
+		if err := d.each(d.pmsg[:n], d.control); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// control acts on one envelope from the pair channel.
+func (d *deliverer) control(env []byte) error {
+	if envelope.Kind(env[0]) == envelope.KindAdopt {
+		return d.adopt(string(env[1:]))
+	}
+	it, err := d.decode(env)
+	if err != nil {
+		return err
+	}
+	if core.Catches(it) {
+		if err := d.catchUp(); err != nil {
+			return err
+		}
+	}
+	if err := d.core.Control(it); err != nil {
+		if errors.Is(err, core.ErrClose) {
+			d.closing = err
+			return nil
+		}
+		return err
+	}
+	return nil
+}
+
+// each calls fn with the envelope in msg, or each of a batch's.
+func (d *deliverer) each(msg []byte, fn func(env []byte) error) error {
+	if len(msg) == 0 {
+		return fmt.Errorf("%w: empty", envelope.ErrBadEnvelope)
+	}
+	if envelope.Kind(msg[0]) != envelope.KindBatch {
+		return fn(msg)
+	}
+	return envelope.Unbatch(msg[1:], fn)
 }
 
 // readQueue takes what the queue holds while the backlog has room (or, once
@@ -258,22 +273,18 @@ func (d *deliverer) readQueue() (bool, error) {
 		if !room && !d.core.Stalled() {
 			break
 		}
-		it, ok, err := d.receive()
+		err := d.receive(func(it core.Item) error {
+			if !room {
+				return d.core.Refuse(it)
+			}
+			d.batch = append(d.batch, it)
+			if it.Msg != nil {
+				bytes += it.Msg.Weight()
+			}
+			return nil
+		})
 		if err != nil {
 			return false, err
-		}
-		if !ok {
-			continue
-		}
-		if !room {
-			if err := d.core.Refuse(it); err != nil {
-				return false, err
-			}
-			continue
-		}
-		d.batch = append(d.batch, it)
-		if it.Msg != nil {
-			bytes += it.Msg.Weight()
 		}
 	}
 	if len(d.batch) == 0 {
@@ -291,25 +302,31 @@ func (d *deliverer) readQueue() (bool, error) {
 	return true, nil
 }
 
-// receive takes one envelope off the queue, decoded; ok false when the
-// queue is empty (or the envelope named a spool file gone meanwhile).
-func (d *deliverer) receive() (core.Item, bool, error) {
+// receive takes one message off the queue, if it holds any, and calls got
+// with each Item it carries (a batch carries several; an envelope naming a
+// spool file gone meanwhile, none).
+func (d *deliverer) receive(got func(core.Item) error) error {
 	n, _, err := d.q.ReceiveNow(d.msg)
 	switch {
 	case errors.Is(err, queue.ErrEmpty):
 		d.queueReady = false
-		return core.Item{}, false, nil
+		return nil
 	case errors.Is(err, queue.ErrMsgSize):
 		d.msg = make([]byte, 2*len(d.msg))
-		return d.receive()
+		return d.receive(got)
 	case err != nil:
-		return core.Item{}, false, fmt.Errorf("receive: %w", err)
+		return fmt.Errorf("receive: %w", err)
 	}
-	it, err := d.decode(append([]byte(nil), d.msg[:n]...))
-	if errors.Is(err, errSpoolGone) {
-		return core.Item{}, false, nil
-	}
-	return it, err == nil, err
+	return d.each(d.msg[:n], func(env []byte) error {
+		it, err := d.decode(env)
+		if errors.Is(err, errSpoolGone) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return got(it)
+	})
 }
 
 // catchUp takes everything the queue holds now, whatever the backlog's
@@ -322,17 +339,11 @@ func (d *deliverer) catchUp() error {
 		return nil
 	}
 	for range max(d.args.QueueMsgMax, 1) {
-		it, ok, err := d.receive()
-		if err != nil {
+		if err := d.receive(d.core.Take); err != nil {
 			return err
 		}
 		if !d.queueReady {
 			return nil
-		}
-		if ok {
-			if err := d.core.Take(it); err != nil {
-				return err
-			}
 		}
 	}
 	return nil

@@ -41,6 +41,12 @@ const queueSlice = 250 * time.Millisecond
 // message as a spool file the envelope names, and a persistent session's
 // QoS 1/2 copy to its mailbox (a spool folder), with a doorbell on its
 // queue.
+//
+// While its client's packets come faster than it routes them, the router
+// batches what it routes to each subscriber (envelope.KindBatch): Offer
+// adds to the subscriber's batch, and the batch goes when it is full or
+// when the router is about to wait for its client (Flush). A burst thus
+// costs one hand-over per subscriber, not one per message.
 type queues struct {
 	args    spawn.Args
 	log     zerolog.Logger
@@ -48,10 +54,20 @@ type queues struct {
 	writers *writerCache
 	cur     outgoing // the message being routed
 	dropped uint64
+	batches map[string]*batch // by queue: what waits to be sent there
+	pending []string          // the queues with a batch, in the order they got it
+}
+
+// batch is what waits to be sent to one queue: envelopes, in order.
+type batch struct {
+	env   []byte // the batch envelope, or the one envelope alone
+	n     int    // envelopes in it
+	first int    // the first envelope's length (sent alone when it is the only one)
+	wait  time.Duration
 }
 
 func newQueues(args spawn.Args, log zerolog.Logger, sp *spool.Spool) *queues {
-	return &queues{args: args, log: log, spool: sp, writers: newWriterCache()}
+	return &queues{args: args, log: log, spool: sp, writers: newWriterCache(), batches: map[string]*batch{}}
 }
 
 // outgoing is one message being routed: its envelope and spool file are
@@ -114,7 +130,10 @@ func (q *queues) Offer(to string, m *core.Message, qos packet.QoS) error {
 		wait = 0 // possibly offline: never wait
 	}
 	if o.fits(q.args.QueueMsgSize) {
-		return q.deliver(to, o.envelope(qos), wait)
+		return q.add(to, o.envelope(qos), wait)
+	}
+	if err := q.flush(to); err != nil {
+		return err
 	}
 	item, err := o.spooled(q.spool, qos)
 	if err != nil {
@@ -128,6 +147,58 @@ func (q *queues) Offer(to string, m *core.Message, qos packet.QoS) error {
 		return err
 	}
 	return nil
+}
+
+// add puts an envelope in the batch for a queue, sending the batch first
+// if the envelope would not fit.
+func (q *queues) add(to string, env []byte, wait time.Duration) error {
+	b := q.batches[to]
+	if b == nil {
+		b = &batch{}
+		q.batches[to] = b
+	}
+	if b.n > 0 && len(b.env)+envelope.BatchedSize(len(env)) > q.args.QueueMsgSize {
+		if err := q.flush(to); err != nil {
+			return err
+		}
+	}
+	if b.n == 0 {
+		q.pending = append(q.pending, to)
+		b.first = len(env)
+	}
+	b.env = envelope.AppendBatched(b.env, env)
+	b.n++
+	b.wait = wait
+	return nil
+}
+
+// flush sends the batch for one queue, if any.
+func (q *queues) flush(to string) error {
+	b := q.batches[to]
+	if b == nil || b.n == 0 {
+		return nil
+	}
+	env := b.env
+	if b.n == 1 {
+		env = env[len(env)-b.first:] // alone: no batch framing
+	}
+	err := q.deliver(to, env, b.wait)
+	b.env, b.n = b.env[:0], 0
+	return err
+}
+
+// Flush sends every batch. The router calls it before it waits for its
+// client, and before anything for its own client that must come after what
+// it routed (its acknowledgements). A copy that cannot be delivered is
+// logged where it fails (deliver), as it was when it was offered alone.
+func (q *queues) Flush() {
+	for _, to := range q.pending {
+		_ = q.flush(to)
+	}
+	q.pending = q.pending[:0]
+	if len(q.batches) > 1024 {
+		q.batches = map[string]*batch{} // let the buffers of many past subscribers go
+	}
 }
 
 // Routed implements core.Outlet: the message's temporary spool files go

@@ -41,13 +41,21 @@ const pairMax = 64 << 10
 // and never reads, or the deliverer is stuck or gone.
 const minReplyWait = 10 * time.Second
 
-// pair is the router's end of the pair channel.
+// pair is the router's end of the pair channel. Like the queues, it
+// batches: replies and the client's own copies wait in one datagram until
+// the router is about to wait for its client (Flush), after what was routed
+// to others — an acknowledgement never overtakes the routing of what it
+// acknowledges. Hold, Start and Close go at once, with what waits before
+// them: the deliverer must see Hold before the topic files change.
 type pair struct {
 	conn   *net.UnixConn
 	client *clientState
 	queues *queues // the routing state of the message being published
 	spool  *spool.Spool
 	wait   time.Duration
+	batch  []byte // envelopes waiting, as a KindBatch envelope
+	n      int    // how many
+	first  int    // the first one's length (sent alone when it is the only one)
 }
 
 // Send implements core.Own.
@@ -58,18 +66,42 @@ func (p *pair) Send(it core.Item) error {
 		env = envelope.AppendPacket(nil, it.Packet)
 	case core.Ack:
 		env = envelope.AppendAck(nil, byte(it.AckType), it.AckID)
-	case core.Hold:
-		env = envelope.Hold
 	case core.Release:
 		env = envelope.Release
+	case core.Hold:
+		return p.now(envelope.Hold)
 	case core.Close:
-		env = envelope.Close
+		return p.now(envelope.Close)
 	case core.Start:
 		return p.start()
 	default:
 		return fmt.Errorf("pair: %s item", it.Kind)
 	}
 	return p.send(env)
+}
+
+// now sends an envelope at once, after everything that waits.
+func (p *pair) now(env []byte) error {
+	if err := p.Flush(); err != nil {
+		return err
+	}
+	return p.write(env)
+}
+
+// Flush sends what waits: the batches for other clients' queues first,
+// then this client's own.
+func (p *pair) Flush() error {
+	p.queues.Flush()
+	if p.n == 0 {
+		return nil
+	}
+	env := p.batch
+	if p.n == 1 {
+		env = env[len(env)-p.first:]
+	}
+	err := p.write(env)
+	p.batch, p.n = p.batch[:0], 0
+	return err
 }
 
 // start tells the deliverer which queue to read from now on — the
@@ -82,7 +114,7 @@ func (p *pair) start() error {
 	// The client identifier rides along, after a NUL (no MQTT string holds
 	// one [MQTT-1.5.3-2]), for the deliverer's process title.
 	adopt := envelope.AppendNamed(nil, envelope.KindAdopt, p.client.identity+"\x00"+truncate(p.client.id, maxTitleID))
-	if err := p.send(adopt); err != nil {
+	if err := p.now(adopt); err != nil {
 		return err
 	}
 	if p.client.identity != p.client.queue {
@@ -147,8 +179,9 @@ func (p *pair) sendSpooled(item *spool.Item) error {
 	return p.send(envelope.AppendSpooled(nil, item.Name()))
 }
 
-// send puts an envelope on the pair channel, waiting at most the reply wait
-// for room. One too large for a datagram goes through the spool.
+// send adds an envelope to what waits for the pair channel, sending that
+// first if it would not fit. One too large for a datagram goes through the
+// spool.
 func (p *pair) send(env []byte) error {
 	if len(env) > pairMax {
 		item, err := p.spool.Write(env)
@@ -158,6 +191,22 @@ func (p *pair) send(env []byte) error {
 		defer item.Release()
 		return p.sendSpooled(item)
 	}
+	if p.n > 0 && len(p.batch)+envelope.BatchedSize(len(env)) > pairMax {
+		if err := p.Flush(); err != nil {
+			return err
+		}
+	}
+	if p.n == 0 {
+		p.first = len(env)
+	}
+	p.batch = envelope.AppendBatched(p.batch, env)
+	p.n++
+	return nil
+}
+
+// write sends a datagram on the pair channel, waiting at most the reply
+// wait for room in it.
+func (p *pair) write(env []byte) error {
 	if err := p.conn.SetWriteDeadline(time.Now().Add(p.wait)); err != nil {
 		return fmt.Errorf("pair: %w", err)
 	}

@@ -42,6 +42,7 @@ type router struct {
 	client *clientState
 	files  *files
 	outlet *queues
+	own    *pair
 	core   *core.Router[string]
 	proto  *protocol.Connection
 
@@ -96,6 +97,7 @@ func (w *worker) newRouter(h *control.Hand, log zerolog.Logger, conn *net.TCPCon
 	r.files = &files{args: w.args, log: log, layout: state.Layout{Root: w.args.StateDir, Instance: w.args.Instance},
 		topics: rt.index.dir, spool: w.spool, client: client, link: w.link, quit: r.quit}
 	own := &pair{conn: pairConn, client: client, queues: r.outlet, spool: w.spool, wait: max(minReplyWait, 2*w.args.StallTimeout)}
+	r.own = own
 	r.core = core.NewRouter[string](log, rt.index, r.outlet, own, r.files, rt.retained)
 	r.proto = protocol.NewConnection(r.core)
 	r.proto.SetLimits(protocol.Limits{MaxSubscriptions: w.args.MaxSubs, MaxTopicLength: w.args.MaxTopicLen, MaxTopicLevels: w.args.MaxTopicLevel})
@@ -114,6 +116,7 @@ func (r *router) run() spawn.ExitCode {
 		MaxPacketSize: r.w.args.MaxPacketSize,
 		ConnectWait:   r.w.args.ConnectWait,
 		OnConnect:     r.connected,
+		Idle:          r.own.Flush,
 		OnPacket: func(p packet.Packet) {
 			if r.log.Debug().Enabled() {
 				r.log.Debug().Str("client_id", r.proto.ClientID()).Str("packet", p.Type().String()).Msg("packet in")
@@ -196,6 +199,7 @@ var exitFor = map[protocol.End]spawn.ExitCode{
 func (r *router) close(end protocol.End, err error) spawn.ExitCode {
 	if r.takenOver.Load() || r.w.stopping.Load() {
 		core.LogEnd(r.log, end, err, r.proto.ClientID(), r.hand.Remote)
+		r.outlet.Flush() // what it published before is routed
 		shutdown(r.conn, r.log)
 		if r.takenOver.Load() {
 			return spawn.ExitTakenOver
@@ -212,7 +216,9 @@ func (r *router) close(end protocol.End, err error) spawn.ExitCode {
 		shutdown(r.conn, r.log)
 		return spawn.ExitFailure
 	}
-	// [MQTT-4.8.0-1] anything else closes the connection at once.
+	// [MQTT-4.8.0-1] anything else closes the connection at once — after
+	// what it published is routed.
+	r.own.queues.Flush()
 	shutdown(r.conn, r.log)
 	return exitFor[end]
 }

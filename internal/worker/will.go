@@ -30,7 +30,9 @@ func (w *worker) publishWill(m *control.PublishWill) spawn.ExitCode {
 	}
 	outlet := newQueues(w.args, log, w.spool)
 	defer outlet.close()
-	if err := core.NewRouter[string](log, rt.index, outlet, nil, nil, rt.retained).PublishWill(will); err != nil {
+	err = core.NewRouter[string](log, rt.index, outlet, nil, nil, rt.retained).PublishWill(will)
+	outlet.Flush()
+	if err != nil {
 		log.Error().Err(err).Msg("will")
 		return spawn.ExitFailure
 	}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+
+	"github.com/forkmq/forkmq/internal/rawmqtt"
 )
 
 // TestProcessAccounting: with N clients the broker has exactly 2N children,
@@ -17,11 +19,11 @@ func TestProcessAccounting(t *testing.T) {
 		const n = 5
 		b := startBroker(t, withEngine(engine))
 		ids := make([]string, n)
-		conns := make([]*rawClient, n)
+		conns := make([]*rawmqtt.Conn, n)
 		for i := range n {
 			ids[i] = newClientID("acct")
-			conns[i] = connectRaw(t, b, mqtt311(ids[i]))
-			conns[i].subscribe(t, fmt.Sprintf("acct/%d", i), "acct/all")
+			conns[i] = rawmqtt.Connected(t, b.Addr, rawmqtt.MQTT311(ids[i]))
+			conns[i].SubscribeCodes(t, 0, fmt.Sprintf("acct/%d", i), "acct/all")
 		}
 		b.assertClean(t, n)
 
@@ -62,9 +64,9 @@ func TestProcessAccounting(t *testing.T) {
 
 		for i, c := range conns {
 			if i < 2 {
-				c.send(t, disconnectBytes)
+				c.Send(t, rawmqtt.Disconnect())
 			}
-			c.conn.Close()
+			c.Close()
 		}
 		b.assertClean(t, 0)
 		for _, id := range ids {

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/forkmq/forkmq/internal/rawmqtt"
 )
 
 // TestFanInBackPressure: 50 publishers each send 200 messages as fast as
@@ -24,13 +26,13 @@ func TestFanInBackPressure(t *testing.T) {
 				b := startBroker(t, withEngine(engine), withMaxClients(pubs+2), quietLog,
 					brokerFlags("-max-queued-messages", "10"))
 				subID := newClientID("fanin-sub")
-				sub := connectRaw(t, b, mqtt311(subID))
-				sub.subscribeAt(t, qos, "fanin/#")
+				sub := rawmqtt.Connected(t, b.Addr, rawmqtt.MQTT311(subID))
+				sub.SubscribeCodes(t, qos, "fanin/#")
 				got := collect(sub)
 
-				clients := make([]*rawClient, pubs)
+				clients := make([]*rawmqtt.Conn, pubs)
 				for i := range clients {
-					clients[i] = connectRaw(t, b, mqtt311(newClientID(fmt.Sprintf("fanin-pub%d", i))))
+					clients[i] = rawmqtt.Connected(t, b.Addr, rawmqtt.MQTT311(newClientID(fmt.Sprintf("fanin-pub%d", i))))
 					collect(clients[i]) // PUBACKs
 				}
 				start := time.Now()
@@ -43,17 +45,17 @@ func TestFanInBackPressure(t *testing.T) {
 						var batch []byte
 						for seq := range each {
 							payload := fmt.Appendf(nil, "%03d%05d", i, seq)
+							m := rawmqtt.Publish{Topic: fmt.Sprintf("fanin/%d", i), Payload: string(payload), QoS: qos}
 							if qos == 1 {
-								batch = append(batch, qos1PublishBytes(fmt.Sprintf("fanin/%d", i), uint16(seq+1), payload)...)
-							} else {
-								batch = append(batch, publishBytes(fmt.Sprintf("fanin/%d", i), payload)...)
+								m.ID = uint16(seq + 1)
 							}
+							batch = append(batch, m.Bytes()...)
 						}
 						// One write: as fast as TCP takes it. A publisher
 						// held by back-pressure waits here; the bound is
 						// generous, not a speed requirement.
-						_ = pc.conn.SetWriteDeadline(time.Now().Add(time.Minute))
-						if _, err := pc.conn.Write(batch); err != nil {
+						_ = pc.NetConn().SetWriteDeadline(time.Now().Add(time.Minute))
+						if _, err := pc.NetConn().Write(batch); err != nil {
 							errs <- fmt.Errorf("publisher %d: %w", i, err)
 						}
 					}()

@@ -3,6 +3,8 @@ package e2e
 import (
 	"testing"
 	"time"
+
+	"github.com/forkmq/forkmq/internal/rawmqtt"
 )
 
 // TestConformanceEdges checks server obligations the other tests leave out.
@@ -15,24 +17,24 @@ func TestConformanceEdges(t *testing.T) {
 			// CONNECT is processed: a PUBLISH pipelined behind it reaches
 			// no subscriber.
 			w := watch(t, b, "conf/refused")
-			defer w.conn.Close()
-			c := mqtt311(newClientID("lvl9"))
-			c.level = 9
-			rc := dialRaw(t, b)
-			rc.send(t, append(c.bytes(), publishBytes("conf/refused", []byte("must not pass"))...))
-			rc.expectConnack(t, connBadProtocolVersion)
-			rc.expectClosed(t, ioTimeout)
-			w.expectSilence(t, 500*time.Millisecond) // a PUBLISH behind a refused CONNECT must not be routed
+			defer w.Close()
+			c := rawmqtt.MQTT311(newClientID("lvl9"))
+			c.Level = 9
+			rc := rawmqtt.Open(t, b.Addr)
+			rc.Send(t, append(c.Bytes(), rawmqtt.Publish{Topic: "conf/refused", Payload: "must not pass"}.Bytes()...))
+			rc.ExpectConnack(t, rawmqtt.RefusedProtocolVersion, false)
+			rc.ExpectClosed(t, ioTimeout)
+			w.ExpectSilence(t, 500*time.Millisecond) // a PUBLISH behind a refused CONNECT must not be routed
 		})
 
 		t.Run("NoWillFlagNoWill", func(t *testing.T) {
 			// [MQTT-3.1.2-12] without the will flag no will is published,
 			// even when the connection ends abnormally.
 			w := watch(t, b, "#")
-			defer w.conn.Close()
-			rc := connectRaw(t, b, mqtt311(newClientID("nowill")))
-			rc.conn.Close()                          // dropped without DISCONNECT
-			w.expectSilence(t, 700*time.Millisecond) // a client without a will must cause no publication
+			defer w.Close()
+			rc := rawmqtt.Connected(t, b.Addr, rawmqtt.MQTT311(newClientID("nowill")))
+			rc.Close()                               // dropped without DISCONNECT
+			w.ExpectSilence(t, 700*time.Millisecond) // a client without a will must cause no publication
 		})
 
 		t.Run("DisconnectWithReservedFlags", func(t *testing.T) {
@@ -41,13 +43,12 @@ func TestConformanceEdges(t *testing.T) {
 			// since no valid DISCONNECT arrived the will is published
 			// [MQTT-3.1.2-8].
 			w := watch(t, b, "conf/will/#")
-			defer w.conn.Close()
+			defer w.Close()
 			rc, _ := connectWithWill(t, b, "conf/will/bad-disconnect", "gone")
-			rc.send(t, []byte{hdrDisconnect | 0x01, 0})
-			rc.expectClosed(t, ioTimeout)
-			topic, payload := w.expectPublish(t)
-			if topic != "conf/will/bad-disconnect" || string(payload) != "gone" {
-				t.Errorf("will: got %q %q", topic, payload)
+			rc.Send(t, []byte{rawmqtt.HeaderDisconnect | 0x01, 0})
+			rc.ExpectClosed(t, ioTimeout)
+			if m := w.ExpectPublish(t); m.Topic != "conf/will/bad-disconnect" || m.Payload != "gone" {
+				t.Errorf("will: got %v", m)
 			}
 		})
 	})

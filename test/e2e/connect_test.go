@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"testing"
+
+	"github.com/forkmq/forkmq/internal/rawmqtt"
 )
 
 // TestConnectRules checks the CONNECT and CONNACK rules of MQTT 3.1.1 with a
@@ -15,25 +17,25 @@ func TestConnectRules(t *testing.T) {
 		// [MQTT-3.1.0-1]: the first packet must be CONNECT; anything else
 		// closes the connection without an answer.
 		for name, first := range map[string][]byte{
-			"PINGREQ":   pingreqBytes,
-			"PUBLISH":   publishBytes("conn/x", []byte("early")),
-			"SUBSCRIBE": subscribeBytes(1, 0, "conn/#"),
+			"PINGREQ":   rawmqtt.Pingreq(),
+			"PUBLISH":   rawmqtt.Publish{Topic: "conn/x", Payload: "early"}.Bytes(),
+			"SUBSCRIBE": rawmqtt.Subscribe(1, 0, "conn/#"),
 		} {
 			t.Run("FirstPacket"+name, func(t *testing.T) {
 				t.Parallel()
-				rc := dialRaw(t, b)
-				rc.send(t, first)
-				rc.expectClosed(t, ioTimeout)
+				rc := rawmqtt.Open(t, b.Addr)
+				rc.Send(t, first)
+				rc.ExpectClosed(t, ioTimeout)
 			})
 		}
 
 		// [MQTT-3.1.0-2]: a second CONNECT is a protocol violation.
 		t.Run("SecondConnect", func(t *testing.T) {
 			t.Parallel()
-			c := mqtt311(newClientID("twice"))
-			rc := connectRaw(t, b, c)
-			rc.send(t, c.bytes())
-			rc.expectClosed(t, ioTimeout)
+			c := rawmqtt.MQTT311(newClientID("twice"))
+			rc := rawmqtt.Connected(t, b.Addr, c)
+			rc.Send(t, c.Bytes())
+			rc.ExpectClosed(t, ioTimeout)
 		})
 
 		// [MQTT-3.1.2-2]: an unsupported protocol level gets CONNACK 1,
@@ -42,33 +44,33 @@ func TestConnectRules(t *testing.T) {
 		// client identifier), once with the 3.1.1 layout.
 		t.Run("ProtocolLevel5", func(t *testing.T) {
 			t.Parallel()
-			v5 := pkt(hdrConnect,
-				str("MQTT"), // protocol name
-				[]byte{5},   // protocol level 5
-				[]byte{flagClean},
-				u16(30),          // keep alive
-				[]byte{0},        // MQTT 5 property length 0
-				str("v5-client")) // client identifier
-			rc := dialRaw(t, b)
-			rc.send(t, v5)
-			rc.expectConnack(t, connBadProtocolVersion)
-			rc.expectClosed(t, ioTimeout)
+			v5 := rawmqtt.Frame(rawmqtt.HeaderConnect,
+				rawmqtt.Str("MQTT"), // protocol name
+				[]byte{5},           // protocol level 5
+				[]byte{rawmqtt.ConnectClean},
+				rawmqtt.U16(30),          // keep alive
+				[]byte{0},                // MQTT 5 property length 0
+				rawmqtt.Str("v5-client")) // client identifier
+			rc := rawmqtt.Open(t, b.Addr)
+			rc.Send(t, v5)
+			rc.ExpectConnack(t, rawmqtt.RefusedProtocolVersion, false)
+			rc.ExpectClosed(t, ioTimeout)
 		})
 		t.Run("ProtocolLevel5In311Layout", func(t *testing.T) {
 			t.Parallel()
-			c := mqtt311(newClientID("lvl5"))
-			c.level = 5
-			connectRefused(t, b, c.bytes(), connBadProtocolVersion)
+			c := rawmqtt.MQTT311(newClientID("lvl5"))
+			c.Level = 5
+			rawmqtt.Refused(t, b.Addr, c.Bytes(), rawmqtt.RefusedProtocolVersion)
 		})
 
 		// [MQTT-3.1.2-3]: the reserved connect flag must be 0.
 		t.Run("ReservedFlag", func(t *testing.T) {
 			t.Parallel()
-			c := mqtt311(newClientID("rsvd"))
-			c.flags |= flagReserved
-			rc := dialRaw(t, b)
-			rc.send(t, c.bytes())
-			rc.expectRefused(t)
+			c := rawmqtt.MQTT311(newClientID("rsvd"))
+			c.Flags |= rawmqtt.ConnectReserved
+			rc := rawmqtt.Open(t, b.Addr)
+			rc.Send(t, c.Bytes())
+			rc.ExpectRefused(t)
 		})
 
 		// [MQTT-3.1.3-6], [MQTT-3.1.3-7]: a zero-length client identifier
@@ -76,17 +78,17 @@ func TestConnectRules(t *testing.T) {
 		// identifier. Two such clients at once must both work.
 		t.Run("EmptyClientIDCleanSession", func(t *testing.T) {
 			t.Parallel()
-			a := connectRaw(t, b, mqtt311(""))
-			c := connectRaw(t, b, mqtt311(""))
-			a.subscribe(t, "conn/anon/a")
-			c.subscribe(t, "conn/anon/c")
-			a.send(t, publishBytes("conn/anon/c", []byte("to c")))
-			c.send(t, publishBytes("conn/anon/a", []byte("to a")))
-			if topic, payload := c.expectPublish(t); topic != "conn/anon/c" || string(payload) != "to c" {
-				t.Errorf("second anonymous client got %q %q", topic, payload)
+			a := rawmqtt.Connected(t, b.Addr, rawmqtt.MQTT311(""))
+			c := rawmqtt.Connected(t, b.Addr, rawmqtt.MQTT311(""))
+			a.SubscribeCodes(t, 0, "conn/anon/a")
+			c.SubscribeCodes(t, 0, "conn/anon/c")
+			a.Send(t, rawmqtt.Publish{Topic: "conn/anon/c", Payload: "to c"}.Bytes())
+			c.Send(t, rawmqtt.Publish{Topic: "conn/anon/a", Payload: "to a"}.Bytes())
+			if m := c.ExpectPublish(t); m.Topic != "conn/anon/c" || m.Payload != "to c" {
+				t.Errorf("second anonymous client got %q %q", m.Topic, m.Payload)
 			}
-			if topic, payload := a.expectPublish(t); topic != "conn/anon/a" || string(payload) != "to a" {
-				t.Errorf("first anonymous client got %q %q", topic, payload)
+			if m := a.ExpectPublish(t); m.Topic != "conn/anon/a" || m.Payload != "to a" {
+				t.Errorf("first anonymous client got %q %q", m.Topic, m.Payload)
 			}
 		})
 
@@ -94,23 +96,23 @@ func TestConnectRules(t *testing.T) {
 		// session 0 gets CONNACK 2, then the connection is closed.
 		t.Run("EmptyClientIDPersistentSession", func(t *testing.T) {
 			t.Parallel()
-			c := mqtt311("")
-			c.flags = 0
-			connectRefused(t, b, c.bytes(), connIdentifierRejected)
+			c := rawmqtt.MQTT311("")
+			c.Flags = 0
+			rawmqtt.Refused(t, b.Addr, c.Bytes(), rawmqtt.RefusedIdentifier)
 		})
 
 		// MQTT 3.1 clients ("MQIsdp", level 3) are accepted and served.
 		t.Run("MQIsdp3", func(t *testing.T) {
 			t.Parallel()
-			c := mqtt311(newClientID("v31"))
-			c.protoName, c.level = "MQIsdp", 3
-			rc := connectRaw(t, b, c)
-			rc.send(t, pingreqBytes)
-			rc.expect(t, hdrPingresp)
-			rc.subscribe(t, "conn/v31")
-			rc.send(t, publishBytes("conn/v31", []byte("old")))
-			if topic, payload := rc.expectPublish(t); topic != "conn/v31" || string(payload) != "old" {
-				t.Errorf("3.1 client got %q %q", topic, payload)
+			c := rawmqtt.MQTT311(newClientID("v31"))
+			c.ProtocolName, c.Level = "MQIsdp", 3
+			rc := rawmqtt.Connected(t, b.Addr, c)
+			rc.Send(t, rawmqtt.Pingreq())
+			rc.Expect(t, rawmqtt.HeaderPingresp)
+			rc.SubscribeCodes(t, 0, "conn/v31")
+			rc.Send(t, rawmqtt.Publish{Topic: "conn/v31", Payload: "old"}.Bytes())
+			if m := rc.ExpectPublish(t); m.Topic != "conn/v31" || m.Payload != "old" {
+				t.Errorf("3.1 client got %q %q", m.Topic, m.Payload)
 			}
 		})
 
@@ -119,12 +121,12 @@ func TestConnectRules(t *testing.T) {
 		// answers then come in order.
 		t.Run("ConnackFirst", func(t *testing.T) {
 			t.Parallel()
-			rc := dialRaw(t, b)
-			rc.send(t, append(append(mqtt311(newClientID("pipe")).bytes(),
-				subscribeBytes(packetIDForRawSubscribe, 0, "conn/pipe")...), pingreqBytes...))
-			rc.expectConnack(t, connAccepted)
-			rc.expect(t, hdrSuback)
-			rc.expect(t, hdrPingresp)
+			rc := rawmqtt.Open(t, b.Addr)
+			rc.Send(t, append(append(rawmqtt.MQTT311(newClientID("pipe")).Bytes(),
+				rawmqtt.Subscribe(7, 0, "conn/pipe")...), rawmqtt.Pingreq()...))
+			rc.ExpectConnack(t, rawmqtt.Accepted, false)
+			rc.Expect(t, rawmqtt.HeaderSuback)
+			rc.Expect(t, rawmqtt.HeaderPingresp)
 		})
 	})
 }

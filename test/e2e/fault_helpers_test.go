@@ -2,12 +2,10 @@ package e2e
 
 // Helpers shared by the fault, hostile-input, limits and isolation tests:
 // broker flags the harness has no option for, processes as /proc shows them,
-// and a raw client usable from any goroutine (its calls return errors
+// and raw clients for goroutines (rawmqtt's calls that return errors
 // instead of failing the test).
 
 import (
-	"bufio"
-	"encoding/binary"
 	"fmt"
 	"net"
 	"os"
@@ -18,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/forkmq/forkmq/internal/rawmqtt"
 )
 
 // brokerFlags passes command-line flags to the broker after the harness's
@@ -176,83 +176,27 @@ func (b *broker) connLeftovers(queueName string) error {
 	return errs.err()
 }
 
-// Packets of QoS 1 flows, built by hand like rawclient_test.go's.
-const (
-	headerPublishQoS1 = 0x32 // PUBLISH, QoS 1 [MQTT-3.3.1]
-	headerPubackOnly  = 0x40 // PUBACK [MQTT-3.4.1]
-	flagUsername      = 0x80 // CONNECT flags: a user name follows [MQTT-3.1.2.8]
-)
-
-// qos1PublishBytes is a QoS 1 PUBLISH: topic, packet identifier, payload.
-func qos1PublishBytes(topic string, id uint16, payload []byte) []byte {
-	return pkt(headerPublishQoS1, str(topic), u16(id), payload)
-}
-
-// pubackFor is the PUBACK answering a received QoS 1 PUBLISH, or nil when p
-// needs none.
-func pubackFor(p rawPacket) []byte {
-	if p.header&0xF0 != hdrPublish || (p.header>>1)&3 != 1 || len(p.body) < 2 {
-		return nil
-	}
-	n := int(binary.BigEndian.Uint16(p.body))
-	if len(p.body) < 2+n+2 {
-		return nil
-	}
-	return pkt(headerPubackOnly, p.body[2+n:2+n+2])
-}
-
-// publishTopicPayload splits a received PUBLISH into topic and payload; it
-// skips the packet identifier of QoS 1 and 2.
-func publishTopicPayload(p rawPacket) (string, []byte, bool) {
-	if p.header&0xF0 != hdrPublish || len(p.body) < 2 {
-		return "", nil, false
-	}
-	n := int(binary.BigEndian.Uint16(p.body))
-	rest := 2 + n
-	if (p.header>>1)&3 > 0 {
-		rest += 2
-	}
-	if rest > len(p.body) {
-		return "", nil, false
-	}
-	return string(p.body[2 : 2+n]), p.body[rest:], true
-}
-
 // dialQuiet dials the broker without a test: for goroutines.
-func dialQuiet(addr string) (*rawClient, error) {
-	conn, err := net.DialTimeout("tcp", addr, ioTimeout)
+func dialQuiet(addr string) (*rawmqtt.Conn, error) {
+	nc, err := net.DialTimeout("tcp", addr, ioTimeout)
 	if err != nil {
 		return nil, err
 	}
-	return &rawClient{conn: conn, r: bufio.NewReader(conn)}, nil
+	return rawmqtt.NewConn(nc, rawmqtt.Options{}), nil
 }
 
-// connectQuiet dials, sends connect and requires CONNACK 0.
-func connectQuiet(addr string, connect []byte) (*rawClient, error) {
+// connectQuiet dials, sends connect and requires CONNACK 0: for
+// goroutines.
+func connectQuiet(addr string, connect []byte) (*rawmqtt.Conn, error) {
 	rc, err := dialQuiet(addr)
 	if err != nil {
 		return nil, err
 	}
-	if err := rc.writeQuiet(connect); err != nil {
-		rc.conn.Close()
-		return nil, err
-	}
-	p, err := rc.read(ioTimeout)
-	if err == nil && (p.header != hdrConnack || len(p.body) != 2 || p.body[1] != connAccepted) {
-		err = fmt.Errorf("want CONNACK 0, got %v", p)
-	}
-	if err != nil {
-		rc.conn.Close()
+	if err := rc.Handshake(connect); err != nil {
+		rc.Close()
 		return nil, err
 	}
 	return rc, nil
-}
-
-// writeQuiet sends data with a deadline; safe from any goroutine.
-func (rc *rawClient) writeQuiet(data []byte) error {
-	_ = rc.conn.SetWriteDeadline(time.Now().Add(ioTimeout))
-	_, err := rc.conn.Write(data)
-	return err
 }
 
 // copyWorker copies the worker binary into a fresh directory of mode 0755
@@ -308,4 +252,21 @@ func killPID(pid int) error {
 		return fmt.Errorf("no pid to kill (%d)", pid)
 	}
 	return syscall.Kill(pid, syscall.SIGKILL)
+}
+
+// killSupervisor kills the broker's supervisor with SIGKILL (the harness
+// will not stop it) and waits for its workers to follow it: every one must
+// be gone within 2 s of its death (the lifeline pipe reaches EOF).
+func (b *broker) killSupervisor(t testing.TB, workers []int) {
+	t.Helper()
+	b.stopOnce.Do(func() {})
+	if err := b.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-b.exited
+	for _, pid := range workers {
+		if _, err := waitGone(pid, 2*time.Second); err != nil {
+			t.Errorf("after the supervisor's death: worker %v", err)
+		}
+	}
 }

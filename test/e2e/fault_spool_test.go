@@ -1,10 +1,12 @@
 package e2e
 
 import (
-	"bytes"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/forkmq/forkmq/internal/rawmqtt"
 )
 
 // TestDepartingSubscriberSpool: subscribers leave (closing TCP) while a
@@ -16,20 +18,20 @@ func TestDepartingSubscriberSpool(t *testing.T) {
 	t.Parallel()
 	onProcessEngine(t, func(t *testing.T) {
 		b := startBroker(t, quietLog) // 20 clients: queue messages < 1 KiB
-		pub := connectRaw(t, b, mqtt311(newClientID("spoolpub")))
+		pub := rawmqtt.Connected(t, b.Addr, rawmqtt.MQTT311(newClientID("spoolpub")))
 		stop := make(chan struct{})
 		var wg sync.WaitGroup
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			msg := publishBytes("spool/stream", bytes.Repeat([]byte{'s'}, 2048))
+			msg := rawmqtt.Publish{Topic: "spool/stream", Payload: strings.Repeat("s", 2048)}.Bytes()
 			for {
 				select {
 				case <-stop:
 					return
 				default:
 				}
-				if pub.writeQuiet(msg) != nil {
+				if pub.Write(msg) != nil {
 					return
 				}
 			}
@@ -37,9 +39,9 @@ func TestDepartingSubscriberSpool(t *testing.T) {
 		for range 10 {
 			sub := watch(t, b, "spool/#")
 			for range 50 {
-				sub.expectPublish(t)
+				sub.ExpectPublish(t)
 			}
-			sub.conn.Close() // with its backlog of spooled copies
+			sub.Close() // with its backlog of spooled copies
 			time.Sleep(50 * time.Millisecond)
 		}
 		close(stop)

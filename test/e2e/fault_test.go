@@ -20,6 +20,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/forkmq/forkmq/internal/rawmqtt"
 	"github.com/forkmq/forkmq/internal/state"
 )
 
@@ -60,12 +61,10 @@ func TestWorkerDeath(t *testing.T) {
 
 		for _, role := range []string{"router", "deliverer"} {
 			t.Run("Kill"+role, func(t *testing.T) {
-				c := mqtt311(newClientID("victim"))
-				c.flags |= flagWill
-				c.willTopic, c.willMessage = "death/will/"+role, "killed "+role
-				victim := connectRaw(t, b, c)
-				victim.subscribe(t, "death/traffic")
-				pair := pairOf(b.connectedLine(t, c.clientID))
+				c := rawmqtt.MQTT311(newClientID("victim")).WithWill("death/will/"+role, "killed "+role, 0, false)
+				victim := rawmqtt.Connected(t, b.Addr, c)
+				victim.SubscribeCodes(t, 0, "death/traffic")
+				pair := pairOf(b.connectedLine(t, c.ClientID))
 				killed, partner := pair.router, pair.deliverer
 				if role == "deliverer" {
 					killed, partner = partner, killed
@@ -73,25 +72,25 @@ func TestWorkerDeath(t *testing.T) {
 				if err := killPID(killed); err != nil {
 					t.Fatal(err)
 				}
-				took, err := releaseClient(partner, victim.conn.LocalAddr().String(), partnerExitTimeout)
+				took, err := releaseClient(partner, victim.NetConn().LocalAddr().String(), partnerExitTimeout)
 				if err != nil {
 					t.Errorf("%s killed: its partner %v", role, err)
 				}
 				t.Logf("%s %d killed; partner %d released the client after %v", role, killed, partner, took)
 				// The victim may see the PUBLISHes it was sent before the close.
-				for victim.closedOrAnswered(t, "a PUBLISH", func(p rawPacket) bool { return p.header&0xF0 == hdrPublish }) {
+				for victim.ClosedOrAnswered(t, "a PUBLISH", func(p rawmqtt.Packet) bool { return p.Type() == rawmqtt.TypePublish }) {
 				}
 
 				l := b.waitLog(t, ioTimeout, "worker killed by a signal", func(e logEntry) bool { return e.int("pid") == killed })
 				if l.str("level") != "error" || l.str("role") != role || !strings.Contains(l.str("signal"), "kill") {
 					t.Errorf("want an error line naming role %s and the signal: %s", role, l.raw)
 				}
-				gone := b.disconnectedLine(t, c.clientID)
+				gone := b.disconnectedLine(t, c.ClientID)
 				if gone.str("reason") == "" || gone.fields["will_published"] != true {
 					t.Errorf("disconnect line lacks a reason or will_published true: %s", gone.raw)
 				}
-				if topic, payload := wills.expectPublish(t); topic != c.willTopic || string(payload) != c.willMessage {
-					t.Errorf("will watcher got %q on %q, want %q on %q", payload, topic, c.willMessage, c.willTopic)
+				if m := wills.ExpectPublish(t); m.Topic != c.WillTopic || m.Payload != c.WillMessage {
+					t.Errorf("will watcher got %q on %q, want %q on %q", m.Payload, m.Topic, c.WillMessage, c.WillTopic)
 				}
 				mustEventually(t, leakTimeout, func() error { return b.connLeftovers(gone.str("queue")) })
 				b.assertNoZombies(t)
@@ -327,17 +326,17 @@ func (l *killLoad) checkDelivered(t testing.TB, subs []*receipts) {
 }
 
 // checkWills reads the will watcher until it has every payload of want.
-func checkWills(t testing.TB, watcher *rawClient, want []string) {
+func checkWills(t testing.TB, watcher *rawmqtt.Conn, want []string) {
 	t.Helper()
 	got := map[string]bool{}
 	deadline := time.Now().Add(ioTimeout)
 	for len(got) < len(want) && time.Now().Before(deadline) {
-		p, err := watcher.read(time.Until(deadline))
+		p, err := watcher.Read(time.Until(deadline))
 		if err != nil {
 			break
 		}
-		if _, payload, ok := publishTopicPayload(p); ok {
-			got[string(payload)] = true
+		if m, err := p.Publish(); err == nil {
+			got[m.Payload] = true
 		}
 	}
 	var missing []string
@@ -359,58 +358,44 @@ func killOnce(b *broker, slot, gen int, id string) (killRecord, error) {
 		rec.role = "deliverer"
 	}
 	rec.beforeConnect = gen%8 == 7
-	c := mqtt311(id)
-	c.flags |= flagWill
-	c.willTopic = fmt.Sprintf("kill/will/v%d", slot)
-	c.willMessage = fmt.Sprintf("v%d-g%d", slot, gen)
+	c := rawmqtt.MQTT311(id).WithWill(fmt.Sprintf("kill/will/v%d", slot), fmt.Sprintf("v%d-g%d", slot, gen), 0, false)
 
-	var rc *rawClient
+	var rc *rawmqtt.Conn
 	var pair workerPair
 	var err error
 	if rec.beforeConnect {
 		if rc, err = dialQuiet(b.Addr); err != nil {
 			return rec, err
 		}
-		pair, rec.queue, err = b.pairServing(rc.conn.LocalAddr().String())
+		pair, rec.queue, err = b.pairServing(rc.NetConn().LocalAddr().String())
 		if err != nil {
-			rc.conn.Close()
+			rc.Close()
 			return rec, err
 		}
 	} else {
-		if rc, err = connectQuiet(b.Addr, c.bytes()); err != nil {
+		if rc, err = connectQuiet(b.Addr, c.Bytes()); err != nil {
 			return rec, err
 		}
 		// The remote port alone may be an earlier victim's, reused: the
 		// router pid must be a live one of this client id too.
 		l, _, err := b.findLog(0, ioTimeout, "client connected", func(e logEntry) bool {
-			return e.str("remote") == rc.conn.LocalAddr().String() && e.str("client_id") == id && processAlive(e.int("router_pid"))
+			return e.str("remote") == rc.NetConn().LocalAddr().String() && e.str("client_id") == id && processAlive(e.int("router_pid"))
 		})
 		if err != nil {
-			rc.conn.Close()
+			rc.Close()
 			return rec, err
 		}
-		pair, rec.will, rec.queue = pairOf(l), c.willMessage, l.str("queue")
+		pair, rec.will, rec.queue = pairOf(l), c.WillMessage, l.str("queue")
 	}
-	defer rc.conn.Close()
+	defer rc.Close()
 
 	// The victim acknowledges what it receives, until its connection ends.
 	readerDone := make(chan error, 1)
-	go func() {
-		for {
-			p, err := rc.read(time.Minute)
-			if err != nil {
-				readerDone <- err
-				return
-			}
-			if ack := pubackFor(p); ack != nil {
-				_ = rc.writeQuiet(ack)
-			}
-		}
-	}()
+	go func() { readerDone <- rc.Serve(nil) }()
 	if !rec.beforeConnect {
-		_ = rc.writeQuiet(subscribeBytes(1, 1, "kill/load/+/a"))
+		_ = rc.Write(rawmqtt.Subscribe(1, 1, "kill/load/+/a"))
 		for i := range rand.IntN(4) {
-			_ = rc.writeQuiet(qos1PublishBytes(fmt.Sprintf("kill/load/v%d/a", slot), uint16(i+1), []byte("from a victim")))
+			_ = rc.Write(rawmqtt.Publish{Topic: fmt.Sprintf("kill/load/v%d/a", slot), Payload: "from a victim", QoS: 1, ID: uint16(i + 1)}.Bytes())
 		}
 		time.Sleep(time.Duration(rand.IntN(100)) * time.Millisecond) // a random moment in its life
 	}
@@ -422,12 +407,12 @@ func killOnce(b *broker, slot, gen int, id string) (killRecord, error) {
 	if err := killPID(killed); err != nil {
 		return rec, fmt.Errorf("kill %s %d: %w", rec.role, killed, err)
 	}
-	if rec.partnerExit, err = releaseClient(partner, rc.conn.LocalAddr().String(), partnerExitTimeout); err != nil {
+	if rec.partnerExit, err = releaseClient(partner, rc.NetConn().LocalAddr().String(), partnerExitTimeout); err != nil {
 		return rec, fmt.Errorf("%s killed, partner: %w", rec.role, err)
 	}
 	select {
 	case err := <-readerDone:
-		if !isClosed(err) {
+		if !rawmqtt.IsClosed(err) {
 			return rec, fmt.Errorf("%s killed: connection not closed: %w", rec.role, err)
 		}
 	case <-time.After(ioTimeout):
@@ -435,7 +420,7 @@ func killOnce(b *broker, slot, gen int, id string) (killRecord, error) {
 	}
 	// The pair's workers serve client after client: the connection's
 	// queue, or its address (the latest line naming it), tells this one.
-	remote := rc.conn.LocalAddr().String()
+	remote := rc.NetConn().LocalAddr().String()
 	err = eventually(ioTimeout, func() error {
 		lines := b.logLines("client disconnected")
 		for i := len(lines) - 1; i >= 0; i-- {
@@ -493,24 +478,23 @@ func TestSupervisorDeath(t *testing.T) {
 		stateDir := filepath.Join(t.TempDir(), "state")
 		old := startBroker(t, withStateDir(stateDir))
 
-		clean := connectRaw(t, old, mqtt311(newClientID("orphan")))
-		clean.subscribe(t, "orphan/#")
+		clean := rawmqtt.Connected(t, old.Addr, rawmqtt.MQTT311(newClientID("orphan")))
+		clean.SubscribeCodes(t, 0, "orphan/#")
 		willer, _ := connectWithWill(t, old, "orphan/will", "bye")
-		silent := dialRaw(t, old) // never sends CONNECT
-		_, _, err := old.pairServing(silent.conn.LocalAddr().String())
+		silent := rawmqtt.Open(t, old.Addr) // never sends CONNECT
+		_, _, err := old.pairServing(silent.NetConn().LocalAddr().String())
 		if err != nil {
 			t.Fatal(err)
 		}
 		old.assertClean(t, 3)
 		// Last, a persistent session left offline (the harness's leak
 		// check before this point knows no sessions).
-		persistent := mqtt311(newClientID("persist"))
-		persistent.flags &^= flagClean
-		p := connectRaw(t, old, persistent)
-		p.send(t, subscribeBytes(1, 1, "orphan/persist"))
-		p.expect(t, hdrSuback)
-		p.send(t, disconnectBytes) // the session stays, offline
-		p.expectClosed(t, ioTimeout)
+		persistent := rawmqtt.MQTT311(newClientID("persist")).Persistent()
+		p := rawmqtt.Connected(t, old.Addr, persistent)
+		p.Send(t, rawmqtt.Subscribe(1, 1, "orphan/persist"))
+		p.Expect(t, rawmqtt.HeaderSuback)
+		p.Send(t, rawmqtt.Disconnect()) // the session stays, offline
+		p.ExpectClosed(t, ioTimeout)
 
 		workers := old.workerPIDs()
 		if kids := servingWorkers(old.PID); len(kids) != 6 {
@@ -521,20 +505,11 @@ func TestSupervisorDeath(t *testing.T) {
 			t.Fatal(err)
 		}
 
-		old.stopOnce.Do(func() {}) // it is killed, not stopped: the harness must not stop it
 		start := time.Now()
-		if err := old.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-			t.Fatal(err)
-		}
-		<-old.exited
-		for _, pid := range workers {
-			if _, err := waitGone(pid, 2*time.Second); err != nil {
-				t.Errorf("after the supervisor's death: worker %v", err)
-			}
-		}
+		old.killSupervisor(t, workers)
 		t.Logf("every worker gone %v after the supervisor's SIGKILL", time.Since(start).Round(time.Millisecond))
-		for _, rc := range []*rawClient{clean, willer, silent} {
-			rc.expectClosed(t, ioTimeout)
+		for _, rc := range []*rawmqtt.Conn{clean, willer, silent} {
+			rc.ExpectClosed(t, ioTimeout)
 		}
 
 		b := startBroker(t, withStateDir(stateDir))
@@ -555,25 +530,92 @@ func TestSupervisorDeath(t *testing.T) {
 			t.Errorf("new broker has workers serving before any client: %v", kids)
 		}
 
-		p2 := dialRaw(t, b)
-		p2.send(t, persistent.bytes())
-		if ack := p2.expect(t, hdrConnack); len(ack.body) != 2 || ack.body[0] != 1 || ack.body[1] != connAccepted {
-			t.Fatalf("persistent client after the restart: want CONNACK session present 1, code 0; got %v", ack)
-		}
+		p2 := rawmqtt.Open(t, b.Addr)
+		p2.Send(t, persistent.Bytes())
+		p2.ExpectConnack(t, rawmqtt.Accepted, true)
 		pub := connectPaho(t, b, newClientID("orphanpub"))
 		if err := pahoPublishQoS1(pub, "orphan/persist", []byte("after restart")); err != nil {
 			t.Fatal(err)
 		}
-		got := p2.expect(t, headerPublishQoS1)
-		if topic, payload, _ := publishTopicPayload(got); topic != "orphan/persist" || string(payload) != "after restart" {
-			t.Errorf("persistent subscriber got %q on %q, want \"after restart\" on orphan/persist", payload, topic)
+		got := p2.ExpectPlainPublish(t, 1)
+		if got.Topic != "orphan/persist" || got.Payload != "after restart" {
+			t.Errorf("persistent subscriber got %v, want \"after restart\" on orphan/persist", got)
 		}
-		p2.send(t, pubackFor(got), disconnectBytes)
-		p2.expectClosed(t, ioTimeout)
+		p2.Send(t, rawmqtt.Ack(rawmqtt.HeaderPuback, got.ID), rawmqtt.Disconnect())
+		p2.ExpectClosed(t, ioTimeout)
 		// Connecting with clean session 1 discards the session
 		// [MQTT-3.1.2-6], so the broker ends with nothing stored.
-		connectRaw(t, b, mqtt311(persistent.clientID)).send(t, disconnectBytes)
+		rawmqtt.Connected(t, b.Addr, rawmqtt.MQTT311(persistent.ClientID)).Send(t, rawmqtt.Disconnect())
 		b.assertClean(t, 1)
+	})
+}
+
+// TestKilledBrokerQueuesReclaimed: a broker killed with SIGKILL cannot
+// unlink its queues, and no broker may ever start again on its state
+// directory (a benchmark's or a test's temporary one). The next broker to
+// start on the machine, on any state directory, unlinks the dead one's
+// connection queues, so that they stop holding the RLIMIT_MSGQUEUE budget
+// every broker of the uid shares; the queue of a persistent session stays
+// while its state directory exists, for the broker that resumes it.
+func TestKilledBrokerQueuesReclaimed(t *testing.T) {
+	t.Parallel()
+	onProcessEngine(t, func(t *testing.T) {
+		stateDir := filepath.Join(t.TempDir(), "state")
+		old := startBroker(t, withStateDir(stateDir))
+		rawmqtt.Connected(t, old.Addr, rawmqtt.MQTT311(newClientID("reclaim")))
+		persistent := rawmqtt.MQTT311(newClientID("reclaimp")).Persistent()
+		p := rawmqtt.Connected(t, old.Addr, persistent)
+		p.Send(t, rawmqtt.Subscribe(1, 1, "reclaim/persist"))
+		p.Expect(t, rawmqtt.HeaderSuback)
+		p.Send(t, rawmqtt.Disconnect())
+		p.ExpectClosed(t, ioTimeout)
+		before, err := listQueues(old.QueuePrefix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var conns, sessions []string
+		for _, q := range before {
+			if state.IsSessionQueue(q) {
+				sessions = append(sessions, q)
+			} else {
+				conns = append(conns, q)
+			}
+		}
+		if len(conns) == 0 || len(sessions) != 1 {
+			t.Fatalf("want connection queues and one session queue before the kill, have %v", before)
+		}
+
+		old.killSupervisor(t, old.workerPIDs())
+
+		// A broker on another state directory. Brokers of parallel tests
+		// may reclaim first; either way the queues must go.
+		other := startBroker(t)
+		mustEventually(t, ioTimeout, func() error {
+			left, err := listQueues(old.QueuePrefix)
+			if err != nil {
+				return err
+			}
+			if !slices.Equal(left, sessions) {
+				return fmt.Errorf("queues of the killed broker left: %v, want only its session's %v", left, sessions)
+			}
+			return nil
+		})
+		if lines := other.logLines("reclaimed the queues of a broker that was killed"); len(lines) > 0 && lines[0].str("level") != "warn" {
+			t.Errorf("want the reclaim logged as a warning: %s", lines[0].raw)
+		}
+
+		// The broker that resumes the state directory finds the session.
+		b := startBroker(t, withStateDir(stateDir))
+		p2 := rawmqtt.Open(t, b.Addr)
+		p2.Send(t, persistent.Bytes())
+		p2.ExpectConnack(t, rawmqtt.Accepted, true)
+		p2.Send(t, rawmqtt.Disconnect())
+		p2.ExpectClosed(t, ioTimeout)
+		// Clean session 1 discards the session [MQTT-3.1.2-6].
+		c := rawmqtt.Connected(t, b.Addr, rawmqtt.MQTT311(persistent.ClientID))
+		c.Send(t, rawmqtt.Disconnect())
+		c.ExpectClosed(t, ioTimeout)
+		b.assertClean(t, 0)
 	})
 }
 

@@ -38,6 +38,12 @@ var (
 func TestMain(m *testing.M) { os.Exit(runMain(m)) }
 
 func runMain(m *testing.M) int {
+	unlock, err := oneSuiteAtATime()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	defer unlock()
 	tmp, err := os.MkdirTemp("", "forkmq-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
@@ -50,6 +56,27 @@ func runMain(m *testing.M) int {
 	unmount := mountQueues(filepath.Join(tmp, "mqueue"))
 	defer unmount()
 	return m.Run()
+}
+
+// suiteLock is the machine-wide lock that one e2e suite holds while it
+// runs. The suite's brokers take most of the RLIMIT_MSGQUEUE budget that
+// every root process shares (the 50+50 test alone three quarters of it), so
+// two suites at once, from two clones or worktrees, would fail each other.
+const suiteLock = "/tmp/forkmq-e2e.lock"
+
+func oneSuiteAtATime() (unlock func(), err error) {
+	f, err := os.OpenFile(suiteLock, os.O_CREATE|os.O_RDWR, 0o666)
+	if err != nil {
+		return nil, fmt.Errorf("suite lock: %w", err)
+	}
+	if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
+		fmt.Fprintf(os.Stderr, "e2e: another e2e suite holds %s; waiting for it\n", suiteLock)
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("suite lock: %w", err)
+		}
+	}
+	return func() { f.Close() }, nil
 }
 
 // buildBinaries builds bin/broker and bin/worker side by side into dir, as
@@ -162,6 +189,9 @@ type broker struct {
 	Instance    string
 	QueuePrefix string
 	StateDir    string
+	// queueMsgSize is the process engine's queue message size (0 for the
+	// goroutine engine).
+	queueMsgSize int
 }
 
 // startBroker starts bin/broker on 127.0.0.1:0 with its own state directory,
@@ -228,6 +258,7 @@ func startBroker(t testing.TB, opts ...brokerOption) *broker {
 	b.Addr = l.str("addr")
 	b.Instance = l.str("instance")
 	b.QueuePrefix = l.str("queue_prefix")
+	b.queueMsgSize = l.int("queue_msg_size")
 	b.StateDir = l.str("state_dir")
 	if b.Addr == "" || (b.QueuePrefix == "" && b.perClient() > 0) {
 		t.Fatalf(`"listening" line lacks addr or queue_prefix: %s`, l.raw)

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/forkmq/forkmq/internal/rawmqtt"
 )
 
 // hostileConnectWait is the -connect-timeout of the hostile-input brokers.
@@ -47,7 +49,7 @@ const maxClaimRSSKiB = 32 << 10
 // claim256MiB is a fixed header claiming the largest remaining length,
 // 268,435,455 bytes [MQTT-2.2.3], after the given first byte.
 func claim256MiB(header byte) []byte {
-	return append([]byte{header}, remainingLength(268_435_455)...)
+	return rawmqtt.FrameClaiming(header, rawmqtt.MaxRemaining)
 }
 
 // bystanders are the well-behaved clients whose traffic each hostile
@@ -76,24 +78,6 @@ func (s *bystanders) check(t testing.TB, b *broker) {
 	b.assertNoZombies(t)
 }
 
-// drainUntilClosed reads (and ignores) what the broker sends until it
-// closes the connection, and fails if it has not within timeout.
-func drainUntilClosed(t testing.TB, rc *rawClient, timeout time.Duration) time.Duration {
-	t.Helper()
-	start := time.Now()
-	deadline := start.Add(timeout)
-	for {
-		_, err := rc.read(time.Until(deadline))
-		if err == nil {
-			continue
-		}
-		if !isClosed(err) {
-			t.Fatalf("connection not closed by the broker within %v: %v", timeout, err)
-		}
-		return time.Since(start)
-	}
-}
-
 // TestHostileInput: random bytes, truncated packets, a remaining length
 // claiming 256 MiB and then nothing, a CONNECT that never completes, and a
 // thousand connections opened and dropped (200 with -short). Each costs the offender its
@@ -111,9 +95,9 @@ func TestHostileInput(t *testing.T) {
 			// the connect timeout.
 			for seed := range uint64(20) {
 				rng := rand.New(rand.NewPCG(seed, 1))
-				rc := dialRaw(t, b)
-				rc.send(t, randomBytes(rng, 1+rng.IntN(4096)))
-				drainUntilClosed(t, rc, hostileConnectWait+ioTimeout)
+				rc := rawmqtt.Open(t, b.Addr)
+				rc.Send(t, randomBytes(rng, 1+rng.IntN(4096)))
+				rc.DrainUntilClosed(t, hostileConnectWait+ioTimeout)
 			}
 			by.check(t, b)
 		})
@@ -124,54 +108,54 @@ func TestHostileInput(t *testing.T) {
 			// [MQTT-3.1.2-24]; most are malformed and closed at once.
 			for seed := range uint64(20) {
 				rng := rand.New(rand.NewPCG(seed, 2))
-				c := mqtt311(newClientID("random"))
-				c.keepAlive = 1
-				rc := connectRaw(t, b, c)
-				rc.send(t, randomBytes(rng, 1+rng.IntN(4096)))
-				drainUntilClosed(t, rc, 2*ioTimeout)
+				c := rawmqtt.MQTT311(newClientID("random"))
+				c.KeepAlive = 1
+				rc := rawmqtt.Connected(t, b.Addr, c)
+				rc.Send(t, randomBytes(rng, 1+rng.IntN(4096)))
+				rc.DrainUntilClosed(t, 2*ioTimeout)
 			}
 			by.check(t, b)
 		})
 
 		t.Run("Truncated", func(t *testing.T) {
-			connect := mqtt311(newClientID("trunc")).bytes()
+			connect := rawmqtt.MQTT311(newClientID("trunc")).Bytes()
 			// A CONNECT cut short, then silence: the connect timeout.
-			rc := dialRaw(t, b)
-			rc.send(t, connect[:len(connect)-3])
-			if took := drainUntilClosed(t, rc, hostileConnectWait+ioTimeout); took < hostileConnectWait/2 {
+			rc := rawmqtt.Open(t, b.Addr)
+			rc.Send(t, connect[:len(connect)-3])
+			if took := rc.DrainUntilClosed(t, hostileConnectWait+ioTimeout); took < hostileConnectWait/2 {
 				t.Errorf("a CONNECT that may still complete was closed after %v, before the %v connect timeout", took, hostileConnectWait)
 			}
 			// A CONNECT cut short, then the client's half-close: the
 			// broker closes at once.
-			rc = dialRaw(t, b)
-			rc.send(t, connect[:len(connect)-3])
-			if err := rc.conn.(*net.TCPConn).CloseWrite(); err != nil {
+			rc = rawmqtt.Open(t, b.Addr)
+			rc.Send(t, connect[:len(connect)-3])
+			if err := rc.NetConn().(*net.TCPConn).CloseWrite(); err != nil {
 				t.Fatal(err)
 			}
-			drainUntilClosed(t, rc, ioTimeout)
+			rc.DrainUntilClosed(t, ioTimeout)
 			// A SUBSCRIBE cut short after CONNECT, then silence: the
 			// keep-alive ends it [MQTT-3.1.2-24].
-			c := mqtt311(newClientID("trunc"))
-			c.keepAlive = 1
-			rc = connectRaw(t, b, c)
-			sub := subscribeBytes(1, 0, "hostile/truncated")
-			rc.send(t, sub[:len(sub)-4])
-			drainUntilClosed(t, rc, ioTimeout)
+			c := rawmqtt.MQTT311(newClientID("trunc"))
+			c.KeepAlive = 1
+			rc = rawmqtt.Connected(t, b.Addr, c)
+			sub := rawmqtt.Subscribe(1, 0, "hostile/truncated")
+			rc.Send(t, sub[:len(sub)-4])
+			rc.DrainUntilClosed(t, ioTimeout)
 			by.check(t, b)
 		})
 
 		t.Run("Claim256MiBFirst", func(t *testing.T) {
-			rc := dialRaw(t, b)
+			rc := rawmqtt.Open(t, b.Addr)
 			sent := time.Now()
-			rc.send(t, claim256MiB(hdrConnect), []byte{0, 4, 'M', 'Q'})
+			rc.Send(t, claim256MiB(rawmqtt.HeaderConnect), []byte{0, 4, 'M', 'Q'})
 			if engine == "process" {
-				pair, _, err := b.pairServing(rc.conn.LocalAddr().String())
+				pair, _, err := b.pairServing(rc.NetConn().LocalAddr().String())
 				if err != nil {
 					t.Fatal(err)
 				}
 				checkRSSWhileWaiting(t, pair.router)
 			}
-			drainUntilClosed(t, rc, hostileConnectWait+ioTimeout)
+			rc.DrainUntilClosed(t, hostileConnectWait+ioTimeout)
 			if took := time.Since(sent); took < hostileConnectWait {
 				t.Errorf("closed after %v, before the connect timeout %v; the claim alone is not malformed", took, hostileConnectWait)
 			}
@@ -179,11 +163,11 @@ func TestHostileInput(t *testing.T) {
 		})
 
 		t.Run("Claim256MiBAfterConnect", func(t *testing.T) {
-			c := mqtt311(newClientID("claim"))
-			rc := connectRaw(t, b, c)
-			rc.send(t, claim256MiB(hdrPublish), str("hostile/fence"), []byte("a few bytes of 256 MiB"))
+			c := rawmqtt.MQTT311(newClientID("claim"))
+			rc := rawmqtt.Connected(t, b.Addr, c)
+			rc.Send(t, claim256MiB(rawmqtt.HeaderPublish), rawmqtt.Str("hostile/fence"), []byte("a few bytes of 256 MiB"))
 			if engine == "process" {
-				checkRSSWhileWaiting(t, pairOf(b.connectedLine(t, c.clientID)).router)
+				checkRSSWhileWaiting(t, pairOf(b.connectedLine(t, c.ClientID)).router)
 			}
 			// The claim is within -max-packet-size: the router waits for
 			// the rest until the client gives up; meanwhile it routes
@@ -191,24 +175,24 @@ func TestHostileInput(t *testing.T) {
 			if got := fence(t, by.pub, by.in, "hostile/fence"); len(got) > 0 {
 				t.Errorf("part of a packet was routed: %q", payloads(got))
 			}
-			rc.conn.Close()
+			rc.Close()
 			by.check(t, b)
 		})
 
 		t.Run("ConnectNeverCompletes", func(t *testing.T) {
 			start := time.Now()
-			silent := dialRaw(t, b) // not a byte
-			partial := dialRaw(t, b)
-			partial.send(t, mqtt311(newClientID("never")).bytes()[:6])
-			for _, rc := range []*rawClient{silent, partial} {
-				drainUntilClosed(t, rc, hostileConnectWait+ioTimeout)
+			silent := rawmqtt.Open(t, b.Addr) // not a byte
+			partial := rawmqtt.Open(t, b.Addr)
+			partial.Send(t, rawmqtt.MQTT311(newClientID("never")).Bytes()[:6])
+			for _, rc := range []*rawmqtt.Conn{silent, partial} {
+				rc.DrainUntilClosed(t, hostileConnectWait+ioTimeout)
 				if took := time.Since(start); took < hostileConnectWait/2 || took > hostileConnectWait+2*time.Second {
 					t.Errorf("closed after %v, want about the %v connect timeout", took, hostileConnectWait)
 				}
 			}
 			if engine == "process" {
 				b.waitLog(t, ioTimeout, "session ended", func(e logEntry) bool {
-					return e.str("end") == "connect timeout" && e.str("remote") == partial.conn.LocalAddr().String()
+					return e.str("end") == "connect timeout" && e.str("remote") == partial.NetConn().LocalAddr().String()
 				})
 			}
 			by.check(t, b)
@@ -259,14 +243,14 @@ func checkRSSWhileWaiting(t testing.TB, router int) {
 // made before, however long its backlog.
 func barrier(t testing.TB, b *broker) {
 	t.Helper()
-	rc := dialRaw(t, b)
-	rc.send(t, mqtt311(newClientID("barrier")).bytes())
-	p, err := rc.read(barrierTimeout)
-	if err != nil || p.header != hdrConnack || len(p.body) != 2 || p.body[1] != connAccepted {
+	rc := rawmqtt.Open(t, b.Addr)
+	rc.Send(t, rawmqtt.MQTT311(newClientID("barrier")).Bytes())
+	p, err := rc.Read(barrierTimeout)
+	if err != nil || p.Header != rawmqtt.HeaderConnack || len(p.Body) != 2 || p.Body[1] != rawmqtt.Accepted {
 		t.Fatalf("barrier client: want CONNACK 0 within %v, got %v, %v", barrierTimeout, p, err)
 	}
-	rc.send(t, disconnectBytes)
-	rc.expectClosed(t, ioTimeout)
+	rc.Send(t, rawmqtt.Disconnect())
+	rc.ExpectClosed(t, ioTimeout)
 }
 
 func randomBytes(rng *rand.Rand, n int) []byte {
@@ -326,28 +310,28 @@ func floodConnections(addr string, n, at int, use func(i int, conn *net.TCPConn)
 // pids of connected clients' workers are gone, and after thousands of
 // forks some would be other processes' pids.
 func garbage(i int, rng *rand.Rand) []byte {
-	connect := mqtt311(fmt.Sprintf("flood-%d", i)).bytes()
+	connect := rawmqtt.MQTT311(fmt.Sprintf("flood-%d", i)).Bytes()
 	switch i % 8 {
 	case 0: // random bytes
 		return randomBytes(rng, 1+rng.IntN(512))
 	case 1: // a remaining length of 5 bytes [MQTT-2.2.3]
-		return []byte{hdrConnect, 0xff, 0xff, 0xff, 0xff, 0x7f}
+		return []byte{rawmqtt.HeaderConnect, 0xff, 0xff, 0xff, 0xff, 0x7f}
 	case 2: // a CONNECT cut short
 		return connect[:rng.IntN(len(connect))]
 	case 3: // an unknown protocol name [MQTT-3.1.2-1]
-		c := mqtt311(fmt.Sprintf("flood-%d", i))
-		c.protoName = "MQTX"
-		return c.bytes()
+		c := rawmqtt.MQTT311(fmt.Sprintf("flood-%d", i))
+		c.ProtocolName = "MQTX"
+		return c.Bytes()
 	case 4: // PUBLISH before CONNECT [MQTT-3.1.0-1]
-		return publishBytes("flood/x", []byte("x"))
+		return rawmqtt.Publish{Topic: "flood/x", Payload: "x"}.Bytes()
 	case 5: // the will flag without a will topic and message [MQTT-3.1.2-9]
-		return pkt(hdrConnect, str("MQTT"), []byte{4}, []byte{flagClean | flagWill}, u16(0), str(fmt.Sprintf("flood-%d", i)))
+		return rawmqtt.Frame(rawmqtt.HeaderConnect, rawmqtt.Str("MQTT"), []byte{4}, []byte{rawmqtt.ConnectClean | rawmqtt.ConnectWill}, rawmqtt.U16(0), rawmqtt.Str(fmt.Sprintf("flood-%d", i)))
 	case 6: // a CONNECT with the reserved flag set [MQTT-3.1.2-3]
-		c := mqtt311(fmt.Sprintf("flood-%d", i))
-		c.flags |= flagReserved
-		return c.bytes()
+		c := rawmqtt.MQTT311(fmt.Sprintf("flood-%d", i))
+		c.Flags |= rawmqtt.ConnectReserved
+		return c.Bytes()
 	default: // a 256 MiB claim, then the close
-		return claim256MiB(hdrConnect)
+		return claim256MiB(rawmqtt.HeaderConnect)
 	}
 }
 
@@ -406,18 +390,18 @@ func TestPingreqFloodNeverReading(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, engine string) {
 		b := startBroker(t, withEngine(engine), quietLog)
 		by := newBystanders(t, b)
-		c := mqtt311(newClientID("pingflood"))
-		c.keepAlive = 2
-		rc := connectRaw(t, b, c)
-		flood := bytes.Repeat(pingreqBytes, 4096)
+		c := rawmqtt.MQTT311(newClientID("pingflood"))
+		c.KeepAlive = 2
+		rc := rawmqtt.Connected(t, b.Addr, c)
+		flood := bytes.Repeat(rawmqtt.Pingreq(), 4096)
 		start := time.Now()
 		sent := 0
 		var err error
 		for time.Since(start) < pingFloodTimeout {
-			_ = rc.conn.SetWriteDeadline(time.Now().Add(time.Second))
+			_ = rc.NetConn().SetWriteDeadline(time.Now().Add(time.Second))
 			var n int
-			n, err = rc.conn.Write(flood)
-			sent += n / len(pingreqBytes)
+			n, err = rc.NetConn().Write(flood)
+			sent += n / len(rawmqtt.Pingreq())
 			var ne net.Error
 			if err != nil && !(errors.As(err, &ne) && ne.Timeout()) {
 				break // not held back: closed
@@ -425,12 +409,12 @@ func TestPingreqFloodNeverReading(t *testing.T) {
 		}
 		took := time.Since(start)
 		t.Logf("%d PINGREQs written in %v, then: %v", sent, took.Round(time.Millisecond), err)
-		if !isClosed(err) && !errors.Is(err, syscall.EPIPE) {
+		if !rawmqtt.IsClosed(err) && !errors.Is(err, syscall.EPIPE) {
 			t.Fatalf("a client flooding PINGREQs and never reading still connected after %v", pingFloodTimeout)
 		}
 		if engine == "process" {
-			gone := b.disconnectedLine(t, c.clientID)
-			end, _, _ := b.findLog(0, 0, "session ended", func(e logEntry) bool { return e.str("client_id") == c.clientID })
+			gone := b.disconnectedLine(t, c.ClientID)
+			end, _, _ := b.findLog(0, 0, "session ended", func(e logEntry) bool { return e.str("client_id") == c.ClientID })
 			t.Logf("disconnected after %v: reason %q, session end %q (%s)", took.Round(time.Millisecond), gone.str("reason"), end.str("end"), end.str("error"))
 		}
 		by.check(t, b)

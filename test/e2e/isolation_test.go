@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/forkmq/forkmq/internal/rawmqtt"
 )
 
 // ownerOf is the uid that owns path.
@@ -142,11 +143,12 @@ func TestWorkersRunAsUser(t *testing.T) {
 // connectWithUsername is a 3.1.1 CONNECT with a user name and no password
 // [MQTT-3.1.2-22 allows a user name alone]; clean selects the session.
 func connectWithUsername(clientID, username string, clean bool) []byte {
-	flags := byte(flagUsername)
+	c := rawmqtt.MQTT311(clientID)
+	c.Flags, c.Username = rawmqtt.ConnectUsername, username
 	if clean {
-		flags |= flagClean
+		c.Flags |= rawmqtt.ConnectClean
 	}
-	return pkt(hdrConnect, str("MQTT"), []byte{4}, []byte{flags}, u16(0), str(clientID), str(username))
+	return c.Bytes()
 }
 
 var hexHash = regexp.MustCompile(`^[0-9a-f]{64}$`)
@@ -186,22 +188,22 @@ func TestClientNamesStayInStateDir(t *testing.T) {
 		b := startBroker(t, withStateDir(stateDir))
 		for i, name := range names {
 			clean := i%2 == 0
-			rc := dialRaw(t, b)
-			rc.send(t, connectWithUsername(name, name, clean))
-			rc.expect(t, hdrConnack)
-			if codes := rc.subscribe(t, name); len(codes) != 1 || codes[0] != 0 {
+			rc := rawmqtt.Open(t, b.Addr)
+			rc.Send(t, connectWithUsername(name, name, clean))
+			rc.Expect(t, rawmqtt.HeaderConnack)
+			if codes := rc.SubscribeCodes(t, 0, name); len(codes) != 1 || codes[0] != 0 {
 				t.Fatalf("client %q: SUBACK % x for filter %q", name, codes, name)
 			}
-			rc.send(t, publishBytes(name, []byte(name)))
-			if topic, payload := rc.expectPublish(t); topic != name || string(payload) != name {
-				t.Errorf("client %q got %q on %q, want its own message", name, payload, topic)
+			rc.Send(t, rawmqtt.Publish{Topic: name, Payload: name}.Bytes())
+			if m := rc.ExpectPublish(t); m.Topic != name || m.Payload != name {
+				t.Errorf("client %q got %q on %q, want its own message", name, m.Payload, m.Topic)
 			}
-			rc.send(t, disconnectBytes)
-			rc.expectClosed(t, ioTimeout)
+			rc.Send(t, rawmqtt.Disconnect())
+			rc.ExpectClosed(t, ioTimeout)
 			if !clean { // discard the session [MQTT-3.1.2-6]
-				rc := connectRaw(t, b, mqtt311(name))
-				rc.send(t, disconnectBytes)
-				rc.expectClosed(t, ioTimeout)
+				rc := rawmqtt.Connected(t, b.Addr, rawmqtt.MQTT311(name))
+				rc.Send(t, rawmqtt.Disconnect())
+				rc.ExpectClosed(t, ioTimeout)
 			}
 		}
 		for _, n := range dirNames(filepath.Join(b.StateDir, "sessions")) {

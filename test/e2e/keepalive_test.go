@@ -3,6 +3,8 @@ package e2e
 import (
 	"testing"
 	"time"
+
+	"github.com/forkmq/forkmq/internal/rawmqtt"
 )
 
 // TestKeepAlive: [MQTT-3.1.2-24] a client silent for one and a half times
@@ -14,22 +16,22 @@ func TestKeepAlive(t *testing.T) {
 
 		t.Run("SilentClientIsDisconnected", func(t *testing.T) {
 			t.Parallel()
-			c := mqtt311(newClientID("silent"))
-			c.keepAlive = 1
-			rc := connectRaw(t, b, c)
+			c := rawmqtt.MQTT311(newClientID("silent"))
+			c.KeepAlive = 1
+			rc := rawmqtt.Connected(t, b.Addr, c)
 			// 1.5 × 1 s, plus slack for a loaded machine; never before 1 s.
-			took := rc.expectClosed(t, 4*time.Second)
+			took := rc.ExpectClosed(t, 4*time.Second)
 			if took <= time.Second || took >= 2500*time.Millisecond {
 				t.Errorf("silent client with keep-alive 1 s was disconnected after %v, want within (1 s, 2.5 s)", took)
 			}
-			t.Logf("disconnected after %v: %s", took, b.disconnectedLine(t, c.clientID).str("reason"))
+			t.Logf("disconnected after %v: %s", took, b.disconnectedLine(t, c.ClientID).str("reason"))
 		})
 
 		t.Run("PingingClientStays", func(t *testing.T) {
 			t.Parallel()
-			c := mqtt311(newClientID("pinger"))
-			c.keepAlive = 1
-			rc := connectRaw(t, b, c)
+			c := rawmqtt.MQTT311(newClientID("pinger"))
+			c.KeepAlive = 1
+			rc := rawmqtt.Connected(t, b.Addr, c)
 			// Three seconds, twice the disconnect threshold, of pings every
 			// half second: each is answered and the connection stays.
 			sent := time.Now()
@@ -38,12 +40,12 @@ func TestKeepAlive(t *testing.T) {
 				if gap := time.Since(sent); gap >= 1500*time.Millisecond {
 					t.Fatalf("%v passed between two pings (the machine is overloaded): a disconnect would be right; inconclusive", gap)
 				}
-				rc.send(t, pingreqBytes)
+				rc.Send(t, rawmqtt.Pingreq())
 				sent = time.Now()
-				rc.expect(t, hdrPingresp)
+				rc.Expect(t, rawmqtt.HeaderPingresp)
 			}
 			for _, l := range b.logLines("client disconnected") {
-				if l.str("client_id") == c.clientID {
+				if l.str("client_id") == c.ClientID {
 					t.Errorf("pinging client was disconnected: %s", l.raw)
 				}
 			}

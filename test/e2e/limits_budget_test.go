@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/forkmq/forkmq/internal/rawmqtt"
 )
 
 // unlinkedQueuesHeld lists, per worker, the queues of this broker that the
@@ -41,13 +44,13 @@ func TestDepartedQueuesReleased(t *testing.T) {
 	onProcessEngine(t, func(t *testing.T) {
 		b := startBroker(t)
 		pubID := newClientID("churnpub")
-		pub := connectRaw(t, b, mqtt311(pubID))
+		pub := rawmqtt.Connected(t, b.Addr, rawmqtt.MQTT311(pubID))
 		for i := range 5 {
 			sub := watch(t, b, "churn/t")
-			pub.send(t, publishBytes("churn/t", []byte{byte('0' + i)}))
-			sub.expectPublish(t) // the publisher's router has routed to its queue
-			sub.send(t, disconnectBytes)
-			sub.expectClosed(t, ioTimeout)
+			pub.Send(t, rawmqtt.Publish{Topic: "churn/t", Payload: strconv.Itoa(i)}.Bytes())
+			sub.ExpectPublish(t) // the publisher's router has routed to its queue
+			sub.Send(t, rawmqtt.Disconnect())
+			sub.ExpectClosed(t, ioTimeout)
 			b.assertClean(t, 1)
 		}
 		// Routers cache queue descriptors and close those idle for a

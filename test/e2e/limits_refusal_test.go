@@ -6,13 +6,14 @@ package e2e
 // is TestMaxClients's.
 
 import (
-	"bytes"
-	"encoding/binary"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/forkmq/forkmq/internal/rawmqtt"
 )
 
 // limitRefusedLine waits for the router's line for a request a limit
@@ -29,15 +30,14 @@ func limitRefusedLine(t testing.TB, b *broker, clientID, request string) logEntr
 }
 
 // nextPayload reads the next PUBLISH and returns its payload.
-func nextPayload(t testing.TB, rc *rawClient) string {
+func nextPayload(t testing.TB, rc *rawmqtt.Conn) string {
 	t.Helper()
-	_, payload := rc.expectPublish(t)
-	return string(payload)
+	return rc.ExpectPublish(t).Payload
 }
 
 // expectPayloads requires the next PUBLISHes to carry want, in order:
 // nothing else was routed to rc in between.
-func expectPayloads(t testing.TB, rc *rawClient, want ...string) {
+func expectPayloads(t testing.TB, rc *rawmqtt.Conn, want ...string) {
 	t.Helper()
 	for _, w := range want {
 		if got := nextPayload(t, rc); got != w {
@@ -56,32 +56,32 @@ func TestPacketSizeLimit(t *testing.T) {
 	onProcessEngine(t, func(t *testing.T) {
 		b := startBroker(t, brokerFlags("-max-packet-size", "1024"))
 		sub := watch(t, b, "lim/size")
-		pub := connectRaw(t, b, mqtt311(newClientID("sizepub")))
+		pub := rawmqtt.Connected(t, b.Addr, rawmqtt.MQTT311(newClientID("sizepub")))
 
 		// A PUBLISH of exactly `size` bytes: 1 header byte, 2 bytes of
 		// remaining length, 2+8 bytes of topic, then the payload.
 		publishOf := func(size int) []byte {
-			p := publishBytes("lim/size", bytes.Repeat([]byte{'x'}, size-1-2-2-len("lim/size")))
+			p := rawmqtt.Publish{Topic: "lim/size", Payload: strings.Repeat("x", size-1-2-2-len("lim/size"))}.Bytes()
 			if len(p) != size {
 				t.Fatalf("built a PUBLISH of %d bytes, want %d", len(p), size)
 			}
 			return p
 		}
-		pub.send(t, publishOf(limit))
+		pub.Send(t, publishOf(limit))
 		if got := nextPayload(t, sub); len(got) != limit-13 {
 			t.Errorf("subscriber got %d payload bytes, want %d", len(got), limit-13)
 		}
 
 		tooLarge := func(t *testing.T, size int) {
-			c := mqtt311(newClientID("bigpub"))
-			big := connectRaw(t, b, c)
-			big.send(t, publishOf(size))
-			big.expectClosed(t, ioTimeout)
-			l := b.waitLog(t, ioTimeout, "session ended", func(e logEntry) bool { return e.str("client_id") == c.clientID })
+			c := rawmqtt.MQTT311(newClientID("bigpub"))
+			big := rawmqtt.Connected(t, b.Addr, c)
+			big.Send(t, publishOf(size))
+			big.ExpectClosed(t, ioTimeout)
+			l := b.waitLog(t, ioTimeout, "session ended", func(e logEntry) bool { return e.str("client_id") == c.ClientID })
 			if l.str("end") != "protocol error" || !strings.Contains(l.str("error"), "too large") {
 				t.Errorf("a PUBLISH of %d bytes: want the end logged as a protocol error, packet too large: %s", size, l.raw)
 			}
-			pub.send(t, publishBytes("lim/size", []byte("after")))
+			pub.Send(t, rawmqtt.Publish{Topic: "lim/size", Payload: "after"}.Bytes())
 			expectPayloads(t, sub, "after")
 		}
 		t.Run("Larger", func(t *testing.T) {
@@ -104,45 +104,43 @@ func TestInflightLimit(t *testing.T) {
 	const inflight, n = 3, 10
 	onProcessEngine(t, func(t *testing.T) {
 		b := startBroker(t, brokerFlags("-max-inflight", "3"))
-		sub := connectRaw(t, b, mqtt311(newClientID("inflsub")))
-		sub.send(t, subscribeBytes(1, 1, "lim/inflight"))
-		sub.expect(t, hdrSuback)
-		pub := connectRaw(t, b, mqtt311(newClientID("inflpub")))
+		sub := rawmqtt.Connected(t, b.Addr, rawmqtt.MQTT311(newClientID("inflsub")))
+		sub.Send(t, rawmqtt.Subscribe(1, 1, "lim/inflight"))
+		sub.Expect(t, rawmqtt.HeaderSuback)
+		pub := rawmqtt.Connected(t, b.Addr, rawmqtt.MQTT311(newClientID("inflpub")))
 		for i := range n {
-			pub.send(t, qos1PublishBytes("lim/inflight", uint16(i+1), []byte{byte('0' + i)}))
-			pub.expect(t, headerPubackOnly)
+			pub.Send(t, rawmqtt.Publish{Topic: "lim/inflight", Payload: strconv.Itoa(i), QoS: 1, ID: uint16(i + 1)}.Bytes())
+			pub.Expect(t, rawmqtt.HeaderPuback)
 		}
 
-		var got []rawPacket
+		var got []rawmqtt.Publish
 		receive := func(want int) {
 			t.Helper()
 			for range want {
-				got = append(got, sub.expect(t, headerPublishQoS1))
+				got = append(got, sub.ExpectPlainPublish(t, 1))
 			}
-			if p, err := sub.read(300 * time.Millisecond); err == nil {
+			if p, err := sub.Read(300 * time.Millisecond); err == nil {
 				t.Fatalf("with %d of %d unacknowledged, a message past -max-inflight %d came: %v", len(got), n, inflight, p)
 			}
 		}
 		receive(inflight)
-		sub.send(t, pubackFor(got[0]))
+		sub.Send(t, rawmqtt.Ack(rawmqtt.HeaderPuback, got[0].ID))
 		receive(1)
-		for _, p := range got[1:] {
-			sub.send(t, pubackFor(p))
+		for _, m := range got[1:] {
+			sub.Send(t, rawmqtt.Ack(rawmqtt.HeaderPuback, m.ID))
 		}
 		for len(got) < n {
-			p := sub.expect(t, headerPublishQoS1)
-			sub.send(t, pubackFor(p))
-			got = append(got, p)
+			m := sub.ExpectPlainPublish(t, 1)
+			sub.Send(t, rawmqtt.Ack(rawmqtt.HeaderPuback, m.ID))
+			got = append(got, m)
 		}
-		var order []byte
+		var order string
 		ids := map[uint16]bool{}
-		for _, p := range got {
-			_, payload, _ := publishTopicPayload(p)
-			order = append(order, payload...)
-			n := len(p.body) - len(payload)
-			ids[binary.BigEndian.Uint16(p.body[n-2:])] = true
+		for _, m := range got {
+			order += m.Payload
+			ids[m.ID] = true
 		}
-		if string(order) != "0123456789" {
+		if order != "0123456789" {
 			t.Errorf("messages arrived as %q, want 0123456789", order)
 		}
 		if len(ids) < inflight {
@@ -162,27 +160,27 @@ func TestSubscriptionLimit(t *testing.T) {
 	t.Parallel()
 	onProcessEngine(t, func(t *testing.T) {
 		b := startBroker(t, brokerFlags("-max-subscriptions", "3"))
-		c := mqtt311(newClientID("subslim"))
-		sub := connectRaw(t, b, c)
-		codes := sub.subscribe(t, "lim/1", "lim/2", "lim/3", "lim/4", "lim/5")
-		if want := []byte{0, 0, 0, subackFailure, subackFailure}; !slices.Equal(codes, want) {
+		c := rawmqtt.MQTT311(newClientID("subslim"))
+		sub := rawmqtt.Connected(t, b.Addr, c)
+		codes := sub.SubscribeCodes(t, 0, "lim/1", "lim/2", "lim/3", "lim/4", "lim/5")
+		if want := []byte{0, 0, 0, rawmqtt.SubackFailure, rawmqtt.SubackFailure}; !slices.Equal(codes, want) {
 			t.Fatalf("SUBACK codes % x, want % x", codes, want)
 		}
-		limitRefusedLine(t, b, c.clientID, "SUBSCRIBE lim/4")
-		limitRefusedLine(t, b, c.clientID, "SUBSCRIBE lim/5")
+		limitRefusedLine(t, b, c.ClientID, "SUBSCRIBE lim/4")
+		limitRefusedLine(t, b, c.ClientID, "SUBSCRIBE lim/5")
 
-		pub := connectRaw(t, b, mqtt311(newClientID("subspub")))
-		pub.send(t, publishBytes("lim/4", []byte("refused filter")), publishBytes("lim/3", []byte("held filter")))
+		pub := rawmqtt.Connected(t, b.Addr, rawmqtt.MQTT311(newClientID("subspub")))
+		pub.Send(t, rawmqtt.Publish{Topic: "lim/4", Payload: "refused filter"}.Bytes(), rawmqtt.Publish{Topic: "lim/3", Payload: "held filter"}.Bytes())
 		expectPayloads(t, sub, "held filter")
-		if codes := sub.subscribe(t, "lim/1"); !slices.Equal(codes, []byte{0}) {
+		if codes := sub.SubscribeCodes(t, 0, "lim/1"); !slices.Equal(codes, []byte{0}) {
 			t.Errorf("replacing a held filter: SUBACK % x, want 00", codes)
 		}
-		sub.send(t, unsubscribeBytes(2, "lim/1"))
-		sub.expect(t, hdrUnsuback)
-		if codes := sub.subscribe(t, "lim/4"); !slices.Equal(codes, []byte{0}) {
+		sub.Send(t, rawmqtt.Unsubscribe(2, "lim/1"))
+		sub.Expect(t, rawmqtt.HeaderUnsuback)
+		if codes := sub.SubscribeCodes(t, 0, "lim/4"); !slices.Equal(codes, []byte{0}) {
 			t.Errorf("after UNSUBSCRIBE: SUBACK % x, want 00", codes)
 		}
-		pub.send(t, publishBytes("lim/4", []byte("now held")))
+		pub.Send(t, rawmqtt.Publish{Topic: "lim/4", Payload: "now held"}.Bytes())
 		expectPayloads(t, sub, "now held")
 		b.assertClean(t, 2)
 	})
@@ -198,27 +196,27 @@ func TestTopicLimits(t *testing.T) {
 	onProcessEngine(t, func(t *testing.T) {
 		b := startBroker(t, brokerFlags("-max-topic-length", "32", "-max-topic-levels", "3"))
 		long := "lim/" + strings.Repeat("x", 28) // 32 bytes
-		c := mqtt311(newClientID("topiclim"))
-		sub := connectRaw(t, b, c)
-		codes := sub.subscribe(t, long, long+"y", "lim/a/b", "lim/a/b/c", "lim/+/#", "lim/+/+/#")
-		if want := []byte{0, subackFailure, 0, subackFailure, 0, subackFailure}; !slices.Equal(codes, want) {
+		c := rawmqtt.MQTT311(newClientID("topiclim"))
+		sub := rawmqtt.Connected(t, b.Addr, c)
+		codes := sub.SubscribeCodes(t, 0, long, long+"y", "lim/a/b", "lim/a/b/c", "lim/+/#", "lim/+/+/#")
+		if want := []byte{0, rawmqtt.SubackFailure, 0, rawmqtt.SubackFailure, 0, rawmqtt.SubackFailure}; !slices.Equal(codes, want) {
 			t.Fatalf("SUBACK codes % x, want % x", codes, want)
 		}
 		for _, f := range []string{long + "y", "lim/a/b/c", "lim/+/+/#"} {
-			limitRefusedLine(t, b, c.clientID, "SUBSCRIBE "+f)
+			limitRefusedLine(t, b, c.ClientID, "SUBSCRIBE "+f)
 		}
 
-		pub := connectRaw(t, b, mqtt311(newClientID("topicpub")))
-		pub.send(t, publishBytes(long, []byte("32 bytes")), publishBytes("lim/a/b", []byte("3 levels")))
+		pub := rawmqtt.Connected(t, b.Addr, rawmqtt.MQTT311(newClientID("topicpub")))
+		pub.Send(t, rawmqtt.Publish{Topic: long, Payload: "32 bytes"}.Bytes(), rawmqtt.Publish{Topic: "lim/a/b", Payload: "3 levels"}.Bytes())
 		expectPayloads(t, sub, "32 bytes", "3 levels")
 		for _, topic := range []string{long + "y", "lim/a/b/c"} {
-			pc := mqtt311(newClientID("toolong"))
-			rc := connectRaw(t, b, pc)
-			rc.send(t, publishBytes(topic, []byte("past a limit")))
-			rc.expectClosed(t, ioTimeout)
-			limitRefusedLine(t, b, pc.clientID, "PUBLISH")
+			pc := rawmqtt.MQTT311(newClientID("toolong"))
+			rc := rawmqtt.Connected(t, b.Addr, pc)
+			rc.Send(t, rawmqtt.Publish{Topic: topic, Payload: "past a limit"}.Bytes())
+			rc.ExpectClosed(t, ioTimeout)
+			limitRefusedLine(t, b, pc.ClientID, "PUBLISH")
 		}
-		pub.send(t, publishBytes("lim/a/b", []byte("after")))
+		pub.Send(t, rawmqtt.Publish{Topic: "lim/a/b", Payload: "after"}.Bytes())
 		expectPayloads(t, sub, "after")
 		b.assertClean(t, 2)
 	})
@@ -235,17 +233,17 @@ func TestAcceptRateLimit(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, engine string) {
 		b := startBroker(t, withEngine(engine), brokerFlags("-max-accept-rate", "0.5", "-accept-burst", "3"))
 		for range burst {
-			connectRaw(t, b, mqtt311(newClientID("burst")))
+			rawmqtt.Connected(t, b.Addr, rawmqtt.MQTT311(newClientID("burst")))
 		}
 		start := time.Now()
 		for range quick {
-			connectRefused(t, b, mqtt311(newClientID("over")).bytes(), connServerUnavailable)
+			rawmqtt.Refused(t, b.Addr, rawmqtt.MQTT311(newClientID("over")).Bytes(), rawmqtt.RefusedServerUnavailable)
 		}
 		if took := time.Since(start); took > 900*time.Millisecond {
 			t.Skipf("%d refusals took %v (an overloaded machine): the one-line-a-second check needs them within a second", quick, took)
 		}
 		time.Sleep(time.Until(start.Add(1100 * time.Millisecond))) // into the next second of log lines; still no token
-		connectRefused(t, b, mqtt311(newClientID("over")).bytes(), connServerUnavailable)
+		rawmqtt.Refused(t, b.Addr, rawmqtt.MQTT311(newClientID("over")).Bytes(), rawmqtt.RefusedServerUnavailable)
 
 		var lines []logEntry
 		mustEventually(t, ioTimeout, func() error {

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/forkmq/forkmq/internal/rawmqtt"
 )
 
 // slowPayload is 1 KiB: a sequence number, then padding.
@@ -23,8 +25,9 @@ func slowPayload(seq int) []byte {
 	return append(p, strings.Repeat(".", 1024-len(p))...)
 }
 
-// collector reads everything a raw client receives on its own goroutine,
-// acknowledging QoS 1 PUBLISHes, and keeps the payloads' sequence numbers.
+// collector reads everything a raw client receives on its own goroutine
+// (rawmqtt's Serve, which acknowledges QoS 1 PUBLISHes), and keeps the
+// payloads' sequence numbers.
 type collector struct {
 	mu   sync.Mutex
 	seqs []string
@@ -32,27 +35,21 @@ type collector struct {
 	done chan struct{}
 }
 
-func collect(rc *rawClient) *collector {
+func collect(rc *rawmqtt.Conn) *collector {
 	c := &collector{done: make(chan struct{})}
 	go func() {
 		defer close(c.done)
-		for {
-			p, err := rc.read(time.Minute)
-			if err != nil {
-				c.mu.Lock()
-				c.end = err
-				c.mu.Unlock()
-				return
-			}
-			if ack := pubackFor(p); ack != nil {
-				_ = rc.writeQuiet(ack)
-			}
-			if _, payload, ok := publishTopicPayload(p); ok && len(payload) >= 8 {
+		err := rc.Serve(func(p *rawmqtt.Packet) error {
+			if payload, err := p.Payload(); err == nil && len(payload) >= 8 {
 				c.mu.Lock()
 				c.seqs = append(c.seqs, string(payload[:8]))
 				c.mu.Unlock()
 			}
-		}
+			return nil
+		})
+		c.mu.Lock()
+		c.end = err
+		c.mu.Unlock()
 	}()
 	return c
 }
@@ -87,7 +84,7 @@ func (c *collector) waitAll(t testing.TB, who string, n int, timeout time.Durati
 // paced publishes n 1 KiB messages on topic at about rate a second, in
 // batches every 10 ms, and returns how long that took and the longest a
 // single batch's write blocked.
-func paced(t testing.TB, rc *rawClient, topic string, qos byte, n, rate int) (took, longestWrite time.Duration) {
+func paced(t testing.TB, rc *rawmqtt.Conn, topic string, qos byte, n, rate int) (took, longestWrite time.Duration) {
 	t.Helper()
 	const tick = 10 * time.Millisecond
 	perTick := max(1, rate*int(tick)/int(time.Second))
@@ -95,14 +92,14 @@ func paced(t testing.TB, rc *rawClient, topic string, qos byte, n, rate int) (to
 	for seq := 0; seq < n; {
 		var batch []byte
 		for i := 0; i < perTick && seq < n; i, seq = i+1, seq+1 {
+			m := rawmqtt.Publish{Topic: topic, Payload: string(slowPayload(seq)), QoS: qos}
 			if qos == 1 {
-				batch = append(batch, qos1PublishBytes(topic, uint16(seq%65535+1), slowPayload(seq))...)
-			} else {
-				batch = append(batch, publishBytes(topic, slowPayload(seq))...)
+				m.ID = uint16(seq%65535 + 1)
 			}
+			batch = append(batch, m.Bytes()...)
 		}
 		w := time.Now()
-		rc.send(t, batch)
+		rc.Send(t, batch)
 		longestWrite = max(longestWrite, time.Since(w))
 		time.Sleep(time.Until(start.Add(time.Duration(seq/perTick) * tick)))
 	}
@@ -140,13 +137,13 @@ func TestSlowConsumer(t *testing.T) {
 		t.Run("QoS0Dropped", func(t *testing.T) {
 			const n = 10000 // 10 MB: more than the socket buffers hold
 			b := startBroker(t, withEngine(engine), limits, few)
-			stalled := mqtt311(newClientID("stalled"))
-			rs := connectRaw(t, b, stalled)
-			rs.subscribe(t, "slow/#")
-			normal := connectRaw(t, b, mqtt311(newClientID("normal")))
-			normal.subscribe(t, "slow/#")
+			stalled := rawmqtt.MQTT311(newClientID("stalled"))
+			rs := rawmqtt.Connected(t, b.Addr, stalled)
+			rs.SubscribeCodes(t, 0, "slow/#")
+			normal := rawmqtt.Connected(t, b.Addr, rawmqtt.MQTT311(newClientID("normal")))
+			normal.SubscribeCodes(t, 0, "slow/#")
 			got := collect(normal)
-			pub := connectRaw(t, b, mqtt311(newClientID("slowpub")))
+			pub := rawmqtt.Connected(t, b.Addr, rawmqtt.MQTT311(newClientID("slowpub")))
 
 			took, longest := paced(t, pub, "slow/stream", 0, n, rate)
 			got.waitAll(t, "normal subscriber", n, maxHeld+ioTimeout)
@@ -156,15 +153,19 @@ func TestSlowConsumer(t *testing.T) {
 				t.Errorf("the publisher was held past the stall timeout: %v for a %v stream, a write blocked %v (bound %v)", took, planned, longest, maxHeld)
 			}
 
-			queue := b.connectedLine(t, stalled.clientID).str("queue")
+			queue := b.connectedLine(t, stalled.ClientID).str("queue")
 			drops := b.logLinesWithPrefix("slow consumer: QoS 0 message dropped")
 			dropped := 0
+			// The backlog takes what the queue brings a message at a time:
+			// a router's batch of several publications may pass the bound
+			// by what one queue message holds (the process engine's).
+			slack := b.queueMsgSize / len(slowPayload(0))
 			for _, l := range drops {
 				if l.str("queue") != queue {
 					t.Errorf("messages dropped for a client other than the stalled one: %s", l.raw)
 				}
-				if l.int("backlog") > maxQueued || l.int("backlog_bytes") > queuedSize {
-					t.Errorf("backlog past -max-queued-messages %d / -max-queued-bytes %d: %s", maxQueued, queuedSize, l.raw)
+				if l.int("backlog") > maxQueued+slack || l.int("backlog_bytes") > queuedSize+b.queueMsgSize {
+					t.Errorf("backlog past -max-queued-messages %d / -max-queued-bytes %d (and one queue message of %d bytes): %s", maxQueued, queuedSize, b.queueMsgSize, l.raw)
 				}
 				dropped = max(dropped, l.int("dropped_total"))
 			}
@@ -178,16 +179,19 @@ func TestSlowConsumer(t *testing.T) {
 
 			// Still connected: once it reads, it gets what was kept, in
 			// order, and an answer to PINGREQ.
-			rs.send(t, pingreqBytes)
+			rs.Send(t, rawmqtt.Pingreq())
 			kept, last := 0, -1
 			for {
-				p := rs.expectAny(t)
-				if p.header == hdrPingresp {
+				p := rs.ExpectPacket(t)
+				if p.Header == rawmqtt.HeaderPingresp {
 					break
 				}
-				_, payload, _ := publishTopicPayload(p)
+				m, err := p.Publish()
+				if err != nil {
+					t.Fatal(err)
+				}
 				var seq int
-				fmt.Sscanf(string(payload[:8]), "%d", &seq)
+				fmt.Sscanf(m.Payload[:8], "%d", &seq)
 				if seq <= last {
 					t.Fatalf("stalled subscriber: message %d after %d", seq, last)
 				}
@@ -206,15 +210,15 @@ func TestSlowConsumer(t *testing.T) {
 		t.Run("QoS1Disconnected", func(t *testing.T) {
 			const n, rate = 1000, 1000
 			b := startBroker(t, withEngine(engine), limits, few)
-			stalled := mqtt311(newClientID("stalled1"))
-			rs := connectRaw(t, b, stalled)
-			rs.send(t, subscribeBytes(1, 1, "slow/#"))
-			rs.expect(t, hdrSuback)
-			normal := connectRaw(t, b, mqtt311(newClientID("normal1")))
-			normal.send(t, subscribeBytes(1, 1, "slow/#"))
-			normal.expect(t, hdrSuback)
+			stalled := rawmqtt.MQTT311(newClientID("stalled1"))
+			rs := rawmqtt.Connected(t, b.Addr, stalled)
+			rs.Send(t, rawmqtt.Subscribe(1, 1, "slow/#"))
+			rs.Expect(t, rawmqtt.HeaderSuback)
+			normal := rawmqtt.Connected(t, b.Addr, rawmqtt.MQTT311(newClientID("normal1")))
+			normal.Send(t, rawmqtt.Subscribe(1, 1, "slow/#"))
+			normal.Expect(t, rawmqtt.HeaderSuback)
 			got := collect(normal)
-			pub := connectRaw(t, b, mqtt311(newClientID("slowpub1")))
+			pub := rawmqtt.Connected(t, b.Addr, rawmqtt.MQTT311(newClientID("slowpub1")))
 			collect(pub) // PUBACKs
 
 			took, longest := paced(t, pub, "slow/stream", 1, n, rate)
@@ -224,7 +228,7 @@ func TestSlowConsumer(t *testing.T) {
 			l := b.waitLog(t, ioTimeout, "", func(e logEntry) bool {
 				return strings.HasPrefix(e.str("message"), "disconnecting a slow consumer")
 			})
-			gone := b.disconnectedLine(t, stalled.clientID)
+			gone := b.disconnectedLine(t, stalled.ClientID)
 			if l.str("queue") != gone.str("queue") || l.int("backlog_limit") != maxQueued {
 				t.Errorf("want the stalled client's deliverer to name the bound it passed:\n%s\n%s", l.raw, gone.raw)
 			}
@@ -234,7 +238,7 @@ func TestSlowConsumer(t *testing.T) {
 			if other := b.logLinesWithPrefix("message dropped"); len(other) > 0 {
 				t.Errorf("a router dropped messages: %s", other[0].raw)
 			}
-			drainUntilClosed(t, rs, ioTimeout)
+			rs.DrainUntilClosed(t, ioTimeout)
 			b.assertClean(t, 2)
 			t.Run("ReasonLogged", func(t *testing.T) {
 				if !strings.Contains(gone.str("reason"), "slow consumer") {
@@ -257,17 +261,17 @@ func TestSlowConsumerSpooledBytes(t *testing.T) {
 	const n, size, maxBytes = 300, 64 << 10, 1 << 20
 	onProcessEngine(t, func(t *testing.T) {
 		b := startBroker(t, brokerFlags("-max-queued-bytes", fmt.Sprint(maxBytes), "-stall-timeout", slowStall.String(), "-log-level", "info"))
-		stalled := mqtt311(newClientID("stalledsp"))
-		rs := connectRaw(t, b, stalled)
-		rs.subscribe(t, "slow/#")
-		queue := b.connectedLine(t, stalled.clientID).str("queue")
-		normal := connectRaw(t, b, mqtt311(newClientID("normalsp")))
-		normal.subscribe(t, "slow/#")
+		stalled := rawmqtt.MQTT311(newClientID("stalledsp"))
+		rs := rawmqtt.Connected(t, b.Addr, stalled)
+		rs.SubscribeCodes(t, 0, "slow/#")
+		queue := b.connectedLine(t, stalled.ClientID).str("queue")
+		normal := rawmqtt.Connected(t, b.Addr, rawmqtt.MQTT311(newClientID("normalsp")))
+		normal.SubscribeCodes(t, 0, "slow/#")
 		got := collect(normal)
-		pub := connectRaw(t, b, mqtt311(newClientID("pubsp")))
+		pub := rawmqtt.Connected(t, b.Addr, rawmqtt.MQTT311(newClientID("pubsp")))
 		for seq := range n {
-			payload := append(fmt.Appendf(nil, "%08d", seq), strings.Repeat("s", size-8)...)
-			pub.send(t, publishBytes("slow/big", payload))
+			payload := fmt.Sprintf("%08d", seq) + strings.Repeat("s", size-8)
+			pub.Send(t, rawmqtt.Publish{Topic: "slow/big", Payload: payload}.Bytes())
 		}
 		mustEventually(t, 30*time.Second, func() error {
 			if c := got.count(); c < n {
@@ -286,7 +290,7 @@ func TestSlowConsumerSpooledBytes(t *testing.T) {
 		if held > maxBytes+size {
 			t.Errorf("%d bytes of spooled payloads kept for a subscriber that reads nothing, past -max-queued-bytes %d", held, maxBytes)
 		}
-		rs.conn.Close()
+		rs.Close()
 		b.assertClean(t, 2)
 	})
 }
@@ -295,14 +299,4 @@ func TestSlowConsumerSpooledBytes(t *testing.T) {
 func dirEntries(dir string) []os.DirEntry {
 	entries, _ := os.ReadDir(dir)
 	return entries
-}
-
-// expectAny reads one packet, whatever it is.
-func (rc *rawClient) expectAny(t testing.TB) rawPacket {
-	t.Helper()
-	p, err := rc.read(ioTimeout)
-	if err != nil {
-		t.Fatalf("want a packet: %v", err)
-	}
-	return p
 }

@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"testing"
+
+	"github.com/forkmq/forkmq/internal/rawmqtt"
 )
 
 // TestMaxClients: with -max-clients 2 a third client gets CONNACK 3, server
@@ -17,7 +19,7 @@ func TestMaxClients(t *testing.T) {
 		in := subscribe(t, sub, "lim/#")
 		pub := connectPaho(t, b, newClientID("limpub"))
 
-		connectRefused(t, b, mqtt311(newClientID("lim3")).bytes(), connServerUnavailable)
+		rawmqtt.Refused(t, b.Addr, rawmqtt.MQTT311(newClientID("lim3")).Bytes(), rawmqtt.RefusedServerUnavailable)
 		l := b.waitLog(t, ioTimeout, "", func(e logEntry) bool { return e.fields["limit"] != nil })
 		t.Logf("limit logged: %s", l.raw)
 
@@ -29,6 +31,6 @@ func TestMaxClients(t *testing.T) {
 
 		leave(pub)
 		b.assertClean(t, 1)
-		connectRaw(t, b, mqtt311(newClientID("lim4")))
+		rawmqtt.Connected(t, b.Addr, rawmqtt.MQTT311(newClientID("lim4")))
 	})
 }

@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"testing"
+
+	"github.com/forkmq/forkmq/internal/rawmqtt"
 )
 
 // TestMalformedInput: a client sending a malformed packet, first or after a
@@ -20,33 +22,33 @@ func TestMalformedInput(t *testing.T) {
 		{"RemainingLengthOf5Bytes", false, []byte{0x10, 0xff, 0xff, 0xff, 0xff, 0x7f}, false},
 		{"RemainingLengthOf5BytesAfterConnect", true, []byte{0x30, 0xff, 0xff, 0xff, 0xff, 0x7f}, false},
 		// [MQTT-3.3.1-4] a PUBLISH must not have both QoS bits set.
-		{"PublishQoS3First", false, pkt(0x36, str("mal/qos3"), u16(1), []byte("x")), false},
-		{"PublishQoS3", true, pkt(0x36, str("mal/qos3"), u16(1), []byte("x")), false},
+		{"PublishQoS3First", false, rawmqtt.Frame(0x36, rawmqtt.Str("mal/qos3"), rawmqtt.U16(1), []byte("x")), false},
+		{"PublishQoS3", true, rawmqtt.Frame(0x36, rawmqtt.Str("mal/qos3"), rawmqtt.U16(1), []byte("x")), false},
 		// [MQTT-1.5.3-1] strings are well-formed UTF-8.
-		{"TopicInvalidUTF8", true, publishBytes("mal/\xff\xfe", []byte("x")), false},
-		{"TopicUTF16Surrogate", true, publishBytes("mal/\xed\xa0\x80", []byte("x")), false},
+		{"TopicInvalidUTF8", true, rawmqtt.Publish{Topic: "mal/\xff\xfe", Payload: "x"}.Bytes(), false},
+		{"TopicUTF16Surrogate", true, rawmqtt.Publish{Topic: "mal/\xed\xa0\x80", Payload: "x"}.Bytes(), false},
 		// [MQTT-1.5.3-2] strings do not contain U+0000.
-		{"TopicNUL", true, publishBytes("mal/a\x00b", []byte("x")), false},
+		{"TopicNUL", true, rawmqtt.Publish{Topic: "mal/a\x00b", Payload: "x"}.Bytes(), false},
 		// [MQTT-3.3.2-2] a topic name has no wildcards.
-		{"TopicWildcard", true, publishBytes("mal/+", []byte("x")), false},
+		{"TopicWildcard", true, rawmqtt.Publish{Topic: "mal/+", Payload: "x"}.Bytes(), false},
 		// [MQTT-4.7.3-1] a topic name is at least one character long.
-		{"TopicEmpty", true, publishBytes("", []byte("x")), false},
+		{"TopicEmpty", true, rawmqtt.Publish{Topic: "", Payload: "x"}.Bytes(), false},
 		// [MQTT-3.8.1-1] SUBSCRIBE's fixed header flags are 0010.
-		{"SubscribeBadFlags", true, pkt(0x80, u16(1), str("mal/#"), []byte{0}), false},
+		{"SubscribeBadFlags", true, rawmqtt.Frame(0x80, rawmqtt.U16(1), rawmqtt.Str("mal/#"), []byte{0}), false},
 		// [MQTT-3.8.3-3] SUBSCRIBE carries at least one filter.
-		{"SubscribeNoFilter", true, pkt(hdrSubscribe, u16(1)), false},
+		{"SubscribeNoFilter", true, rawmqtt.Frame(rawmqtt.HeaderSubscribe, rawmqtt.U16(1)), false},
 		// [MQTT-4.7.1-2] '#' is the last level of a filter.
-		{"SubscribeHashNotLast", true, subscribeBytes(1, 0, "mal/#/x"), true},
-		{"SubscribePlusInLevel", true, subscribeBytes(1, 0, "mal/a+"), true},
+		{"SubscribeHashNotLast", true, rawmqtt.Subscribe(1, 0, "mal/#/x"), true},
+		{"SubscribePlusInLevel", true, rawmqtt.Subscribe(1, 0, "mal/a+"), true},
 		// [MQTT-3.8.3-4] requested QoS 3 is malformed.
-		{"SubscribeQoS3", true, subscribeBytes(1, 3, "mal/q"), false},
+		{"SubscribeQoS3", true, rawmqtt.Subscribe(1, 3, "mal/q"), false},
 		// [MQTT-2.2.2-2] reserved flags of PINGREQ are 0.
-		{"PingreqFlags", true, pkt(hdrPingreq | 0x01), false},
+		{"PingreqFlags", true, rawmqtt.Frame(rawmqtt.HeaderPingreq | 0x01), false},
 		// A CONNECT whose fields run past its remaining length.
-		{"ConnectTruncated", false, pkt(hdrConnect, str("MQTT"), []byte{4}), false},
+		{"ConnectTruncated", false, rawmqtt.Frame(rawmqtt.HeaderConnect, rawmqtt.Str("MQTT"), []byte{4}), false},
 		// Packet type 0 and 15 are reserved [MQTT-2.2.1].
-		{"ReservedType0", true, pkt(0x00), false},
-		{"ReservedType15", true, pkt(0xF0), false},
+		{"ReservedType0", true, rawmqtt.Frame(0x00), false},
+		{"ReservedType15", true, rawmqtt.Frame(0xF0), false},
 	}
 	forEachEngine(t, func(t *testing.T, engine string) {
 		b := startBroker(t, withEngine(engine))
@@ -56,16 +58,16 @@ func TestMalformedInput(t *testing.T) {
 		routed := 0 // messages on mal/# other than fences, reported so far
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
-				rc := dialRaw(t, b)
+				rc := rawmqtt.Open(t, b.Addr)
 				if tc.connected {
-					rc.send(t, mqtt311(newClientID("mal")).bytes())
-					rc.expectConnack(t, connAccepted)
+					rc.Send(t, rawmqtt.MQTT311(newClientID("mal")).Bytes())
+					rc.ExpectConnack(t, rawmqtt.Accepted, false)
 				}
-				rc.send(t, tc.data)
+				rc.Send(t, tc.data)
 				if tc.subackFailureOK {
-					rc.expectClosedOrFailedSuback(t)
+					rc.ExpectClosedOrFailedSuback(t)
 				} else {
-					rc.expectRefused(t)
+					rc.ExpectRefused(t)
 				}
 				if got := fence(t, pub, in, "mal/fence"); len(got) > routed {
 					t.Errorf("the malformed packet was routed: %q", topicsOf(got[routed:]))

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/forkmq/forkmq/internal/rawmqtt"
 )
 
 // TestQoSMatrix: every publisher QoS against every subscription QoS, paho
@@ -74,7 +76,7 @@ func TestQoSBurst(t *testing.T) {
 			}
 			var log receiptLog
 			for _, m := range got[:n] {
-				log.add(t, delivery{pub: pub{topic: m.topic, payload: string(m.payload), qos: m.qos, retain: m.retained, dup: m.dup}})
+				log.add(t, rawmqtt.Delivery{Publish: rawmqtt.Publish{Topic: m.topic, Payload: string(m.payload), QoS: m.qos, Retain: m.retained, Dup: m.dup}})
 			}
 			log.check(t, prefix, n/2, true)
 		})
@@ -86,14 +88,14 @@ func TestQoSBurst(t *testing.T) {
 				t.Parallel()
 				const n = 600
 				prefix := fmt.Sprintf("burst/session%d/", i)
-				s := connectSubscriber(t, b, mqtt311Persistent(newClientID("bsess")), false, nil)
-				s.subscribe(t, 2, prefix+"#")
+				s := rawmqtt.Resumed(t, b.Addr, rawmqtt.MQTT311(newClientID("bsess")).Persistent(), false, nil)
+				s.SubscribeGranted(t, 2, prefix+"#")
 				published := publishStream(connectPaho(t, b, newClientID("bpub")), prefix, n)
 				var log receiptLog
-				for _, d := range s.until(t, prefix+"end", "end") {
+				for _, d := range s.Until(t, prefix+"end", "end") {
 					log.add(t, d)
 				}
-				s.settle(t)
+				s.Settle(t)
 				if err := <-published; err != nil {
 					t.Fatal(err)
 				}
@@ -110,33 +112,33 @@ func TestQoSBurst(t *testing.T) {
 		// to -4 state for a client, held by the server too).
 		t.Run("AcksInOrder", func(t *testing.T) {
 			t.Parallel()
-			p := connectRaw(t, b, mqtt311(newClientID("ackord")))
+			p := rawmqtt.Connected(t, b.Addr, rawmqtt.MQTT311(newClientID("ackord")))
 			const n = 50
 			send := func(qos byte, first uint16, ack func(id uint16) []byte) {
 				var burst [][]byte
 				for id := first; id < first+n; id++ {
-					burst = append(burst, pub{topic: "ackord/x", payload: "p", qos: qos, id: id}.bytes())
+					burst = append(burst, rawmqtt.Publish{Topic: "ackord/x", Payload: "p", QoS: qos, ID: id}.Bytes())
 					if ack != nil {
 						burst = append(burst, ack(id))
 					}
 				}
-				p.send(t, burst...)
+				p.Send(t, burst...)
 			}
 			expect := func(header byte, first uint16) {
 				for id := first; id < first+n; id++ {
-					p.expectAck(t, header, id)
+					p.ExpectAck(t, header, id)
 				}
 			}
 			send(1, 1, nil)
-			expect(hdrPuback, 1)
+			expect(rawmqtt.HeaderPuback, 1)
 			send(2, 101, nil)
-			expect(hdrPubrec, 101)
+			expect(rawmqtt.HeaderPubrec, 101)
 			var rels [][]byte
 			for id := uint16(101); id < 101+n; id++ {
-				rels = append(rels, ackBytes(hdrPubrel, id))
+				rels = append(rels, rawmqtt.Ack(rawmqtt.HeaderPubrel, id))
 			}
-			p.send(t, rels...)
-			expect(hdrPubcomp, 101)
+			p.Send(t, rels...)
+			expect(rawmqtt.HeaderPubcomp, 101)
 		})
 
 		// A subscriber that never acknowledges its QoS 1 messages has at
@@ -145,33 +147,33 @@ func TestQoSBurst(t *testing.T) {
 		t.Run("WindowWithoutAcks", func(t *testing.T) {
 			t.Parallel()
 			const n = 3 * burstInflight
-			rc := connectRaw(t, b, mqtt311(newClientID("window")))
-			rc.subscribeAt(t, 1, "win/q")
+			rc := rawmqtt.Connected(t, b.Addr, rawmqtt.MQTT311(newClientID("window")))
+			rc.SubscribeCodes(t, 1, "win/q")
 			p := connectPublisher(t, b)
 			for i := range n {
-				p.publish(t, "win/q", strconv.Itoa(i), 1, false)
+				p.Publish(t, rawmqtt.Publish{Topic: "win/q", Payload: strconv.Itoa(i), QoS: 1})
 			}
 			var ids []uint16
 			next := func() {
 				t.Helper()
-				m := rc.nextPublish(t)
-				if want := strconv.Itoa(len(ids)); m.payload != want || m.qos != 1 || m.dup {
+				m := rc.ExpectPublish(t)
+				if want := strconv.Itoa(len(ids)); m.Payload != want || m.QoS != 1 || m.Dup {
 					t.Fatalf("got %v, want message %s at QoS 1 without DUP", m, want)
 				}
-				if slices.Contains(ids, m.id) {
+				if slices.Contains(ids, m.ID) {
 					t.Fatalf("%v reuses an identifier in flight [MQTT-2.3.1-2]", m)
 				}
-				ids = append(ids, m.id)
+				ids = append(ids, m.ID)
 			}
 			for range burstInflight {
 				next()
 			}
-			rc.expectSilence(t, 500*time.Millisecond)
-			rc.send(t, ackBytes(hdrPuback, ids[0]))
+			rc.ExpectSilence(t, 500*time.Millisecond)
+			rc.Send(t, rawmqtt.Ack(rawmqtt.HeaderPuback, ids[0]))
 			next()
-			rc.expectSilence(t, 200*time.Millisecond)
+			rc.ExpectSilence(t, 200*time.Millisecond)
 			for acked := 1; len(ids) < n; acked++ {
-				rc.send(t, ackBytes(hdrPuback, ids[acked]))
+				rc.Send(t, rawmqtt.Ack(rawmqtt.HeaderPuback, ids[acked]))
 				next()
 			}
 		})
@@ -183,41 +185,41 @@ func TestQoSBurst(t *testing.T) {
 		t.Run("QoS2Resend", func(t *testing.T) {
 			t.Parallel()
 			sub := watchAt(t, b, 2, "dup/#")
-			p := connectRaw(t, b, mqtt311(newClientID("duppub")))
-			first := pub{topic: "dup/x", payload: "once", qos: 2, id: 9}
+			p := rawmqtt.Connected(t, b.Addr, rawmqtt.MQTT311(newClientID("duppub")))
+			first := rawmqtt.Publish{Topic: "dup/x", Payload: "once", QoS: 2, ID: 9}
 			resent := first
-			resent.dup = true
-			p.send(t, first.bytes())
-			p.expectAck(t, hdrPubrec, 9)
-			p.send(t, resent.bytes())
-			p.expectAck(t, hdrPubrec, 9)
-			p.send(t, ackBytes(hdrPubrel, 9))
-			p.expectAck(t, hdrPubcomp, 9)
+			resent.Dup = true
+			p.Send(t, first.Bytes())
+			p.ExpectAck(t, rawmqtt.HeaderPubrec, 9)
+			p.Send(t, resent.Bytes())
+			p.ExpectAck(t, rawmqtt.HeaderPubrec, 9)
+			p.Send(t, rawmqtt.Ack(rawmqtt.HeaderPubrel, 9))
+			p.ExpectAck(t, rawmqtt.HeaderPubcomp, 9)
 
-			piped := pub{topic: "dup/x", payload: "piped", qos: 2, id: 10}
+			piped := rawmqtt.Publish{Topic: "dup/x", Payload: "piped", QoS: 2, ID: 10}
 			pipedAgain := piped
-			pipedAgain.dup = true
-			p.send(t, piped.bytes(), pipedAgain.bytes())
-			p.expectAck(t, hdrPubrec, 10)
-			p.expectAck(t, hdrPubrec, 10)
-			p.send(t, ackBytes(hdrPubrel, 10))
-			p.expectAck(t, hdrPubcomp, 10)
+			pipedAgain.Dup = true
+			p.Send(t, piped.Bytes(), pipedAgain.Bytes())
+			p.ExpectAck(t, rawmqtt.HeaderPubrec, 10)
+			p.ExpectAck(t, rawmqtt.HeaderPubrec, 10)
+			p.Send(t, rawmqtt.Ack(rawmqtt.HeaderPubrel, 10))
+			p.ExpectAck(t, rawmqtt.HeaderPubcomp, 10)
 
-			reused := pub{topic: "dup/x", payload: "new", qos: 2, id: 9}
-			end := pub{topic: "dup/end", payload: "end", qos: 2, id: 11}
-			for _, m := range []pub{reused, end} {
-				p.send(t, m.bytes())
-				p.expectAck(t, hdrPubrec, m.id)
-				p.send(t, ackBytes(hdrPubrel, m.id))
-				p.expectAck(t, hdrPubcomp, m.id)
+			reused := rawmqtt.Publish{Topic: "dup/x", Payload: "new", QoS: 2, ID: 9}
+			end := rawmqtt.Publish{Topic: "dup/end", Payload: "end", QoS: 2, ID: 11}
+			for _, m := range []rawmqtt.Publish{reused, end} {
+				p.Send(t, m.Bytes())
+				p.ExpectAck(t, rawmqtt.HeaderPubrec, m.ID)
+				p.Send(t, rawmqtt.Ack(rawmqtt.HeaderPubrel, m.ID))
+				p.ExpectAck(t, rawmqtt.HeaderPubcomp, m.ID)
 			}
-			got := sub.until(t, "dup/end", "end")
+			got := sub.Until(t, "dup/end", "end")
 			if want := []string{"once", "piped", "new"}; !slices.Equal(payloadsOf(got), want) {
 				t.Errorf("subscriber got %q, want %q, each once", payloadsOf(got), want)
 			}
 			for _, d := range got {
-				if d.qos != 2 || d.dup {
-					t.Errorf("got %v, want QoS 2 without DUP", d.pub)
+				if d.QoS != 2 || d.Dup {
+					t.Errorf("got %v, want QoS 2 without DUP", d.Publish)
 				}
 			}
 		})
@@ -253,16 +255,16 @@ func publishStream(c mqtt.Client, prefix string, n int) <-chan error {
 
 // receiptLog records what a subscriber of publishStream received.
 type receiptLog struct {
-	all   []delivery
+	all   []rawmqtt.Delivery
 	again int // QoS 2 resends of held identifiers
 }
 
-func (l *receiptLog) add(t testing.TB, d delivery) {
+func (l *receiptLog) add(t testing.TB, d rawmqtt.Delivery) {
 	t.Helper()
-	if d.again {
+	if d.Again {
 		l.again++
-		if !d.dup {
-			t.Errorf("%v is sent again without DUP [MQTT-3.3.1-1]", d.pub)
+		if !d.Dup {
+			t.Errorf("%v is sent again without DUP [MQTT-3.3.1-1]", d.Publish)
 		}
 	}
 	l.all = append(l.all, d)
@@ -277,20 +279,20 @@ func (l *receiptLog) check(t testing.TB, prefix string, perQoS int, ordered bool
 	last := map[string]int{prefix + "q1": -2, prefix + "q2": -1} // even on q1, odd on q2
 	var problems []string
 	for _, d := range l.all {
-		i, err := strconv.Atoi(d.payload)
-		if err != nil || i < 0 || i >= len(counts) || d.topic != fmt.Sprintf("%sq%d", prefix, 1+i%2) || d.qos != byte(1+i%2) {
-			problems = append(problems, fmt.Sprintf("unexpected %v", d.pub))
+		i, err := strconv.Atoi(d.Payload)
+		if err != nil || i < 0 || i >= len(counts) || d.Topic != fmt.Sprintf("%sq%d", prefix, 1+i%2) || d.QoS != byte(1+i%2) {
+			problems = append(problems, fmt.Sprintf("unexpected %v", d.Publish))
 			continue
 		}
-		if d.again {
+		if d.Again {
 			continue
 		}
 		counts[i]++
-		if ordered && !d.dup && i <= last[d.topic] {
-			problems = append(problems, fmt.Sprintf("message %d on %s came after message %d without DUP", i, d.topic, last[d.topic]))
+		if ordered && !d.Dup && i <= last[d.Topic] {
+			problems = append(problems, fmt.Sprintf("message %d on %s came after message %d without DUP", i, d.Topic, last[d.Topic]))
 		}
-		if !d.dup {
-			last[d.topic] = i
+		if !d.Dup {
+			last[d.Topic] = i
 		}
 	}
 	for i, n := range counts {

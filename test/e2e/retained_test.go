@@ -3,6 +3,8 @@ package e2e
 import (
 	"strings"
 	"testing"
+
+	"github.com/forkmq/forkmq/internal/rawmqtt"
 )
 
 // TestRetained checks retained messages with raw clients, one scenario per
@@ -20,25 +22,25 @@ func TestRetained(t *testing.T) {
 			expectLive := func(payload string, qos byte) {
 				t.Helper()
 				// [MQTT-3.3.1-9] a current subscriber's copy has RETAIN 0.
-				checkDeliveries(t, "the subscriber", []delivery{live.next(t)}, []pub{{topic: topic, payload: payload, qos: qos}})
+				checkDeliveries(t, "the subscriber", []rawmqtt.Delivery{live.Next(t)}, []rawmqtt.Publish{{Topic: topic, Payload: payload, QoS: qos}})
 			}
 			// [MQTT-3.3.1-5] stored; [MQTT-3.3.1-6] sent to a new
 			// subscription with RETAIN 1 [MQTT-3.3.1-8].
-			p.publish(t, topic, "v1", 1, true)
+			p.Publish(t, rawmqtt.Publish{Topic: topic, Payload: "v1", QoS: 1, Retain: true})
 			expectLive("v1", 1)
-			checkDeliveries(t, "a new subscription", retainedFor(t, b, 2, topic), []pub{{topic: topic, payload: "v1", qos: 1, retain: true}})
+			checkDeliveries(t, "a new subscription", retainedFor(t, b, 2, topic), []rawmqtt.Publish{{Topic: topic, Payload: "v1", QoS: 1, Retain: true}})
 			// [MQTT-3.3.1-7] a QoS 0 retained message replaces it.
-			p.publish(t, topic, "v2", 0, true)
+			p.Publish(t, rawmqtt.Publish{Topic: topic, Payload: "v2", Retain: true})
 			expectLive("v2", 0)
-			checkDeliveries(t, "a new subscription", retainedFor(t, b, 2, topic), []pub{{topic: topic, payload: "v2", retain: true}})
+			checkDeliveries(t, "a new subscription", retainedFor(t, b, 2, topic), []rawmqtt.Publish{{Topic: topic, Payload: "v2", Retain: true}})
 			// [MQTT-3.3.1-12] RETAIN 0 neither stores nor removes.
-			p.publish(t, topic, "v3", 1, false)
+			p.Publish(t, rawmqtt.Publish{Topic: topic, Payload: "v3", QoS: 1})
 			expectLive("v3", 1)
-			checkDeliveries(t, "a new subscription", retainedFor(t, b, 2, topic), []pub{{topic: topic, payload: "v2", retain: true}})
+			checkDeliveries(t, "a new subscription", retainedFor(t, b, 2, topic), []rawmqtt.Publish{{Topic: topic, Payload: "v2", Retain: true}})
 			// [MQTT-3.3.1-10] an empty retained payload is forwarded as
 			// usual and removes the retained message; [MQTT-3.3.1-11] it
 			// is not stored itself.
-			p.publish(t, topic, "", 2, true)
+			p.Publish(t, rawmqtt.Publish{Topic: topic, Payload: "", QoS: 2, Retain: true})
 			expectLive("", 2)
 			checkDeliveries(t, "a new subscription", retainedFor(t, b, 2, topic), nil)
 		})
@@ -49,23 +51,23 @@ func TestRetained(t *testing.T) {
 		t.Run("Wildcards", func(t *testing.T) {
 			t.Parallel()
 			p := connectPublisher(t, b)
-			stored := []pub{
-				{topic: "retw", payload: "root", qos: 2},
-				{topic: "retw/a/x", payload: "ax", qos: 1},
-				{topic: "retw/b/x", payload: "bx", qos: 2},
-				{topic: "retw/a/y", payload: "ay", qos: 0},
+			stored := []rawmqtt.Publish{
+				{Topic: "retw", Payload: "root", QoS: 2},
+				{Topic: "retw/a/x", Payload: "ax", QoS: 1},
+				{Topic: "retw/b/x", Payload: "bx", QoS: 2},
+				{Topic: "retw/a/y", Payload: "ay", QoS: 0},
 			}
 			for _, m := range stored {
-				p.publish(t, m.topic, m.payload, m.qos, true)
+				p.Publish(t, rawmqtt.Publish{Topic: m.Topic, Payload: m.Payload, QoS: m.QoS, Retain: true})
 			}
 			for _, sub := range []struct {
 				filter string
 				qos    byte
 			}{{"retw/+/x", 2}, {"retw/#", 1}, {"+/a/+", 0}, {"retw/+", 2}, {"retw/a/x", 0}} {
-				var want []pub
+				var want []rawmqtt.Publish
 				for _, m := range stored {
-					if matches(sub.filter, m.topic) {
-						want = append(want, pub{topic: m.topic, payload: m.payload, qos: min(m.qos, sub.qos), retain: true})
+					if matches(sub.filter, m.Topic) {
+						want = append(want, rawmqtt.Publish{Topic: m.Topic, Payload: m.Payload, QoS: min(m.QoS, sub.qos), Retain: true})
 					}
 				}
 				checkDeliveries(t, "a QoS "+string('0'+sub.qos)+" subscription to "+sub.filter, retainedFor(t, b, sub.qos, sub.filter), want)
@@ -79,15 +81,15 @@ func TestRetained(t *testing.T) {
 			t.Parallel()
 			const topic = "retr/t"
 			p := connectPublisher(t, b)
-			p.publish(t, topic, "keep", 1, true)
+			p.Publish(t, rawmqtt.Publish{Topic: topic, Payload: "keep", QoS: 1, Retain: true})
 			marker := newFenceTopic()
 			s := watchAt(t, b, 1, topic, marker)
-			retained := []pub{{topic: topic, payload: "keep", qos: 1, retain: true}}
-			checkDeliveries(t, "the first SUBSCRIBE", s.selfFence(t, marker), retained)
-			s.subscribe(t, 1, topic)
-			checkDeliveries(t, "the second SUBSCRIBE", s.selfFence(t, marker), retained)
-			p.publish(t, topic, "live", 1, false)
-			checkDeliveries(t, "the subscriber", s.selfFence(t, marker), []pub{{topic: topic, payload: "live", qos: 1}})
+			retained := []rawmqtt.Publish{{Topic: topic, Payload: "keep", QoS: 1, Retain: true}}
+			checkDeliveries(t, "the first SUBSCRIBE", s.SelfFence(t, marker), retained)
+			s.SubscribeGranted(t, 1, topic)
+			checkDeliveries(t, "the second SUBSCRIBE", s.SelfFence(t, marker), retained)
+			p.Publish(t, rawmqtt.Publish{Topic: topic, Payload: "live", QoS: 1})
+			checkDeliveries(t, "the subscriber", s.SelfFence(t, marker), []rawmqtt.Publish{{Topic: topic, Payload: "live", QoS: 1}})
 		})
 
 		// A retained payload larger than a queue message is stored and
@@ -96,8 +98,8 @@ func TestRetained(t *testing.T) {
 			t.Parallel()
 			const topic = "retl/big"
 			big := strings.Repeat("0123456789abcdef", 8<<10)
-			connectPublisher(t, b).publish(t, topic, big, 1, true)
-			checkDeliveries(t, "a new subscription", retainedFor(t, b, 1, topic), []pub{{topic: topic, payload: big, qos: 1, retain: true}})
+			connectPublisher(t, b).Publish(t, rawmqtt.Publish{Topic: topic, Payload: big, QoS: 1, Retain: true})
+			checkDeliveries(t, "a new subscription", retainedFor(t, b, 1, topic), []rawmqtt.Publish{{Topic: topic, Payload: big, QoS: 1, Retain: true}})
 		})
 	})
 }
@@ -111,17 +113,17 @@ func TestRetainedSurvivesRestart(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, engine string) {
 		b := startBroker(t, withEngine(engine))
 		p := connectPublisher(t, b)
-		want := []pub{
-			{topic: "rets/q0", payload: "zero", retain: true},
-			{topic: "rets/q1", payload: "one", qos: 1, retain: true},
-			{topic: "rets/q2", payload: "two", qos: 2, retain: true},
-			{topic: "rets/big", payload: strings.Repeat("big ", 16<<10), qos: 1, retain: true},
+		want := []rawmqtt.Publish{
+			{Topic: "rets/q0", Payload: "zero", Retain: true},
+			{Topic: "rets/q1", Payload: "one", QoS: 1, Retain: true},
+			{Topic: "rets/q2", Payload: "two", QoS: 2, Retain: true},
+			{Topic: "rets/big", Payload: strings.Repeat("big ", 16<<10), QoS: 1, Retain: true},
 		}
 		for _, m := range want {
-			p.publish(t, m.topic, m.payload, m.qos, true)
+			p.Publish(t, rawmqtt.Publish{Topic: m.Topic, Payload: m.Payload, QoS: m.QoS, Retain: true})
 		}
-		p.publish(t, "rets/gone", "deleted", 1, true)
-		p.publish(t, "rets/gone", "", 1, true)
+		p.Publish(t, rawmqtt.Publish{Topic: "rets/gone", Payload: "deleted", QoS: 1, Retain: true})
+		p.Publish(t, rawmqtt.Publish{Topic: "rets/gone", Payload: "", QoS: 1, Retain: true})
 		checkDeliveries(t, "before any restart", retainedFor(t, b, 2, "rets/#"), want)
 
 		b.killParent(t)

@@ -7,34 +7,36 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/forkmq/forkmq/internal/rawmqtt"
 )
 
 // disconnect sends DISCONNECT, requires the close, and waits for the
 // broker's n-th "client disconnected" line of clientID: the connection is
 // cleaned up then. A PUBREL may still come before the close (a PUBREC the
 // client sent twice is answered twice).
-func (rc *rawClient) disconnect(t testing.TB, b *broker, clientID string, n int) {
+func (b *broker) disconnect(t testing.TB, rc *rawmqtt.Conn, clientID string, n int) {
 	t.Helper()
-	rc.send(t, disconnectBytes)
-	for rc.closedOrAnswered(t, "PUBREL", func(p rawPacket) bool { return p.header == hdrPubrel }) {
+	rc.Send(t, rawmqtt.Disconnect())
+	for rc.ClosedOrAnswered(t, "PUBREL", func(p rawmqtt.Packet) bool { return p.Header == rawmqtt.HeaderPubrel }) {
 	}
 	b.nthClientLine(t, "client disconnected", clientID, n)
 }
 
 // payloadsByTopic groups the payloads of messages by topic, in order.
-func payloadsByTopic(ms []pub) map[string][]string {
+func payloadsByTopic(ms []rawmqtt.Publish) map[string][]string {
 	out := make(map[string][]string)
 	for _, m := range ms {
-		out[m.topic] = append(out[m.topic], m.payload)
+		out[m.Topic] = append(out[m.Topic], m.Payload)
 	}
 	return out
 }
 
 // pubsOf lists the messages of deliveries.
-func pubsOf(ds []delivery) []pub {
-	out := make([]pub, len(ds))
+func pubsOf(ds []rawmqtt.Delivery) []rawmqtt.Publish {
+	out := make([]rawmqtt.Publish, len(ds))
 	for i, d := range ds {
-		out[i] = d.pub
+		out[i] = d.Publish
 	}
 	return out
 }
@@ -64,36 +66,36 @@ func TestPersistentSession(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, engine string) {
 		b := startBroker(t, withEngine(engine))
 		id := newClientID("ps")
-		s := connectSubscriber(t, b, mqtt311Persistent(id), false, nil)
-		s.subscribe(t, 2, "ps/#")
-		s.disconnect(t, b, id, 1)
+		s := rawmqtt.Resumed(t, b.Addr, rawmqtt.MQTT311(id).Persistent(), false, nil)
+		s.SubscribeGranted(t, 2, "ps/#")
+		b.disconnect(t, s, id, 1)
 
 		p := connectPublisher(t, b)
-		want := p.publishRounds(t, "ps/", 5)
-		s = connectSubscriber(t, b, mqtt311Persistent(id), true, s.rx)
-		p.publish(t, "ps/end", "end", 1, false)
-		got := s.until(t, "ps/end", "end")
+		want := publishRounds(t, p, "ps/", 5)
+		s = rawmqtt.Resumed(t, b.Addr, rawmqtt.MQTT311(id).Persistent(), true, s.ReceiverState())
+		p.Publish(t, rawmqtt.Publish{Topic: "ps/end", Payload: "end", QoS: 1})
+		got := s.Until(t, "ps/end", "end")
 		if g, w := payloadsByTopic(pubsOf(got)), payloadsByTopic(want); !maps.EqualFunc(g, w, slices.Equal) {
 			t.Errorf("after reconnecting got %v, want %v", g, w)
 		}
 		checkDeliveries(t, "after reconnecting", got, want)
-		s.settle(t)
+		s.Settle(t)
 		b.expectMailboxEmpty(t, id)
-		s.disconnect(t, b, id, 2)
+		b.disconnect(t, s, id, 2)
 
-		p.publish(t, "ps/q1", "stale", 1, false)
-		p.publish(t, "ps/q2", "stale", 2, false)
-		c := connectSubscriber(t, b, mqtt311(id), false, nil)
+		p.Publish(t, rawmqtt.Publish{Topic: "ps/q1", Payload: "stale", QoS: 1})
+		p.Publish(t, rawmqtt.Publish{Topic: "ps/q2", Payload: "stale", QoS: 2})
+		c := rawmqtt.Resumed(t, b.Addr, rawmqtt.MQTT311(id), false, nil)
 		marker := newFenceTopic()
-		c.subscribe(t, 0, marker)
-		p.publish(t, "ps/q1", "after clean", 1, false)
-		checkDeliveries(t, "a clean session", c.selfFence(t, marker), nil)
-		c.disconnect(t, b, id, 3)
+		c.SubscribeGranted(t, 0, marker)
+		p.Publish(t, rawmqtt.Publish{Topic: "ps/q1", Payload: "after clean", QoS: 1})
+		checkDeliveries(t, "a clean session", c.SelfFence(t, marker), nil)
+		b.disconnect(t, c, id, 3)
 
-		s = connectSubscriber(t, b, mqtt311Persistent(id), false, nil)
-		s.subscribe(t, 0, marker)
-		p.publish(t, "ps/q1", "after the discard", 1, false)
-		checkDeliveries(t, "a new persistent session", s.selfFence(t, marker), nil)
+		s = rawmqtt.Resumed(t, b.Addr, rawmqtt.MQTT311(id).Persistent(), false, nil)
+		s.SubscribeGranted(t, 0, marker)
+		p.Publish(t, rawmqtt.Publish{Topic: "ps/q1", Payload: "after the discard", QoS: 1})
+		checkDeliveries(t, "a new persistent session", s.SelfFence(t, marker), nil)
 	})
 }
 
@@ -116,19 +118,19 @@ func TestSessionWorkerKilled(t *testing.T) {
 				t.Parallel()
 				id := newClientID("killed")
 				prefix := "killed/" + role + "/"
-				s := connectSubscriber(t, b, mqtt311Persistent(id), false, nil)
-				s.subscribe(t, 2, prefix+"#")
+				s := rawmqtt.Resumed(t, b.Addr, rawmqtt.MQTT311(id).Persistent(), false, nil)
+				s.SubscribeGranted(t, 2, prefix+"#")
 				published := publishStream(connectPaho(t, b, newClientID("killpub")), prefix, 2*perQoS)
 
 				var log receiptLog
 				for len(log.all) < perQoS/3 {
-					log.add(t, s.next(t))
+					log.add(t, s.Next(t))
 				}
 				b.killWorker(t, b.nthClientLine(t, "client connected", id, 1), role)
 				for {
-					d, err := s.receive(ioTimeout)
+					d, err := s.Receive(ioTimeout)
 					if err != nil {
-						if !isClosed(err) {
+						if !rawmqtt.IsClosed(err) {
 							t.Fatalf("after SIGKILL of the %s: want the connection closed: %v", role, err)
 						}
 						break
@@ -136,18 +138,18 @@ func TestSessionWorkerKilled(t *testing.T) {
 					log.add(t, d)
 				}
 				before := len(log.all)
-				s = connectSubscriber(t, b, mqtt311Persistent(id), true, s.rx)
+				s = rawmqtt.Resumed(t, b.Addr, rawmqtt.MQTT311(id).Persistent(), true, s.ReceiverState())
 				if err := <-published; err != nil {
 					t.Fatal(err)
 				}
 				for {
-					d := s.next(t)
-					if d.topic == prefix+"end" {
+					d := s.Next(t)
+					if d.Topic == prefix+"end" {
 						break
 					}
 					log.add(t, d)
 				}
-				s.settle(t)
+				s.Settle(t)
 				t.Logf("%d deliveries before the SIGKILL, %d after; %d QoS 2 resends of held identifiers", before, len(log.all)-before, log.again)
 				// Order is TestQoSBurst's concern.
 				log.check(t, prefix, perQoS, false)
@@ -173,38 +175,38 @@ func TestSessionSurvivesRestart(t *testing.T) {
 				t.Parallel()
 				b := startBroker(t, withEngine(engine))
 				offID, onID := newClientID("off"), newClientID("on")
-				off := connectSubscriber(t, b, mqtt311Persistent(offID), false, nil)
-				off.subscribe(t, 2, "rs/#")
-				off.disconnect(t, b, offID, 1)
-				on := connectRaw(t, b, mqtt311Persistent(onID))
-				on.subscribeAt(t, 2, "rs/#")
+				off := rawmqtt.Resumed(t, b.Addr, rawmqtt.MQTT311(offID).Persistent(), false, nil)
+				off.SubscribeGranted(t, 2, "rs/#")
+				b.disconnect(t, off, offID, 1)
+				on := rawmqtt.Connected(t, b.Addr, rawmqtt.MQTT311(onID).Persistent())
+				on.SubscribeCodes(t, 2, "rs/#")
 
-				sent := connectPublisher(t, b).publishRounds(t, "rs/", 4)
+				sent := publishRounds(t, connectPublisher(t, b), "rs/", 4)
 				// The connected session receives all and acknowledges none.
-				unacked := make(map[uint16]pub)
+				unacked := make(map[uint16]rawmqtt.Publish)
 				for range sent {
-					m := on.nextPublish(t)
-					unacked[m.id] = m
+					m := on.ExpectPublish(t)
+					unacked[m.ID] = m
 				}
 
 				end(b, t)
 				b = b.restart(t)
-				off = connectSubscriber(t, b, mqtt311Persistent(offID), true, nil)
-				resumed := connectSubscriber(t, b, mqtt311Persistent(onID), true, nil)
-				connectPublisher(t, b).publish(t, "rs/end", "end", 1, false)
-				checkDeliveries(t, "the session that was offline", off.until(t, "rs/end", "end"), sent)
-				var resent []pub
-				for _, d := range resumed.until(t, "rs/end", "end") {
-					if first, ok := unacked[d.id]; !ok || first.topic != d.topic || first.payload != d.payload || !d.dup {
-						t.Errorf("after the restart got %v, want a resend with DUP of an unacknowledged message (%v)", d.pub, first)
+				off = rawmqtt.Resumed(t, b.Addr, rawmqtt.MQTT311(offID).Persistent(), true, nil)
+				resumed := rawmqtt.Resumed(t, b.Addr, rawmqtt.MQTT311(onID).Persistent(), true, nil)
+				connectPublisher(t, b).Publish(t, rawmqtt.Publish{Topic: "rs/end", Payload: "end", QoS: 1})
+				checkDeliveries(t, "the session that was offline", off.Until(t, "rs/end", "end"), sent)
+				var resent []rawmqtt.Publish
+				for _, d := range resumed.Until(t, "rs/end", "end") {
+					if first, ok := unacked[d.ID]; !ok || first.Topic != d.Topic || first.Payload != d.Payload || !d.Dup {
+						t.Errorf("after the restart got %v, want a resend with DUP of an unacknowledged message (%v)", d.Publish, first)
 					}
-					resent = append(resent, d.pub)
+					resent = append(resent, d.Publish)
 				}
 				if len(resent) != len(unacked) {
 					t.Errorf("after the restart %d of %d unacknowledged messages were sent again", len(resent), len(unacked))
 				}
-				off.settle(t)
-				resumed.settle(t)
+				off.Settle(t)
+				resumed.Settle(t)
 				b.expectMailboxEmpty(t, offID)
 				b.expectMailboxEmpty(t, onID)
 			})
@@ -221,12 +223,12 @@ func TestSessionMailboxBound(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, engine string) {
 		b := startBroker(t, withEngine(engine), withArgs("-session-max-messages", strconv.Itoa(bound)))
 		id := newClientID("bound")
-		s := connectSubscriber(t, b, mqtt311Persistent(id), false, nil)
-		s.subscribe(t, 1, "mb/#")
-		s.disconnect(t, b, id, 1)
+		s := rawmqtt.Resumed(t, b.Addr, rawmqtt.MQTT311(id).Persistent(), false, nil)
+		s.SubscribeGranted(t, 1, "mb/#")
+		b.disconnect(t, s, id, 1)
 		p := connectPublisher(t, b)
 		for i := range n {
-			p.publish(t, "mb/q", strconv.Itoa(i), 1, false)
+			p.Publish(t, rawmqtt.Publish{Topic: "mb/q", Payload: strconv.Itoa(i), QoS: 1})
 		}
 		var drops []logEntry
 		err := eventually(leakTimeout, func() error {
@@ -245,18 +247,18 @@ func TestSessionMailboxBound(t *testing.T) {
 			t.Error(err)
 		}
 
-		s = connectSubscriber(t, b, mqtt311Persistent(id), true, nil)
+		s = rawmqtt.Resumed(t, b.Addr, rawmqtt.MQTT311(id).Persistent(), true, nil)
 		for i := range bound {
-			if d := s.next(t); d.payload != strconv.Itoa(i) {
-				t.Errorf("after reconnecting got %v, want message %d", d.pub, i)
+			if d := s.Next(t); d.Payload != strconv.Itoa(i) {
+				t.Errorf("after reconnecting got %v, want message %d", d.Publish, i)
 			}
 		}
 		// Nothing more is stored: the broker answers a PINGREQ next, and
 		// once the mailbox is settled a new message comes alone.
-		s.ping(t)
+		s.Ping(t)
 		b.expectMailboxEmpty(t, id)
-		p.publish(t, "mb/end", "end", 1, false)
-		if extra := s.until(t, "mb/end", "end"); len(extra) > 0 {
+		p.Publish(t, rawmqtt.Publish{Topic: "mb/end", Payload: "end", QoS: 1})
+		if extra := s.Until(t, "mb/end", "end"); len(extra) > 0 {
 			t.Errorf("after the first %d messages got %q too", bound, payloadsOf(extra))
 		}
 	})

@@ -36,7 +36,7 @@ func TestShutdownWithClients(t *testing.T) {
 		b.stop(t)
 		t.Logf("broker stopped %v after SIGTERM", time.Since(start))
 
-		raw.expectClosed(t, ioTimeout)
+		raw.ExpectClosed(t, ioTimeout)
 		timeout := time.After(ioTimeout)
 		for i := range pahoClients {
 			select {

@@ -3,6 +3,8 @@ package e2e
 import (
 	"testing"
 	"time"
+
+	"github.com/forkmq/forkmq/internal/rawmqtt"
 )
 
 // TestStrictEdges: where MQTT 3.1.1 lets the server choose, forkmq does what
@@ -17,37 +19,36 @@ func TestStrictEdges(t *testing.T) {
 		// character (U+0001–U+001F, U+007F–U+009F) in a UTF-8 string.
 		t.Run("ControlCharacters", func(t *testing.T) {
 			w := watch(t, b, "strict/#")
-			defer w.conn.Close()
+			defer w.Close()
+			connected := func(rc *rawmqtt.Conn) {
+				rc.Send(t, rawmqtt.MQTT311(newClientID("ctl")).Bytes())
+				rc.ExpectConnack(t, rawmqtt.Accepted, false)
+			}
 			for _, tc := range []struct {
 				name string
-				send func(rc *rawClient)
+				send func(rc *rawmqtt.Conn)
 			}{
-				{"client identifier", func(rc *rawClient) { rc.send(t, mqtt311("ctl\x01id").bytes()) }},
-				{"user name", func(rc *rawClient) { rc.send(t, connectWithUsername(newClientID("ctl"), "us\u0085er", true)) }},
-				{"will topic", func(rc *rawClient) {
-					c := mqtt311(newClientID("ctl"))
-					c.flags |= flagWill
-					c.willTopic, c.willMessage = "strict/w\x7f", "x"
-					rc.send(t, c.bytes())
+				{"client identifier", func(rc *rawmqtt.Conn) { rc.Send(t, rawmqtt.MQTT311("ctl\x01id").Bytes()) }},
+				{"user name", func(rc *rawmqtt.Conn) { rc.Send(t, connectWithUsername(newClientID("ctl"), "us\u0085er", true)) }},
+				{"will topic", func(rc *rawmqtt.Conn) {
+					rc.Send(t, rawmqtt.MQTT311(newClientID("ctl")).WithWill("strict/w\x7f", "x", 0, false).Bytes())
 				}},
-				{"topic name", func(rc *rawClient) {
-					rc.send(t, mqtt311(newClientID("ctl")).bytes())
-					rc.expectConnack(t, connAccepted)
-					rc.send(t, publishBytes("strict/a\tb", []byte("must not pass")))
+				{"topic name", func(rc *rawmqtt.Conn) {
+					connected(rc)
+					rc.Send(t, rawmqtt.Publish{Topic: "strict/a\tb", Payload: "must not pass"}.Bytes())
 				}},
-				{"topic filter", func(rc *rawClient) {
-					rc.send(t, mqtt311(newClientID("ctl")).bytes())
-					rc.expectConnack(t, connAccepted)
-					rc.send(t, subscribeBytes(1, 0, "strict/\u009f"))
+				{"topic filter", func(rc *rawmqtt.Conn) {
+					connected(rc)
+					rc.Send(t, rawmqtt.Subscribe(1, 0, "strict/\u009f"))
 				}},
 			} {
 				t.Run(tc.name, func(t *testing.T) {
-					rc := dialRaw(t, b)
+					rc := rawmqtt.Open(t, b.Addr)
 					tc.send(rc)
-					rc.expectClosed(t, ioTimeout) // no CONNACK for a malformed CONNECT [MQTT-3.1.4-1]
+					rc.ExpectClosed(t, ioTimeout) // no CONNACK for a malformed CONNECT [MQTT-3.1.4-1]
 				})
 			}
-			w.expectSilence(t, 300*time.Millisecond) // nothing of the closed connections was routed
+			w.ExpectSilence(t, 300*time.Millisecond) // nothing of the closed connections was routed
 		})
 
 		// [MQTT-4.3.2, 4.3.3] an acknowledgement of the wrong kind for the
@@ -58,19 +59,19 @@ func TestStrictEdges(t *testing.T) {
 				qos  byte
 				ack  byte
 			}{
-				{"PUBREC for a QoS 1 message", 1, hdrPubrec},
-				{"PUBCOMP for a QoS 1 message", 1, hdrPubcomp},
-				{"PUBACK for a QoS 2 message", 2, hdrPuback},
-				{"PUBCOMP for a QoS 2 message before PUBREL", 2, hdrPubcomp},
+				{"PUBREC for a QoS 1 message", 1, rawmqtt.HeaderPubrec},
+				{"PUBCOMP for a QoS 1 message", 1, rawmqtt.HeaderPubcomp},
+				{"PUBACK for a QoS 2 message", 2, rawmqtt.HeaderPuback},
+				{"PUBCOMP for a QoS 2 message before PUBREL", 2, rawmqtt.HeaderPubcomp},
 			} {
 				t.Run(tc.name, func(t *testing.T) {
 					topic := "strict/ack/" + newClientID("t")
-					rc := connectRaw(t, b, mqtt311(newClientID("wrongack")))
-					rc.subscribeAt(t, tc.qos, topic)
-					connectPublisher(t, b).publish(t, topic, "x", tc.qos, false)
-					m := rc.nextPublish(t)
-					rc.send(t, ackBytes(tc.ack, m.id))
-					rc.expectClosed(t, ioTimeout)
+					rc := rawmqtt.Connected(t, b.Addr, rawmqtt.MQTT311(newClientID("wrongack")))
+					rc.SubscribeGranted(t, tc.qos, topic)
+					connectPublisher(t, b).Publish(t, rawmqtt.Publish{Topic: topic, Payload: "x", QoS: tc.qos})
+					m := rc.ExpectPublish(t)
+					rc.Send(t, rawmqtt.Ack(tc.ack, m.ID))
+					rc.ExpectClosed(t, ioTimeout)
 				})
 			}
 		})
@@ -79,11 +80,11 @@ func TestStrictEdges(t *testing.T) {
 		// with PUBREL for it (the client may be completing a flow of an
 		// earlier connection), and the connection stays open.
 		t.Run("PubrecForUnknownID", func(t *testing.T) {
-			rc := connectRaw(t, b, mqtt311(newClientID("pubrec")))
-			rc.send(t, ackBytes(hdrPubrec, 777))
-			rc.expectAck(t, hdrPubrel, 777)
-			rc.send(t, pingreqBytes)
-			rc.expect(t, hdrPingresp)
+			rc := rawmqtt.Connected(t, b.Addr, rawmqtt.MQTT311(newClientID("pubrec")))
+			rc.Send(t, rawmqtt.Ack(rawmqtt.HeaderPubrec, 777))
+			rc.ExpectAck(t, rawmqtt.HeaderPubrel, 777)
+			rc.Send(t, rawmqtt.Pingreq())
+			rc.Expect(t, rawmqtt.HeaderPingresp)
 		})
 
 		// A client subscribed to what it publishes at QoS 1/2 gets its
@@ -91,12 +92,12 @@ func TestStrictEdges(t *testing.T) {
 		t.Run("OwnAcknowledgementFirst", func(t *testing.T) {
 			for _, qos := range []byte{1, 2} {
 				topic := "strict/own/" + newClientID("t")
-				rc := connectRaw(t, b, mqtt311(newClientID("own")))
-				rc.subscribeAt(t, qos, topic)
-				rc.send(t, pub{topic: topic, payload: "mine", qos: qos, id: 5}.bytes())
-				want := map[byte]byte{1: hdrPuback, 2: hdrPubrec}[qos]
-				rc.expectAck(t, want, 5)
-				if m := rc.nextPublish(t); m.payload != "mine" {
+				rc := rawmqtt.Connected(t, b.Addr, rawmqtt.MQTT311(newClientID("own")))
+				rc.SubscribeGranted(t, qos, topic)
+				rc.Send(t, rawmqtt.Publish{Topic: topic, Payload: "mine", QoS: qos, ID: 5}.Bytes())
+				want := map[byte]byte{1: rawmqtt.HeaderPuback, 2: rawmqtt.HeaderPubrec}[qos]
+				rc.ExpectAck(t, want, 5)
+				if m := rc.ExpectPublish(t); m.Payload != "mine" {
 					t.Errorf("QoS %d: own copy %v", qos, m)
 				}
 			}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+
+	"github.com/forkmq/forkmq/internal/rawmqtt"
 )
 
 // TestSubscriptions checks SUBSCRIBE, UNSUBSCRIBE, overlapping filters,
@@ -21,33 +23,33 @@ func TestSubscriptions(t *testing.T) {
 		// QoS, which may be lower than requested [MQTT-3.8.4-6], or 0x80.
 		t.Run("Suback", func(t *testing.T) {
 			t.Parallel()
-			rc := connectRaw(t, b, mqtt311(newClientID("suback")))
+			rc := rawmqtt.Connected(t, b.Addr, rawmqtt.MQTT311(newClientID("suback")))
 			const id = 0x1234
-			rc.send(t, pkt(hdrSubscribe,
-				u16(id),                 // packet identifier
-				str("sub/a"), []byte{0}, // filter, requested QoS 0
-				str("sub/b/+"), []byte{1}, // QoS 1
-				str("sub/c/#"), []byte{2})) // QoS 2
-			p := rc.expect(t, hdrSuback)
-			if len(p.body) != 2+3 {
-				t.Fatalf("SUBACK has %d bytes, want packet identifier and 3 return codes: %v", len(p.body), p)
+			rc.Send(t, rawmqtt.Frame(rawmqtt.HeaderSubscribe,
+				rawmqtt.U16(id),                 // packet identifier
+				rawmqtt.Str("sub/a"), []byte{0}, // filter, requested QoS 0
+				rawmqtt.Str("sub/b/+"), []byte{1}, // QoS 1
+				rawmqtt.Str("sub/c/#"), []byte{2})) // QoS 2
+			p := rc.Expect(t, rawmqtt.HeaderSuback)
+			if len(p.Body) != 2+3 {
+				t.Fatalf("SUBACK has %d bytes, want packet identifier and 3 return codes: %v", len(p.Body), p)
 			}
-			if got := binary.BigEndian.Uint16(p.body); got != id {
+			if got := binary.BigEndian.Uint16(p.Body); got != id {
 				t.Errorf("SUBACK packet identifier %#x, want %#x", got, id)
 			}
-			for i, code := range p.body[2:] {
-				if requested := byte(i); code != subackFailure && code > requested {
+			for i, code := range p.Body[2:] {
+				if requested := byte(i); code != rawmqtt.SubackFailure && code > requested {
 					t.Errorf("return code %d: %#x, want a QoS ≤ %d or 0x80", i, code, requested)
 				}
 			}
-			if p.body[2] == subackFailure {
+			if p.Body[2] == rawmqtt.SubackFailure {
 				t.Fatalf("SUBACK refused a plain filter: %v", p)
 			}
 			// The granted subscription is in force: a client gets its own
 			// message back (3.1.1 has no "no local").
-			rc.send(t, publishBytes("sub/a", []byte("self")))
-			if topic, payload := rc.expectPublish(t); topic != "sub/a" || string(payload) != "self" {
-				t.Errorf("got %q %q, want sub/a self", topic, payload)
+			rc.Send(t, rawmqtt.Publish{Topic: "sub/a", Payload: "self"}.Bytes())
+			if m := rc.ExpectPublish(t); m.Topic != "sub/a" || m.Payload != "self" {
+				t.Errorf("got %q %q, want sub/a self", m.Topic, m.Payload)
 			}
 		})
 
@@ -57,20 +59,20 @@ func TestSubscriptions(t *testing.T) {
 		t.Run("Unsubscribe", func(t *testing.T) {
 			t.Parallel()
 			rc := watch(t, b, "unsub/1", "unsub/fence")
-			rc.send(t, publishBytes("unsub/1", []byte("before")))
-			if topic, _ := rc.expectPublish(t); topic != "unsub/1" {
-				t.Fatalf("got %q before UNSUBSCRIBE, want unsub/1", topic)
+			rc.Send(t, rawmqtt.Publish{Topic: "unsub/1", Payload: "before"}.Bytes())
+			if m := rc.ExpectPublish(t); m.Topic != "unsub/1" {
+				t.Fatalf("got %q before UNSUBSCRIBE, want unsub/1", m.Topic)
 			}
 			for id, filter := range map[uint16]string{11: "unsub/1", 12: "unsub/never-subscribed"} {
-				rc.send(t, unsubscribeBytes(id, filter))
-				p := rc.expect(t, hdrUnsuback)
-				if len(p.body) != 2 || binary.BigEndian.Uint16(p.body) != id {
+				rc.Send(t, rawmqtt.Unsubscribe(id, filter))
+				p := rc.Expect(t, rawmqtt.HeaderUnsuback)
+				if len(p.Body) != 2 || binary.BigEndian.Uint16(p.Body) != id {
 					t.Errorf("UNSUBACK for %q: %v, want packet identifier %d only", filter, p, id)
 				}
 			}
-			rc.send(t, publishBytes("unsub/1", []byte("after")), publishBytes("unsub/fence", []byte("fence")))
-			if topic, payload := rc.expectPublish(t); topic != "unsub/fence" {
-				t.Errorf("after UNSUBSCRIBE got %q %q, want only the fence", topic, payload)
+			rc.Send(t, rawmqtt.Publish{Topic: "unsub/1", Payload: "after"}.Bytes(), rawmqtt.Publish{Topic: "unsub/fence", Payload: "fence"}.Bytes())
+			if m := rc.ExpectPublish(t); m.Topic != "unsub/fence" {
+				t.Errorf("after UNSUBSCRIBE got %q %q, want only the fence", m.Topic, m.Payload)
 			}
 		})
 
@@ -80,12 +82,12 @@ func TestSubscriptions(t *testing.T) {
 			t.Parallel()
 			many := watch(t, b, "ovl/#", "ovl/+", "ovl/a", "+/a", "ovl/a")
 			one := watch(t, b, "ovl/a", "ovl/fence")
-			pub := connectRaw(t, b, mqtt311(newClientID("ovlp")))
-			pub.send(t, publishBytes("ovl/a", []byte("once")), publishBytes("ovl/fence", nil))
-			for name, rc := range map[string]*rawClient{"overlapping": many, "single": one} {
+			pub := rawmqtt.Connected(t, b.Addr, rawmqtt.MQTT311(newClientID("ovlp")))
+			pub.Send(t, rawmqtt.Publish{Topic: "ovl/a", Payload: "once"}.Bytes(), rawmqtt.Publish{Topic: "ovl/fence"}.Bytes())
+			for name, rc := range map[string]*rawmqtt.Conn{"overlapping": many, "single": one} {
 				var got []string
 				for topic := ""; topic != "ovl/fence"; {
-					topic, _ = rc.expectPublish(t)
+					topic = rc.ExpectPublish(t).Topic
 					got = append(got, topic)
 				}
 				if want := []string{"ovl/a", "ovl/fence"}; !slices.Equal(got, want) {
@@ -97,10 +99,10 @@ func TestSubscriptions(t *testing.T) {
 		// [MQTT-3.12.4-1] PINGREQ is answered by PINGRESP.
 		t.Run("Ping", func(t *testing.T) {
 			t.Parallel()
-			rc := connectRaw(t, b, mqtt311(newClientID("ping")))
+			rc := rawmqtt.Connected(t, b.Addr, rawmqtt.MQTT311(newClientID("ping")))
 			for range 3 {
-				rc.send(t, pingreqBytes)
-				if p := rc.expect(t, hdrPingresp); len(p.body) != 0 {
+				rc.Send(t, rawmqtt.Pingreq())
+				if p := rc.Expect(t, rawmqtt.HeaderPingresp); len(p.Body) != 0 {
 					t.Errorf("PINGRESP with a body: %v", p)
 				}
 			}
@@ -113,21 +115,21 @@ func TestSubscriptions(t *testing.T) {
 			t.Parallel()
 			watcher := watch(t, b, "will/orderly/#")
 			rc, c := connectWithWill(t, b, "will/orderly/gone", "should not be sent")
-			rc.send(t, disconnectBytes)
-			rc.expectClosed(t, ioTimeout)
-			b.disconnectedLine(t, c.clientID)
-			watcher.send(t, publishBytes("will/orderly/fence", nil))
-			if topic, payload := watcher.expectPublish(t); topic != "will/orderly/fence" {
-				t.Errorf("after DISCONNECT the watcher got %q %q, want only the fence", topic, payload)
+			rc.Send(t, rawmqtt.Disconnect())
+			rc.ExpectClosed(t, ioTimeout)
+			b.disconnectedLine(t, c.ClientID)
+			watcher.Send(t, rawmqtt.Publish{Topic: "will/orderly/fence"}.Bytes())
+			if m := watcher.ExpectPublish(t); m.Topic != "will/orderly/fence" {
+				t.Errorf("after DISCONNECT the watcher got %q %q, want only the fence", m.Topic, m.Payload)
 			}
 		})
 		t.Run("DroppedConnectionSendsWill", func(t *testing.T) {
 			t.Parallel()
 			watcher := watch(t, b, "will/dropped/#")
 			rc, c := connectWithWill(t, b, "will/dropped/gone", "died")
-			rc.conn.Close()
-			if topic, payload := watcher.expectPublish(t); topic != c.willTopic || string(payload) != c.willMessage {
-				t.Errorf("watcher got %q %q, want the will %q %q", topic, payload, c.willTopic, c.willMessage)
+			rc.Close()
+			if m := watcher.ExpectPublish(t); m.Topic != c.WillTopic || m.Payload != c.WillMessage {
+				t.Errorf("watcher got %q %q, want the will %q %q", m.Topic, m.Payload, c.WillTopic, c.WillMessage)
 			}
 		})
 	})
@@ -160,7 +162,7 @@ func TestWildcards(t *testing.T) {
 	}
 	forEachEngine(t, func(t *testing.T, engine string) {
 		b := startBroker(t, withEngine(engine))
-		pub := connectRaw(t, b, mqtt311(newClientID("wcpub")))
+		pub := rawmqtt.Connected(t, b.Addr, rawmqtt.MQTT311(newClientID("wcpub")))
 		for i, row := range rows {
 			t.Run(fmt.Sprintf("%d:%s", i, row.filter), func(t *testing.T) {
 				for _, tp := range append(slices.Clone(row.match), row.noMatch...) {
@@ -171,12 +173,12 @@ func TestWildcards(t *testing.T) {
 				fenceTopic := fmt.Sprintf("fence/%d", i)
 				sub := watch(t, b, row.filter, fenceTopic)
 				for _, tp := range append(slices.Clone(row.noMatch), row.match...) {
-					pub.send(t, publishBytes(tp, []byte(tp)))
+					pub.Send(t, rawmqtt.Publish{Topic: tp, Payload: tp}.Bytes())
 				}
-				pub.send(t, publishBytes(fenceTopic, nil))
+				pub.Send(t, rawmqtt.Publish{Topic: fenceTopic}.Bytes())
 				var got []string
 				for {
-					topic, _ := sub.expectPublish(t)
+					topic := sub.ExpectPublish(t).Topic
 					if topic == fenceTopic {
 						break
 					}
@@ -185,8 +187,8 @@ func TestWildcards(t *testing.T) {
 				if !slices.Equal(got, row.match) {
 					t.Errorf("filter %q received %q, want %q", row.filter, got, row.match)
 				}
-				sub.send(t, disconnectBytes)
-				sub.expectClosed(t, ioTimeout)
+				sub.Send(t, rawmqtt.Disconnect())
+				sub.ExpectClosed(t, ioTimeout)
 			})
 		}
 	})

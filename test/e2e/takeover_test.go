@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/forkmq/forkmq/internal/rawmqtt"
 )
 
 // TestTakeover: [MQTT-3.1.4-2] a CONNECT with the client identifier of a
@@ -23,13 +25,13 @@ func TestTakeover(t *testing.T) {
 			id := newClientID("tko")
 			marker := newFenceTopic()
 			watcher := watchAt(t, b, 1, "tko/clean/will", marker)
-			first := connectRaw(t, b, withWill(mqtt311(id), "tko/clean/will", "first gone", 1, false))
-			second := connectSubscriber(t, b, mqtt311(id), false, nil)
-			first.expectClosed(t, ioTimeout)
-			checkDeliveries(t, "the will's watcher", watcher.selfFence(t, marker), []pub{{topic: "tko/clean/will", payload: "first gone", qos: 1}})
+			first := rawmqtt.Connected(t, b.Addr, rawmqtt.MQTT311(id).WithWill("tko/clean/will", "first gone", 1, false))
+			second := rawmqtt.Resumed(t, b.Addr, rawmqtt.MQTT311(id), false, nil)
+			first.ExpectClosed(t, ioTimeout)
+			checkDeliveries(t, "the will's watcher", watcher.SelfFence(t, marker), []rawmqtt.Publish{{Topic: "tko/clean/will", Payload: "first gone", QoS: 1}})
 			own := newFenceTopic()
-			second.subscribe(t, 0, own)
-			checkDeliveries(t, "the new connection", second.selfFence(t, own), nil)
+			second.SubscribeGranted(t, 0, own)
+			checkDeliveries(t, "the new connection", second.SelfFence(t, own), nil)
 		})
 
 		// With clean session 0 the session carries on across the takeover
@@ -42,8 +44,8 @@ func TestTakeover(t *testing.T) {
 			id := newClientID("tkops")
 			marker := newFenceTopic()
 			watcher := watchAt(t, b, 2, "tko/ps/will", marker)
-			first := connectSubscriber(t, b, withWill(mqtt311Persistent(id), "tko/ps/will", "first gone", 2, false), false, nil)
-			first.subscribe(t, 1, "tko/ps/data")
+			first := rawmqtt.Resumed(t, b.Addr, rawmqtt.MQTT311(id).Persistent().WithWill("tko/ps/will", "first gone", 2, false), false, nil)
+			first.SubscribeGranted(t, 1, "tko/ps/data")
 			pc := connectPaho(t, b, newClientID("tkopub"))
 			published := make(chan error, 1)
 			go func() {
@@ -60,14 +62,14 @@ func TestTakeover(t *testing.T) {
 			// broker closes it.
 			var firstCount atomic.Int64
 			type result struct {
-				got []delivery
+				got []rawmqtt.Delivery
 				err error
 			}
 			firstDone := make(chan result, 1)
 			go func() {
 				var r result
 				for {
-					d, err := first.receive(ioTimeout)
+					d, err := first.Receive(ioTimeout)
 					if err != nil {
 						r.err = err
 						firstDone <- r
@@ -84,28 +86,28 @@ func TestTakeover(t *testing.T) {
 				return nil
 			})
 
-			second := connectSubscriber(t, b, mqtt311Persistent(id), true, nil)
+			second := rawmqtt.Resumed(t, b.Addr, rawmqtt.MQTT311(id).Persistent(), true, nil)
 			var r result
 			select {
 			case r = <-firstDone:
 			case <-time.After(2 * ioTimeout):
 				t.Fatal("the first connection was not closed")
 			}
-			if !isClosed(r.err) {
+			if !rawmqtt.IsClosed(r.err) {
 				t.Errorf("the first connection: want it closed, got %v", r.err)
 			}
-			checkDeliveries(t, "the will's watcher", watcher.selfFence(t, marker), []pub{{topic: "tko/ps/will", payload: "first gone", qos: 2}})
+			checkDeliveries(t, "the will's watcher", watcher.SelfFence(t, marker), []rawmqtt.Publish{{Topic: "tko/ps/will", Payload: "first gone", QoS: 2}})
 
-			got := append(r.got, second.until(t, "tko/ps/data", "end")...)
+			got := append(r.got, second.Until(t, "tko/ps/data", "end")...)
 			if err := <-published; err != nil {
 				t.Fatal(err)
 			}
 			seen := make([]int, n)
 			for _, d := range got {
-				if i, err := strconv.Atoi(d.payload); err == nil && i >= 0 && i < n && d.qos == 1 {
+				if i, err := strconv.Atoi(d.Payload); err == nil && i >= 0 && i < n && d.QoS == 1 {
 					seen[i]++
 				} else {
-					t.Errorf("unexpected %v", d.pub)
+					t.Errorf("unexpected %v", d.Publish)
 				}
 			}
 			lost, twice := 0, 0

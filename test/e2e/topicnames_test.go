@@ -35,7 +35,7 @@ func TestTopicNamesStayInStateDir(t *testing.T) {
 		"100%/x%2F..%2Fy",                     // percent signs
 		`a\..\..\b`,                           // backslashes
 		`C:\Windows\x`,                        //
-		"a/b\x7f/\u00a0",                      // DEL and no-break space
+		"a/b\u00ad/\u00a0",                    // soft hyphen and no-break space (DEL closes the connection: TestStrictEdges)
 		"topics/../clients/x",                 // sibling state folders
 		"spool/tmp",                           //
 	}

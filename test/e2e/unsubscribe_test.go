@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"testing"
+
+	"github.com/forkmq/forkmq/internal/rawmqtt"
 )
 
 // TestUnsubscribeOverlapping: a client holds "uo/x" at QoS 2 and "uo/+" at
@@ -17,26 +19,26 @@ func TestUnsubscribeOverlapping(t *testing.T) {
 		b := startBroker(t, withEngine(engine))
 		marker, otherMarker := newFenceTopic(), newFenceTopic()
 		sub := watchAt(t, b, 2, "uo/x", marker)
-		sub.subscribe(t, 0, "uo/+")
+		sub.SubscribeGranted(t, 0, "uo/+")
 		other := watchAt(t, b, 2, "uo/x", otherMarker)
 		p := connectPublisher(t, b)
-		step := func(topic, payload string, want []pub) {
+		step := func(topic, payload string, want []rawmqtt.Publish) {
 			t.Helper()
-			p.publish(t, topic, payload, 2, false)
-			checkDeliveries(t, "the unsubscribing client", sub.selfFence(t, marker), want)
-			var others []pub
+			p.Publish(t, rawmqtt.Publish{Topic: topic, Payload: payload, QoS: 2})
+			checkDeliveries(t, "the unsubscribing client", sub.SelfFence(t, marker), want)
+			var others []rawmqtt.Publish
 			if topic == "uo/x" {
-				others = []pub{{topic: topic, payload: payload, qos: 2}}
+				others = []rawmqtt.Publish{{Topic: topic, Payload: payload, QoS: 2}}
 			}
-			checkDeliveries(t, "the other client", other.selfFence(t, otherMarker), others)
+			checkDeliveries(t, "the other client", other.SelfFence(t, otherMarker), others)
 		}
-		step("uo/x", "both filters", []pub{{topic: "uo/x", payload: "both filters", qos: 2}})
-		sub.unsubscribe(t, 21, "uo/#", "uo/X", "uo/x/")
-		step("uo/x", "not held", []pub{{topic: "uo/x", payload: "not held", qos: 2}})
-		sub.unsubscribe(t, 22, "uo/x")
-		step("uo/x", "one filter", []pub{{topic: "uo/x", payload: "one filter"}})
-		step("uo/y", "plus", []pub{{topic: "uo/y", payload: "plus"}})
-		sub.unsubscribe(t, 23, "uo/+")
+		step("uo/x", "both filters", []rawmqtt.Publish{{Topic: "uo/x", Payload: "both filters", QoS: 2}})
+		sub.UnsubscribeAcked(t, 21, "uo/#", "uo/X", "uo/x/")
+		step("uo/x", "not held", []rawmqtt.Publish{{Topic: "uo/x", Payload: "not held", QoS: 2}})
+		sub.UnsubscribeAcked(t, 22, "uo/x")
+		step("uo/x", "one filter", []rawmqtt.Publish{{Topic: "uo/x", Payload: "one filter"}})
+		step("uo/y", "plus", []rawmqtt.Publish{{Topic: "uo/y", Payload: "plus"}})
+		sub.UnsubscribeAcked(t, 23, "uo/+")
 		step("uo/x", "none", nil)
 		step("uo/y", "none", nil)
 		b.assertClean(t, 3)

@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"testing"
+
+	"github.com/forkmq/forkmq/internal/rawmqtt"
 )
 
 // TestWills: a connection that ends without DISCONNECT has its will
@@ -19,19 +21,19 @@ func TestWills(t *testing.T) {
 		retain    bool
 		keepAlive uint16
 		kill      string // the worker to SIGKILL (process engine only)
-		end       func(t *testing.T, rc *rawClient, c connectFields)
+		end       func(t *testing.T, rc *rawmqtt.Conn, c rawmqtt.Connect)
 		published bool
 	}{
 		{name: "KeepAliveTimeout", qos: 1, keepAlive: 1, published: true,
-			end: func(*testing.T, *rawClient, connectFields) {}},
+			end: func(*testing.T, *rawmqtt.Conn, rawmqtt.Connect) {}},
 		{name: "TCPDropped", qos: 2, retain: true, published: true,
-			end: func(_ *testing.T, rc *rawClient, _ connectFields) { rc.conn.Close() }},
+			end: func(_ *testing.T, rc *rawmqtt.Conn, _ rawmqtt.Connect) { rc.Close() }},
 		{name: "ProtocolError", qos: 0, retain: true, published: true,
-			end: func(t *testing.T, rc *rawClient, c connectFields) { rc.send(t, c.bytes()) }},
+			end: func(t *testing.T, rc *rawmqtt.Conn, c rawmqtt.Connect) { rc.Send(t, c.Bytes()) }},
 		{name: "RouterKilled", qos: 1, retain: true, kill: "router", published: true},
 		{name: "DelivererKilled", qos: 2, kill: "deliverer", published: true},
 		{name: "Disconnect", qos: 2, retain: true, published: false,
-			end: func(t *testing.T, rc *rawClient, _ connectFields) { rc.send(t, disconnectBytes) }},
+			end: func(t *testing.T, rc *rawmqtt.Conn, _ rawmqtt.Connect) { rc.Send(t, rawmqtt.Disconnect()) }},
 	}
 	forEachEngine(t, func(t *testing.T, engine string) {
 		b := startBroker(t, withEngine(engine))
@@ -44,28 +46,28 @@ func TestWills(t *testing.T) {
 				topic := "will/" + tc.name
 				marker := newFenceTopic()
 				watcher := watchAt(t, b, 2, topic, marker)
-				c := withWill(mqtt311(newClientID("will")), topic, "gone: "+tc.name, tc.qos, tc.retain)
-				c.keepAlive = tc.keepAlive
-				rc := connectRaw(t, b, c)
+				c := rawmqtt.MQTT311(newClientID("will")).WithWill(topic, "gone: "+tc.name, tc.qos, tc.retain)
+				c.KeepAlive = tc.keepAlive
+				rc := rawmqtt.Connected(t, b.Addr, c)
 				if tc.kill != "" {
-					b.killWorker(t, b.connectedLine(t, c.clientID), tc.kill)
+					b.killWorker(t, b.connectedLine(t, c.ClientID), tc.kill)
 				} else {
 					tc.end(t, rc, c)
 				}
-				rc.expectClosed(t, ioTimeout)
+				rc.ExpectClosed(t, ioTimeout)
 				// The will, if any, is routed before the broker logs the end.
-				l := b.disconnectedLine(t, c.clientID)
+				l := b.disconnectedLine(t, c.ClientID)
 				if v, ok := l.fields["will_published"]; ok && v != tc.published {
 					t.Errorf("disconnect line says will_published %v, want %v: %s", v, tc.published, l.raw)
 				}
-				var forwarded, retained []pub
+				var forwarded, retained []rawmqtt.Publish
 				if tc.published {
-					forwarded = []pub{{topic: topic, payload: c.willMessage, qos: tc.qos}}
+					forwarded = []rawmqtt.Publish{{Topic: topic, Payload: c.WillMessage, QoS: tc.qos}}
 					if tc.retain {
-						retained = []pub{{topic: topic, payload: c.willMessage, qos: tc.qos, retain: true}}
+						retained = []rawmqtt.Publish{{Topic: topic, Payload: c.WillMessage, QoS: tc.qos, Retain: true}}
 					}
 				}
-				checkDeliveries(t, "the watcher", watcher.selfFence(t, marker), forwarded)
+				checkDeliveries(t, "the watcher", watcher.SelfFence(t, marker), forwarded)
 				checkDeliveries(t, "a later subscription", retainedFor(t, b, 2, topic), retained)
 			})
 		}

@@ -15,7 +15,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/forkmq/forkmq/internal/bench/mqttc"
+	"github.com/forkmq/forkmq/internal/rawmqtt"
 )
 
 // Spec describes one broker.
@@ -175,7 +175,7 @@ func (i *Instance) waitReady(ctx context.Context, wait time.Duration) error {
 		if err := i.Exited(); err != nil {
 			return err
 		}
-		c, err := mqttc.Dial(ctx, i.Addr, mqttc.Options{ClientID: "mqbench-probe", KeepAlive: 60, Timeout: 2 * time.Second})
+		c, err := rawmqtt.Dial(ctx, i.Addr, rawmqtt.Options{ClientID: "mqbench-probe", KeepAlive: 60, Timeout: 2 * time.Second})
 		if err == nil {
 			return c.Disconnect()
 		}

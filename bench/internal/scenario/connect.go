@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/forkmq/forkmq/bench/internal/tally"
-	"github.com/forkmq/forkmq/internal/bench/mqttc"
+	"github.com/forkmq/forkmq/internal/rawmqtt"
 )
 
 // The connect scenario measures connection churn: a few workers each open a
@@ -31,7 +31,7 @@ func runConnect(ctx context.Context, t Target, cfg Config) Result {
 		lat         *tally.Histogram
 		ok, refused int
 		lastErr     error
-		packets     mqttc.Counters
+		packets     rawmqtt.Counters
 	}
 	workers := make([]*worker, cfg.ConnectConcurrency)
 	var wg sync.WaitGroup
@@ -46,7 +46,7 @@ func runConnect(ctx context.Context, t Target, cfg Config) Result {
 				if !t0.Before(to) || ctx.Err() != nil {
 					return
 				}
-				c, err := mqttc.Dial(ctx, t.Addr, mqttc.Options{
+				c, err := rawmqtt.Dial(ctx, t.Addr, rawmqtt.Options{
 					ClientID: fmt.Sprintf("%s-c%d-%d", t.Prefix, w, i), Counters: &wk.packets, KeepAlive: keepAlive,
 					ReadBuffer: 512, WriteBuffer: 512, Timeout: 5 * time.Second,
 				})

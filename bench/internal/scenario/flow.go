@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/forkmq/forkmq/bench/internal/tally"
-	"github.com/forkmq/forkmq/internal/bench/mqttc"
+	"github.com/forkmq/forkmq/internal/rawmqtt"
 )
 
 // wiring says who publishes where and who follows whom.
@@ -53,7 +53,7 @@ type flow struct {
 
 type publisher struct {
 	id        uint32
-	conn      *mqttc.Conn
+	conn      *rawmqtt.Conn
 	topic     string
 	subs      int64 // subscribers that follow it
 	sent      atomic.Int64
@@ -67,7 +67,7 @@ type publisher struct {
 }
 
 type subscriber struct {
-	conn     *mqttc.Conn
+	conn     *rawmqtt.Conn
 	tracker  *tally.Tracker
 	received atomic.Int64 // every PUBLISH, duplicates included
 }
@@ -78,9 +78,9 @@ func newFlow(ctx context.Context, t Target, w wiring, qos byte, conc int) (*flow
 	f := &flow{t: t, qos: qos, clock: tally.NewClock(), grace: 30 * time.Second, inflight: maxUnacked}
 	f.from.Store(1<<63 - 1)
 	f.to.Store(1<<63 - 1)
-	opts := func(role string) func(int) mqttc.Options {
-		return func(i int) mqttc.Options {
-			return mqttc.Options{ClientID: fmt.Sprintf("%s-%s%d", t.Prefix, role, i)}
+	opts := func(role string) func(int) rawmqtt.Options {
+		return func(i int) rawmqtt.Options {
+			return rawmqtt.Options{ClientID: fmt.Sprintf("%s-%s%d", t.Prefix, role, i)}
 		}
 	}
 	subConns, err := dialAll(ctx, t.Addr, len(w.subFilters), conc, opts("s"), nil)
@@ -89,12 +89,15 @@ func newFlow(ctx context.Context, t Target, w wiring, qos byte, conc int) (*flow
 		return nil, err
 	}
 	for i, c := range subConns {
-		granted, err := c.Subscribe(1, qos, w.subFilters[i])
+		codes, err := c.Subscribe(1, qos, w.subFilters[i])
+		if err == nil && codes[0] == rawmqtt.SubackFailure {
+			err = fmt.Errorf("broker refused subscription to %q", w.subFilters[i])
+		}
 		if err != nil {
 			closeAll(subConns)
 			return nil, fmt.Errorf("subscriber %d: %w", i, err)
 		}
-		if granted < qos {
+		if codes[0] < qos {
 			f.downgraded++
 		}
 		f.subs = append(f.subs, &subscriber{conn: c, tracker: tally.NewTracker(w.subFollows[i]...)})
@@ -134,7 +137,7 @@ func newFlow(ctx context.Context, t Target, w wiring, qos byte, conc int) (*flow
 // bounded, what bounds a publisher is still TCP: the broker's reading.
 const publisherSendBuffer = 64 << 10
 
-func limitSendBuffer(c *mqttc.Conn) {
+func limitSendBuffer(c *rawmqtt.Conn) {
 	if tc, ok := c.NetConn().(*net.TCPConn); ok {
 		_ = tc.SetWriteBuffer(publisherSendBuffer)
 	}
@@ -169,64 +172,52 @@ func (f *flow) Err() error {
 
 func (f *flow) readSubscriber(s *subscriber) {
 	defer f.wg.Done()
-	for {
-		p, err := s.conn.ReadPacket()
+	// Serve acknowledges each QoS 1 PUBLISH, flushing once a burst.
+	err := s.conn.Serve(func(p *rawmqtt.Packet) error {
+		if p.Type() != rawmqtt.TypePublish {
+			return nil
+		}
+		payload, err := p.Payload()
 		if err != nil {
-			f.fail("subscriber", err)
-			return
+			return err
 		}
-		if p.Type == mqttc.TypePublish {
-			if p.QoS() > 0 {
-				if err := s.conn.Puback(p.ID); err != nil {
-					f.fail("subscriber PUBACK", err)
-					return
-				}
-			}
-			s.received.Add(1)
-			h, err := tally.ParseHeader(p.Payload)
-			if err != nil {
-				s.tracker.Record(tally.Header{Publisher: 1<<32 - 1}, 0, false) // counts as unexpected
-				continue
-			}
-			now := f.clock.Now()
-			measure := h.Sent >= f.from.Load() && h.Sent < f.to.Load()
-			switch s.tracker.Record(h, now-h.Sent, measure) {
-			case tally.New, tally.Reordered:
-				pub := f.pubs[h.Publisher]
-				pub.delivered.Add(1)
-				if f.windowed {
-					select {
-					case pub.wake <- struct{}{}:
-					default:
-					}
+		s.received.Add(1)
+		h, err := tally.ParseHeader(payload)
+		if err != nil {
+			s.tracker.Record(tally.Header{Publisher: 1<<32 - 1}, 0, false) // counts as unexpected
+			return nil
+		}
+		now := f.clock.Now()
+		measure := h.Sent >= f.from.Load() && h.Sent < f.to.Load()
+		switch s.tracker.Record(h, now-h.Sent, measure) {
+		case tally.New, tally.Reordered:
+			pub := f.pubs[h.Publisher]
+			pub.delivered.Add(1)
+			if f.windowed {
+				select {
+				case pub.wake <- struct{}{}:
+				default:
 				}
 			}
 		}
-		if !s.conn.Buffered() {
-			if err := s.conn.Flush(); err != nil {
-				f.fail("subscriber PUBACK", err)
-				return
-			}
-		}
-	}
+		return nil
+	})
+	f.fail("subscriber", err)
 }
 
 func (f *flow) readPublisher(p *publisher) {
 	defer f.wg.Done()
-	for {
-		pkt, err := p.conn.ReadPacket()
-		if err != nil {
-			f.fail(fmt.Sprintf("publisher %d", p.id), err)
-			return
-		}
-		if pkt.Type == mqttc.TypePuback {
+	err := p.conn.Serve(func(pkt *rawmqtt.Packet) error {
+		if pkt.Type() == rawmqtt.TypePuback {
 			p.acked.Add(1)
 			select {
 			case p.ackWake <- struct{}{}:
 			default:
 			}
 		}
-	}
+		return nil
+	})
+	f.fail(fmt.Sprintf("publisher %d", p.id), err)
 }
 
 // publish buffers the publisher's next message stamped with sent (clock
@@ -234,7 +225,7 @@ func (f *flow) readPublisher(p *publisher) {
 func (f *flow) publish(p *publisher, filler []byte, sent int64) error {
 	seq := p.sent.Load()
 	tally.Header{Publisher: p.id, Seq: uint64(seq), Sent: sent}.Put(p.head[:])
-	err := p.conn.Publish(p.topic, f.qos, uint16(seq%65535)+1, p.head[:], filler)
+	err := p.conn.BufferPublish(p.topic, f.qos, uint16(seq%65535)+1, p.head[:], filler)
 	p.sent.Add(1)
 	return err
 }

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/forkmq/forkmq/bench/internal/tally"
-	"github.com/forkmq/forkmq/internal/bench/mqttc"
+	"github.com/forkmq/forkmq/internal/rawmqtt"
 )
 
 // sink is a broker that accepts one connection, answers CONNECT and reads
@@ -43,7 +43,7 @@ func sink(t *testing.T) string {
 // is about a millisecond, whatever the machine's load, which is not
 // measured here).
 func TestPumpPacedKeepsItsRate(t *testing.T) {
-	conn, err := mqttc.Dial(context.Background(), sink(t), mqttc.Options{ClientID: "paced", KeepAlive: keepAlive})
+	conn, err := rawmqtt.Dial(context.Background(), sink(t), rawmqtt.Options{ClientID: "paced", KeepAlive: keepAlive})
 	if err != nil {
 		t.Fatal(err)
 	}

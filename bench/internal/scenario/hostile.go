@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/forkmq/forkmq/bench/internal/tally"
-	"github.com/forkmq/forkmq/internal/bench/mqttc"
+	"github.com/forkmq/forkmq/internal/rawmqtt"
 )
 
 // The hostile scenario: malformed connections, one after another, while
@@ -31,7 +31,9 @@ func hostileCases(cfg Config) []Case {
 
 // malformed are the first packets the hostile connections send, in turn.
 var malformed = func() [][]byte {
-	connect := mqttc.AppendConnect(nil, "h", keepAlive, true)
+	c := rawmqtt.MQTT311("h")
+	c.KeepAlive = keepAlive
+	connect := c.Bytes()
 	badName := append([]byte(nil), connect...)
 	badName[7] = 'X' // protocol name MQTX [MQTT-3.1.2-1]
 	reserved := append([]byte(nil), connect...)

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/forkmq/forkmq/internal/bench/mqttc"
+	"github.com/forkmq/forkmq/internal/rawmqtt"
 )
 
 // The scale scenario holds many idle clients (keep-alive 60 s, no traffic):
@@ -45,8 +45,8 @@ func runScale(ctx context.Context, t Target, cfg Config, n int) Result {
 		return failure(t, fmt.Errorf("measure the idle broker: %w", err), nil)
 	}
 	start := time.Now()
-	conns, dialErr := dialAll(ctx, t.Addr, n, cfg.ScaleConcurrency, func(i int) mqttc.Options {
-		return mqttc.Options{ClientID: fmt.Sprintf("%s-i%d", t.Prefix, i), KeepAlive: keepAlive,
+	conns, dialErr := dialAll(ctx, t.Addr, n, cfg.ScaleConcurrency, func(i int) rawmqtt.Options {
+		return rawmqtt.Options{ClientID: fmt.Sprintf("%s-i%d", t.Prefix, i), KeepAlive: keepAlive,
 			ReadBuffer: 256, WriteBuffer: 256, Timeout: 10 * time.Second}
 	}, func(done float64) { t.Progress(0.5 * done) })
 	defer closeAll(conns)
@@ -98,12 +98,12 @@ func runScale(ctx context.Context, t Target, cfg Config, n int) Result {
 
 // pingAll sends PINGREQ on every connection, then waits for each PINGRESP;
 // it returns how many answered within d.
-func pingAll(conns []*mqttc.Conn, d time.Duration) int {
+func pingAll(conns []*rawmqtt.Conn, d time.Duration) int {
 	deadline := time.Now().Add(d)
 	sent := make([]bool, len(conns))
 	for i, c := range conns {
 		if c != nil {
-			sent[i] = c.Ping() == nil
+			sent[i] = c.Write(rawmqtt.Pingreq()) == nil
 		}
 	}
 	alive := 0
@@ -117,7 +117,7 @@ func pingAll(conns []*mqttc.Conn, d time.Duration) int {
 			if err != nil {
 				break
 			}
-			if p.Type == mqttc.TypePingresp {
+			if p.Type() == rawmqtt.TypePingresp {
 				alive++
 				break
 			}
@@ -127,7 +127,7 @@ func pingAll(conns []*mqttc.Conn, d time.Duration) int {
 }
 
 // connected counts the non-nil connections.
-func connected(conns []*mqttc.Conn) int {
+func connected(conns []*rawmqtt.Conn) int {
 	n := 0
 	for _, c := range conns {
 		if c != nil {

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/forkmq/forkmq/bench/internal/proctree"
-	"github.com/forkmq/forkmq/internal/bench/mqttc"
+	"github.com/forkmq/forkmq/internal/rawmqtt"
 )
 
 // Status of one run.
@@ -174,8 +174,8 @@ const keepAlive = 60
 // dialAll connects n clients, conc at a time, stopping at the first one the
 // broker does not accept. It returns the clients connected so far in index
 // order (nil where none) and the first error.
-func dialAll(ctx context.Context, addr string, n, conc int, opts func(i int) mqttc.Options, progress func(float64)) ([]*mqttc.Conn, error) {
-	conns := make([]*mqttc.Conn, n)
+func dialAll(ctx context.Context, addr string, n, conc int, opts func(i int) rawmqtt.Options, progress func(float64)) ([]*rawmqtt.Conn, error) {
+	conns := make([]*rawmqtt.Conn, n)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
@@ -202,7 +202,7 @@ func dialAll(ctx context.Context, addr string, n, conc int, opts func(i int) mqt
 				if o.KeepAlive == 0 {
 					o.KeepAlive = keepAlive
 				}
-				c, err := mqttc.Dial(ctx, addr, o)
+				c, err := rawmqtt.Dial(ctx, addr, o)
 				mu.Lock()
 				if err != nil {
 					if first == nil {
@@ -225,7 +225,7 @@ func dialAll(ctx context.Context, addr string, n, conc int, opts func(i int) mqt
 }
 
 // closeAll closes every connection without DISCONNECT.
-func closeAll(conns []*mqttc.Conn) {
+func closeAll(conns []*rawmqtt.Conn) {
 	for _, c := range conns {
 		if c != nil {
 			c.Close()

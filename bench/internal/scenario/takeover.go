@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/forkmq/forkmq/bench/internal/tally"
-	"github.com/forkmq/forkmq/internal/bench/mqttc"
+	"github.com/forkmq/forkmq/internal/rawmqtt"
 )
 
 // The takeover scenario: one client id is taken over again and again. A
@@ -35,8 +35,8 @@ const oldCloseWait = 5 * time.Second
 
 func runTakeover(ctx context.Context, t Target, cfg Config) Result {
 	id := t.Prefix + "-taken"
-	opts := mqttc.Options{ClientID: id, KeepAlive: keepAlive, ReadBuffer: 512, WriteBuffer: 512, Timeout: 10 * time.Second}
-	old, err := mqttc.Dial(ctx, t.Addr, opts)
+	opts := rawmqtt.Options{ClientID: id, KeepAlive: keepAlive, ReadBuffer: 512, WriteBuffer: 512, Timeout: 10 * time.Second}
+	old, err := rawmqtt.Dial(ctx, t.Addr, opts)
 	if err != nil {
 		return failure(t, &dialError{client: 0, err: err}, nil)
 	}
@@ -46,7 +46,7 @@ func runTakeover(ctx context.Context, t Target, cfg Config) Result {
 	var runErr error
 	for i := 1; i <= cfg.Takeovers && ctx.Err() == nil; i++ {
 		t0 := time.Now()
-		c, err := mqttc.Dial(ctx, t.Addr, opts)
+		c, err := rawmqtt.Dial(ctx, t.Addr, opts)
 		if err != nil {
 			runErr = &dialError{client: i, err: err}
 			break
