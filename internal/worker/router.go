@@ -13,8 +13,8 @@ import (
 	"github.com/forkmq/forkmq/internal/control"
 	"github.com/forkmq/forkmq/internal/core"
 	"github.com/forkmq/forkmq/internal/packet"
-	"github.com/forkmq/forkmq/internal/protocol"
 	"github.com/forkmq/forkmq/internal/proctitle"
+	"github.com/forkmq/forkmq/internal/protocol"
 	"github.com/forkmq/forkmq/internal/spawn"
 	"github.com/forkmq/forkmq/internal/state"
 )
