@@ -201,6 +201,7 @@ func (s *Supervisor) backInPool(w *worker, m *control.Idle) {
 		s.poolChanged()
 		return
 	}
+	s.log.Debug().Int("pid", w.pid).Uint32("served", w.served).Msg("pool: worker idle")
 	s.toPool(w)
 }
 

@@ -121,7 +121,7 @@ func (s *Supervisor) send(w *worker, m control.Message) error {
 	}
 	w.ctl.SetWriteDeadline(time.Now().Add(time.Second))
 	if err := w.ctl.Send(m); err != nil {
-		s.log.Error().Err(err).Int("pid", w.pid).Str("message", m.Type().String()).Msg("control channel: the worker takes no orders; killing it")
+		s.log.Error().Err(err).Int("pid", w.pid).Str("control_message", m.Type().String()).Msg("control channel: the worker takes no orders; killing it")
 		s.kill(w)
 		return err
 	}
@@ -162,7 +162,7 @@ func (s *Supervisor) controlEvent(ev controlEvent) {
 	}
 	late, err := w.track.Receive(ev.m)
 	if err != nil {
-		s.log.Error().Err(err).Int("pid", w.pid).Str("message", ev.m.Type().String()).
+		s.log.Error().Err(err).Int("pid", w.pid).Str("control_message", ev.m.Type().String()).
 			Str("role", w.track.Role.String()).Str("state", w.track.State.String()).
 			Msg("control channel: message out of state; ending the worker")
 		closeFiles(ev.m)

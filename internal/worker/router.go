@@ -165,7 +165,7 @@ func (r *router) watch() (stop func()) {
 				case *control.Reload:
 					r.w.reload(m.Generation)
 				default:
-					r.log.Error().Str("message", m.Type().String()).Msg("control channel: unexpected order while serving")
+					r.log.Error().Str("control_message", m.Type().String()).Msg("control channel: unexpected order while serving")
 					r.end()
 				}
 			}
