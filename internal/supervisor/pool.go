@@ -32,6 +32,7 @@ type pool struct {
 	groups     []*group
 	rate       int         // pairs the next round may start
 	timer      *time.Timer // the next round, while one is due
+	due        time.Time   // when timer fires
 	lastClient time.Time   // when the last client came
 }
 
@@ -258,23 +259,43 @@ func (s *Supervisor) demand() {
 }
 
 // armPool schedules the pool's next round if it is short of spares, has
-// too many, or has spares to let go of once -pool-linger passes.
+// too many, or has spares to let go of once -pool-linger passes. A round
+// already due sooner stands; one due later (the linger's) is moved up.
 func (s *Supervisor) armPool() {
-	if s.pool.timer != nil || s.stopping {
+	if s.stopping {
 		return
 	}
 	idle := s.pool.idlePairs()
 	short := idle+(s.pool.startingWorkers()+1)/2 < s.wantSpare()
 	long := idle > s.cfg.PoolMaxSpare || idle > 0 && s.lingering()
+	var wait time.Duration
 	switch {
 	case short || long:
-		s.pool.timer = s.later(time.Second, s.poolRound)
+		wait = time.Second
 	case idle > 0 && s.cfg.PoolLinger > 0:
 		// Let go of the spares once no client has come for the linger.
-		s.pool.timer = s.later(max(time.Second, time.Until(s.pool.lastClient.Add(s.cfg.PoolLinger))), s.poolRound)
+		wait = max(time.Second, time.Until(s.pool.lastClient.Add(s.cfg.PoolLinger)))
 	default:
-		s.pool.rate = 1
+		if s.pool.timer == nil {
+			s.pool.rate = 1
+		}
+		return
 	}
+	due := time.Now().Add(wait)
+	if s.pool.timer != nil {
+		if !s.pool.due.After(due) {
+			return
+		}
+		s.pool.timer.Stop()
+	}
+	s.pool.due = due
+	var t *time.Timer
+	t = s.later(wait, func() {
+		if s.pool.timer == t { // not a round replaced after it fired
+			s.poolRound()
+		}
+	})
+	s.pool.timer = t
 }
 
 // wantSpare is how many idle pairs the pool keeps now.
