@@ -202,6 +202,14 @@ func (s *Supervisor) backInPool(w *worker, m *control.Idle) {
 		s.poolChanged()
 		return
 	}
+	if s.pool.idleWorkers() >= 2*s.cfg.PoolMaxSpare {
+		// Clients leave faster than the pool trims: this one is a spare
+		// too many (prefork would stop it within seconds; now is cheaper).
+		s.log.Debug().Int("pid", w.pid).Uint32("served", w.served).Msg("pool: full; worker stopped")
+		s.stop(w, control.StopTrim)
+		s.poolChanged()
+		return
+	}
 	s.log.Debug().Int("pid", w.pid).Uint32("served", w.served).Msg("pool: worker idle")
 	s.toPool(w)
 }
@@ -327,7 +335,21 @@ func (s *Supervisor) poolRound() {
 			Msg("pool: refilling")
 		s.spawnPairs(n)
 		s.pool.rate = min(2*s.pool.rate, s.cfg.PoolSpawnRate)
-	case idle > max(s.cfg.PoolMaxSpare, want) || idle > want && s.lingering():
+	case s.lingering():
+		// No client for -pool-linger: the broker goes back to one process.
+		s.pool.rate = 1
+		n := 0
+		for _, g := range s.pool.groups {
+			for _, w := range g.idle {
+				s.stop(w, control.StopTrim)
+				n++
+			}
+			g.idle = nil
+		}
+		if n > 0 {
+			s.log.Debug().Int("stopped", n).Msg("pool: no client for -pool-linger; emptied")
+		}
+	case idle > max(s.cfg.PoolMaxSpare, want):
 		s.pool.rate = 1
 		if g := s.pool.oldestIdle(); g != nil {
 			a, b := g.idle[0], g.idle[1]

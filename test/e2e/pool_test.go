@@ -23,13 +23,17 @@ func (b *broker) idleWorkers() []proc {
 	return slices.DeleteFunc(childrenOf(b.PID), func(p proc) bool { return p.role() != "idle" })
 }
 
-// waitIdle waits until the pool holds n idle workers and returns them.
+// waitIdle waits until the pool holds n idle workers, and none is still
+// starting, and returns them.
 func (b *broker) waitIdle(t testing.TB, n int) []proc {
 	t.Helper()
 	var idle []proc
 	mustEventually(t, ioTimeout, func() error {
 		if idle = b.idleWorkers(); len(idle) != n {
 			return fmt.Errorf("%d idle workers %v, want %d", len(idle), idle, n)
+		}
+		if starting := slices.DeleteFunc(childrenOf(b.PID), func(p proc) bool { return p.role() != "starting" }); len(starting) > 0 {
+			return fmt.Errorf("workers still starting: %v", starting)
 		}
 		return nil
 	})
