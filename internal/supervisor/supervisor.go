@@ -123,6 +123,7 @@ func (s *Supervisor) init() error {
 	if err := s.sweep(false); err != nil {
 		return err
 	}
+	s.raiseKernelLimits()
 	if err := s.planQueues(); err != nil {
 		return err
 	}
