@@ -18,7 +18,7 @@
 // end, the worker inherits the other on a fixed descriptor named by the
 // spawn contract. SEQPACKET keeps message boundaries, so one datagram is one
 // message and needs no length prefix, and a peer's death reads as EOF.
-// Descriptors (a client's socket, its queue, the pair channel's end, a will)
+// Descriptors (a client's socket, the pair channel's end, a will)
 // travel with the message that names them, as SCM_RIGHTS ancillary data, so
 // a message and its descriptors arrive together or not at all.
 //

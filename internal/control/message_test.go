@@ -29,7 +29,7 @@ func samples(t testing.TB, s string) []Message {
 	return []Message{
 		&Ready{Generation: 7},
 		&Hand{Role: RoleRouter, Conn: "forkmq.5f3a9c21.1" + s, Remote: "127.0.0.1:50442" + s, Generation: 7, Partner: 4242,
-			Socket: devNull(t), Queue: devNull(t), Pair: devNull(t)},
+			Socket: devNull(t), Pair: devNull(t)},
 		&PublishWill{Conn: "forkmq.5f3a9c21.1" + s, File: devNull(t)},
 		&Claim{ClientID: "client-7" + s},
 		&Grant{ClientID: "client-7" + s, Replaced: true},
@@ -149,7 +149,7 @@ var golden = []struct {
 		0x00, 0x03, 'a', ':', '1', // remote
 		0, 0, 0, 0, 0, 0, 0x01, 0x02, // generation
 		0x0a, 0x0b, 0x0c, 0x0d, // partner
-		// socket, queue, pair: in the ancillary data
+		// socket, pair: in the ancillary data
 	}},
 	{&Exiting{Code: spawn.ExitSlowConsumer, Detail: "x"}, []byte{
 		0x0f,            // type Exiting
@@ -228,7 +228,7 @@ func TestDecodeErrors(t *testing.T) {
 		{"trailing byte", []byte{byte(TypeWillCleared), 0}, 0, ErrTrailing, ""},
 		{"stop reason 0", []byte{byte(TypeStop), 0}, 0, ErrValue, "reason"},
 		{"refuse reason past the list", []byte{byte(TypeRefuse), 0, 1, 'a', byte(refuseEnd)}, 0, ErrValue, "reason"},
-		{"hand to a pool role", []byte{byte(TypeHand), byte(RolePool)}, 3, ErrValue, "role"},
+		{"hand to a pool role", []byte{byte(TypeHand), byte(RolePool)}, 2, ErrValue, "role"},
 		{"hand without descriptors", []byte{byte(TypeHand), byte(RoleRouter)}, 0, ErrDescriptors, ""},
 		{"descriptor on a plain message", []byte{byte(TypeWillCleared)}, 1, ErrDescriptors, ""},
 		{"oversized", append([]byte{byte(TypeReady)}, make([]byte, MaxSize)...), 0, ErrOversized, ""},

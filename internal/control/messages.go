@@ -21,7 +21,11 @@ type Ready struct {
 }
 
 // Hand gives an idle pool worker a client, making it the client's router or
-// deliverer. The receiver owns the three descriptors.
+// deliverer. The receiver owns the two descriptors. The client's queue is
+// not among them: the router creates it, under its own uid (so it is
+// charged to that uid's RLIMIT_MSGQUEUE), once the client has claimed its
+// identifier, and the deliverer opens it when the router says which queue
+// to read (see package worker).
 type Hand struct {
 	Role       Role   // RoleRouter or RoleDeliverer
 	Conn       string // the connection's name (its queue's)
@@ -29,7 +33,6 @@ type Hand struct {
 	Generation uint64 // the options generation to serve the client with
 	Partner    uint32 // the other worker's pid, for logs
 	Socket     *os.File
-	Queue      *os.File // the connection's POSIX queue
 	Pair       *os.File // this worker's end of the pair channel
 }
 
@@ -134,7 +137,6 @@ func (m *Hand) walk(f *fields) {
 	f.u64("generation", &m.Generation)
 	f.u32("partner", &m.Partner)
 	f.file("socket", &m.Socket)
-	f.file("queue", &m.Queue)
 	f.file("pair", &m.Pair)
 }
 

@@ -10,7 +10,7 @@ type Type byte
 // Message types, in the order of a worker's life.
 const (
 	TypeReady       Type = 1 + iota // worker: started, options loaded; may be handed a client
-	TypeHand                        // supervisor: serve this client (socket, queue, pair channel)
+	TypeHand                        // supervisor: serve this client (socket, pair channel)
 	TypePublishWill                 // supervisor: publish this will (a descriptor holding it)
 	TypeClaim                       // router: may I serve this client identifier?
 	TypeGrant                       // supervisor: yes; any older owner has been stopped and cleaned up
@@ -52,7 +52,7 @@ type typeInfo struct {
 
 var types = [typeEnd]typeInfo{
 	TypeReady:       {"Ready", FromWorker, 0, func() Message { return new(Ready) }},
-	TypeHand:        {"Hand", FromSupervisor, 3, func() Message { return new(Hand) }},
+	TypeHand:        {"Hand", FromSupervisor, 2, func() Message { return new(Hand) }},
 	TypePublishWill: {"PublishWill", FromSupervisor, 1, func() Message { return new(PublishWill) }},
 	TypeClaim:       {"Claim", FromWorker, 0, func() Message { return new(Claim) }},
 	TypeGrant:       {"Grant", FromSupervisor, 0, func() Message { return new(Grant) }},

@@ -92,8 +92,8 @@ func (s *Supervisor) pendingTimedOut(p *pendingConn) {
 	}
 }
 
-// startClient sets a client up and hands it to an idle pair: a record, the
-// queue, its spool folder, the pair channel, then one Hand to each worker.
+// startClient sets a client up and hands it to an idle pair: a record, its
+// spool folder, the pair channel, then one Hand to each worker.
 // A failure before the Hands undoes what was done, puts the pair back and
 // refuses the client with CONNACK 3, naming the limit.
 func (s *Supervisor) startClient(conn net.Conn, r, d *worker) {
@@ -117,15 +117,9 @@ func (s *Supervisor) handOver(c *client, conn net.Conn) error {
 	if err := s.state.addClient(c.conn, c.remote); err != nil {
 		return err
 	}
-	q, err := queue.Create(c.conn, s.attr)
-	if err != nil {
-		var le *queue.LimitError
-		if errors.As(err, &le) {
-			return &admission.LimitError{Limit: le.Limit, Fix: le.Fix, Err: err}
-		}
-		return fmt.Errorf("create queue: %w", err)
-	}
-	defer q.Close() // the deliverer holds its own descriptor
+	// The queue is the router's to create, under its uid, once the client
+	// has claimed its identifier (see control.Hand); the record above lets
+	// a sweep find it whatever happens.
 	if err := s.spool.AddQueue(c.conn); err != nil {
 		return err
 	}
@@ -161,7 +155,7 @@ func (s *Supervisor) handOver(c *client, conn net.Conn) error {
 		{c.router, c.deliverer, control.RoleRouter, routerEnd},
 	} {
 		err := s.send(h.w, &control.Hand{Role: h.role, Conn: c.conn, Remote: c.remote, Generation: s.gen,
-			Partner: uint32(h.partner.pid), Socket: sock, Queue: q.File(), Pair: h.pair})
+			Partner: uint32(h.partner.pid), Socket: sock, Pair: h.pair})
 		if err != nil {
 			s.kill(h.w)
 		}

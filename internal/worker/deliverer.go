@@ -85,7 +85,6 @@ const (
 // (and closes, see close) from newDeliverer on.
 type delivererFds struct {
 	sock, pair int
-	q          *queue.Queue
 }
 
 func newDeliverer(args spawn.Args, log zerolog.Logger, conn string, fds delivererFds, sp *spool.Spool, wake int, orders func() error) (*deliverer, error) {
@@ -94,7 +93,6 @@ func newDeliverer(args spawn.Args, log zerolog.Logger, conn string, fds delivere
 		args:     args,
 		log:      log,
 		sock:     fds.sock,
-		q:        fds.q,
 		pair:     fds.pair,
 		spool:    sp,
 		conn:     conn,
@@ -125,7 +123,6 @@ func newDeliverer(args spawn.Args, log zerolog.Logger, conn string, fds delivere
 		tag    int32
 	}{
 		{d.pair, unix.EPOLLIN | unix.EPOLLRDHUP, tagPair},
-		{d.q.Fd(), unix.EPOLLIN, tagQueue},
 		{d.sock, unix.EPOLLOUT, tagSock},
 		{d.wake, unix.EPOLLIN, tagControl},
 	} {
@@ -146,7 +143,10 @@ func (d *deliverer) close() {
 		}
 	}
 	d.epfd, d.sock, d.pair = -1, -1, -1
-	d.q.Close()
+	if d.q != nil {
+		d.q.Close()
+		d.q = nil
+	}
 }
 
 // run is the deliverer's loop; it returns the exit code.
@@ -466,8 +466,7 @@ func isConnGone(err error) bool {
 }
 
 // adopt starts the deliverer on the queue the router names: the
-// connection's own (inherited), or a persistent session's, which replaces
-// it and whose mailbox is attached.
+// connection's own, or a persistent session's, whose mailbox is attached.
 func (d *deliverer) adopt(body string) error {
 	name, clientID, _ := strings.Cut(body, "\x00")
 	if d.core.Started() {
@@ -476,22 +475,21 @@ func (d *deliverer) adopt(body string) error {
 	if d.title != nil {
 		d.title(clientID)
 	}
+	// The router made the queue before it said which one to read: the
+	// connection's own (created under the pair's uid), or the persistent
+	// session's, whose mailbox is attached.
 	d.queueReady = true
-	if name == d.conn {
-		return d.core.Start(nil)
-	}
 	q, err := queue.OpenReader(name)
 	if err != nil {
-		return fmt.Errorf("adopt session queue: %w", err)
+		return fmt.Errorf("adopt queue: %w", err)
 	}
-	if err := unix.EpollCtl(d.epfd, unix.EPOLL_CTL_DEL, d.q.Fd(), nil); err != nil {
-		return fmt.Errorf("adopt session queue: epoll_ctl: %w", err)
-	}
-	d.q.Close()
 	d.q = q
 	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLET, Fd: tagQueue}
 	if err := unix.EpollCtl(d.epfd, unix.EPOLL_CTL_ADD, q.Fd(), &ev); err != nil {
-		return fmt.Errorf("adopt session queue: epoll_ctl: %w", err)
+		return fmt.Errorf("adopt queue: epoll_ctl: %w", err)
+	}
+	if name == d.conn {
+		return d.core.Start(nil)
 	}
 	if attr, err := q.Attr(); err == nil && int(attr.MsgSize) > len(d.msg) {
 		d.msg = make([]byte, attr.MsgSize)

@@ -8,7 +8,6 @@ import (
 
 	"github.com/forkmq/forkmq/internal/control"
 	"github.com/forkmq/forkmq/internal/proctitle"
-	"github.com/forkmq/forkmq/internal/queue"
 	"github.com/forkmq/forkmq/internal/spawn"
 )
 
@@ -29,23 +28,22 @@ func (w *worker) serve(h *control.Hand) spawn.ExitCode {
 
 // serveDeliverer serves the client of h as its deliverer.
 func (w *worker) serveDeliverer(h *control.Hand, log zerolog.Logger) spawn.ExitCode {
-	q, qErr := queue.FromFile(h.Queue, h.Conn)
 	sock, sockErr := rawFd(h.Socket, "socket")
 	pair, pairErr := rawFd(h.Pair, "pair channel")
-	if qErr != nil || sockErr != nil || pairErr != nil {
+	if sockErr != nil || pairErr != nil {
 		for _, fd := range []int{sock, pair} {
 			if fd >= 0 {
 				shutdownFd(fd, log)
 				_ = unix.Close(fd)
 			}
 		}
-		if q != nil {
-			q.Close()
-		}
-		log.Error().Err(firstErr(qErr, sockErr, pairErr)).Msg("deliverer start")
+		log.Error().Err(firstErr(sockErr, pairErr)).Msg("deliverer start")
 		return spawn.ExitUsage
 	}
-	d, err := newDeliverer(w.args, log, h.Conn, delivererFds{sock: sock, pair: pair, q: q}, w.spool, w.link.wake, w.orders)
+	// The queue comes with the router's first word on the pair channel
+	// (adopt): the router creates it once the client has claimed its
+	// identifier.
+	d, err := newDeliverer(w.args, log, h.Conn, delivererFds{sock: sock, pair: pair}, w.spool, w.link.wake, w.orders)
 	defer d.close()
 	if err != nil {
 		shutdownFd(sock, log)

@@ -55,7 +55,6 @@ type router struct {
 // client ended. The socket and the pair channel are closed when it returns,
 // and every queue descriptor it opened.
 func (w *worker) serveRouter(h *control.Hand, log zerolog.Logger) spawn.ExitCode {
-	h.Queue.Close() // what the router sends its own client goes on the pair channel
 	conn, err := fileConn[*net.TCPConn](h.Socket, "socket")
 	if err != nil {
 		h.Pair.Close()

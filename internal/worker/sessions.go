@@ -77,7 +77,16 @@ func (st *files) Claim(clientID string) error {
 func (st *files) Open(clientID string, clean bool) (string, bool, error) {
 	if clean {
 		// [MQTT-3.1.2-6] a clean session discards any earlier one.
-		return st.client.queue, false, st.discardSession(clientID)
+		if err := st.discardSession(clientID); err != nil {
+			return "", false, err
+		}
+		// The connection's queue, made now: under this worker's uid, whose
+		// RLIMIT_MSGQUEUE budget it is charged to, and writable by the
+		// group of worker uids, which route to it, but not readable.
+		if err := st.createQueue(clientID, st.client.queue, connQueueMode); err != nil && !errors.Is(err, queue.ErrExist) {
+			return "", false, err
+		}
+		return st.client.queue, false, nil
 	}
 	present, err := st.adoptSession(clientID)
 	return st.client.identity, present, err
@@ -107,6 +116,33 @@ func (st *files) DropWill() error {
 	}
 	st.hasWill = false
 	return st.link.send(&control.WillCleared{})
+}
+
+// Permission bits of the queues a router makes (less the umask, 0o077
+// unless the broker runs workers under a uid range, see spawn.Args).
+const (
+	connQueueMode    = 0o620 // the owner reads and writes, its group writes
+	sessionQueueMode = 0o660 // any worker uid of the group may be its deliverer
+)
+
+// createQueue makes a queue of the planned size; a queue the limits do not
+// allow refuses the client with CONNACK 3, naming the limit.
+func (st *files) createQueue(clientID, name string, perm uint32) error {
+	q, err := queue.CreateMode(name, queue.Attr{MaxMsg: int64(st.args.QueueMsgMax), MsgSize: int64(st.args.QueueMsgSize)}, perm)
+	if err == nil {
+		q.Close()
+		return nil
+	}
+	var le *queue.LimitError
+	if errors.As(err, &le) {
+		st.log.Warn().Err(err).Str("limit", le.Limit).Str("fix", le.Fix).Str("client_id", clientID).
+			Msg("client refused: server unavailable")
+		return &protocol.Refusal{Code: packet.RefusedServerUnavailable, Reason: le.Limit + " reached"}
+	}
+	if errors.Is(err, queue.ErrExist) {
+		return err
+	}
+	return fmt.Errorf("queue: %w", err)
 }
 
 // sealedFile returns a memfd holding b that nobody can change any more.
@@ -185,18 +221,10 @@ func (st *files) adoptSession(clientID string) (bool, error) {
 		return false, err
 	}
 	// The session's queue outlives connections: make it unless it exists.
-	q, err := queue.Create(name, queue.Attr{MaxMsg: int64(st.args.QueueMsgMax), MsgSize: int64(st.args.QueueMsgSize)})
-	if err == nil {
-		q.Close()
-	}
-	if err != nil && !errors.Is(err, queue.ErrExist) {
-		var le *queue.LimitError
-		if errors.As(err, &le) {
-			st.log.Warn().Err(err).Str("limit", le.Limit).Str("fix", le.Fix).Str("client_id", clientID).
-				Msg("client refused: server unavailable")
-			return false, &protocol.Refusal{Code: packet.RefusedServerUnavailable, Reason: le.Limit + " reached"}
-		}
-		return false, fmt.Errorf("session queue: %w", err)
+	// The deliverer of a later connection may run under another worker
+	// uid, so the group reads it too.
+	if err := st.createQueue(clientID, name, sessionQueueMode); err != nil && !errors.Is(err, queue.ErrExist) {
+		return false, err
 	}
 	if err := st.link.send(&control.Adopt{Session: name}); err != nil {
 		return false, err
