@@ -39,6 +39,10 @@ func TestParse(t *testing.T) {
 			want: func(o *Options) {
 				o.PoolMinSpare, o.PoolMaxSpare, o.PoolSpawnRate, o.PoolLinger, o.ClientsPerWorker = 0, 2, 4, 0, 1
 			}},
+		{name: "worker uids", args: []string{"-worker-uids", "20000-20015"},
+			want: func(o *Options) { o.WorkerUIDs = "20000-20015" }},
+		{name: "worker uids backwards", args: []string{"-worker-uids", "20015-20000"}, wantErr: "-worker-uids"},
+		{name: "worker uids and a user", args: []string{"-worker-uids", "20000-20001", "-user", "nobody"}, wantErr: "give one"},
 		{name: "a pool whose maximum is under its minimum", args: []string{"-pool-min-spare", "5", "-pool-max-spare", "4"}, wantErr: "-pool-min-spare 5, -pool-max-spare 4"},
 		{name: "a pool that never refills", args: []string{"-pool-spawn-rate", "0"}, wantErr: "-pool-spawn-rate 0"},
 		{name: "pool options are the process engine's",

@@ -135,9 +135,6 @@ func (p *pool) forget(w *worker) bool {
 // startPool starts -pool-min-spare pairs at once, like prefork's
 // StartServers.
 func (s *Supervisor) startPool() {
-	if len(s.pool.groups) == 0 {
-		s.pool.groups = []*group{{}}
-	}
 	s.pool.lastClient = time.Now()
 	s.spawnPairs(s.cfg.PoolMinSpare)
 	s.armPool()

@@ -17,6 +17,7 @@ import (
 	"github.com/forkmq/forkmq/internal/control"
 	"github.com/forkmq/forkmq/internal/options"
 	"github.com/forkmq/forkmq/internal/queue"
+	"github.com/forkmq/forkmq/internal/retain"
 	"github.com/forkmq/forkmq/internal/spawn"
 	"github.com/forkmq/forkmq/internal/spool"
 	"github.com/forkmq/forkmq/internal/topicdir"
@@ -75,8 +76,17 @@ func New(cfg options.Options, log zerolog.Logger) (*Supervisor, error) {
 		return nil, errors.New("supervisor: the state directory and the worker binary's path are required")
 	}
 	// Files are made 0660 and folders 0770 less the umask (see package
-	// spool): the broker's own user alone.
-	syscall.Umask(0o077)
+	// spool): the broker's own user alone, or with -worker-uids the group
+	// of worker uids too (see uids.go).
+	groups, err := workerGroups(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.WorkerUIDs != "" {
+		syscall.Umask(0o007)
+	} else {
+		syscall.Umask(0o077)
+	}
 	st, err := openStateDir(cfg.StateDir)
 	if err != nil {
 		return nil, err
@@ -99,6 +109,7 @@ func New(cfg options.Options, log zerolog.Logger) (*Supervisor, error) {
 		refuser:   admission.NewRefuser(log),
 	}
 	s.pool.rate = 1
+	s.pool.groups = groups
 	if err := s.init(); err != nil {
 		st.close()
 		return nil, err
@@ -126,6 +137,19 @@ func (s *Supervisor) init() error {
 	s.raiseKernelLimits()
 	if err := s.planQueues(); err != nil {
 		return err
+	}
+	if g := s.pool.groups[0].creds; g != nil {
+		// The retained store's folders too, before any worker makes them.
+		rs, err := retain.Open(s.state.Retained())
+		if err != nil {
+			return fmt.Errorf("state dir: %w", err)
+		}
+		rs.Close()
+		if err := shareStateDir(s.state.Root, g.Gid); err != nil {
+			return err
+		}
+		s.log.Info().Str("worker_uids", s.cfg.WorkerUIDs).Int("uids", len(s.pool.groups)).Uint32("gid", g.Gid).
+			Msg("workers run under a uid range; the supervisor stays root")
 	}
 	if err := s.checkAccessFiles(); err != nil {
 		return err
@@ -166,7 +190,9 @@ func (s *Supervisor) planQueues() error {
 			Msg("-max-clients is above the kernel's queue count; raise it with: sysctl -w fs.mqueue.queues_max=N")
 		lim.QueuesMax = int64(s.cfg.MaxClients)
 	}
-	attr, err := queue.Plan(lim, s.cfg.MaxClients, minQueueMsgSize)
+	// Each uid's workers make their clients' queues, from that uid's own
+	// budget: a uid serves its share of -max-clients.
+	attr, err := queue.Plan(lim, s.groupCap(), minQueueMsgSize)
 	if err != nil {
 		return fmt.Errorf("-max-clients %d does not fit the message queue limits: %w", s.cfg.MaxClients, err)
 	}

@@ -127,14 +127,26 @@ func TestPoolReuseLeaksNothing(t *testing.T) {
 		a.ExpectClosed(t, ioTimeout)
 		idleAgain := func(who string) {
 			t.Helper()
-			mustEventually(t, ioTimeout, func() error {
-				for _, pid := range pairA {
-					if p, ok := readProc(pid); !ok || p.role() != "idle" {
-						return fmt.Errorf("worker %d of A's pair is not idle: %v", pid, p)
-					}
+			// Back in the pool once the supervisor says so (a worker's
+			// title says idle a moment before).
+			for _, pid := range pairA {
+				n := 1
+				if who == "B" {
+					n = 2
 				}
-				return nil
-			})
+				mustEventually(t, ioTimeout, func() error {
+					got := 0
+					for _, e := range b.logLines("pool: worker idle") {
+						if e.int("pid") == pid {
+							got++
+						}
+					}
+					if got < n {
+						return fmt.Errorf("worker %d of A's pair back in the pool %d times, want %d", pid, got, n)
+					}
+					return nil
+				})
+			}
 			for _, pid := range pairA {
 				if got := clientDescriptors(t, pid, b.StateDir); !slices.Equal(got, before[pid]) {
 					t.Errorf("worker %d idle after %s holds descriptors\n%q\nwant as before its first client\n%q", pid, who, got, before[pid])
