@@ -70,10 +70,10 @@
 // after Stop is never granted). A sender never sends a message that would be
 // late in its own view of the state.
 //
-// # Not yet wired
+// # Where it is used
 //
-// This package is the channel alone. The spawn contract is to name the
-// worker's descriptor (Inherit's argument; fd 7 follows the four it names
-// now), the supervisor to keep a Track per worker and end the worker on any
-// error of Receive or Track.Receive, and workers to run the same Track.
+// The spawn contract names the worker's descriptor (spawn.FdControl); the
+// supervisor keeps a Track per worker and ends the worker on any error of
+// Receive or Track.Receive (package supervisor), and workers run the same
+// Track (package worker, link.go).
 package control
