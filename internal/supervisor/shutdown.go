@@ -64,16 +64,7 @@ func (s *Supervisor) shutdown() error {
 func (s *Supervisor) drain(wait time.Duration) bool {
 	deadline := time.After(wait)
 	for len(s.clients) > 0 || len(s.workers) > 0 || s.cleaning > 0 {
-		select {
-		case ev := <-s.events:
-			s.controlEvent(ev)
-		case <-s.sigchld:
-			s.reap()
-		case c := <-s.cleaned:
-			s.cleanedUp(c)
-		case f := <-s.calls:
-			f()
-		case <-deadline:
+		if s.step(nil, nil, nil, deadline) {
 			return false
 		}
 	}

@@ -232,24 +232,35 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	defer signal.Stop(hup)
 	s.startPool()
 	go s.acceptLoop()
-	for {
-		select {
-		case <-hup:
-			s.reload()
-		case conn := <-s.accepted:
-			s.admit(conn)
-		case ev := <-s.events:
-			s.controlEvent(ev)
-		case <-s.sigchld:
-			s.reap()
-		case c := <-s.cleaned:
-			s.cleanedUp(c)
-		case f := <-s.calls:
-			f()
-		case <-ctx.Done():
-			return s.shutdown()
-		}
+	for !s.step(s.accepted, hup, ctx.Done(), nil) {
 	}
+	return s.shutdown()
+}
+
+// step waits for one of the loop's inputs and acts on it: an accepted
+// connection, a SIGHUP, a control message, a reaped worker, a finished
+// cleanup, a timer's work. A nil channel is not waited on (shutdown drains
+// without accepting). It reports whether done or deadline came instead.
+func (s *Supervisor) step(accepted <-chan net.Conn, hup <-chan os.Signal, done <-chan struct{}, deadline <-chan time.Time) (over bool) {
+	select {
+	case <-hup:
+		s.reload()
+	case conn := <-accepted:
+		s.admit(conn)
+	case ev := <-s.events:
+		s.controlEvent(ev)
+	case <-s.sigchld:
+		s.reap()
+	case c := <-s.cleaned:
+		s.cleanedUp(c)
+	case f := <-s.calls:
+		f()
+	case <-done:
+		return true
+	case <-deadline:
+		return true
+	}
+	return false
 }
 
 // later runs f in the loop after d.
