@@ -85,7 +85,6 @@ const (
 // (and closes, see close) from newDeliverer on.
 type delivererFds struct {
 	sock, pair int
-	pairBuf    []byte // pairMax+1 bytes to receive the pair channel into, kept by the worker across clients
 }
 
 func newDeliverer(args spawn.Args, log zerolog.Logger, conn string, fds delivererFds, sp *spool.Spool, wake int, orders func() error) (*deliverer, error) {
@@ -103,7 +102,7 @@ func newDeliverer(args spawn.Args, log zerolog.Logger, conn string, fds delivere
 		core:     core.NewDeliverer(lim, stall.NewWatch(args.StallTimeout), log),
 		identity: conn,
 		msg:      make([]byte, args.QueueMsgSize),
-		pmsg:     fds.pairBuf,
+		pmsg:     make([]byte, pairMax+1),
 		events:   make([]unix.EpollEvent, 8),
 		// Everything may be ready at the start.
 		pairReady: true, sockWritable: true,

@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"bufio"
 	"fmt"
 	"net"
 	"os"
@@ -110,7 +111,7 @@ func (w *worker) newRouter(h *control.Hand, log zerolog.Logger, conn *net.TCPCon
 
 // run is the router's loop: one packet at a time, in the order received.
 func (r *router) run() spawn.ExitCode {
-	end, err := r.proto.Serve(r.conn, r.w.bufs.reader(r.conn), protocol.ServeConfig{
+	end, err := r.proto.Serve(r.conn, bufio.NewReaderSize(r.conn, 64<<10), protocol.ServeConfig{
 		MaxPacketSize: r.w.args.MaxPacketSize,
 		ConnectWait:   r.w.args.ConnectWait,
 		OnConnect:     r.connected,
@@ -121,7 +122,6 @@ func (r *router) run() spawn.ExitCode {
 			}
 		},
 	})
-	r.w.bufs.readerDone()
 	return r.close(end, err)
 }
 

@@ -1,7 +1,6 @@
 package worker
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -46,38 +45,6 @@ type worker struct {
 	gen      uint64   // the access files' generation
 	served   uint32
 	stopping atomic.Bool // told to Stop while serving: exit after the client
-	bufs     buffers
-}
-
-// buffers are the large per-client buffers a worker keeps from one client
-// to the next: allocating and zeroing 64 KiB twice per client was a twentieth
-// of a short connection's CPU. What one client left in them is never seen by
-// the next: the reader is Reset onto the new socket (its buffered bytes are
-// discarded), and the pair buffer is only read up to what each receive wrote.
-type buffers struct {
-	br   *bufio.Reader // the router's reader of its client's socket
-	pair []byte        // the deliverer's pair-channel receive buffer
-}
-
-// reader returns the router's reader, on conn.
-func (b *buffers) reader(conn io.Reader) *bufio.Reader {
-	if b.br == nil {
-		b.br = bufio.NewReaderSize(conn, 64<<10)
-	} else {
-		b.br.Reset(conn)
-	}
-	return b.br
-}
-
-// readerDone drops the reader's hold on the client's socket.
-func (b *buffers) readerDone() { b.br.Reset(nil) }
-
-// pairBuffer returns the deliverer's pair-channel buffer of n bytes.
-func (b *buffers) pairBuffer(n int) []byte {
-	if len(b.pair) != n {
-		b.pair = make([]byte, n)
-	}
-	return b.pair
 }
 
 // Main runs a worker with the given arguments (argv[0] excluded; the caller
