@@ -37,8 +37,9 @@ rev=$(git rev-parse HEAD 2>/dev/null || echo unknown)
 if [ -n "$(git status --porcelain -- . ':(exclude)bench/results' 2>/dev/null)" ]; then
 	rev="$rev+modified"
 fi
-"$GO" build -o bin/broker ./cmd/broker
-"$GO" build -o bin/worker ./cmd/worker
+# Static, as the Makefile builds them (a lean worker, see docs/ARCHITECTURE.md).
+CGO_ENABLED=0 "$GO" build -o bin/broker ./cmd/broker
+CGO_ENABLED=0 "$GO" build -o bin/worker ./cmd/worker
 (cd bench && "$GO" build -o ../bin/mqbench ./cmd/mqbench)
 (cd bench/mochi && "$GO" build -o ../../bin/mochi .)
 echo "$rev" > bin/BUILD_REVISION

@@ -13,7 +13,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/forkmq/forkmq/internal/queue"
 	"github.com/forkmq/forkmq/internal/spawn"
 )
 
@@ -85,18 +84,10 @@ func helperWorker() error {
 	if _, err := h.Socket.Write([]byte("via socket " + h.Remote)); err != nil {
 		return fmt.Errorf("socket: %w", err)
 	}
-	q, err := queue.FromFile(h.Queue, h.Conn)
-	if err != nil {
-		return err
-	}
-	if err := q.Send([]byte("via queue"), 0, time.Now().Add(wait)); err != nil {
-		return err
-	}
 	if _, err := h.Pair.Write([]byte("via pair")); err != nil {
 		return fmt.Errorf("pair: %w", err)
 	}
 	h.Socket.Close()
-	q.Close()
 	h.Pair.Close()
 	if err := send(&CleanupDone{}); err != nil {
 		return err
@@ -104,7 +95,7 @@ func helperWorker() error {
 	return send(&Exiting{Code: spawn.ExitOrderly, Detail: track.State.String()})
 }
 
-// TestDescriptorsCrossProcesses hands a client's socket, queue and pair
+// TestDescriptorsCrossProcesses hands a client's socket and pair
 // channel end to another process, as the supervisor hands a client to a pool
 // worker, and checks that the worker can use each.
 func TestDescriptorsCrossProcesses(t *testing.T) {
@@ -164,14 +155,6 @@ func TestDescriptorsCrossProcesses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Its queue.
-	name := "fmqtest.control." + strconv.Itoa(os.Getpid())
-	q, err := queue.Create(name, queue.Attr{MaxMsg: 1, MsgSize: 64})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer queue.Unlink(name)
-	defer q.Close()
 	// Its pair channel.
 	mine, theirs, err := Pair()
 	if err != nil {
@@ -179,8 +162,8 @@ func TestDescriptorsCrossProcesses(t *testing.T) {
 	}
 	defer mine.Close()
 
-	h := &Hand{Role: RoleDeliverer, Conn: name, Remote: client.LocalAddr().String(), Generation: 1,
-		Socket: socket, Queue: q.File(), Pair: theirs}
+	h := &Hand{Role: RoleDeliverer, Conn: "fmqtest.control." + strconv.Itoa(os.Getpid()), Remote: client.LocalAddr().String(), Generation: 1,
+		Socket: socket, Pair: theirs}
 	if err := track.Send(h); err != nil {
 		t.Fatal(err)
 	}
@@ -195,10 +178,6 @@ func TestDescriptorsCrossProcesses(t *testing.T) {
 	n, err := client.Read(buf)
 	if want := "via socket " + h.Remote; err != nil || string(buf[:n]) != want {
 		t.Errorf("client read %q, %v; want %q", buf[:n], err, want)
-	}
-	n, _, err = q.Receive(buf, time.Now().Add(wait))
-	if err != nil || string(buf[:n]) != "via queue" {
-		t.Errorf("queue received %q, %v", buf[:n], err)
 	}
 	mine.SetReadDeadline(time.Now().Add(wait))
 	n, err = mine.Read(buf)
@@ -248,6 +227,10 @@ func TestMalformedDatagrams(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	grant, _, err := Encode(&Grant{ClientID: "client-7", Replaced: true})
+	if err != nil {
+		t.Fatal(err)
+	}
 	nulls := func(n int) []int {
 		fds := make([]int, n)
 		for i := range fds {
@@ -265,7 +248,7 @@ func TestMalformedDatagrams(t *testing.T) {
 		{"oversized", append([]byte{byte(TypeReady)}, make([]byte, MaxSize)...), nil, ErrOversized, ""},
 		{"oversized with descriptors", append([]byte{byte(TypeHand)}, make([]byte, 2*MaxSize)...), nulls(3), ErrOversized, ""},
 		{"truncated", claim[:len(claim)-3], nil, ErrTruncated, "client id"},
-		{"truncated before the last field", claim[:len(claim)-1], nil, ErrTruncated, "clean session"},
+		{"truncated before the last field", grant[:len(grant)-1], nil, ErrTruncated, "replaced"},
 		{"descriptor on a plain message", claim, nulls(1), ErrDescriptors, ""},
 		{"more descriptors than any message", claim, nulls(8), ErrAncillary, ""},
 		{"unknown type", []byte{0xee}, nulls(2), ErrUnknownType, "type"},

@@ -18,7 +18,7 @@
 // end, the worker inherits the other on a fixed descriptor named by the
 // spawn contract. SEQPACKET keeps message boundaries, so one datagram is one
 // message and needs no length prefix, and a peer's death reads as EOF.
-// Descriptors (a client's socket, its queue, the pair channel's end, a will)
+// Descriptors (a client's socket, the pair channel's end, a will)
 // travel with the message that names them, as SCM_RIGHTS ancillary data, so
 // a message and its descriptors arrive together or not at all.
 //
@@ -36,14 +36,16 @@
 //
 // # Roles, states and the table
 //
-// A worker starts as an idle pool worker (RolePool, or RoleSys for the $SYS
-// publisher), says Ready, and waits in the pool. Hand makes it a router or a
-// deliverer of one client, PublishWill a will publisher. When its client is
-// gone it cleans up, says CleanupDone, and either returns to the pool (Idle,
-// role RolePool again) or says Exiting.
+// A worker starts as an idle pool worker (RolePool), says Ready, and waits
+// in the pool. Hand makes it a router or a deliverer of one client,
+// PublishWill a will publisher. When its client is gone it cleans up, says
+// CleanupDone, and either returns to the pool (Idle, role RolePool again) or
+// says Exiting. PublishSys makes a worker the $SYS publisher until it is
+// stopped (the supervisor starts one worker for it, outside the pool).
 //
-//	Starting  ──Ready──────────────▶ Idle         (the $SYS publisher: ▶ Assigned)
+//	Starting  ──Ready──────────────▶ Idle
 //	Idle      ──Hand, PublishWill──▶ Assigned     (role: router, deliverer or will)
+//	Idle      ──PublishSys─────────▶ Assigned     (role: sys, for good)
 //	Assigned  ──Claim──────────────▶ Claiming     (router only)
 //	Claiming  ──Grant──────────────▶ Connected
 //	Claiming  ──Refuse─────────────▶ Closing
@@ -70,10 +72,10 @@
 // after Stop is never granted). A sender never sends a message that would be
 // late in its own view of the state.
 //
-// # Not yet wired
+// # Where it is used
 //
-// This package is the channel alone. The spawn contract is to name the
-// worker's descriptor (Inherit's argument; fd 7 follows the four it names
-// now), the supervisor to keep a Track per worker and end the worker on any
-// error of Receive or Track.Receive, and workers to run the same Track.
+// The spawn contract names the worker's descriptor (spawn.FdControl); the
+// supervisor keeps a Track per worker and ends the worker on any error of
+// Receive or Track.Receive (package supervisor), and workers run the same
+// Track (package worker, link.go).
 package control

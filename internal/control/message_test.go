@@ -28,19 +28,20 @@ func devNull(t testing.TB) *os.File {
 func samples(t testing.TB, s string) []Message {
 	return []Message{
 		&Ready{Generation: 7},
-		&Hand{Role: RoleRouter, Conn: "forkmq.5f3a9c21.1" + s, Remote: "127.0.0.1:50442" + s, Generation: 7,
-			Socket: devNull(t), Queue: devNull(t), Pair: devNull(t)},
+		&Hand{Role: RoleRouter, Conn: "forkmq.5f3a9c21.1" + s, Remote: "127.0.0.1:50442" + s, Generation: 7, Partner: 4242,
+			Socket: devNull(t), Pair: devNull(t)},
 		&PublishWill{Conn: "forkmq.5f3a9c21.1" + s, File: devNull(t)},
-		&Claim{ClientID: "client-7" + s, CleanSession: true},
+		&PublishSys{},
+		&Claim{ClientID: "client-7" + s},
 		&Grant{ClientID: "client-7" + s, Replaced: true},
 		&Refuse{ClientID: "client-7" + s, Reason: RefuseTimeout},
 		&Will{Topic: "clients/7/status" + s, File: devNull(t)},
 		&WillCleared{},
 		&Adopt{Session: "forkmq.5f3a9c21.s0123456789abcdef01234567" + s},
 		&Takeover{By: "127.0.0.1:50450" + s},
-		&CleanupDone{},
+		&CleanupDone{End: spawn.ExitTakenOver},
 		&Idle{Served: 3},
-		&Reload{Generation: 8},
+		&Reload{Generation: 8, PasswordFile: "/etc/forkmq/passwd" + s, ACLFile: "/etc/forkmq/acl" + s, AllowAnon: true, SysInterval: 10e9},
 		&Stop{Reason: StopShutdown},
 		&Exiting{Code: spawn.ExitKeepAlive, Detail: "keep-alive timeout" + s},
 	}
@@ -138,27 +139,30 @@ var golden = []struct {
 	m Message
 	b []byte
 }{
-	{&Claim{ClientID: "c7", CleanSession: true}, []byte{
-		0x04,                 // type Claim
+	{&Claim{ClientID: "c7"}, []byte{
+		0x05,                 // type Claim
 		0x00, 0x02, 'c', '7', // client id
-		0x01, // clean session
 	}},
-	{&Hand{Role: RoleDeliverer, Conn: "q1", Remote: "a:1", Generation: 0x0102}, []byte{
+	{&Hand{Role: RoleDeliverer, Conn: "q1", Remote: "a:1", Generation: 0x0102, Partner: 0x0a0b0c0d}, []byte{
 		0x02,                 // type Hand
 		0x03,                 // role deliverer
 		0x00, 0x02, 'q', '1', // conn
 		0x00, 0x03, 'a', ':', '1', // remote
 		0, 0, 0, 0, 0, 0, 0x01, 0x02, // generation
-		// socket, queue, pair: in the ancillary data
+		0x0a, 0x0b, 0x0c, 0x0d, // partner
+		// socket, pair: in the ancillary data
 	}},
 	{&Exiting{Code: spawn.ExitSlowConsumer, Detail: "x"}, []byte{
-		0x0f,            // type Exiting
+		0x10,            // type Exiting
 		16,              // code
 		0x00, 0x01, 'x', // detail
 	}},
-	{&CleanupDone{}, []byte{0x0b}},
-	{&Idle{Served: 0x01020304}, []byte{0x0c, 1, 2, 3, 4}},
-	{&Stop{Reason: StopTrim}, []byte{0x0e, 0x03}},
+	{&CleanupDone{End: spawn.ExitProtocol}, []byte{
+		0x0c, // type CleanupDone
+		11,   // end: protocol error
+	}},
+	{&Idle{Served: 0x01020304}, []byte{0x0d, 1, 2, 3, 4}},
+	{&Stop{Reason: StopTrim}, []byte{0x0f, 0x03}},
 }
 
 func TestGolden(t *testing.T) {
@@ -218,16 +222,16 @@ func TestDecodeErrors(t *testing.T) {
 		{"truncated u64", []byte{byte(TypeReady), 0, 0, 0}, 0, ErrTruncated, "generation"},
 		{"truncated string length", []byte{byte(TypeClaim), 0}, 0, ErrTruncated, "client id"},
 		{"truncated string", []byte{byte(TypeClaim), 0, 5, 'a'}, 0, ErrTruncated, "client id"},
-		{"missing bool", []byte{byte(TypeClaim), 0, 1, 'a'}, 0, ErrTruncated, "clean session"},
-		{"bool 2", []byte{byte(TypeClaim), 0, 1, 'a', 2}, 0, ErrValue, "clean session"},
-		{"empty client id", []byte{byte(TypeClaim), 0, 0, 1}, 0, ErrEmpty, "client id"},
+		{"missing bool", []byte{byte(TypeGrant), 0, 1, 'a'}, 0, ErrTruncated, "replaced"},
+		{"bool 2", []byte{byte(TypeGrant), 0, 1, 'a', 2}, 0, ErrValue, "replaced"},
+		{"empty client id", []byte{byte(TypeClaim), 0, 0}, 0, ErrEmpty, "client id"},
 		{"string past MaxString", long, 0, ErrTooLong, "client id"},
-		{"trailing byte", []byte{byte(TypeCleanupDone), 0}, 0, ErrTrailing, ""},
+		{"trailing byte", []byte{byte(TypeWillCleared), 0}, 0, ErrTrailing, ""},
 		{"stop reason 0", []byte{byte(TypeStop), 0}, 0, ErrValue, "reason"},
 		{"refuse reason past the list", []byte{byte(TypeRefuse), 0, 1, 'a', byte(refuseEnd)}, 0, ErrValue, "reason"},
-		{"hand to a pool role", []byte{byte(TypeHand), byte(RolePool)}, 3, ErrValue, "role"},
+		{"hand to a pool role", []byte{byte(TypeHand), byte(RolePool)}, 2, ErrValue, "role"},
 		{"hand without descriptors", []byte{byte(TypeHand), byte(RoleRouter)}, 0, ErrDescriptors, ""},
-		{"descriptor on a plain message", []byte{byte(TypeCleanupDone)}, 1, ErrDescriptors, ""},
+		{"descriptor on a plain message", []byte{byte(TypeWillCleared)}, 1, ErrDescriptors, ""},
 		{"oversized", append([]byte{byte(TypeReady)}, make([]byte, MaxSize)...), 0, ErrOversized, ""},
 	}
 	for _, c := range cases {

@@ -14,21 +14,25 @@ type Message interface {
 	walk(f *fields)
 }
 
-// Ready says a worker has started and loaded the options of Generation; a
-// pool worker is then idle, the $SYS publisher at work.
+// Ready says a worker has started and loaded the options of Generation; it
+// is then idle, in the pool (or about to be the $SYS publisher).
 type Ready struct {
 	Generation uint64
 }
 
 // Hand gives an idle pool worker a client, making it the client's router or
-// deliverer. The receiver owns the three descriptors.
+// deliverer. The receiver owns the two descriptors. The client's queue is
+// not among them: the router creates it, under its own uid (so it is
+// charged to that uid's RLIMIT_MSGQUEUE), once the client has claimed its
+// identifier, and the deliverer opens it when the router says which queue
+// to read (see package worker).
 type Hand struct {
 	Role       Role   // RoleRouter or RoleDeliverer
 	Conn       string // the connection's name (its queue's)
 	Remote     string // the client's address, for logs and the process title
 	Generation uint64 // the options generation to serve the client with
+	Partner    uint32 // the other worker's pid, for logs
 	Socket     *os.File
-	Queue      *os.File // the connection's POSIX queue
 	Pair       *os.File // this worker's end of the pair channel
 }
 
@@ -38,10 +42,14 @@ type PublishWill struct {
 	File *os.File // the will, as announced by that connection's router
 }
 
+// PublishSys makes an idle worker the broker's $SYS publisher until it is
+// stopped: the supervisor starts one worker for it, outside the pool, and
+// starts another if that one dies. The interval is the options' (Reload).
+type PublishSys struct{}
+
 // Claim asks for the right to serve a client identifier (after CONNECT).
 type Claim struct {
-	ClientID     string
-	CleanSession bool
+	ClientID string
 }
 
 // Grant answers a Claim: serve the client. Any older connection with the same
@@ -81,17 +89,28 @@ type Takeover struct {
 }
 
 // CleanupDone says the worker has dropped everything of its client:
-// subscriptions, queue and socket descriptors, identity, limits.
-type CleanupDone struct{}
+// subscriptions, queue and socket descriptors, identity, limits. End says
+// why the client ended, as this worker saw it (the exit code it would have
+// exited with, had it served one client only).
+type CleanupDone struct {
+	End spawn.ExitCode
+}
 
 // Idle says a worker is back in the pool.
 type Idle struct {
 	Served uint32 // clients served since it started
 }
 
-// Reload tells a worker that the options changed (SIGHUP).
+// Reload tells a worker that the options changed (SIGHUP): the ones that
+// apply while the broker runs, which it takes, and it re-reads the access
+// files. A worker started before it gets the same from the supervisor as
+// soon as it is Ready.
 type Reload struct {
-	Generation uint64
+	Generation   uint64
+	PasswordFile string // the path of the password file ("": none)
+	ACLFile      string // the path of the ACL file ("": none)
+	AllowAnon    bool   // clients without a user name are let in
+	SysInterval  uint64 // nanoseconds between $SYS refreshes (0: none)
 }
 
 // Stop tells a worker to finish its client, if any, and exit.
@@ -108,6 +127,7 @@ type Exiting struct {
 func (*Ready) Type() Type       { return TypeReady }
 func (*Hand) Type() Type        { return TypeHand }
 func (*PublishWill) Type() Type { return TypePublishWill }
+func (*PublishSys) Type() Type  { return TypePublishSys }
 func (*Claim) Type() Type       { return TypeClaim }
 func (*Grant) Type() Type       { return TypeGrant }
 func (*Refuse) Type() Type      { return TypeRefuse }
@@ -128,8 +148,8 @@ func (m *Hand) walk(f *fields) {
 	f.name("conn", &m.Conn)
 	f.string("remote", &m.Remote)
 	f.u64("generation", &m.Generation)
+	f.u32("partner", &m.Partner)
 	f.file("socket", &m.Socket)
-	f.file("queue", &m.Queue)
 	f.file("pair", &m.Pair)
 }
 
@@ -138,10 +158,9 @@ func (m *PublishWill) walk(f *fields) {
 	f.file("will", &m.File)
 }
 
-func (m *Claim) walk(f *fields) {
-	f.name("client id", &m.ClientID)
-	f.bool("clean session", &m.CleanSession)
-}
+func (*PublishSys) walk(*fields) {}
+
+func (m *Claim) walk(f *fields) { f.name("client id", &m.ClientID) }
 
 func (m *Grant) walk(f *fields) {
 	f.name("client id", &m.ClientID)
@@ -164,11 +183,17 @@ func (m *Adopt) walk(f *fields) { f.name("session", &m.Session) }
 
 func (m *Takeover) walk(f *fields) { f.string("by", &m.By) }
 
-func (*CleanupDone) walk(*fields) {}
+func (m *CleanupDone) walk(f *fields) { f.exitCode("end", &m.End) }
 
 func (m *Idle) walk(f *fields) { f.u32("served", &m.Served) }
 
-func (m *Reload) walk(f *fields) { f.u64("generation", &m.Generation) }
+func (m *Reload) walk(f *fields) {
+	f.u64("generation", &m.Generation)
+	f.string("password file", &m.PasswordFile)
+	f.string("acl file", &m.ACLFile)
+	f.bool("allow anonymous", &m.AllowAnon)
+	f.u64("sys interval", &m.SysInterval)
+}
 
 func (m *Stop) walk(f *fields) { enum(f, "reason", &m.Reason, StopReason.valid) }
 

@@ -42,13 +42,13 @@ var (
 // rules is the table: every message any end may send, in the state it may
 // send it. Anything else is out of state.
 var rules = []Rule{
-	// A worker starts: a pool worker waits for work, the $SYS publisher works.
+	// A worker starts, and waits for work.
 	{Type: TypeReady, Roles: SetOf(RolePool), States: SetOf(StateStarting), Next: StateIdle},
-	{Type: TypeReady, Roles: SetOf(RoleSys), States: SetOf(StateStarting), Next: StateAssigned},
 
 	// The supervisor gives an idle pool worker work.
 	{Type: TypeHand, Roles: SetOf(RolePool), States: SetOf(StateIdle), Next: StateAssigned},
 	{Type: TypePublishWill, Roles: SetOf(RolePool), States: SetOf(StateIdle), Next: StateAssigned, Becomes: RoleWill},
+	{Type: TypePublishSys, Roles: SetOf(RolePool), States: SetOf(StateIdle), Next: StateAssigned, Becomes: RoleSys},
 
 	// A router claims its client's identifier; the supervisor decides.
 	{Type: TypeClaim, Roles: router, States: SetOf(StateAssigned), Next: StateClaiming},
@@ -74,7 +74,7 @@ var rules = []Rule{
 	// Crossings. The supervisor's Stop crosses what a worker said before it
 	// arrived: a Ready, a Claim (never granted now), an Idle (the worker is
 	// not handed anything more).
-	{Type: TypeReady, Roles: SetOf(RolePool, RoleSys), States: SetOf(StateStopping), Late: true},
+	{Type: TypeReady, Roles: SetOf(RolePool), States: SetOf(StateStopping), Late: true},
 	{Type: TypeClaim, Roles: router, States: SetOf(StateStopping), Late: true},
 	{Type: TypeIdle, Roles: clientRole, States: SetOf(StateStopping), Becomes: RolePool, Late: true},
 	// A Takeover crosses the router's CleanupDone, and its Idle.
@@ -101,8 +101,8 @@ type Track struct {
 	State State
 }
 
-// NewTrack returns the track of a worker just started in role r (RolePool or
-// RoleSys), as held by end.
+// NewTrack returns the track of a worker just started in role r (RolePool),
+// as held by end.
 func NewTrack(end Side, r Role) Track {
 	return Track{End: end, Role: r, State: StateStarting}
 }

@@ -96,8 +96,8 @@ var lifecycles = []struct {
 	{"will publisher", RolePool, steps(
 		&Ready{}, &PublishWill{Conn: "q"}, &CleanupDone{}, &Idle{},
 	), RolePool, StateIdle},
-	{"$SYS publisher", RoleSys, steps(
-		&Ready{}, &Reload{}, &Stop{Reason: StopShutdown}, &Exiting{},
+	{"$SYS publisher", RolePool, steps(
+		&Ready{}, &PublishSys{}, &Reload{}, &Stop{Reason: StopShutdown}, &Exiting{},
 	), RoleSys, StateExited},
 	{"a worker may exit anywhere", RolePool, steps(
 		&Ready{}, &Hand{Role: RoleRouter}, &Claim{ClientID: "c"}, &Exiting{},
@@ -264,7 +264,7 @@ func TestTableIsSound(t *testing.T) {
 		return out
 	}
 	reached := map[node]bool{}
-	todo := []node{{RolePool, StateStarting}, {RoleSys, StateStarting}}
+	todo := []node{{RolePool, StateStarting}}
 	for len(todo) > 0 {
 		n := todo[0]
 		todo = todo[1:]

@@ -10,8 +10,9 @@ type Type byte
 // Message types, in the order of a worker's life.
 const (
 	TypeReady       Type = 1 + iota // worker: started, options loaded; may be handed a client
-	TypeHand                        // supervisor: serve this client (socket, queue, pair channel)
+	TypeHand                        // supervisor: serve this client (socket, pair channel)
 	TypePublishWill                 // supervisor: publish this will (a descriptor holding it)
+	TypePublishSys                  // supervisor: publish $SYS from now on (the broker's one $SYS worker)
 	TypeClaim                       // router: may I serve this client identifier?
 	TypeGrant                       // supervisor: yes; any older owner has been stopped and cleaned up
 	TypeRefuse                      // supervisor: no (why); refuse the client
@@ -21,7 +22,7 @@ const (
 	TypeTakeover                    // supervisor: a newer connection claimed your client id; end this one
 	TypeCleanupDone                 // worker: per-client state, subscriptions and descriptors are gone
 	TypeIdle                        // worker: back to the pool, ready for another client
-	TypeReload                      // supervisor: options changed (SIGHUP); load this generation
+	TypeReload                      // supervisor: options changed (SIGHUP); take these, re-read the access files
 	TypeStop                        // supervisor: finish and exit (why)
 	TypeExiting                     // worker: exiting now (exit code and detail)
 	typeEnd
@@ -52,8 +53,9 @@ type typeInfo struct {
 
 var types = [typeEnd]typeInfo{
 	TypeReady:       {"Ready", FromWorker, 0, func() Message { return new(Ready) }},
-	TypeHand:        {"Hand", FromSupervisor, 3, func() Message { return new(Hand) }},
+	TypeHand:        {"Hand", FromSupervisor, 2, func() Message { return new(Hand) }},
 	TypePublishWill: {"PublishWill", FromSupervisor, 1, func() Message { return new(PublishWill) }},
+	TypePublishSys:  {"PublishSys", FromSupervisor, 0, func() Message { return new(PublishSys) }},
 	TypeClaim:       {"Claim", FromWorker, 0, func() Message { return new(Claim) }},
 	TypeGrant:       {"Grant", FromSupervisor, 0, func() Message { return new(Grant) }},
 	TypeRefuse:      {"Refuse", FromSupervisor, 0, func() Message { return new(Refuse) }},
@@ -94,8 +96,9 @@ func (t Type) Files() int {
 	return 0
 }
 
-// Role is what a worker does. Every worker starts as RolePool (or RoleSys);
-// Hand and PublishWill give it a client's role, Idle gives it back.
+// Role is what a worker does. Every worker starts as RolePool; Hand and
+// PublishWill give it a client's role, Idle gives it back; PublishSys makes
+// it the $SYS publisher for the rest of its life.
 type Role byte
 
 // Worker roles.
@@ -104,7 +107,7 @@ const (
 	RoleRouter                    // reads the client's packets, routes PUBLISH
 	RoleDeliverer                 // drains the client's queue, only writer of its socket
 	RoleWill                      // publishes one will, then returns to the pool
-	RoleSys                       // the $SYS publisher (never in the pool)
+	RoleSys                       // the $SYS publisher (never back in the pool)
 	roleEnd
 )
 

@@ -18,7 +18,7 @@ type Lock struct {
 
 // Open opens (creating it, mode 0600) the lock file at path.
 func Open(path string) (*Lock, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o660)
 	if err != nil {
 		return nil, fmt.Errorf("filelock: %w", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -30,8 +31,14 @@ type Options struct {
 	MaxClients int    // clients served at once
 
 	// The process engine's own.
-	QueueBudget uint64 // bytes of RLIMIT_MSGQUEUE the queues may use together; 0: all
-	WorkerPath  string // the worker binary; "": beside the broker
+	QueueBudget      uint64        // bytes of RLIMIT_MSGQUEUE the queues may use together; 0: all
+	WorkerPath       string        // the worker binary; "": beside the broker
+	PoolMinSpare     int           // idle worker pairs kept ready for new clients
+	PoolMaxSpare     int           // idle worker pairs above which the pool shrinks
+	PoolSpawnRate    int           // most pairs started per second to refill the pool (the ramp's top)
+	PoolLinger       time.Duration // without a new client this long, the pool empties (0: never)
+	ClientsPerWorker int           // clients a worker serves before it is replaced (0: no limit)
+	WorkerUIDs       string        // "FIRST-LAST": workers run under these uids, group FIRST (root only); "": the broker's
 
 	MaxPacketSize int           // largest packet accepted from a client
 	ConnectWait   time.Duration // how long a new connection may take to send CONNECT
@@ -84,10 +91,17 @@ func Default() Options {
 		MaxTopicLen:   65535,
 		AcceptRate:    500,
 		AcceptBurst:   200,
-		AllowAnon:     true,
-		LogFormat:     "auto",
-		LogLevel:      "info",
-		SysInterval:   10 * time.Second,
+
+		PoolMinSpare:     4,
+		PoolMaxSpare:     32,
+		PoolSpawnRate:    32,
+		PoolLinger:       30 * time.Second,
+		ClientsPerWorker: 1000,
+
+		AllowAnon:   true,
+		LogFormat:   "auto",
+		LogLevel:    "info",
+		SysInterval: 10 * time.Second,
 	}
 }
 
@@ -109,6 +123,12 @@ func (o *Options) defs() []flagDef {
 		{"max-clients", "most clients served at once; the process engine sizes each client's queue from the RLIMIT_MSGQUEUE budget shared by this many", (*intValue)(&o.MaxClients), ""},
 		{"queue-budget", "`bytes` of the RLIMIT_MSGQUEUE budget this broker's queues may use together (default: all; give less to run several brokers as one user)", (*uint64Value)(&o.QueueBudget), Process},
 		{"worker", "worker binary `path` (default: 'worker' beside the broker)", (*stringValue)(&o.WorkerPath), Process},
+		{"pool-min-spare", "idle worker `pairs` kept ready for new clients; fewer are refilled at 1, 2, 4 … -pool-spawn-rate pairs a second", (*intValue)(&o.PoolMinSpare), Process},
+		{"pool-max-spare", "idle worker `pairs` above which the pool stops one pair a second", (*intValue)(&o.PoolMaxSpare), Process},
+		{"pool-spawn-rate", "most worker `pairs` started per second to refill the pool (clients waiting for a pair start theirs at once)", (*intValue)(&o.PoolSpawnRate), Process},
+		{"pool-linger", "without a new client for this long the pool empties, one pair a second, and an idle broker is one process again (0: keep -pool-min-spare pairs)", (*durationValue)(&o.PoolLinger), Process},
+		{"worker-uids", "when started as root, run the workers under the uids `FIRST-LAST` (group FIRST), a client's pair under one of them: each uid has its own RLIMIT_MSGQUEUE budget for the queues its workers make, and workers of different uids cannot signal each other or read each other's queues; the supervisor stays root", (*stringValue)(&o.WorkerUIDs), Process},
+		{"clients-per-worker", "clients a worker serves before it is replaced by a fresh one (0: no limit)", (*intValue)(&o.ClientsPerWorker), Process},
 		{"max-packet-size", "largest packet accepted from a client, in `bytes`", (*intValue)(&o.MaxPacketSize), ""},
 		{"connect-timeout", "how long a new connection may take to send CONNECT", (*durationValue)(&o.ConnectWait), ""},
 		{"stop-grace", "how long a connection that ends in order, or a worker asked to stop, gets to finish", (*durationValue)(&o.StopGrace), ""},
@@ -210,6 +230,15 @@ func (o Options) Validate() error {
 	check(o.BacklogMsgs >= 1 && o.BacklogBytes >= 1, "-max-queued-messages %d, -max-queued-bytes %d: want at least 1", o.BacklogMsgs, o.BacklogBytes)
 	check(o.StallTimeout > 0, "-stall-timeout %v: want more than 0", o.StallTimeout)
 	check(o.MaxSubs >= 0 && o.MaxTopicLen >= 0 && o.MaxTopicLevel >= 0, "-max-subscriptions, -max-topic-length, -max-topic-levels: want 0 (no limit) or more")
+	check(o.PoolMinSpare >= 0 && o.PoolMaxSpare >= max(o.PoolMinSpare, 1), "-pool-min-spare %d, -pool-max-spare %d: want 0 or more, and a maximum of at least 1 and the minimum", o.PoolMinSpare, o.PoolMaxSpare)
+	if o.WorkerUIDs != "" {
+		first, last, err := ParseUIDRange(o.WorkerUIDs)
+		check(err == nil, "-worker-uids %q: %v", o.WorkerUIDs, err)
+		check(err != nil || last-first < 1024, "-worker-uids %q: at most 1024 uids", o.WorkerUIDs)
+		check(o.User == "", "-worker-uids and -user: give one (with -worker-uids the supervisor stays root and the workers run unprivileged)")
+	}
+	check(o.PoolSpawnRate >= 1, "-pool-spawn-rate %d: want at least 1", o.PoolSpawnRate)
+	check(o.PoolLinger >= 0 && o.ClientsPerWorker >= 0, "-pool-linger %v, -clients-per-worker %d: want 0 or more", o.PoolLinger, o.ClientsPerWorker)
 	check(o.AcceptRate >= 0 && o.AcceptBurst >= 1, "-max-accept-rate %g, -accept-burst %d: want a rate of 0 or more and a burst of at least 1", o.AcceptRate, o.AcceptBurst)
 	check(o.SysInterval >= 0, "-sys-interval %v: want 0 (never) or more", o.SysInterval)
 	check(o.LogFormat == "auto" || o.LogFormat == "console" || o.LogFormat == "json", "-log-format %q: want auto, console or json", o.LogFormat)
@@ -308,4 +337,16 @@ func Diff(a, b Options) []Difference {
 		}
 	}
 	return out
+}
+
+// ParseUIDRange parses -worker-uids: "FIRST-LAST", both above 0, FIRST at
+// most LAST.
+func ParseUIDRange(s string) (first, last uint32, err error) {
+	a, b, ok := strings.Cut(s, "-")
+	f, errA := strconv.ParseUint(a, 10, 32)
+	l, errB := strconv.ParseUint(b, 10, 32)
+	if !ok || errA != nil || errB != nil || f == 0 || f > l {
+		return 0, 0, fmt.Errorf("want FIRST-LAST, two uids above 0, FIRST at most LAST")
+	}
+	return uint32(f), uint32(l), nil
 }

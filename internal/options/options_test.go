@@ -35,6 +35,18 @@ func TestParse(t *testing.T) {
 		{name: "not a number", args: []string{"-max-clients", "many"}, wantErr: "invalid value"},
 		{name: "a process-only option on the goroutine engine is refused",
 			args: []string{"-engine", "goroutine", "-queue-budget", "1000"}, wantErr: "-queue-budget: only the process engine has it"},
+		{name: "the pool", args: []string{"-pool-min-spare", "0", "-pool-max-spare", "2", "-pool-spawn-rate", "4", "-pool-linger", "0", "-clients-per-worker", "1"},
+			want: func(o *Options) {
+				o.PoolMinSpare, o.PoolMaxSpare, o.PoolSpawnRate, o.PoolLinger, o.ClientsPerWorker = 0, 2, 4, 0, 1
+			}},
+		{name: "worker uids", args: []string{"-worker-uids", "20000-20015"},
+			want: func(o *Options) { o.WorkerUIDs = "20000-20015" }},
+		{name: "worker uids backwards", args: []string{"-worker-uids", "20015-20000"}, wantErr: "-worker-uids"},
+		{name: "worker uids and a user", args: []string{"-worker-uids", "20000-20001", "-user", "nobody"}, wantErr: "give one"},
+		{name: "a pool whose maximum is under its minimum", args: []string{"-pool-min-spare", "5", "-pool-max-spare", "4"}, wantErr: "-pool-min-spare 5, -pool-max-spare 4"},
+		{name: "a pool that never refills", args: []string{"-pool-spawn-rate", "0"}, wantErr: "-pool-spawn-rate 0"},
+		{name: "pool options are the process engine's",
+			args: []string{"-engine", "goroutine", "-clients-per-worker", "5"}, wantErr: "-clients-per-worker: only the process engine has it"},
 		{name: "a process-only option on the process engine",
 			args: []string{"-queue-budget", "1000", "-worker", "/bin/w"}, want: func(o *Options) { o.QueueBudget, o.WorkerPath = 1000, "/bin/w" }},
 	}

@@ -49,10 +49,15 @@ type op struct {
 	step     func(fd uintptr) bool
 }
 
-// Create creates a queue that must not exist yet and opens it for reading and
-// writing. The queue is charged to the calling user's RLIMIT_MSGQUEUE until it
-// is unlinked and every descriptor of it is closed.
-func Create(name string, a Attr) (*Queue, error) {
+// Create creates a queue that must not exist yet, readable and writable by
+// its owner alone, and opens it for reading and writing. The queue is
+// charged to the calling user's RLIMIT_MSGQUEUE until it is unlinked and
+// every descriptor of it is closed.
+func Create(name string, a Attr) (*Queue, error) { return CreateMode(name, a, 0o600) }
+
+// CreateMode is Create with the queue's permission bits (less the umask):
+// 0o620 lets the owner's group send to it without reading it.
+func CreateMode(name string, a Attr, perm uint32) (*Queue, error) {
 	if err := checkName(name); err != nil {
 		return nil, &OpError{Op: "create", Name: name, Err: err}
 	}
@@ -61,7 +66,7 @@ func Create(name string, a Attr) (*Queue, error) {
 			Err: fmt.Errorf("%w: MaxMsg %d and MsgSize %d must be positive", ErrInvalid, a.MaxMsg, a.MsgSize)}
 	}
 	ka := mqAttr{maxMsg: int(a.MaxMsg), msgSize: int(a.MsgSize)}
-	fd, errno := mqOpen(name, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC|unix.O_NONBLOCK, &ka)
+	fd, errno := mqOpen(name, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC|unix.O_NONBLOCK, perm, &ka)
 	if errno != 0 {
 		return nil, &OpError{Op: "create", Name: name, Err: createError(errno, a)}
 	}
@@ -103,7 +108,7 @@ func OpenReader(name string) (*Queue, error) {
 	if err := checkName(name); err != nil {
 		return nil, &OpError{Op: "open", Name: name, Err: err}
 	}
-	fd, errno := mqOpen(name, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NONBLOCK, nil)
+	fd, errno := mqOpen(name, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NONBLOCK, 0, nil)
 	if errno != 0 {
 		return nil, &OpError{Op: "open", Name: name, Err: errnoError("mq_open", errno)}
 	}

@@ -35,13 +35,13 @@ func checkName(name string) error {
 }
 
 // mqOpen calls mq_open, retrying on EINTR. attr may be nil.
-func mqOpen(name string, flags int, attr *mqAttr) (int, unix.Errno) {
+func mqOpen(name string, flags int, perm uint32, attr *mqAttr) (int, unix.Errno) {
 	p, err := unix.BytePtrFromString(name)
 	if err != nil {
 		return -1, unix.EINVAL
 	}
 	for {
-		fd, _, errno := unix.Syscall6(unix.SYS_MQ_OPEN, uintptr(unsafe.Pointer(p)), uintptr(flags), 0o600,
+		fd, _, errno := unix.Syscall6(unix.SYS_MQ_OPEN, uintptr(unsafe.Pointer(p)), uintptr(flags), uintptr(perm),
 			uintptr(unsafe.Pointer(attr)), 0, 0)
 		if errno != unix.EINTR {
 			return int(fd), errno

@@ -18,7 +18,7 @@ func OpenWriter(name string) (*Queue, error) {
 	if err := checkName(name); err != nil {
 		return nil, &OpError{Op: "open", Name: name, Err: err}
 	}
-	fd, errno := mqOpen(name, unix.O_WRONLY|unix.O_CLOEXEC, nil)
+	fd, errno := mqOpen(name, unix.O_WRONLY|unix.O_CLOEXEC, 0, nil)
 	if errno != 0 {
 		return nil, &OpError{Op: "open", Name: name, Err: errnoError("mq_open", errno)}
 	}
@@ -62,7 +62,7 @@ func Exists(name string) bool {
 	if checkName(name) != nil {
 		return false
 	}
-	fd, errno := mqOpen(name, unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, nil)
+	fd, errno := mqOpen(name, unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0, nil)
 	if errno != 0 {
 		return errno != unix.ENOENT
 	}

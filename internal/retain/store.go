@@ -76,7 +76,7 @@ type Store struct {
 // Open opens the retained directory at dir, creating it (mode 0700) if
 // missing, and removes temporary files that killed writers left.
 func Open(dir string) (s *Store, err error) {
-	if err := os.MkdirAll(filepath.Join(dir, msgsName), 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Join(dir, msgsName), 0o770); err != nil {
 		return nil, err
 	}
 	s = &Store{names: fsname.Encoding{Prefix: topicPrefix}}
@@ -288,7 +288,7 @@ func (s *Store) Set(m Message) error {
 // syncs it. The temporary file is flocked while it is open, so Open in
 // another process never takes it for a leftover.
 func (s *Store) prepare(sl fsname.Slot, m Message) (*renameio.PendingFile, error) {
-	pf, err := renameio.NewPendingFile(msgsName+"/"+sl.Name(), renameio.WithRoot(s.root))
+	pf, err := renameio.NewPendingFile(msgsName+"/"+sl.Name(), renameio.WithRoot(s.root), renameio.WithPermissions(0o660))
 	if err != nil {
 		return nil, err
 	}
@@ -320,7 +320,7 @@ func (s *Store) remove(t string) error {
 	}
 	e.f.Close()
 	if _, err := s.root.Lstat(msgsName + "/" + sl.Next().Name()); err == nil {
-		return renameio.WriteFile(msgsName+"/"+sl.Name(), tombstone, 0o600, renameio.WithRoot(s.root))
+		return renameio.WriteFile(msgsName+"/"+sl.Name(), tombstone, 0o660, renameio.WithRoot(s.root))
 	}
 	for {
 		if err := s.root.Remove(msgsName + "/" + sl.Name()); err != nil {

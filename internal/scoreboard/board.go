@@ -82,7 +82,9 @@ func Create(path string, slots int) (*Board, error) {
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("scoreboard: remove old board: %w", err)
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	// 0660 less the umask: the broker's user alone, or with -worker-uids
+	// the group of worker uids too, each of which writes its own slot.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o660)
 	if err != nil {
 		return nil, fmt.Errorf("scoreboard: %w", err)
 	}

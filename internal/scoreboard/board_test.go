@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 	"unsafe"
@@ -298,8 +299,10 @@ func TestFileBoard(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	if st, _ := os.Stat(path); st.Size() != int64(size(8)) || st.Mode().Perm() != 0o600 {
-		t.Errorf("file is %d bytes mode %v", st.Size(), st.Mode())
+	umask := syscall.Umask(0)
+	syscall.Umask(umask)
+	if st, _ := os.Stat(path); st.Size() != int64(size(8)) || st.Mode().Perm() != 0o660&^os.FileMode(umask) {
+		t.Errorf("file is %d bytes mode %v, want 0660 less the umask %03o", st.Size(), st.Mode(), umask)
 	}
 	ref, _ := b.Allocate(Identity{Role: RoleRouter})
 	w, err := Attach(path, ref)

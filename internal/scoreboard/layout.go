@@ -30,10 +30,11 @@ const (
 	RoleWill            // publishes a will after its client is gone
 	RoleSys             // publishes $SYS
 	RoleBridge          // a bridge to another broker
+	RolePool            // a process engine worker waiting in the pool for a role
 	numRoles
 )
 
-var roleNames = [numRoles]string{"none", "supervisor", "router", "deliverer", "will", "sys", "bridge"}
+var roleNames = [numRoles]string{"none", "supervisor", "router", "deliverer", "will", "sys", "bridge", "pool"}
 
 func (r Role) String() string { return nameOf(roleNames[:], r, "role?") }
 

@@ -157,6 +157,40 @@ func (w *Writer) SetClient(clientID, remote string) {
 	s.idseq.Add(1)
 }
 
+// Serve records that a pool worker was given a role: for a client's
+// router or deliverer its queue and address, and "now" as the time its
+// connect time counts from (the supervisor hands a connection over as it
+// accepts it). The client identifier is cleared until Connected.
+func (w *Writer) Serve(role Role, queue, remote string) {
+	if w == nil {
+		return
+	}
+	s := w.s
+	s.idseq.Add(1)
+	storeText(s.clientID[:], "")
+	remoteLen := storeText(s.remote[:], remote)
+	queueLen := storeText(s.queue[:], queue)
+	s.meta2.Store(uint64(queueLen))
+	pid, _, _, _, _ := unpackMeta(s.meta.Load())
+	s.meta.Store(packMeta(pid, role, StateConnecting, 0, remoteLen))
+	s.started.Store(time.Now().UnixNano())
+	s.idseq.Add(1)
+}
+
+// Idle records that a pool worker is back in the pool: no role, no
+// client, no gauges. Its counters keep counting for the process's life (a
+// slot is the process's, not a client's).
+func (w *Writer) Idle() {
+	if w == nil {
+		return
+	}
+	for g := range w.s.gauges {
+		w.s.gauges[g].Store(0)
+	}
+	w.Serve(RolePool, "", "")
+	w.SetState(StateIdle)
+}
+
 // Connected records that the process's client is connected: who it is,
 // its state, one more connection accepted (Connects), and the time since
 // its slot was allocated — at accept, for a router — as ConnectTime.

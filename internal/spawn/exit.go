@@ -20,6 +20,8 @@ const (
 	ExitParentGone   ExitCode = 14 // the lifeline closed: the supervisor died
 	ExitStopped      ExitCode = 15 // SIGTERM from the supervisor
 	ExitSlowConsumer ExitCode = 16 // the client's backlog of QoS 1/2 messages passed its bound
+	ExitTakenOver    ExitCode = 17 // a newer connection claimed the client identifier [MQTT-3.1.4-2]
+	ExitPartnerEnded ExitCode = 18 // the other worker of the pair ended the client abnormally
 )
 
 var exitNames = map[ExitCode]string{
@@ -33,6 +35,8 @@ var exitNames = map[ExitCode]string{
 	ExitParentGone:   "supervisor gone",
 	ExitStopped:      "stopped",
 	ExitSlowConsumer: "slow consumer",
+	ExitTakenOver:    "taken over",
+	ExitPartnerEnded: "partner ended",
 }
 
 func (c ExitCode) String() string {

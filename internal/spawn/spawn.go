@@ -5,61 +5,42 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 
 	"github.com/forkmq/forkmq/internal/options"
 )
 
-// Inherited descriptor numbers, as seen by the worker.
-const (
-	FdSocket   = 3
-	FdLifeline = 4
-	FdQueue    = 5
-	FdPair     = 6
-)
+// FdControl is the worker's end of its control channel.
+const FdControl = 3
 
-// Role is what a worker process does for its client.
-type Role string
+// Title is argv[0] of a worker until it sets its process title (package
+// proctitle): "forkmq: ROLE [CLIENT ID] [REMOTE ADDRESS]".
+const Title = "forkmq: starting"
 
-// The two roles of a client's worker pair.
-const (
-	RoleRouter    Role = "router"
-	RoleDeliverer Role = "deliverer"
-	RoleWill      Role = "will"
-	RoleSys       Role = "sys" // publishes $SYS (no client of its own)
-)
-
-// Args is everything a worker is told on its command line: which client it
-// serves, in which role, and the broker's options (package options, the
-// same flags the broker takes).
+// Args is everything a worker is told on its command line: its slot (its
+// scoreboard slot too, for its whole life), the broker instance it serves,
+// the size of the queues it is handed, and the broker's options (package
+// options, the same flags the broker takes).
 type Args struct {
-	Role         Role
-	Queue        string // the client's queue name
+	Slot         int    // unique among live workers, reused once the worker is gone (logs, spool files; its scoreboard slot's index)
 	Instance     string // the broker instance, the namespace of its queues
-	Remote       string // the client's remote address, for logs
-	QueueMsgSize int    // the queue's message size, so envelopes fit
-	QueueMsgMax  int    // the queue's message count, for session queues routers create
-	Partner      int    // the other worker's pid, when known (for logs)
-	Slot         string // its scoreboard slot, INDEX:GEN ("": it counts nothing)
+	QueueMsgSize int    // the queues' message size, so envelopes fit
+	QueueMsgMax  int    // the queues' message count, for session queues routers create
+	Generation   uint64 // the options' generation the worker starts with (control.Reload)
+	SlotGen      uint64 // the scoreboard slot's generation (0: the worker counts nothing; see package scoreboard)
 	options.Options
-}
-
-// ProcessTitle is argv[0] of a worker: `ps` shows the role and the queue.
-func (a Args) ProcessTitle() string {
-	return "forkmq-" + string(a.Role)
 }
 
 // Argv returns the worker's full argument vector, argv[0] included.
 func (a Args) Argv() []string {
 	return append([]string{
-		a.ProcessTitle(),
-		"-role", string(a.Role),
-		"-queue", a.Queue,
-		"-remote", a.Remote,
+		Title,
+		"-slot", strconv.Itoa(a.Slot),
 		"-instance", a.Instance,
 		"-queue-msg-size", strconv.Itoa(a.QueueMsgSize),
 		"-queue-msg-max", strconv.Itoa(a.QueueMsgMax),
-		"-partner", strconv.Itoa(a.Partner),
-		"-slot", a.Slot,
+		"-generation", strconv.FormatUint(a.Generation, 10),
+		"-slot-gen", strconv.FormatUint(a.SlotGen, 10),
 	}, a.Options.Args()...)
 }
 
@@ -68,27 +49,39 @@ func Parse(argv []string) (Args, error) {
 	var a Args
 	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	role := fs.String("role", "", "router, deliverer or will")
-	fs.StringVar(&a.Queue, "queue", "", "the client's queue name")
-	fs.StringVar(&a.Remote, "remote", "", "the client's address")
+	fs.IntVar(&a.Slot, "slot", -1, "the worker's slot")
 	fs.StringVar(&a.Instance, "instance", "", "the broker instance")
-	fs.IntVar(&a.QueueMsgSize, "queue-msg-size", 0, "the queue's message size")
-	fs.IntVar(&a.QueueMsgMax, "queue-msg-max", 1, "the queue's message count")
-	fs.IntVar(&a.Partner, "partner", 0, "the other worker's pid")
-	fs.StringVar(&a.Slot, "slot", "", "the worker's scoreboard slot")
+	fs.IntVar(&a.QueueMsgSize, "queue-msg-size", 0, "the queues' message size")
+	fs.IntVar(&a.QueueMsgMax, "queue-msg-max", 1, "the queues' message count")
+	fs.Uint64Var(&a.Generation, "generation", 0, "the options' generation")
+	fs.Uint64Var(&a.SlotGen, "slot-gen", 0, "the scoreboard slot's generation")
 	o, err := options.Parse(fs, argv)
 	if err != nil {
 		return Args{}, fmt.Errorf("worker arguments: %w", err)
 	}
 	a.Options = o
-	a.Role = Role(*role)
 	switch {
-	case a.Role != RoleRouter && a.Role != RoleDeliverer && a.Role != RoleWill && a.Role != RoleSys:
-		return Args{}, fmt.Errorf("worker arguments: unknown role %q", *role)
-	case a.Queue == "" || a.StateDir == "":
-		return Args{}, fmt.Errorf("worker arguments: -queue and -state-dir are required")
+	case a.Slot < 0:
+		return Args{}, fmt.Errorf("worker arguments: -slot is required")
+	case a.Instance == "" || a.StateDir == "":
+		return Args{}, fmt.Errorf("worker arguments: -instance and -state-dir are required")
 	case a.QueueMsgSize <= 0:
 		return Args{}, fmt.Errorf("worker arguments: -queue-msg-size must be positive")
 	}
 	return a, nil
+}
+
+// Env returns the environment a worker starts with: base (the
+// supervisor's), with GOMAXPROCS=1. A worker serves one client at a time
+// on one loop; a single P saves about 120 KiB and a thread per process and
+// turns off the runtime's periodic re-reading of the CPU quota (see
+// docs/ARCHITECTURE.md, "Lean workers").
+func Env(base []string) []string {
+	env := make([]string, 0, len(base)+1)
+	for _, kv := range base {
+		if !strings.HasPrefix(kv, "GOMAXPROCS=") {
+			env = append(env, kv)
+		}
+	}
+	return append(env, "GOMAXPROCS=1")
 }

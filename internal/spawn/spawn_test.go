@@ -2,6 +2,7 @@ package spawn
 
 import (
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -13,24 +14,21 @@ import (
 func TestArgvParseRoundTrip(t *testing.T) {
 	o := options.Default()
 	o.StateDir, o.MaxInflight, o.StallTimeout, o.ACLFile = "/run/forkmq state", 7, 3*time.Second, "/etc/acl"
-	for _, role := range []Role{RoleRouter, RoleDeliverer, RoleWill} {
-		a := Args{Role: role, Queue: "forkmq.abc.7", Instance: "abc", Remote: "127.0.0.1:5000",
-			QueueMsgSize: 896, QueueMsgMax: 10, Partner: 42, Options: o}
-		argv := a.Argv()
-		if argv[0] != a.ProcessTitle() {
-			t.Errorf("argv[0] %q, want the process title %q", argv[0], a.ProcessTitle())
-		}
-		got, err := Parse(argv[1:])
-		if err != nil {
-			t.Fatalf("%s: %v", role, err)
-		}
-		if !reflect.DeepEqual(got.Options.Args(), a.Options.Args()) {
-			t.Errorf("%s: options differ:\n got  %v\n want %v", role, got.Options.Args(), a.Options.Args())
-		}
-		got.Options, a.Options = options.Options{}, options.Options{}
-		if !reflect.DeepEqual(got, a) {
-			t.Errorf("%s: got %+v, want %+v", role, got, a)
-		}
+	a := Args{Slot: 12, Instance: "abc", QueueMsgSize: 896, QueueMsgMax: 10, Generation: 3, SlotGen: 8, Options: o}
+	argv := a.Argv()
+	if argv[0] != Title {
+		t.Errorf("argv[0] %q, want the title %q", argv[0], Title)
+	}
+	got, err := Parse(argv[1:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got.Options.Args(), a.Options.Args()) {
+		t.Errorf("options differ:\n got  %v\n want %v", got.Options.Args(), a.Options.Args())
+	}
+	got.Options, a.Options = options.Options{}, options.Options{}
+	if !reflect.DeepEqual(got, a) {
+		t.Errorf("got %+v, want %+v", got, a)
 	}
 }
 
@@ -39,15 +37,28 @@ func TestParseRefuses(t *testing.T) {
 		name string
 		argv []string
 	}{
-		{"no role", []string{"-queue", "q", "-state-dir", "/s", "-queue-msg-size", "10"}},
-		{"unknown role", []string{"-role", "sweeper", "-queue", "q", "-state-dir", "/s", "-queue-msg-size", "10"}},
-		{"no queue", []string{"-role", "router", "-state-dir", "/s", "-queue-msg-size", "10"}},
-		{"no message size", []string{"-role", "router", "-queue", "q", "-state-dir", "/s"}},
-		{"a bad option", []string{"-role", "router", "-queue", "q", "-state-dir", "/s", "-queue-msg-size", "10", "-max-inflight", "0"}},
+		{"no slot", []string{"-instance", "i", "-state-dir", "/s", "-queue-msg-size", "10"}},
+		{"no instance", []string{"-slot", "0", "-state-dir", "/s", "-queue-msg-size", "10"}},
+		{"no state dir", []string{"-slot", "0", "-instance", "i", "-queue-msg-size", "10"}},
+		{"no message size", []string{"-slot", "0", "-instance", "i", "-state-dir", "/s"}},
+		{"a bad option", []string{"-slot", "0", "-instance", "i", "-state-dir", "/s", "-queue-msg-size", "10", "-max-inflight", "0"}},
 	}
 	for _, tt := range tests {
 		if _, err := Parse(tt.argv); err == nil {
 			t.Errorf("%s: Parse(%q) accepted", tt.name, tt.argv)
+		}
+	}
+}
+
+// TestEnv: a worker runs with one P, whatever the supervisor's environment.
+func TestEnv(t *testing.T) {
+	tests := []struct{ base, want []string }{
+		{nil, []string{"GOMAXPROCS=1"}},
+		{[]string{"A=1", "GOMAXPROCS=8", "B=2"}, []string{"A=1", "B=2", "GOMAXPROCS=1"}},
+	}
+	for _, tt := range tests {
+		if got := Env(tt.base); !slices.Equal(got, tt.want) {
+			t.Errorf("Env(%q) = %q, want %q", tt.base, got, tt.want)
 		}
 	}
 }

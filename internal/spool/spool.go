@@ -14,16 +14,43 @@ import (
 // Spool is a spool directory.
 type Spool struct {
 	dir string
+	tmp string // where Write makes its files: tmp/, or a worker's own folder in it
 	seq atomic.Uint64
 	pid string
 }
 
-// Open opens (and creates, mode 0700) the spool directory.
+// Open opens (and creates) the spool directory. Folders are made mode 0770
+// and files 0660, less the umask: the broker's umask keeps them its own
+// user's, unless workers run under several user ids sharing a group.
 func Open(dir string) (*Spool, error) {
-	if err := os.MkdirAll(filepath.Join(dir, "tmp"), 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Join(dir, "tmp"), 0o770); err != nil {
 		return nil, fmt.Errorf("spool: %w", err)
 	}
-	return &Spool{dir: dir, pid: strconv.Itoa(os.Getpid())}, nil
+	return &Spool{dir: dir, tmp: filepath.Join(dir, "tmp"), pid: strconv.Itoa(os.Getpid())}, nil
+}
+
+// OpenWorker opens the spool for a worker in slot: its temporary files go
+// to a folder of its own, tmp/<slot>, which the supervisor removes when
+// the worker is gone (RemoveTemp), whatever a worker killed mid-write left.
+func OpenWorker(dir string, slot int) (*Spool, error) {
+	s, err := Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	s.tmp = filepath.Join(s.tmp, strconv.Itoa(slot))
+	if err := os.Mkdir(s.tmp, 0o770); err != nil && !errors.Is(err, os.ErrExist) {
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	return s, nil
+}
+
+// RemoveTemp removes the temporary folder of the worker in slot, and what
+// it holds.
+func (s *Spool) RemoveTemp(slot int) error {
+	if err := os.RemoveAll(filepath.Join(s.dir, "tmp", strconv.Itoa(slot))); err != nil {
+		return fmt.Errorf("spool: remove tmp/%d: %w", slot, err)
+	}
+	return nil
 }
 
 // Dir is the spool directory.
@@ -31,7 +58,7 @@ func (s *Spool) Dir() string { return s.dir }
 
 // AddQueue creates the spool folder of a queue.
 func (s *Spool) AddQueue(queue string) error {
-	if err := os.Mkdir(s.queueDir(queue), 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+	if err := os.Mkdir(s.queueDir(queue), 0o770); err != nil && !errors.Is(err, os.ErrExist) {
 		return fmt.Errorf("spool: add queue %s: %w", queue, err)
 	}
 	return nil
@@ -74,7 +101,7 @@ func (s *Spool) ClearTemp() error {
 	if err := os.RemoveAll(tmp); err != nil {
 		return fmt.Errorf("spool: clear tmp: %w", err)
 	}
-	return os.MkdirAll(tmp, 0o700)
+	return os.MkdirAll(tmp, 0o770)
 }
 
 func (s *Spool) queueDir(queue string) string { return filepath.Join(s.dir, queue) }
@@ -91,8 +118,8 @@ type Item struct {
 // Write stores a publication body in a new temporary spool file.
 func (s *Spool) Write(body []byte) (*Item, error) {
 	name := fmt.Sprintf("%016x-%s-%d", time.Now().UnixNano(), s.pid, s.seq.Add(1))
-	path := filepath.Join(s.dir, "tmp", name)
-	if err := os.WriteFile(path, body, 0o600); err != nil {
+	path := filepath.Join(s.tmp, name)
+	if err := os.WriteFile(path, body, 0o660); err != nil {
 		os.Remove(path)
 		return nil, fmt.Errorf("spool: write: %w", err)
 	}
@@ -103,8 +130,8 @@ func (s *Spool) Write(body []byte) (*Item, error) {
 // with what r yields (a retained payload streamed from disk, say).
 func (s *Spool) WriteFrom(head []byte, r io.Reader) (*Item, error) {
 	name := fmt.Sprintf("%016x-%s-%d", time.Now().UnixNano(), s.pid, s.seq.Add(1))
-	path := filepath.Join(s.dir, "tmp", name)
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	path := filepath.Join(s.tmp, name)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o660)
 	if err != nil {
 		return nil, fmt.Errorf("spool: write: %w", err)
 	}
@@ -127,7 +154,7 @@ func (it *Item) Name() string { return it.name }
 
 // LinkTo gives queue its own copy (a hard link) of the item.
 func (it *Item) LinkTo(queue string) error {
-	if err := os.Link(filepath.Join(it.s.dir, "tmp", it.name), filepath.Join(it.s.queueDir(queue), it.name)); err != nil {
+	if err := os.Link(filepath.Join(it.s.tmp, it.name), filepath.Join(it.s.queueDir(queue), it.name)); err != nil {
 		return fmt.Errorf("spool: link for %s: %w", queue, err)
 	}
 	return nil
@@ -140,7 +167,7 @@ func (it *Item) Unlink(queue string) {
 
 // Release removes the temporary name; linked copies stay.
 func (it *Item) Release() {
-	os.Remove(filepath.Join(it.s.dir, "tmp", it.name))
+	os.Remove(filepath.Join(it.s.tmp, it.name))
 }
 
 // Take opens queue's copy of a spooled publication and unlinks it, so the

@@ -47,21 +47,6 @@ func (l Layout) Clients() string { return l.path("clients") }
 // ClientRecord is a connection's record.
 func (l Layout) ClientRecord(conn string) string { return l.path("clients", conn) }
 
-// ClientID holds a connection's client identifier.
-func (l Layout) ClientID(conn string) string { return l.path("clients", conn+".id") }
-
-// Will holds a connection's will message (an envelope).
-func (l Layout) Will(conn string) string { return l.path("clients", conn+".will") }
-
-// AdoptedSession holds the persistent session queue a connection adopted.
-func (l Layout) AdoptedSession(conn string) string { return l.path("clients", conn+".session") }
-
-// IDs is the folder of client-identifier locks.
-func (l Layout) IDs() string { return l.path("ids") }
-
-// IDLock is the lock file of a client identifier.
-func (l Layout) IDLock(hash string) string { return l.path("ids", hash) }
-
 // Sessions is the folder of persistent sessions.
 func (l Layout) Sessions() string { return l.path("sessions") }
 

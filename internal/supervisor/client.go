@@ -6,118 +6,128 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
-	"strings"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/forkmq/forkmq/internal/admission"
+	"github.com/forkmq/forkmq/internal/control"
 	"github.com/forkmq/forkmq/internal/queue"
 	"github.com/forkmq/forkmq/internal/spawn"
-	"github.com/forkmq/forkmq/internal/state"
 )
 
-// client is one connection and its pair of workers.
+// takeoverWait bounds how long a claim of a client identifier waits for
+// the connection holding it to end, be cleaned up and have its will
+// published; past it the claim is refused and the old pair killed.
+const takeoverWait = 5 * time.Second
+
+// client is one connection, the pair of workers serving it, and what the
+// supervisor keeps for it: the client identifier it was granted, its will.
 type client struct {
-	queue     string
+	conn      string // its queue's name, forkmq.<instance>.<seq>
 	remote    string
 	started   time.Time
-	router    *workerProc
-	deliverer *workerProc
-	will      *workerProc // publishing the will, after both are gone
-	reason    string      // why it ended (see workerExited)
-	// genericReason: reason is only "socket closed" or "stopped", which a
-	// later, more telling exit replaces.
+	group     *group
+	router    *worker
+	deliverer *worker
+	// A worker is done with the client once it said CleanupDone, or died.
+	routerDone, delivererDone bool
+	partnerTimer              *time.Timer // stops a worker that does not follow its partner's end
+
+	id         string  // the client identifier it claimed
+	granted    bool    // it holds id (s.owners)
+	claiming   *client // the connection whose identifier it waits for
+	claimant   *client // the newer connection waiting for its identifier
+	claimTimer *time.Timer
+
+	will          *os.File // announced by its router, published if it ends abnormally
+	willWorker    *worker
+	willPublished bool
+	session       string // the persistent session it adopted
+
+	reason        string // why it ended (see noteEnd)
 	genericReason bool
 }
 
-// workerProc is one worker process as the supervisor tracks it.
-type workerProc struct {
-	role     spawn.Role
-	cmd      *exec.Cmd
-	pid      int
-	exited   bool
-	stopSent bool
-	slot     string // its scoreboard slot (spawn.Args.Slot)
+// pendingConn is an accepted connection waiting for a pair of workers.
+type pendingConn struct {
+	conn  net.Conn
+	timer *time.Timer
 }
 
-func (c *client) worker(r spawn.Role) *workerProc {
-	switch r {
-	case spawn.RoleRouter:
-		return c.router
-	case spawn.RoleWill:
-		return c.will
-	}
-	return c.deliverer
-}
-
-// done reports whether every started worker has exited.
-func (c *client) done() bool {
-	return (c.router == nil || c.router.exited) && (c.deliverer == nil || c.deliverer.exited)
-}
-
-// spawnLimit names the limit behind a failed exec, when there is one.
-func spawnLimit(err error) error {
-	switch {
-	case errors.Is(err, syscall.EAGAIN):
-		return &admission.LimitError{Limit: "processes (RLIMIT_NPROC, kernel.pid_max or the cgroup's pids.max)",
-			Fix: "raise `ulimit -u`, kernel.pid_max or pids.max, or lower -max-clients", Err: err}
-	case errors.Is(err, syscall.EMFILE), errors.Is(err, syscall.ENFILE):
-		return &admission.LimitError{Limit: "open files (RLIMIT_NOFILE or fs.file-max)",
-			Fix: "raise `ulimit -n` or fs.file-max, or lower -max-clients", Err: err}
-	case errors.Is(err, syscall.ENOMEM):
-		return &admission.LimitError{Limit: "memory", Fix: "free memory or lower -max-clients", Err: err}
-	}
-	return fmt.Errorf("start worker: %w", err)
-}
-
-// admit sets up a new client: record, queue, spool folder, then the two
-// workers. Any failure undoes what was done and refuses the client with
-// CONNACK 3, so no half-set-up client is ever left behind.
+// admit decides on a new connection: it is refused at the accept rate's or
+// -max-clients' limit, handed to an idle pair, or kept waiting for one.
 func (s *Supervisor) admit(conn net.Conn) {
-	remote := conn.RemoteAddr().String()
-	if err := s.gate.Admit(time.Now(), len(s.clients)); err != nil {
+	if s.stopping {
+		conn.Close()
+		return
+	}
+	now := time.Now()
+	s.pool.lastClient = now
+	if err := s.gate.Admit(now, len(s.clients)+len(s.pending)); err != nil {
 		s.refuser.Refuse(conn, err)
 		return
 	}
+	if r, d := s.pool.takePair(s.groupCap()); r != nil {
+		s.startClient(conn, r, d)
+	} else {
+		p := &pendingConn{conn: conn}
+		p.timer = s.later(pendingWait, func() { s.pendingTimedOut(p) })
+		s.pending = append(s.pending, p)
+	}
+	s.poolChanged()
+}
+
+// pendingTimedOut refuses a connection that waited too long for a pair.
+func (s *Supervisor) pendingTimedOut(p *pendingConn) {
+	for i, q := range s.pending {
+		if q == p {
+			s.pending = append(s.pending[:i], s.pending[i+1:]...)
+			s.refuser.Refuse(p.conn, &admission.LimitError{Limit: "worker pool",
+				Fix: "raise -pool-min-spare (or -pool-spawn-rate), or check the workers start (the log says why not)",
+				Err: fmt.Errorf("no worker pair ready within %v", pendingWait)})
+			return
+		}
+	}
+}
+
+// startClient sets a client up and hands it to an idle pair: a record, its
+// spool folder, the pair channel, then one Hand to each worker.
+// A failure before the Hands undoes what was done, puts the pair back and
+// refuses the client with CONNACK 3, naming the limit.
+func (s *Supervisor) startClient(conn net.Conn, r, d *worker) {
 	s.seq++
-	c := &client{queue: s.state.ConnQueue(strconv.FormatUint(s.seq, 10)), remote: remote, started: time.Now()}
-	if err := s.startClient(c, conn); err != nil {
-		s.undo(c)
+	c := &client{conn: s.state.ConnQueue(strconv.FormatUint(s.seq, 10)), remote: conn.RemoteAddr().String(),
+		started: time.Now(), group: r.group, router: r, deliverer: d}
+	if err := s.handOver(c, conn); err != nil {
+		s.removeConnState(c.conn)
+		s.state.removeClient(c.conn)
+		r.idle, d.idle = time.Now(), time.Now()
+		r.group.idle = append(r.group.idle, d, r)
 		s.refuser.Refuse(conn, err)
 		return
 	}
 	conn.Close() // the workers hold the socket now
-	s.clients[c.queue] = c
-	s.log.Debug().Str("queue", c.queue).Str("remote", remote).Int("router_pid", pidOf(c.router)).
-		Int("deliverer_pid", pidOf(c.deliverer)).Msg("workers started")
+	s.log.Debug().Str("queue", c.conn).Str("remote", c.remote).Int("router_pid", r.pid).Int("deliverer_pid", d.pid).
+		Msg("client handed to a pair")
 }
 
-func (s *Supervisor) startClient(c *client, conn net.Conn) error {
-	if err := s.state.addClient(c.queue, c.remote); err != nil {
+func (s *Supervisor) handOver(c *client, conn net.Conn) error {
+	if err := s.state.addClient(c.conn, c.remote); err != nil {
 		return err
 	}
-	q, err := queue.Create(c.queue, s.attr)
-	if err != nil {
-		var le *queue.LimitError
-		if errors.As(err, &le) {
-			return &admission.LimitError{Limit: le.Limit, Fix: le.Fix, Err: err}
-		}
-		return fmt.Errorf("create queue: %w", err)
-	}
-	defer q.Close() // the workers inherit their own descriptors
-	if err := s.spool.AddQueue(c.queue); err != nil {
+	// The queue is the router's to create, under its uid, once the client
+	// has claimed its identifier (see control.Hand); the record above lets
+	// a sweep find it whatever happens.
+	if err := s.spool.AddQueue(c.conn); err != nil {
 		return err
 	}
 	tcp, ok := conn.(*net.TCPConn)
 	if !ok {
 		return fmt.Errorf("connection is %T, not TCP", conn)
 	}
-	sock, err := tcp.File() // a blocking duplicate for the children
+	sock, err := tcp.File()
 	if err != nil {
 		return spawnLimit(err)
 	}
@@ -130,25 +140,175 @@ func (s *Supervisor) startClient(c *client, conn net.Conn) error {
 	delivererEnd, routerEnd := os.NewFile(uintptr(fds[0]), "pair"), os.NewFile(uintptr(fds[1]), "pair")
 	defer delivererEnd.Close()
 	defer routerEnd.Close()
-	if c.deliverer, err = s.startWorker(c, spawn.RoleDeliverer, []*os.File{sock, s.lifelineR, q.File(), delivererEnd}, 0); err != nil {
-		return err
-	}
-	if c.router, err = s.startWorker(c, spawn.RoleRouter, []*os.File{sock, s.lifelineR, q.File(), routerEnd}, c.deliverer.pid); err != nil {
-		return err
+
+	// From here on the client is its workers': a Hand that fails kills its
+	// worker, and the client ends like one whose worker died.
+	s.clients[c.conn] = c
+	c.group.clients++
+	c.router.client, c.deliverer.client = c, c
+	for _, h := range []struct {
+		w, partner *worker
+		role       control.Role
+		pair       *os.File
+	}{
+		{c.deliverer, c.router, control.RoleDeliverer, delivererEnd},
+		{c.router, c.deliverer, control.RoleRouter, routerEnd},
+	} {
+		err := s.send(h.w, &control.Hand{Role: h.role, Conn: c.conn, Remote: c.remote, Generation: s.gen,
+			Partner: uint32(h.partner.pid), Socket: sock, Pair: h.pair})
+		if err != nil {
+			s.kill(h.w)
+		}
 	}
 	return nil
 }
 
-// undo removes a client whose set-up failed half-way. A worker that did
-// start is killed; its wait goroutine reports the exit, and cleanup runs then.
-func (s *Supervisor) undo(c *client) {
-	if c.deliverer != nil {
-		s.clients[c.queue] = c
-		s.stopWorker(c.deliverer)
+// claim decides on a router's claim of a client identifier [MQTT-3.1.4-2]:
+// granted at once when nobody holds it; otherwise the connection holding
+// it is taken over, and the claim is granted once that connection is gone,
+// cleaned up and its will published (finish). The newest claim wins.
+func (s *Supervisor) claim(w *worker, m *control.Claim) {
+	c := w.client
+	if c == nil || c.router != w {
+		s.kill(w)
 		return
 	}
-	s.removeConnState(c.queue)
-	s.state.removeClient(c.queue)
+	c.id = m.ClientID
+	if s.stopping {
+		s.sendIfAllowed(w, &control.Refuse{ClientID: c.id, Reason: control.RefuseShutdown})
+		return
+	}
+	owner := s.owners[c.id]
+	if owner == nil {
+		s.grant(c, false)
+		return
+	}
+	if prev := owner.claimant; prev != nil {
+		prev.claimTimer.Stop()
+		prev.claiming = nil
+		s.sendIfAllowed(prev.router, &control.Refuse{ClientID: prev.id, Reason: control.RefuseBusy})
+	}
+	owner.claimant, c.claiming = c, owner
+	c.claimTimer = s.later(takeoverWait, func() { s.takeoverTimedOut(owner, c) })
+	s.log.Info().Str("client_id", c.id).Str("previous", owner.conn).Int("previous_router_pid", owner.router.pid).
+		Str("by", c.remote).Msg("client id already connected; ending the earlier connection")
+	if !owner.routerDone {
+		s.sendIfAllowed(owner.router, &control.Takeover{By: c.remote})
+	}
+}
+
+// grant gives c its client identifier.
+func (s *Supervisor) grant(c *client, replaced bool) {
+	if s.sendIfAllowed(c.router, &control.Grant{ClientID: c.id, Replaced: replaced}) {
+		s.owners[c.id], c.granted = c, true
+	}
+}
+
+// takeoverTimedOut refuses a claim whose old connection did not end in
+// time, and kills that connection's workers.
+func (s *Supervisor) takeoverTimedOut(owner, c *client) {
+	if owner.claimant != c {
+		return
+	}
+	owner.claimant, c.claiming = nil, nil
+	s.log.Error().Str("client_id", c.id).Str("previous", owner.conn).Dur("waited", takeoverWait).
+		Msg("the earlier connection did not end in time; refusing the new one and killing the old one's workers")
+	s.sendIfAllowed(c.router, &control.Refuse{ClientID: c.id, Reason: control.RefuseTimeout})
+	for _, w := range []*worker{owner.router, owner.deliverer, owner.willWorker} {
+		if w != nil && w.client == owner {
+			s.kill(w)
+		}
+	}
+}
+
+// keepWill keeps (or, nil, discards) the will a router announced.
+func (s *Supervisor) keepWill(w *worker, m *control.Will) {
+	c := w.client
+	if c == nil || c.router != w {
+		closeFiles(m)
+		return
+	}
+	if c.will != nil {
+		c.will.Close()
+		c.will = nil
+	}
+	if m != nil {
+		c.will = m.File
+	}
+}
+
+// cleanupDone notes that a worker has dropped its client.
+func (s *Supervisor) cleanupDone(w *worker, m *control.CleanupDone) {
+	c := w.client
+	switch {
+	case c == nil:
+	case c.willWorker == w:
+		if m.End != spawn.ExitOrderly {
+			s.log.Error().Str("queue", c.conn).Int("pid", w.pid).Str("exit", m.End.String()).Msg("will not published")
+			c.willPublished = false
+		}
+		s.finish(c)
+	default:
+		role := w.track.Role.String()
+		s.workerDone(c, w, role+": "+m.End.String(), genericEnd(m.End),
+			w == c.deliverer && m.End == spawn.ExitOrderly)
+	}
+}
+
+// workerLost handles a worker that died while it served c.
+func (s *Supervisor) workerLost(c *client, w *worker, reason string) {
+	if c.willWorker == w {
+		s.log.Error().Str("queue", c.conn).Int("pid", w.pid).Str("exit", reason).Msg("will worker failed")
+		c.willPublished = false
+		s.finish(c)
+		return
+	}
+	s.workerDone(c, w, reason, false, false)
+}
+
+// workerDone notes that one worker of c is done with it. The other follows
+// by itself (the socket is shut down, or the pair channel closed); one that
+// does not within the grace period is stopped. Once both are done the
+// client's state is removed.
+func (s *Supervisor) workerDone(c *client, w *worker, reason string, generic, quiet bool) {
+	done, partner, partnerDone := &c.routerDone, c.deliverer, c.delivererDone
+	if w == c.deliverer {
+		done, partner, partnerDone = &c.delivererDone, c.router, c.routerDone
+	}
+	if *done {
+		return
+	}
+	*done = true
+	// The first end usually tells why the connection ended, but a telling
+	// one (a slow consumer, a protocol error, a signal) beats a generic one
+	// (the socket closed, a stop), whichever came first; the deliverer's
+	// orderly end after a close request says nothing new.
+	if !quiet && (c.reason == "" || c.genericReason && !generic) {
+		c.reason, c.genericReason = reason, generic
+	}
+	if !partnerDone {
+		if w.reaped {
+			s.stop(partner, control.StopPartner)
+		} else {
+			c.partnerTimer = s.later(s.cfg.StopGrace, func() {
+				if !c.routerDone || !c.delivererDone {
+					s.stop(partner, control.StopPartner)
+				}
+			})
+		}
+		return
+	}
+	if c.partnerTimer != nil {
+		c.partnerTimer.Stop()
+	}
+	s.cleanup(c)
+}
+
+// genericEnd reports an end that says little about why the connection
+// ended: the socket closed under the worker, its partner ended it, or the
+// supervisor stopped it.
+func genericEnd(e spawn.ExitCode) bool {
+	return e == spawn.ExitSocketClosed || e == spawn.ExitStopped || e == spawn.ExitPartnerEnded
 }
 
 // cleanup removes what a gone connection leaves: topic entries first (so no
@@ -160,48 +320,72 @@ func (s *Supervisor) cleanup(c *client) {
 	s.cleaning++
 	go func() {
 		s.cleaners <- struct{}{}
-		s.removeConnState(c.queue)
-		s.removeLeftovers(c)
+		s.removeConnState(c.conn)
 		<-s.cleaners
 		s.cleaned <- c
 	}()
 }
 
 // cleanedUp continues after a connection's state is gone: if it left a will
-// (it ended without DISCONNECT), a will worker publishes it before the
+// (it ended without DISCONNECT), a pool worker publishes it before the
 // records go [MQTT-3.1.2-8].
 func (s *Supervisor) cleanedUp(c *client) {
 	s.cleaning--
-	if c.router != nil && fileExists(s.state.Will(c.queue)) {
-		w, err := s.startWorker(c, spawn.RoleWill, []*os.File{nil, s.lifelineR}, 0)
-		if err == nil {
-			c.will = w
-			return
-		}
-		s.log.Error().Err(err).Str("queue", c.queue).Msg("will not published: cannot start a will worker")
+	if c.will != nil {
+		s.wills = append(s.wills, c)
+		s.poolChanged()
+		return
 	}
 	s.finish(c)
 }
 
-// finish removes the connection's records and logs its end.
+// publishWill hands c's will to an idle worker.
+func (s *Supervisor) publishWill(w *worker, c *client) {
+	c.willWorker, w.client = w, c
+	err := s.send(w, &control.PublishWill{Conn: c.conn, File: c.will})
+	c.will.Close()
+	c.will = nil
+	if err != nil {
+		s.log.Error().Err(err).Str("queue", c.conn).Msg("will not published: the worker took no orders")
+		s.kill(w)
+		s.finish(c)
+		return
+	}
+	c.willPublished = true
+}
+
+// finish removes the connection's records, logs its end, and grants its
+// client identifier to the connection that waits for it.
 func (s *Supervisor) finish(c *client) {
-	delete(s.clients, c.queue)
-	id := s.state.clientID(c.queue)
-	s.state.removeClient(c.queue)
-	if c.router == nil {
-		return // refused during set-up; already logged
+	if _, ok := s.clients[c.conn]; !ok {
+		return
+	}
+	delete(s.clients, c.conn)
+	c.group.clients--
+	s.state.removeClient(c.conn)
+	if o := c.claiming; o != nil && o.claimant == c {
+		o.claimant = nil
+		c.claimTimer.Stop()
+	}
+	if c.granted && s.owners[c.id] == c {
+		delete(s.owners, c.id)
 	}
 	s.log.Info().
-		Str("client_id", id).
+		Str("client_id", c.id).
 		Str("remote", c.remote).
-		Int("router_pid", pidOf(c.router)).
-		Int("deliverer_pid", pidOf(c.deliverer)).
-		Str("conn", c.queue).
-		Str("queue", c.queue).
+		Int("router_pid", c.router.pid).
+		Int("deliverer_pid", c.deliverer.pid).
+		Str("conn", c.conn).
+		Str("queue", c.conn).
 		Str("reason", cmp.Or(c.reason, "deliverer: orderly")).
-		Bool("will_published", c.will != nil).
+		Bool("will_published", c.willPublished).
 		Dur("connected_for", time.Since(c.started)).
 		Msg("client disconnected")
+	if n := c.claimant; n != nil {
+		c.claimant, n.claiming = nil, nil
+		n.claimTimer.Stop()
+		s.grant(n, true)
+	}
 }
 
 // removeConnState removes a connection's topic entries, queue and spool.
@@ -215,41 +399,4 @@ func (s *Supervisor) removeConnState(name string) {
 	if err := s.spool.RemoveQueue(name); err != nil {
 		s.log.Error().Err(err).Str("queue", name).Msg("remove spool")
 	}
-}
-
-// removeLeftovers removes what a router may leave when it dies without
-// tidying up: its claim on the client identifier, and spool files it was
-// writing. It runs once both workers are reaped.
-func (s *Supervisor) removeLeftovers(c *client) {
-	if id := s.state.clientID(c.queue); id != "" {
-		releaseIDLock(s.state.IDLock(state.HashClientID(id)), c.queue)
-	}
-	if c.router != nil {
-		matches, _ := filepath.Glob(filepath.Join(s.spool.Dir(), "tmp", "*-"+strconv.Itoa(c.router.pid)+"-*"))
-		for _, m := range matches {
-			os.Remove(m)
-		}
-	}
-}
-
-// releaseIDLock removes a client-id lock file that still names conn,
-// holding the lock while it does so that no other router owns it then.
-func releaseIDLock(path, conn string) {
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		return
-	}
-	defer f.Close()
-	if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) != nil {
-		return // a live router holds it
-	}
-	b, _ := os.ReadFile(path)
-	if owner, _, _ := strings.Cut(string(b), " "); owner == conn {
-		os.Remove(path)
-	}
-}
-
-func fileExists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
 }

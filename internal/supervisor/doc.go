@@ -1,13 +1,29 @@
-// Package supervisor is the broker's parent process: it listens, and for
-// every accepted client creates the client's POSIX queue and starts the
-// client's two workers (router and deliverer, see package worker), handing
-// down the socket as an inherited descriptor. It reaps the workers, stops the
-// partner of any worker that exits, and cleans up the client's queue, topic
-// entries and spool once both are gone.
+// Package supervisor is the broker's parent process and the arbiter of its
+// workers' lives, after OpenSSH's privileged monitor and Apache's prefork.
+//
+// It keeps a pool of idle worker processes (package worker) started ahead
+// of demand, each with a control channel (package control) to it. For
+// every accepted client it records the connection, creates its POSIX queue,
+// makes the pair channel, and hands two idle workers of the pool the
+// client's descriptors over their control channels (control.Hand): one
+// becomes the client's router, the other its deliverer. It decides who
+// serves a client identifier (control.Claim: an older connection is taken
+// over, cleaned up and its will published before the claim is granted),
+// keeps each client's will until the client ends, publishes it with another
+// pool worker, removes the client's queue, topic entries and spool once
+// both workers have dropped the client, and puts the workers back in the
+// pool — or stops them after -clients-per-worker clients. The pool refills
+// at prefork's ramp (1, 2, 4 … -pool-spawn-rate pairs a second) while it is
+// short, starts a pair at once for a client waiting for one, and shrinks
+// one pair a second above -pool-max-spare, or to nothing once no client
+// has come for -pool-linger.
 //
 // The supervisor never parses MQTT and never reads a socket or a queue; a
-// stuck client can never stall it. One loop acts on everything — accepted
-// connections, worker exits and signals — so no state is shared between
-// goroutines (the accept loop and the per-child wait goroutines only send
-// events to it).
+// stuck client can never stall it, and no worker signals or inspects
+// another. One loop acts on everything — accepted connections, control
+// messages, reaped workers (SIGCHLD), finished cleanups, timers and
+// signals — so no state is shared between goroutines (the accept loop, the
+// control readers and the timers only send events to it). Every control
+// message is checked against the table of package control: a message a
+// worker may not send in its state ends that worker, with a log line.
 package supervisor

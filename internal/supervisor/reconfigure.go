@@ -10,11 +10,12 @@ import (
 // (brokerconf.Live). It returns once the loop has taken it.
 func (s *Supervisor) Reconfigure(o options.Options) { s.reconf <- o }
 
-// reconfigure applies new live options in the main loop: workers started
-// from now on get them. A connected client's router keeps the access files
-// it was started with (it re-reads their contents on SIGHUP); a new
-// connection's router loads the ones named now. Files that do not load
-// change nothing, as at start.
+// reconfigure applies new live options in the main loop: every worker is
+// told them (control.Reload), so that idle pool workers serve their next
+// clients with them and connected routers load access files named anew
+// (or re-read the same ones); the $SYS worker takes the new interval, and
+// is started if $SYS was off. Files that do not load change nothing, as at
+// start.
 func (s *Supervisor) reconfigure(o options.Options) {
 	if o.PasswordFile != "" || o.ACLFile != "" {
 		if _, err := auth.Load(auth.Config{PasswordFile: o.PasswordFile, ACLFile: o.ACLFile, AllowAnonymous: o.AllowAnon}); err != nil {
@@ -23,8 +24,7 @@ func (s *Supervisor) reconfigure(o options.Options) {
 		}
 	}
 	s.cfg.PasswordFile, s.cfg.ACLFile, s.cfg.AllowAnon = o.PasswordFile, o.ACLFile, o.AllowAnon
-	if o.SysInterval != s.cfg.SysInterval {
-		s.cfg.SysInterval = o.SysInterval
-		s.restartSys()
-	}
+	s.cfg.SysInterval = o.SysInterval
+	s.reload()
+	s.startSys()
 }

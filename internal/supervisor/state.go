@@ -30,8 +30,8 @@ func openStateDir(path string) (*stateDir, error) {
 	h := fnv.New32a()
 	h.Write([]byte(abs))
 	l := state.Layout{Root: abs, Instance: fmt.Sprintf("%08x", h.Sum32())}
-	for _, dir := range []string{l.Clients(), l.IDs(), l.Sessions()} {
-		if err := os.MkdirAll(dir, 0o700); err != nil {
+	for _, dir := range []string{l.Clients(), l.Sessions()} {
+		if err := os.MkdirAll(dir, 0o770); err != nil {
 			return nil, fmt.Errorf("state dir: %w", err)
 		}
 	}
@@ -63,29 +63,20 @@ func (d *stateDir) close() {
 // addClient records a connection before its queue exists, so that a sweep
 // after a crash finds every queue this broker may have created.
 func (d *stateDir) addClient(conn, remote string) error {
-	if err := os.WriteFile(d.ClientRecord(conn), []byte(remote+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(d.ClientRecord(conn), []byte(remote+"\n"), 0o660); err != nil {
 		return fmt.Errorf("client record: %w", err)
 	}
 	return nil
 }
 
-// removeClient removes every record of a connection.
+// removeClient removes the record of a connection.
 func (d *stateDir) removeClient(conn string) {
-	for _, p := range []string{d.ClientID(conn), d.Will(conn), d.AdoptedSession(conn), d.ClientRecord(conn)} {
-		os.Remove(p)
-	}
+	os.Remove(d.ClientRecord(conn))
 }
 
-// clientID is the identifier the router recorded, "" if none yet.
-func (d *stateDir) clientID(conn string) string {
-	b, err := os.ReadFile(d.ClientID(conn))
-	if err != nil {
-		return ""
-	}
-	return string(b)
-}
-
-// recordedConns lists the connections that have records.
+// recordedConns lists the connections that have records, and removes
+// every other file in clients/ (brokers before the control channel kept a
+// connection's client identifier, will and adopted session there).
 func (d *stateDir) recordedConns() ([]string, error) {
 	names, err := readNames(d.Clients())
 	if err != nil {
@@ -93,8 +84,10 @@ func (d *stateDir) recordedConns() ([]string, error) {
 	}
 	var conns []string
 	for _, n := range names {
-		if !strings.Contains(n[len(d.QueuePrefix()):], ".") && strings.HasPrefix(n, d.QueuePrefix()) {
+		if rest, ok := strings.CutPrefix(n, d.QueuePrefix()); ok && !strings.Contains(rest, ".") {
 			conns = append(conns, n)
+		} else {
+			os.Remove(filepath.Join(d.Clients(), n))
 		}
 	}
 	return conns, nil
@@ -128,8 +121,7 @@ func readNames(dir string) ([]string, error) {
 }
 
 // sweep removes what earlier brokers on this state directory left of their
-// connections: queues, topic entries, spool copies, records and client-id
-// locks. Persistent sessions — their subscriptions, mailboxes and records —
+// connections: queues, topic entries, spool copies and records. Persistent sessions — their subscriptions, mailboxes and records —
 // are kept; their kernel queues are unlinked when unlinkSessions is set (at
 // shutdown: a stopped broker leaves no queue behind).
 func (s *Supervisor) sweep(unlinkSessions bool) error {
@@ -161,11 +153,8 @@ func (s *Supervisor) sweep(unlinkSessions bool) error {
 	if err := s.spool.ClearTemp(); err != nil {
 		return err
 	}
-	if ids, err := readNames(s.state.IDs()); err == nil {
-		for _, n := range ids {
-			os.Remove(s.state.IDLock(n))
-		}
-	}
+	// Brokers before the control channel kept client-id locks in ids/.
+	os.RemoveAll(filepath.Join(s.state.Root, "ids"))
 	if unlinkSessions {
 		for q := range sessions {
 			if err := queue.Unlink(q); err != nil && !errors.Is(err, queue.ErrNotExist) {

@@ -2,129 +2,80 @@ package supervisor
 
 import (
 	"errors"
-	"os"
-	"os/exec"
 	"time"
 
+	"github.com/forkmq/forkmq/internal/control"
 	"github.com/forkmq/forkmq/internal/retain"
-	"github.com/forkmq/forkmq/internal/spawn"
 	"github.com/forkmq/forkmq/internal/systopics"
 )
 
-// sysWorker is the worker that publishes $SYS (role sys, worker/sys.go):
-// started with the broker when -sys-interval is not 0, restarted if it
-// dies, restarted with new options when a SIGHUP changes the interval,
-// stopped with the broker. The supervisor starts it like any worker and
-// reads nothing of what it publishes.
+// sysWorker is the worker that publishes $SYS (worker/sys.go): a worker
+// started for it alone, outside the pool, made the $SYS publisher by
+// control.PublishSys once it is Ready; started with the broker when
+// -sys-interval is not 0 (or when a SIGHUP turns $SYS on), started again a
+// second after it dies, stopped with the broker. A SIGHUP's new interval
+// reaches it in control.Reload, like every worker's options. The
+// supervisor reads nothing of what it publishes.
 type sysWorker struct {
-	w        *workerProc
-	events   chan sysEvent
-	stopping bool // the broker is shutting down: no restart
-}
-
-// sysEvent is the $SYS worker's exit (w set), or the time to restart it.
-type sysEvent struct {
-	w     *workerProc
-	state *os.ProcessState
+	w       *worker     // from its start to its reaping
+	restart *time.Timer // a start due after one died
 }
 
 // sysRestartDelay is the wait before a $SYS worker that died is started
 // again: a worker that fails at once does not spin.
 const sysRestartDelay = time.Second
 
-// startSys starts the $SYS worker, unless $SYS is off or the broker is
-// stopping.
+// startSys starts the $SYS worker, unless $SYS is off, one runs or is due,
+// or the broker is stopping.
 func (s *Supervisor) startSys() {
-	if s.sys.events == nil {
-		s.sys.events = make(chan sysEvent, 4)
-	}
-	if s.cfg.SysInterval <= 0 || s.sys.stopping || s.sys.w != nil || s.board == nil {
+	if s.cfg.SysInterval <= 0 || s.stopping || s.sys.w != nil || s.sys.restart != nil || s.board == nil {
 		return
 	}
-	args := spawn.Args{
-		Role:         spawn.RoleSys,
-		Queue:        s.state.QueuePrefix() + "sys", // no queue has this name: it reads none
-		Instance:     s.state.Instance,
-		QueueMsgSize: int(s.attr.MsgSize),
-		QueueMsgMax:  int(s.attr.MaxMsg),
-		Slot:         s.allocSlot(spawn.RoleSys, "", ""),
-		Options:      s.cfg,
-	}
-	args.StateDir = s.state.Root
-	cmd := &exec.Cmd{Path: s.cfg.WorkerPath, Args: args.Argv(), Env: s.workerEnv, Stderr: os.Stderr,
-		ExtraFiles: []*os.File{nil, s.lifelineR}}
-	if err := cmd.Start(); err != nil {
-		s.releaseSlot(args.Slot)
-		s.log.Error().Err(spawnLimit(err)).Msg("$SYS worker not started; trying again")
+	w, err := s.spawn(s.pool.groups[0])
+	if err != nil {
+		s.log.Error().Err(err).Msg("$SYS worker not started; trying again")
 		s.restartSysLater()
 		return
 	}
-	w := &workerProc{role: spawn.RoleSys, cmd: cmd, pid: cmd.Process.Pid, slot: args.Slot}
 	s.sys.w = w
-	go func() {
-		_ = cmd.Wait()
-		s.sys.events <- sysEvent{w: w, state: cmd.ProcessState}
-	}()
 }
 
-// sysEvent handles the $SYS worker's exit, or the time to restart it.
-func (s *Supervisor) sysEvent(ev sysEvent) {
-	if ev.w == nil {
-		s.startSys()
+// publishSys makes the worker started for $SYS its publisher.
+func (s *Supervisor) publishSys(w *worker) {
+	if err := s.send(w, &control.PublishSys{}); err != nil {
+		s.log.Error().Err(err).Int("pid", w.pid).Msg("$SYS worker took no orders")
+	}
+}
+
+// sysReaped notes that the $SYS worker is gone, and starts another unless
+// it was stopped.
+func (s *Supervisor) sysReaped(w *worker, reason string) {
+	s.sys.w = nil
+	if s.stopping {
 		return
 	}
-	s.releaseSlot(ev.w.slot)
-	if s.sys.w == ev.w {
-		s.sys.w = nil
+	if !w.stopSent {
+		s.log.Error().Int("pid", w.pid).Str("exit", reason).Msg("$SYS worker ended; starting another")
 	}
-	switch {
-	case s.sys.stopping:
-	case ev.w.stopSent: // stopped to take new options (restartSys)
-		s.startSys()
-	default:
-		s.log.Error().Int("pid", ev.w.pid).Str("exit", exitReason(spawn.RoleSys, ev.state)).Msg("$SYS worker ended; starting another")
-		s.restartSysLater()
-	}
+	s.restartSysLater()
 }
 
 func (s *Supervisor) restartSysLater() {
-	time.AfterFunc(sysRestartDelay, func() {
-		select {
-		case s.sys.events <- sysEvent{}:
-		default: // events are waiting to be handled; a restart will follow them
-		}
+	if s.sys.restart != nil {
+		return
+	}
+	s.sys.restart = s.later(sysRestartDelay, func() {
+		s.sys.restart = nil
+		s.startSys()
 	})
 }
 
-// restartSys replaces the $SYS worker with one that has the current
-// options (a SIGHUP changed -sys-interval).
-func (s *Supervisor) restartSys() {
-	if s.sys.w != nil {
-		s.stopWorker(s.sys.w) // its exit starts the next (sysEvent)
-		return
-	}
-	s.startSys()
-}
-
-// forgetSys waits, at the end of the shutdown, for the $SYS worker stopped
-// at its start (SIGTERM, then SIGKILL after the grace period, and the
-// lifeline closed), then removes its retained messages: they describe
-// this run, and a $SYS worker still writing would bring them back.
+// forgetSys removes, at the end of the shutdown (every worker is gone),
+// the retained $SYS messages: they describe this run, as mosquitto's do
+// not outlive it.
 func (s *Supervisor) forgetSys() {
-	if w := s.sys.w; w != nil {
-		deadline := time.After(s.cfg.StopGrace + 2*time.Second)
-	wait:
-		for {
-			select {
-			case ev := <-s.sys.events:
-				if ev.w == w {
-					break wait
-				}
-			case <-deadline:
-				s.log.Warn().Int("pid", w.pid).Msg("$SYS worker still running; its retained messages stay")
-				return
-			}
-		}
+	if s.sys.restart != nil {
+		s.sys.restart.Stop()
 	}
 	store, err := retain.Open(s.state.Retained())
 	if err == nil {
@@ -133,10 +84,4 @@ func (s *Supervisor) forgetSys() {
 	if err != nil {
 		s.log.Warn().Err(err).Msg("retained $SYS messages not removed")
 	}
-}
-
-// stopSys stops the $SYS worker for good: the broker is shutting down.
-func (s *Supervisor) stopSys() {
-	s.sys.stopping = true
-	s.stopWorker(s.sys.w)
 }

@@ -72,11 +72,11 @@ type Subscription struct {
 // Open opens the topics directory at path, creating it (mode 0700) and its
 // layout if missing. Many processes may open the same path at once.
 func Open(path string) (d *Dir, err error) {
-	if err := os.MkdirAll(path, 0o700); err != nil {
+	if err := os.MkdirAll(path, 0o770); err != nil {
 		return nil, err
 	}
 	for _, sub := range []string{filtersName, queuesName} {
-		if err := os.Mkdir(filepath.Join(path, sub), 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		if err := os.Mkdir(filepath.Join(path, sub), 0o770); err != nil && !errors.Is(err, fs.ErrExist) {
 			return nil, err
 		}
 	}
@@ -119,7 +119,7 @@ func (d *Dir) initShared() error {
 // mapCounter maps the counter file, sizing it first if new. Called under the
 // lock, so only one process sizes it.
 func (d *Dir) mapCounter() error {
-	f, err := os.OpenFile(filepath.Join(d.path, counterName), os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := os.OpenFile(filepath.Join(d.path, counterName), os.O_RDWR|os.O_CREATE, 0o660)
 	if err != nil {
 		return err
 	}
@@ -228,7 +228,7 @@ func (d *Dir) publish(names []string, force bool) error {
 func (d *Dir) newEpoch() error {
 	e := d.epoch.Load() + 1
 	data := []byte(logMagic + strconv.FormatUint(e, 10) + "\n")
-	if err := renameio.WriteFile(d.logPath, data, 0o600, renameio.WithTempDir(d.path)); err != nil {
+	if err := renameio.WriteFile(d.logPath, data, 0o660, renameio.WithTempDir(d.path)); err != nil {
 		return err
 	}
 	d.epoch.Store(e)
@@ -253,7 +253,7 @@ func (tx *txn) note(name string) {
 // replace writes a whole file atomically inside root.
 func (tx *txn) replace(root *os.Root, name string, data []byte) error {
 	tx.begin()
-	t, err := renameio.NewPendingFile(name, renameio.WithRoot(root))
+	t, err := renameio.NewPendingFile(name, renameio.WithRoot(root), renameio.WithPermissions(0o660))
 	if err != nil {
 		return err
 	}

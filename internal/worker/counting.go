@@ -10,21 +10,20 @@ import (
 )
 
 // attachSlot maps the broker's scoreboard and takes the slot the
-// supervisor allocated for this worker (spawn.Args.Slot), where the worker
-// counts what it does (package scoreboard). A worker without a slot, or
+// supervisor allocated for this worker (spawn.Args.Slot and SlotGen): the
+// process keeps it for its life, whatever clients it serves, and counts
+// what it does there (package scoreboard). A worker without a slot, or
 // whose slot cannot be taken, counts nothing (a nil Writer) and says so:
 // the broker serves all the same.
 func attachSlot(args spawn.Args, log zerolog.Logger) *scoreboard.Writer {
-	if args.Slot == "" {
+	if args.SlotGen == 0 {
 		return nil
 	}
-	ref, err := scoreboard.ParseRef(args.Slot)
-	if err == nil {
-		var w *scoreboard.Writer
-		if w, err = scoreboard.Attach(filepath.Join(args.StateDir, scoreboard.FileName), ref); err == nil {
-			return w
-		}
+	ref := scoreboard.Ref{Index: args.Slot, Gen: args.SlotGen}
+	w, err := scoreboard.Attach(filepath.Join(args.StateDir, scoreboard.FileName), ref)
+	if err != nil {
+		log.Warn().Err(err).Str("slot", ref.String()).Msg("scoreboard slot not taken: this worker counts nothing")
+		return nil
 	}
-	log.Warn().Err(err).Str("slot", args.Slot).Msg("scoreboard slot not taken: this worker counts nothing")
-	return nil
+	return w
 }

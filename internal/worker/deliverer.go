@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
+	"time"
 
 	"github.com/rs/zerolog"
 	"golang.org/x/sys/unix"
@@ -11,17 +13,18 @@ import (
 	"github.com/forkmq/forkmq/internal/core"
 	"github.com/forkmq/forkmq/internal/envelope"
 	"github.com/forkmq/forkmq/internal/queue"
+	"github.com/forkmq/forkmq/internal/scoreboard"
 	"github.com/forkmq/forkmq/internal/spawn"
 	"github.com/forkmq/forkmq/internal/spool"
 	"github.com/forkmq/forkmq/internal/stall"
 )
 
-// deliverer is the deliverer process of one client: the socket's only
-// writer. It is one loop on one goroutine, waiting in an epoll set of its
-// own on four descriptors: the pair channel (what the router sends for this
-// client alone), the client's queue (other clients' publications), the
-// socket (when output waits for room) and the lifeline. Each turn it reads
-// the pair channel, takes what the queue holds while the backlog has room,
+// deliverer is a worker in the deliverer role, for one client: the socket's
+// only writer. It is one loop on one goroutine, waiting in an epoll set of
+// its own on four descriptors: the pair channel (what the router sends for
+// this client alone), the client's queue (other clients' publications), the
+// socket (when output waits for room) and the supervisor's orders (the
+// control channel's eventfd). Each turn it reads the pair channel, takes what the queue holds while the backlog has room,
 // and writes everything with one write (or writev, or sendfile) — nothing
 // moves between goroutines. What to write, in which order and under which
 // bounds is a core.Deliverer's; this loop is its transport: envelopes in,
@@ -34,12 +37,19 @@ import (
 type deliverer struct {
 	args  spawn.Args
 	log   zerolog.Logger
-	sock  int          // the client's socket (fd 3), non-blocking
+	sock  int          // the client's socket, non-blocking
 	q     *queue.Queue // the connection's queue, then the adopted one
-	pair  int          // the pair channel (fd 6), non-blocking
+	pair  int          // the pair channel, non-blocking
 	spool *spool.Spool
 	epfd  int
 	core  *core.Deliverer
+	conn  string // the connection's queue name
+
+	// The supervisor's orders: wake is counted when one arrives, orders
+	// takes them (nil, or an error that ends the client).
+	wake   int
+	orders func() error
+	title  func(clientID string)
 
 	// identity is the queue whose spool folder holds this client's copies:
 	// the connection's, or the persistent session's once adopted.
@@ -59,42 +69,55 @@ type deliverer struct {
 	events []unix.EpollEvent
 }
 
-var errParentGone = errors.New("lifeline closed")
+// Why a deliverer ends its client other than by the core's verdicts.
+var (
+	errRouterGone = errors.New("the router ended the client")
+	errStopped    = errors.New("stopped by the supervisor")
+)
 
 // Tags of the descriptors in the epoll set.
 const (
 	tagPair = iota + 1
 	tagQueue
 	tagSock
-	tagLifeline
+	tagControl
 )
 
-func newDeliverer(args spawn.Args, log zerolog.Logger, q *queue.Queue, sp *spool.Spool) (*deliverer, error) {
+// delivererFds are the descriptors of one client, which the deliverer owns
+// (and closes, see close) from newDeliverer on.
+type delivererFds struct {
+	sock, pair int
+}
+
+func newDeliverer(args spawn.Args, log zerolog.Logger, conn string, fds delivererFds, sp *spool.Spool, counts *scoreboard.Writer, wake int, orders func() error) (*deliverer, error) {
 	lim := core.Limits{Window: args.MaxInflight, BacklogMsgs: args.BacklogMsgs, BacklogBytes: args.BacklogBytes}
 	d := &deliverer{
 		args:     args,
 		log:      log,
-		sock:     spawn.FdSocket,
-		q:        q,
-		pair:     spawn.FdPair,
+		sock:     fds.sock,
+		pair:     fds.pair,
 		spool:    sp,
+		conn:     conn,
+		wake:     wake,
+		orders:   orders,
+		epfd:     -1,
 		core:     core.NewDeliverer(lim, stall.NewWatch(args.StallTimeout), log),
-		identity: args.Queue,
+		identity: conn,
 		msg:      make([]byte, args.QueueMsgSize),
 		pmsg:     make([]byte, pairMax+1),
 		events:   make([]unix.EpollEvent, 8),
 		// Everything may be ready at the start.
 		pairReady: true, sockWritable: true,
 	}
-	d.core.Counts = attachSlot(args, log)
+	d.core.Counts = counts
 	for _, fd := range []int{d.sock, d.pair} {
 		if err := unix.SetNonblock(fd, true); err != nil {
-			return nil, fmt.Errorf("deliverer: fd %d: %w", fd, err)
+			return d, fmt.Errorf("deliverer: fd %d: %w", fd, err)
 		}
 	}
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
-		return nil, fmt.Errorf("deliverer: epoll: %w", os.NewSyscallError("epoll_create1", err))
+		return d, fmt.Errorf("deliverer: epoll: %w", os.NewSyscallError("epoll_create1", err))
 	}
 	d.epfd = epfd
 	for _, r := range []struct {
@@ -103,17 +126,30 @@ func newDeliverer(args spawn.Args, log zerolog.Logger, q *queue.Queue, sp *spool
 		tag    int32
 	}{
 		{d.pair, unix.EPOLLIN | unix.EPOLLRDHUP, tagPair},
-		{d.q.Fd(), unix.EPOLLIN, tagQueue},
 		{d.sock, unix.EPOLLOUT, tagSock},
-		{spawn.FdLifeline, unix.EPOLLIN, tagLifeline},
+		{d.wake, unix.EPOLLIN, tagControl},
 	} {
 		ev := unix.EpollEvent{Events: r.events | unix.EPOLLET, Fd: r.tag}
 		if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, r.fd, &ev); err != nil {
-			unix.Close(epfd)
-			return nil, fmt.Errorf("deliverer: epoll_ctl fd %d: %w", r.fd, err)
+			return d, fmt.Errorf("deliverer: epoll_ctl fd %d: %w", r.fd, err)
 		}
 	}
 	return d, nil
+}
+
+// close closes every descriptor of the client: the deliverer keeps nothing
+// of it.
+func (d *deliverer) close() {
+	for _, fd := range []int{d.epfd, d.sock, d.pair} {
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+	}
+	d.epfd, d.sock, d.pair = -1, -1, -1
+	if d.q != nil {
+		d.q.Close()
+		d.q = nil
+	}
 }
 
 // run is the deliverer's loop; it returns the exit code.
@@ -175,11 +211,12 @@ func (d *deliverer) readPair() error {
 			d.pairReady = false
 			return nil
 		case err != nil || n == 0:
-			// EOF without a close request: the router died. The supervisor
-			// reaps it and stops this deliverer; until then it goes on.
+			// EOF without a close request: the router ended the client
+			// abnormally (it shut the socket down) or died (the supervisor
+			// then stops this worker). Nothing more will come to write.
 			d.routerGone, d.pairReady = true, false
 			_ = unix.EpollCtl(d.epfd, unix.EPOLL_CTL_DEL, d.pair, nil)
-			return nil
+			return errRouterGone
 		}
 		if err := d.each(d.pmsg[:n], d.control); err != nil {
 			return err
@@ -359,8 +396,10 @@ func (d *deliverer) wait() error {
 				d.queueReady = true
 			case tagSock:
 				d.sockWritable = true
-			case tagLifeline:
-				return errParentGone
+			case tagControl:
+				if err := d.orders(); err != nil {
+					return err
+				}
 			}
 		}
 		return nil
@@ -378,8 +417,12 @@ func (d *deliverer) exit(err error) spawn.ExitCode {
 		d.drain()
 		shutdownFd(d.sock, d.log)
 		return spawn.ExitOrderly
-	case errors.Is(err, errParentGone):
-		return spawn.ExitParentGone
+	case errors.Is(err, errRouterGone):
+		d.log.Debug().Msg("the router ended the client")
+		return spawn.ExitPartnerEnded
+	case errors.Is(err, errStopped):
+		shutdownFd(d.sock, d.log)
+		return spawn.ExitStopped
 	case errors.Is(err, core.ErrSlowConsumer):
 		d.log.Warn().Int("backlog_limit", d.args.BacklogMsgs).Int64("backlog_bytes_limit", d.args.BacklogBytes).
 			Dur("stalled_for", d.core.Watch().Idle()).
@@ -398,18 +441,23 @@ func (d *deliverer) exit(err error) spawn.ExitCode {
 	return spawn.ExitFailure
 }
 
-// drain writes what is left, waiting for the socket as long as it takes.
+// drain writes what is left, waiting for the socket at most the stop
+// grace period: a client that does not read its last packets does not keep
+// the worker from the pool.
 func (d *deliverer) drain() {
 	out := d.core.Output()
+	deadline := time.Now().Add(d.args.StopGrace)
 	for out.Pending() > 0 {
 		if _, err := out.Flush(d.sock); err != nil && !errors.Is(err, core.ErrFull) {
 			return
 		}
-		if out.Pending() > 0 {
-			fds := []unix.PollFd{{Fd: int32(d.sock), Events: unix.POLLOUT}}
-			if _, err := unix.Poll(fds, -1); err != nil && !errors.Is(err, unix.EINTR) {
-				return
-			}
+		left := time.Until(deadline)
+		if out.Pending() == 0 || left <= 0 {
+			return
+		}
+		fds := []unix.PollFd{{Fd: int32(d.sock), Events: unix.POLLOUT}}
+		if _, err := unix.Poll(fds, int(left.Milliseconds())+1); err != nil && !errors.Is(err, unix.EINTR) {
+			return
 		}
 	}
 }
@@ -421,28 +469,30 @@ func isConnGone(err error) bool {
 }
 
 // adopt starts the deliverer on the queue the router names: the
-// connection's own (inherited), or a persistent session's, which replaces
-// it and whose mailbox is attached.
-func (d *deliverer) adopt(name string) error {
+// connection's own, or a persistent session's, whose mailbox is attached.
+func (d *deliverer) adopt(body string) error {
+	name, clientID, _ := strings.Cut(body, "\x00")
 	if d.core.Started() {
 		return fmt.Errorf("%w: a second adopt (%s)", envelope.ErrBadEnvelope, name)
 	}
-	d.queueReady = true
-	if name == d.args.Queue {
-		return d.core.Start(nil)
+	if d.title != nil {
+		d.title(clientID)
 	}
+	// The router made the queue before it said which one to read: the
+	// connection's own (created under the pair's uid), or the persistent
+	// session's, whose mailbox is attached.
+	d.queueReady = true
 	q, err := queue.OpenReader(name)
 	if err != nil {
-		return fmt.Errorf("adopt session queue: %w", err)
+		return fmt.Errorf("adopt queue: %w", err)
 	}
-	if err := unix.EpollCtl(d.epfd, unix.EPOLL_CTL_DEL, d.q.Fd(), nil); err != nil {
-		return fmt.Errorf("adopt session queue: epoll_ctl: %w", err)
-	}
-	d.q.Close()
 	d.q = q
 	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLET, Fd: tagQueue}
 	if err := unix.EpollCtl(d.epfd, unix.EPOLL_CTL_ADD, q.Fd(), &ev); err != nil {
-		return fmt.Errorf("adopt session queue: epoll_ctl: %w", err)
+		return fmt.Errorf("adopt queue: epoll_ctl: %w", err)
+	}
+	if name == d.conn {
+		return d.core.Start(nil)
 	}
 	if attr, err := q.Attr(); err == nil && int(attr.MsgSize) > len(d.msg) {
 		d.msg = make([]byte, attr.MsgSize)

@@ -242,7 +242,7 @@ func (q *queues) toMailbox(to string, o *outgoing, qos packet.QoS, ring func([]b
 	_ = q.sendTo(to, func(w *queue.Queue) error {
 		if err := q.sendWaiting(w, to, doorbell, publishWait(q.args.StallTimeout)); err != nil {
 			// No room: mark the mailbox for a rescan by its deliverer.
-			if f, err := os.OpenFile(filepath.Join(q.spool.QueueDir(to), mailboxMissed), os.O_CREATE|os.O_WRONLY, 0o600); err == nil {
+			if f, err := os.OpenFile(filepath.Join(q.spool.QueueDir(to), mailboxMissed), os.O_CREATE|os.O_WRONLY, 0o660); err == nil {
 				f.Close()
 			}
 		} else if attr, err := w.Attr(); err == nil && attr.CurMsgs <= 1 {

@@ -106,12 +106,15 @@ func (p *pair) Flush() error {
 
 // start tells the deliverer which queue to read from now on — the
 // connection's own, or the persistent session's (whose mailbox it replays
-// first). A connection that adopted a session gives up its own queue:
+// first) — and which client it serves. A connection that adopted a session gives up its own queue:
 // unlinked now, its share of RLIMIT_MSGQUEUE returns as soon as the
 // deliverer closes it (the supervisor's later unlink of the name finds
 // nothing, which is fine).
 func (p *pair) start() error {
-	if err := p.now(envelope.AppendNamed(nil, envelope.KindAdopt, p.client.identity)); err != nil {
+	// The client identifier rides along, after a NUL (no MQTT string holds
+	// one [MQTT-1.5.3-2]), for the deliverer's process title.
+	adopt := envelope.AppendNamed(nil, envelope.KindAdopt, p.client.identity+"\x00"+truncate(p.client.id, maxTitleID))
+	if err := p.now(adopt); err != nil {
 		return err
 	}
 	if p.client.identity != p.client.queue {

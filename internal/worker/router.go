@@ -5,76 +5,105 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"sync"
+	"sync/atomic"
 
 	"github.com/rs/zerolog"
 
+	"github.com/forkmq/forkmq/internal/control"
 	"github.com/forkmq/forkmq/internal/core"
 	"github.com/forkmq/forkmq/internal/packet"
+	"github.com/forkmq/forkmq/internal/proctitle"
 	"github.com/forkmq/forkmq/internal/protocol"
-	"github.com/forkmq/forkmq/internal/retain"
 	"github.com/forkmq/forkmq/internal/spawn"
-	"github.com/forkmq/forkmq/internal/spool"
 	"github.com/forkmq/forkmq/internal/state"
-	"github.com/forkmq/forkmq/internal/topicdir"
 )
 
 // clientState is what a router knows of its client, shared by its parts.
 type clientState struct {
 	queue      string // the connection's own queue
+	id         string // the client identifier, once claimed
 	identity   string // the key its subscriptions are under: queue, or the persistent session's queue
 	persistent bool
 }
 
-// router is the router process of one client: it reads the client's
-// packets, runs its protocol.Connection, whose engine is a core.Router on
-// the process engine's transport — the topic files, the subscribers'
-// queues, the pair channel to its own deliverer, and the state directory's
-// files.
+// router is a worker in the router role, for one client: it reads the
+// client's packets and runs its protocol.Connection, whose engine is a
+// core.Router on the process engine's transport — the topic files, the
+// subscribers' queues, the pair channel to its own deliverer, the state
+// directory's session files, and the control channel for what the
+// supervisor decides (the client identifier) and must know (the will, the
+// session adopted).
 type router struct {
-	args   spawn.Args
+	w      *worker
+	hand   *control.Hand
 	log    zerolog.Logger
 	conn   *net.TCPConn
 	client *clientState
 	files  *files
+	outlet *queues
 	own    *pair
-	core   *core.Router[string]
-	proto  *protocol.Connection
+
+	closeOutlet func() // closes outlet, and hands the topic files back
+	core        *core.Router[string]
+	proto       *protocol.Connection
+
+	takenOver atomic.Bool
+	quit      chan struct{} // closed on Takeover or Stop: a claim waits no more
+	quitOnce  sync.Once
 }
 
-// openRouting opens what routing needs: the topic files, the retained store
-// and the subscribers' queues. A will publisher needs only this.
-func openRouting(args spawn.Args, log zerolog.Logger, sp *spool.Spool) (*topicFiles, *queues, *retain.Store, error) {
-	layout := state.Layout{Root: args.StateDir, Instance: args.Instance}
-	topics, err := topicdir.Open(layout.Topics())
+// serveRouter serves the client of h as its router and returns why the
+// client ended. The socket and the pair channel are closed when it returns,
+// and every queue descriptor it opened.
+func (w *worker) serveRouter(h *control.Hand, log zerolog.Logger) spawn.ExitCode {
+	conn, err := fileConn[*net.TCPConn](h.Socket, "socket")
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("router: %w", err)
+		h.Pair.Close()
+		log.Error().Err(err).Msg("router start")
+		return spawn.ExitUsage
 	}
-	retained, err := retain.Open(layout.Retained())
+	defer conn.Close()
+	pair, err := fileConn[*net.UnixConn](h.Pair, "pair channel")
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("router: %w", err)
+		shutdown(conn, log)
+		log.Error().Err(err).Msg("router start")
+		return spawn.ExitUsage
 	}
-	out := newQueues(args, log, sp)
-	return newTopicFiles(topics, out.writers.forgetSessions), out, retained, nil
+	defer pair.Close()
+	r, err := w.newRouter(h, log, conn, pair)
+	if err != nil {
+		shutdown(conn, log)
+		log.Error().Err(err).Msg("router start")
+		return spawn.ExitFailure
+	}
+	defer r.closeOutlet()
+	stop := r.watch()
+	defer stop()
+	return r.run()
 }
 
-func newRouter(args spawn.Args, log zerolog.Logger, conn *net.TCPConn, pairConn *net.UnixConn, sp *spool.Spool) (*router, error) {
-	index, outlet, retained, err := openRouting(args, log, sp)
+func (w *worker) newRouter(h *control.Hand, log zerolog.Logger, conn *net.TCPConn, pairConn *net.UnixConn) (*router, error) {
+	rt, err := w.openRouting()
 	if err != nil {
 		return nil, err
 	}
-	client := &clientState{queue: args.Queue, identity: args.Queue}
-	r := &router{args: args, log: log, conn: conn, client: client}
-	r.files = &files{args: args, log: log, layout: state.Layout{Root: args.StateDir, Instance: args.Instance},
-		topics: index.dir, spool: sp, client: client}
-	own := &pair{conn: pairConn, client: client, queues: outlet, spool: sp, wait: max(minReplyWait, 2*args.StallTimeout)}
-	r.own = own
-	r.core = core.NewRouter[string](log, index, outlet, own, r.files, retained)
-	r.core.Counts = attachSlot(args, log)
-	r.proto = protocol.NewConnection(r.core)
-	r.proto.SetLimits(protocol.Limits{MaxSubscriptions: args.MaxSubs, MaxTopicLength: args.MaxTopicLen, MaxTopicLevels: args.MaxTopicLevel})
-	if ac, err := newAccess(args, log); err != nil {
+	ac, err := w.loadAccess()
+	if err != nil {
 		return nil, fmt.Errorf("router: %w", err)
-	} else if ac != nil {
+	}
+	client := &clientState{queue: h.Conn, identity: h.Conn}
+	r := &router{w: w, hand: h, log: log, conn: conn, client: client, quit: make(chan struct{})}
+	r.outlet, r.closeOutlet = rt.outlet(w.args, log, w.spool)
+	r.files = &files{args: w.args, log: log, layout: state.Layout{Root: w.args.StateDir, Instance: w.args.Instance},
+		topics: rt.index.dir, spool: w.spool, client: client, link: w.link, quit: r.quit}
+	own := &pair{conn: pairConn, client: client, queues: r.outlet, spool: w.spool, wait: max(minReplyWait, 2*w.args.StallTimeout)}
+	r.own = own
+	r.core = core.NewRouter[string](log, rt.index, r.outlet, own, r.files, rt.retained)
+	r.core.Counts = w.slot
+	r.proto = protocol.NewConnection(r.core)
+	r.proto.SetLimits(protocol.Limits{MaxSubscriptions: w.args.MaxSubs, MaxTopicLength: w.args.MaxTopicLen, MaxTopicLevels: w.args.MaxTopicLevel})
+	if ac != nil {
 		r.proto.SetAuthorizer(ac.current)
 	}
 	r.proto.OnRefused(func(what string, err error) {
@@ -86,8 +115,8 @@ func newRouter(args spawn.Args, log zerolog.Logger, conn *net.TCPConn, pairConn 
 // run is the router's loop: one packet at a time, in the order received.
 func (r *router) run() spawn.ExitCode {
 	end, err := r.proto.Serve(r.conn, bufio.NewReaderSize(r.core.Counts.Reader(r.conn), 64<<10), protocol.ServeConfig{
-		MaxPacketSize: r.args.MaxPacketSize,
-		ConnectWait:   r.args.ConnectWait,
+		MaxPacketSize: r.w.args.MaxPacketSize,
+		ConnectWait:   r.w.args.ConnectWait,
 		OnConnect:     r.connected,
 		Idle:          r.own.Flush,
 		OnPacket: func(p packet.Packet) {
@@ -99,21 +128,65 @@ func (r *router) run() spawn.ExitCode {
 	return r.close(end, err)
 }
 
-// connected logs the connection once CONNACK is on its way.
+// connected logs the connection once CONNACK is on its way, and shows the
+// client in the process title.
 func (r *router) connected() {
-	r.core.Counts.Connected(r.proto.ClientID(), r.args.Remote)
+	r.w.title.Set(proctitle.Format("forkmq:", "router", r.proto.ClientID(), r.hand.Remote), "forkmq-router")
+	r.core.Counts.Connected(r.proto.ClientID(), r.hand.Remote)
 	r.log.Info().
 		Str("client_id", r.proto.ClientID()).
-		Str("remote", r.args.Remote).
+		Str("remote", r.hand.Remote).
 		Int("router_pid", os.Getpid()).
-		Int("deliverer_pid", r.args.Partner).
+		Int("deliverer_pid", int(r.hand.Partner)).
 		Dur("keep_alive", r.proto.KeepAlive()).
 		Bool("persistent", r.client.persistent).
 		Str("session", r.client.identity).
 		Msg("client connected")
 }
 
-// exitFor maps why the session ended to the router's exit code.
+// watch takes the supervisor's orders while the client is served: a
+// takeover or a stop ends the connection (its will stays the supervisor's
+// to publish), a reload re-reads the access files. The returned function
+// ends the watch; after it no order is taken from the inbox here.
+func (r *router) watch() (stop func()) {
+	done, exited := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(exited)
+		for {
+			select {
+			case <-done:
+				return
+			case m := <-r.w.link.inbox:
+				switch m := m.(type) {
+				case *control.Takeover:
+					r.log.Info().Str("by", m.By).Msg("client id claimed by a newer connection; ending this one")
+					r.takenOver.Store(true)
+					r.end()
+				case *control.Stop:
+					r.w.stopping.Store(true)
+					r.end()
+				case *control.Reload:
+					r.w.reload(m)
+				default:
+					r.log.Error().Str("control_message", m.Type().String()).Msg("control channel: unexpected order while serving")
+					r.end()
+				}
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-exited
+	}
+}
+
+// end closes the connection from outside the read loop, which then ends.
+func (r *router) end() {
+	r.quitOnce.Do(func() { close(r.quit) })
+	shutdown(r.conn, r.log)
+}
+
+// exitFor maps why the session ended to the code the supervisor is told.
 var exitFor = map[protocol.End]spawn.ExitCode{
 	protocol.EndDisconnect:     spawn.ExitOrderly,
 	protocol.EndRefused:        spawn.ExitOrderly,
@@ -125,10 +198,18 @@ var exitFor = map[protocol.End]spawn.ExitCode{
 }
 
 // close ends the connection the way the session's end calls for, logs why,
-// and returns the exit code that tells the supervisor.
+// and returns the code that tells the supervisor.
 func (r *router) close(end protocol.End, err error) spawn.ExitCode {
-	defer r.files.releaseClientID()
-	core.LogEnd(r.log, end, err, r.proto.ClientID(), r.args.Remote)
+	if r.takenOver.Load() || r.w.stopping.Load() {
+		core.LogEnd(r.log, end, err, r.proto.ClientID(), r.hand.Remote)
+		r.outlet.Flush() // what it published before is routed
+		shutdown(r.conn, r.log)
+		if r.takenOver.Load() {
+			return spawn.ExitTakenOver
+		}
+		return spawn.ExitStopped
+	}
+	core.LogEnd(r.log, end, err, r.proto.ClientID(), r.hand.Remote)
 	if end.Orderly() {
 		// The deliverer writes what is queued (a refusing CONNACK
 		// [MQTT-3.2.2-5]), then closes the connection.

@@ -1,20 +1,17 @@
 package worker
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
-	"syscall"
 	"time"
 
+	"github.com/rs/zerolog"
 	"golang.org/x/sys/unix"
 
-	"github.com/rs/zerolog"
-
+	"github.com/forkmq/forkmq/internal/control"
 	"github.com/forkmq/forkmq/internal/envelope"
 	"github.com/forkmq/forkmq/internal/packet"
 	"github.com/forkmq/forkmq/internal/protocol"
@@ -25,156 +22,145 @@ import (
 	"github.com/forkmq/forkmq/internal/topicdir"
 )
 
-// takeoverWait bounds how long a new connection waits for an earlier one
-// with the same client identifier to end (and its will to be published).
-const takeoverWait = 5 * time.Second
+// claimWait bounds how long a router waits for the supervisor's answer to
+// a claim. The supervisor answers within its own takeover bound (an old
+// connection that does not end in time is refused, not waited for), so
+// this only matters if the supervisor is wedged.
+const claimWait = 15 * time.Second
 
-// files is the process engine's core.Sessions: a client identifier is a
-// flocked file in ids/, a persistent session a record in sessions/ and a
-// queue named from the identifier, a will a file in clients/, and a
-// persistent session's unreleased QoS 2 identifiers files in sessions/.
+// files is the process engine's core.Sessions. The supervisor decides who
+// serves a client identifier (a Claim on the control channel) and keeps
+// the will (a sealed memfd announced with Will); a persistent session is a
+// record in sessions/ and a queue named from the identifier, whose
+// adoption is announced (Adopt), and its unreleased QoS 2 identifiers are
+// files in sessions/.
 type files struct {
-	args   spawn.Args
-	log    zerolog.Logger
-	layout state.Layout
-	topics *topicdir.Dir
-	spool  *spool.Spool
-	client *clientState
-	hash   string   // the client identifier's hash (state package)
-	idLock *os.File // flock on ids/<hash> while this router serves the client
+	args    spawn.Args
+	log     zerolog.Logger
+	layout  state.Layout
+	topics  *topicdir.Dir
+	spool   *spool.Spool
+	client  *clientState
+	link    *link
+	quit    <-chan struct{} // closed when the supervisor ends this client
+	hash    string          // the client identifier's hash (state package)
+	hasWill bool
 }
 
-// Claim implements core.Sessions: it takes the flock of the client
-// identifier's lock file, ending an earlier connection that holds it
-// [MQTT-3.1.4-2], and records the identifier for the supervisor.
+// Claim implements core.Sessions: the supervisor grants the identifier
+// once any earlier connection holding it has ended, been cleaned up and
+// had its will published [MQTT-3.1.4-2], or refuses it.
 func (st *files) Claim(clientID string) error {
+	if len(clientID) > control.MaxString {
+		// The server may refuse any identifier past 23 bytes [MQTT-3.1.3-5].
+		return &protocol.Refusal{Code: packet.RefusedIdentifierRejected, Reason: fmt.Sprintf("client identifier of %d bytes, more than %d", len(clientID), control.MaxString)}
+	}
 	st.hash = state.HashClientID(clientID)
-	if err := st.claimClientID(clientID); err != nil {
-		return err
+	st.client.id = clientID
+	if err := st.link.send(&control.Claim{ClientID: clientID}); err != nil {
+		return fmt.Errorf("claim: %w", err)
 	}
-	if err := os.WriteFile(st.layout.ClientID(st.args.Queue), []byte(clientID), 0o600); err != nil {
-		return fmt.Errorf("record client id: %w", err)
+	select {
+	case m := <-st.link.answers:
+		if r, ok := m.(*control.Refuse); ok {
+			return &protocol.Refusal{Code: packet.RefusedServerUnavailable, Reason: "client id not granted: " + r.Reason.String()}
+		}
+		return nil
+	case <-st.quit:
+		return &protocol.Refusal{Code: packet.RefusedServerUnavailable, Reason: "the broker ended the connection while its client id was claimed"}
+	case <-time.After(claimWait):
+		return &protocol.Refusal{Code: packet.RefusedServerUnavailable, Reason: "no answer to the claim of the client id"}
 	}
-	return nil
 }
 
 // Open implements core.Sessions.
 func (st *files) Open(clientID string, clean bool) (string, bool, error) {
 	if clean {
 		// [MQTT-3.1.2-6] a clean session discards any earlier one.
-		return st.args.Queue, false, st.discardSession(clientID)
+		if err := st.discardSession(clientID); err != nil {
+			return "", false, err
+		}
+		// The connection's queue, made now: under this worker's uid, whose
+		// RLIMIT_MSGQUEUE budget it is charged to, and writable by the
+		// group of worker uids, which route to it, but not readable.
+		if err := st.createQueue(clientID, st.client.queue, connQueueMode); err != nil && !errors.Is(err, queue.ErrExist) {
+			return "", false, err
+		}
+		return st.client.queue, false, nil
 	}
 	present, err := st.adoptSession(clientID)
 	return st.client.identity, present, err
 }
 
-// KeepWill implements core.Sessions: the will is a file the supervisor
-// publishes (with a will worker) if the connection ends without DISCONNECT
-// [MQTT-3.1.2-8].
+// KeepWill implements core.Sessions: the will goes to the supervisor, in a
+// sealed memfd (it may be larger than a control message), which publishes
+// it if the connection ends without DISCONNECT [MQTT-3.1.2-8].
 func (st *files) KeepWill(w *packet.Will) error {
 	env := envelope.AppendPublish(nil, publishFlags(w.QoS, w.Retain), w.Topic, w.Payload)
-	return os.WriteFile(st.layout.Will(st.args.Queue), env, 0o600)
-}
-
-// DropWill implements core.Sessions.
-func (st *files) DropWill() error {
-	err := os.Remove(st.layout.Will(st.args.Queue))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
+	f, err := sealedFile("will", env)
+	if err != nil {
+		return fmt.Errorf("will: %w", err)
 	}
-	return err
-}
-
-// claimClientID takes the flock of the client identifier's lock file. If
-// another router holds it, that connection is ended first: its router gets
-// SIGTERM, and we wait until its supervisor has cleaned up after the pair and
-// published its will.
-func (st *files) claimClientID(clientID string) error {
-	path := st.layout.IDLock(st.hash)
-	deadline := time.Now().Add(takeoverWait)
-	var previous string
-	for {
-		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-		if err != nil {
-			return fmt.Errorf("client id lock: %w", err)
-		}
-		err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
-		if err == nil && sameFile(f, path) {
-			if old, _ := os.ReadFile(path); len(old) > 0 && previous == "" {
-				previous = string(old)
-			}
-			st.idLock = f
-			break
-		}
-		if err == nil || errors.Is(err, unix.EWOULDBLOCK) {
-			if previous == "" {
-				old, _ := os.ReadFile(path)
-				previous = string(old)
-				st.endPrevious(clientID, previous)
-			}
-		} else {
-			f.Close()
-			return fmt.Errorf("client id lock: %w", err)
-		}
-		f.Close()
-		if time.Now().After(deadline) {
-			return &protocol.Refusal{Code: packet.RefusedServerUnavailable, Reason: "an earlier connection with this client id did not end"}
-		}
-		time.Sleep(5 * time.Millisecond)
+	defer f.Close()
+	if err := st.link.send(&control.Will{Topic: truncate(w.Topic, control.MaxString), File: f}); err != nil {
+		return err
 	}
-	if err := st.idLock.Truncate(0); err == nil {
-		fmt.Fprintf(st.idLock, "%s %d\n", st.args.Queue, os.Getpid())
-	}
-	return st.awaitCleanup(previous, deadline)
-}
-
-// endPrevious stops the router named in a lock file, after checking that
-// the pid still is that router (pids are reused).
-func (st *files) endPrevious(clientID, owner string) {
-	conn, pid, ok := parseOwner(owner)
-	if !ok || conn == st.args.Queue {
-		return
-	}
-	cmdline, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline"))
-	if err != nil || !bytes.Contains(cmdline, []byte(conn)) {
-		return
-	}
-	st.log.Info().Str("client_id", clientID).Str("previous", conn).Int("previous_router_pid", pid).
-		Msg("client id already connected; ending the earlier connection")
-	_ = syscall.Kill(pid, syscall.SIGTERM)
-}
-
-// awaitCleanup waits until the supervisor has removed the previous
-// connection's record and will: its session state is settled then.
-func (st *files) awaitCleanup(owner string, deadline time.Time) error {
-	conn, _, ok := parseOwner(owner)
-	if !ok || conn == st.args.Queue {
-		return nil
-	}
-	for _, p := range []string{st.layout.ClientRecord(conn), st.layout.Will(conn)} {
-		for exists(p) {
-			if time.Now().After(deadline) {
-				return &protocol.Refusal{Code: packet.RefusedServerUnavailable, Reason: "the earlier connection was not cleaned up in time"}
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-	}
+	st.hasWill = true
 	return nil
 }
 
-func parseOwner(s string) (conn string, pid int, ok bool) {
-	f := strings.Fields(s)
-	if len(f) != 2 {
-		return "", 0, false
+// DropWill implements core.Sessions [MQTT-3.1.2-10].
+func (st *files) DropWill() error {
+	if !st.hasWill {
+		return nil
 	}
-	pid, err := strconv.Atoi(f[1])
-	return f[0], pid, err == nil && pid > 0
+	st.hasWill = false
+	return st.link.send(&control.WillCleared{})
 }
 
-func sameFile(f *os.File, path string) bool {
-	a, err1 := f.Stat()
-	b, err2 := os.Stat(path)
-	return err1 == nil && err2 == nil && os.SameFile(a, b)
+// Permission bits of the queues a router makes (less the umask, 0o077
+// unless the broker runs workers under a uid range, see spawn.Args).
+const (
+	connQueueMode    = 0o620 // the owner reads and writes, its group writes
+	sessionQueueMode = 0o660 // any worker uid of the group may be its deliverer
+)
+
+// createQueue makes a queue of the planned size; a queue the limits do not
+// allow refuses the client with CONNACK 3, naming the limit.
+func (st *files) createQueue(clientID, name string, perm uint32) error {
+	q, err := queue.CreateMode(name, queue.Attr{MaxMsg: int64(st.args.QueueMsgMax), MsgSize: int64(st.args.QueueMsgSize)}, perm)
+	if err == nil {
+		q.Close()
+		return nil
+	}
+	var le *queue.LimitError
+	if errors.As(err, &le) {
+		st.log.Warn().Err(err).Str("limit", le.Limit).Str("fix", le.Fix).Str("client_id", clientID).
+			Msg("client refused: server unavailable")
+		return &protocol.Refusal{Code: packet.RefusedServerUnavailable, Reason: le.Limit + " reached"}
+	}
+	if errors.Is(err, queue.ErrExist) {
+		return err
+	}
+	return fmt.Errorf("queue: %w", err)
+}
+
+// sealedFile returns a memfd holding b that nobody can change any more.
+func sealedFile(name string, b []byte) (*os.File, error) {
+	fd, err := unix.MemfdCreate(name, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	if err != nil {
+		return nil, os.NewSyscallError("memfd_create", err)
+	}
+	f := os.NewFile(uintptr(fd), name)
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if _, err := unix.FcntlInt(f.Fd(), unix.F_ADD_SEALS, unix.F_SEAL_SEAL|unix.F_SEAL_SHRINK|unix.F_SEAL_GROW|unix.F_SEAL_WRITE); err != nil {
+		f.Close()
+		return nil, os.NewSyscallError("fcntl(F_ADD_SEALS)", err)
+	}
+	return f, nil
 }
 
 func exists(path string) bool {
@@ -182,14 +168,12 @@ func exists(path string) bool {
 	return err == nil
 }
 
-// releaseClientID gives the identifier up as the router exits.
-func (st *files) releaseClientID() {
-	if st.idLock == nil {
-		return
+// truncate cuts s to at most n bytes (for logs and titles).
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
 	}
-	os.Remove(st.idLock.Name()) // while we hold the lock: see claimClientID's inode check
-	st.idLock.Close()
-	st.idLock = nil
+	return s[:n]
 }
 
 // discardSession removes a persistent session of this client identifier:
@@ -223,35 +207,27 @@ func (st *files) adoptSession(clientID string) (bool, error) {
 	rec := st.layout.Session(st.hash)
 	present := exists(rec)
 	if !present {
-		if err := os.MkdirAll(st.layout.Sessions(), 0o700); err != nil {
+		if err := os.MkdirAll(st.layout.Sessions(), 0o770); err != nil {
 			return false, fmt.Errorf("session record: %w", err)
 		}
-		if err := os.WriteFile(rec, []byte(clientID), 0o600); err != nil {
+		if err := os.WriteFile(rec, []byte(clientID), 0o660); err != nil {
 			return false, fmt.Errorf("session record: %w", err)
 		}
 	}
-	if err := os.MkdirAll(st.layout.Inbound(st.hash), 0o700); err != nil {
+	if err := os.MkdirAll(st.layout.Inbound(st.hash), 0o770); err != nil {
 		return false, fmt.Errorf("session inbound: %w", err)
 	}
 	if err := st.spool.AddQueue(name); err != nil {
 		return false, err
 	}
 	// The session's queue outlives connections: make it unless it exists.
-	q, err := queue.Create(name, queue.Attr{MaxMsg: int64(st.args.QueueMsgMax), MsgSize: int64(st.args.QueueMsgSize)})
-	if err == nil {
-		q.Close()
+	// The deliverer of a later connection may run under another worker
+	// uid, so the group reads it too.
+	if err := st.createQueue(clientID, name, sessionQueueMode); err != nil && !errors.Is(err, queue.ErrExist) {
+		return false, err
 	}
-	if err != nil && !errors.Is(err, queue.ErrExist) {
-		var le *queue.LimitError
-		if errors.As(err, &le) {
-			st.log.Warn().Err(err).Str("limit", le.Limit).Str("fix", le.Fix).Str("client_id", clientID).
-				Msg("client refused: server unavailable")
-			return false, &protocol.Refusal{Code: packet.RefusedServerUnavailable, Reason: le.Limit + " reached"}
-		}
-		return false, fmt.Errorf("session queue: %w", err)
-	}
-	if err := os.WriteFile(st.layout.AdoptedSession(st.args.Queue), []byte(name), 0o600); err != nil {
-		return false, fmt.Errorf("record adopted session: %w", err)
+	if err := st.link.send(&control.Adopt{Session: name}); err != nil {
+		return false, err
 	}
 	// Right after CONNACK (see Send) the deliverer is told to read the
 	// session's queue, whose waiting messages thus come after CONNACK
@@ -268,7 +244,7 @@ func (st *files) Received(id uint16) (bool, error) {
 	if !st.client.persistent {
 		return false, nil
 	}
-	f, err := os.OpenFile(filepath.Join(st.layout.Inbound(st.hash), strconv.Itoa(int(id))), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	f, err := os.OpenFile(filepath.Join(st.layout.Inbound(st.hash), strconv.Itoa(int(id))), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o660)
 	if errors.Is(err, os.ErrExist) {
 		return true, nil
 	}

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,43 +10,49 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/forkmq/forkmq/internal/control"
 	"github.com/forkmq/forkmq/internal/core"
 	"github.com/forkmq/forkmq/internal/packet"
 	"github.com/forkmq/forkmq/internal/scoreboard"
 	"github.com/forkmq/forkmq/internal/spawn"
-	"github.com/forkmq/forkmq/internal/spool"
 	"github.com/forkmq/forkmq/internal/state"
 	"github.com/forkmq/forkmq/internal/systopics"
 	"github.com/forkmq/forkmq/internal/topicdir"
 )
 
-// publishSys is the sys role: one worker of the broker's, started and
-// restarted by the supervisor, that publishes the $SYS topics (package
-// systopics) every -sys-interval. It sums the scoreboard's slots and reads
-// the state directory — no message from any other process — and publishes
-// each value as a retained message through the normal routing path, as a
-// will worker publishes a will; so subscribers get $SYS like any topic,
-// under the same access rules. It runs until the supervisor stops it.
-func publishSys(args spawn.Args, log zerolog.Logger, sp *spool.Spool) spawn.ExitCode {
-	layout := state.Layout{Root: args.StateDir, Instance: args.Instance}
-	board, err := scoreboard.Open(filepath.Join(args.StateDir, scoreboard.FileName))
+// publishSys is the sys role (control.PublishSys): the broker's one $SYS
+// worker, which the supervisor starts for it outside the pool and starts
+// again if it dies, publishes the $SYS topics (package systopics) every
+// -sys-interval until it is stopped. It sums the scoreboard's slots and
+// reads the state directory — no message from any other process — and
+// publishes each value as a retained message through the normal routing
+// path, as a will worker publishes a will; so subscribers get $SYS like
+// any topic, under the same access rules. A Reload that changes the
+// interval starts a new round at once with the new one (0: none until the
+// next Reload).
+func (w *worker) publishSys() spawn.ExitCode {
+	log := w.log.With().Str("role", "sys").Logger()
+	w.slot.Serve(scoreboard.RoleSys, "", "")
+	w.slot.SetState(scoreboard.StateConnected)
+	layout := state.Layout{Root: w.args.StateDir, Instance: w.args.Instance}
+	board, err := scoreboard.Open(filepath.Join(w.args.StateDir, scoreboard.FileName))
 	if err != nil {
-		log.Error().Err(err).Msg("sys: scoreboard")
-		return spawn.ExitFailure
+		return w.fail(err)
 	}
-	index, outlet, retained, err := openRouting(args, log, sp)
+	defer board.Close()
+	rt, err := w.openRouting()
 	if err != nil {
-		log.Error().Err(err).Msg("sys: open state")
-		return spawn.ExitFailure
+		return w.fail(err)
 	}
-	slot := attachSlot(args, log)
-	slot.SetState(scoreboard.StateConnected)
-	r := core.NewRouter[string](log, index, outlet, nil, nil, retained)
+	outlet, done := rt.outlet(w.args, log, w.spool)
+	defer done()
+	r := core.NewRouter[string](log, rt.index, outlet, nil, nil, rt.retained)
+	r.Counts = w.slot
 	src := func(context.Context) (systopics.Counts, error) {
 		c := systopics.FromBoard(board.Read())
-		c.Subscriptions = countSubscriptions(index.dir, log)
+		c.Subscriptions = countSubscriptions(rt.index.dir, log)
 		c.ClientsDisconnected = offlineSessions(layout)
-		if n, err := retained.Count(); err == nil {
+		if n, err := rt.retained.Count(); err == nil {
 			c.RetainedMessages = n
 		}
 		return c, nil
@@ -60,10 +67,41 @@ func publishSys(args spawn.Args, log zerolog.Logger, sp *spool.Spool) spawn.Exit
 		return err
 	}
 	pub := systopics.NewPublisher(board.Read().Created)
-	log.Info().Dur("interval", args.SysInterval).Msg("publishing $SYS")
-	pub.Run(context.Background(), func() time.Duration { return args.SysInterval }, src, publish,
-		func(err error) { log.Warn().Err(err).Msg("$SYS not refreshed") })
-	return spawn.ExitOrderly
+	run := func(interval time.Duration) (stop func()) {
+		if interval <= 0 {
+			log.Info().Msg("$SYS off (-sys-interval 0)")
+			return func() {}
+		}
+		log.Info().Dur("interval", interval).Msg("publishing $SYS")
+		ctx, cancel := context.WithCancel(context.Background())
+		ended := make(chan struct{})
+		go func() {
+			defer close(ended)
+			pub.Run(ctx, func() time.Duration { return interval }, src, publish,
+				func(err error) { log.Warn().Err(err).Msg("$SYS not refreshed") })
+		}()
+		return func() { cancel(); <-ended }
+	}
+	interval := w.args.SysInterval
+	stop := run(interval)
+	for m := range w.link.inbox {
+		switch m := m.(type) {
+		case *control.Reload:
+			w.reload(m)
+			if w.args.SysInterval != interval {
+				stop()
+				interval = w.args.SysInterval
+				stop = run(interval)
+			}
+		case *control.Stop:
+			stop()
+			return w.exit(spawn.ExitStopped, m.Reason.String())
+		default:
+			stop()
+			return w.fail(fmt.Errorf("control channel: unexpected %s while publishing $SYS", m.Type()))
+		}
+	}
+	return spawn.ExitFailure // the inbox is never closed
 }
 
 // countSubscriptions counts the entries of every topic file: filters

@@ -7,21 +7,52 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"path/filepath"
+	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/rs/zerolog"
 	"golang.org/x/sys/unix"
 
+	"github.com/forkmq/forkmq/internal/control"
 	"github.com/forkmq/forkmq/internal/logging"
-	"github.com/forkmq/forkmq/internal/queue"
+	"github.com/forkmq/forkmq/internal/proctitle"
+	"github.com/forkmq/forkmq/internal/retain"
+	"github.com/forkmq/forkmq/internal/scoreboard"
 	"github.com/forkmq/forkmq/internal/spawn"
 	"github.com/forkmq/forkmq/internal/spool"
+	"github.com/forkmq/forkmq/internal/state"
+	"github.com/forkmq/forkmq/internal/topicdir"
 )
 
-// Main runs a worker with the given arguments (argv[0] excluded) and returns
-// its exit code.
-func Main(argv []string, stderr io.Writer) spawn.ExitCode {
+// worker is one worker process: it waits in the pool until the supervisor
+// hands it a client (or a will), serves it in the role it is given, drops
+// everything of that client, and waits again — until it is stopped.
+//
+// What outlives a client is what belongs to no client: the options, the
+// log, the control channel, the spool, the topic files and the retained
+// store with their in-memory views, and the access files. Everything a
+// client brought — its socket, its queue, the pair channel, its session,
+// its will, its subscriptions' cache of queue descriptors, its limits, its
+// credentials — lives in values made for that client and dropped with it.
+type worker struct {
+	args  spawn.Args
+	log   zerolog.Logger
+	link  *link
+	title *proctitle.Title
+	spool *spool.Spool
+
+	routing  *routing           // opened by the first router, will or sys role
+	access   *access            // loaded by the first router role
+	slot     *scoreboard.Writer // its scoreboard slot, for its life (nil: it counts nothing)
+	gen      uint64             // the options' generation
+	served   uint32
+	stopping atomic.Bool // told to Stop while serving: exit after the client
+}
+
+// Main runs a worker with the given arguments (argv[0] excluded; the caller
+// passes copies, see proctitle.Take) and returns its exit code.
+func Main(argv []string, stderr io.Writer, title *proctitle.Title) spawn.ExitCode {
 	args, err := spawn.Parse(argv)
 	if err != nil {
 		fmt.Fprintf(stderr, "forkmq worker: %v\n", err)
@@ -32,78 +63,164 @@ func Main(argv []string, stderr io.Writer) spawn.ExitCode {
 		fmt.Fprintf(stderr, "forkmq worker: %v\n", err)
 		return spawn.ExitUsage
 	}
-	log = log.With().Str("role", string(args.Role)).Int("pid", os.Getpid()).Str("conn", args.Queue).Str("queue", args.Queue).Logger()
+	log = log.With().Int("pid", os.Getpid()).Int("slot", args.Slot).Logger()
 
-	stopProfile := startProfile(string(args.Role), log)
+	stopProfile := startProfile("worker", log)
 	defer stopProfile()
-	if args.Role != spawn.RoleDeliverer { // the deliverer's loop watches it
-		watchLifeline(os.NewFile(spawn.FdLifeline, "lifeline"))
-	}
 	watchSignals(stopProfile)
 
-	sp, err := spool.Open(filepath.Join(args.StateDir, "spool"))
+	sp, err := spool.OpenWorker(state.Layout{Root: args.StateDir, Instance: args.Instance}.Spool(), args.Slot)
 	if err != nil {
 		log.Error().Err(err).Msg("worker start")
 		return spawn.ExitUsage
 	}
-	if args.Role == spawn.RoleWill {
-		return publishWill(args, log, sp)
-	}
-	if args.Role == spawn.RoleSys {
-		return publishSys(args, log, sp)
-	}
-	q, err := queue.FromFile(os.NewFile(spawn.FdQueue, args.Queue), args.Queue)
-	if err != nil {
-		log.Error().Err(err).Msg("worker start: queue")
-		return spawn.ExitUsage
-	}
-	if args.Role == spawn.RoleDeliverer {
-		d, err := newDeliverer(args, log, q, sp)
-		if err != nil {
-			log.Error().Err(err).Msg("deliverer start")
-			return spawn.ExitUsage
-		}
-		return d.run()
-	}
-	q.Close() // what the router sends its own client goes through the pair channel
-	conn, err := inheritConn[*net.TCPConn](spawn.FdSocket, "socket")
+	l, err := newLink(log)
 	if err != nil {
 		log.Error().Err(err).Msg("worker start")
 		return spawn.ExitUsage
 	}
-	pair, err := inheritConn[*net.UnixConn](spawn.FdPair, "pair socket")
-	if err != nil {
-		log.Error().Err(err).Msg("worker start")
-		return spawn.ExitUsage
-	}
-	r, err := newRouter(args, log, conn, pair, sp)
-	if err != nil {
-		log.Error().Err(err).Msg("router start")
-		return spawn.ExitFailure
-	}
-	return r.run()
+	w := &worker{args: args, log: log, link: l, title: title, spool: sp, gen: args.Generation, slot: attachSlot(args, log)}
+	defer w.slot.Close()
+	return w.run()
 }
 
-// watchLifeline exits the process when the supervisor dies: the supervisor
-// holds the only write end of the pipe, so EOF here means it is gone.
-func watchLifeline(f *os.File) {
-	go func() {
-		var b [1]byte
-		for {
-			if _, err := f.Read(b[:]); err != nil {
-				os.Exit(int(spawn.ExitParentGone))
+// run is the worker's life in the pool.
+func (w *worker) run() spawn.ExitCode {
+	w.idle()
+	if err := w.link.send(&control.Ready{Generation: w.gen}); err != nil {
+		return w.fail(err)
+	}
+	for m := range w.link.inbox {
+		switch m := m.(type) {
+		case *control.Hand:
+			end := w.serve(m)
+			if code, done := w.served1(end); done {
+				return code
 			}
+		case *control.PublishWill:
+			w.title.Set(proctitle.Format("forkmq:", "will", m.Conn), "forkmq-will")
+			w.slot.Serve(scoreboard.RoleWill, m.Conn, "")
+			end := w.publishWill(m)
+			if code, done := w.served1(end); done {
+				return code
+			}
+		case *control.PublishSys:
+			w.title.Set("forkmq: sys", "forkmq-sys")
+			return w.publishSys()
+		case *control.Reload:
+			w.reload(m)
+		case *control.Stop:
+			return w.exit(spawn.ExitStopped, m.Reason.String())
+		default:
+			return w.fail(fmt.Errorf("control channel: %s while idle", m.Type()))
 		}
-	}()
+	}
+	return spawn.ExitFailure // the inbox is never closed
 }
 
-// watchSignals turns SIGTERM and SIGINT from the supervisor into a prompt
-// exit with a named code.
+// served1 reports a client's end, then returns to the pool, or exits when
+// the supervisor said so meanwhile.
+func (w *worker) served1(end spawn.ExitCode) (spawn.ExitCode, bool) {
+	w.served++
+	w.idle()
+	if err := w.link.send(&control.CleanupDone{End: end}); err != nil {
+		return w.fail(err), true
+	}
+	if w.stopping.Load() {
+		return w.exit(spawn.ExitStopped, "stopped while serving"), true
+	}
+	if err := w.link.send(&control.Idle{Served: w.served}); err != nil {
+		return w.fail(err), true
+	}
+	return 0, false
+}
+
+// idle shows the worker as waiting in the pool, in its process title and
+// its scoreboard slot.
+func (w *worker) idle() {
+	w.title.Set("forkmq: idle", "forkmq-idle")
+	w.slot.Idle()
+}
+
+// exit says goodbye on the control channel and returns code.
+func (w *worker) exit(code spawn.ExitCode, detail string) spawn.ExitCode {
+	if err := w.link.send(&control.Exiting{Code: code, Detail: detail}); err != nil {
+		w.log.Debug().Err(err).Msg("exiting")
+	}
+	return code
+}
+
+// fail logs why the worker cannot go on and exits.
+func (w *worker) fail(err error) spawn.ExitCode {
+	w.log.Error().Err(err).Msg("worker failed")
+	return w.exit(spawn.ExitFailure, err.Error())
+}
+
+// reload takes the options a SIGHUP changed and re-reads the access files
+// (control.Reload). Access files named anew are loaded anew, for the
+// client served now too; new ones that do not load keep the previous.
+func (w *worker) reload(m *control.Reload) {
+	w.gen = m.Generation
+	renamed := m.PasswordFile != w.args.PasswordFile || m.ACLFile != w.args.ACLFile || m.AllowAnon != w.args.AllowAnon
+	w.args.PasswordFile, w.args.ACLFile, w.args.AllowAnon = m.PasswordFile, m.ACLFile, m.AllowAnon
+	w.args.SysInterval = time.Duration(m.SysInterval)
+	switch {
+	case w.access == nil: // the next router role loads them
+	case renamed:
+		w.access.replace(w.args.Options, w.log)
+	default:
+		w.access.reload(w.log)
+	}
+}
+
+// routing is what routing needs and every router and will role of this
+// process shares: the topic files (with the matcher's view of them) and
+// the retained store.
+type routing struct {
+	index    *topicFiles
+	retained *retain.Store
+}
+
+// openRouting opens the topic files and the retained store, once.
+func (w *worker) openRouting() (*routing, error) {
+	if w.routing != nil {
+		return w.routing, nil
+	}
+	layout := state.Layout{Root: w.args.StateDir, Instance: w.args.Instance}
+	topics, err := topicdir.Open(layout.Topics())
+	if err != nil {
+		return nil, fmt.Errorf("routing: %w", err)
+	}
+	retained, err := retain.Open(layout.Retained())
+	if err != nil {
+		topics.Close()
+		return nil, fmt.Errorf("routing: %w", err)
+	}
+	w.routing = &routing{index: newTopicFiles(topics, nil), retained: retained}
+	return w.routing, nil
+}
+
+// outlet makes the queues one client's (or will's, or $SYS's) routing goes
+// out through, and has the topic files tell it when subscriptions change:
+// its cached session queue descriptors may then name discarded queues (see
+// writerCache.forgetSessions). done hands the index back.
+func (rt *routing) outlet(args spawn.Args, log zerolog.Logger, sp *spool.Spool) (out *queues, done func()) {
+	out = newQueues(args, log, sp)
+	rt.index.changed = out.writers.forgetSessions
+	return out, func() {
+		rt.index.changed = nil
+		out.close()
+	}
+}
+
+// watchSignals turns SIGTERM from the supervisor (its last resort: it
+// stops workers over the control channel) into a prompt exit with a named
+// code.
 func watchSignals(beforeExit func()) {
 	ch := make(chan os.Signal, 1)
-	signal.Notify(ch, syscall.SIGTERM, syscall.SIGINT)
-	// SIGHUP asks a router to re-read the access files (see reloadOnHUP);
-	// until a handler is installed it must not end the process.
+	signal.Notify(ch, syscall.SIGTERM)
+	// The access files are re-read on the supervisor's control.Reload, not
+	// on a signal; a stray SIGHUP must not end the process.
 	signal.Ignore(syscall.SIGHUP)
 	// A Ctrl-C at the terminal reaches the whole process group; the
 	// supervisor decides when workers stop, so SIGINT is ignored here.
@@ -115,24 +232,40 @@ func watchSignals(beforeExit func()) {
 	}()
 }
 
-// inheritConn wraps an inherited socket as a connection of type C.
-func inheritConn[C net.Conn](fd int, name string) (C, error) {
+// fileConn wraps a socket handed over as a connection of type C; f is
+// closed (the connection holds a duplicate).
+func fileConn[C net.Conn](f *os.File, name string) (C, error) {
 	var zero C
-	f := os.NewFile(uintptr(fd), name)
-	if f == nil {
-		return zero, fmt.Errorf("no %s at fd %d", name, fd)
-	}
+	defer f.Close()
 	c, err := net.FileConn(f)
-	f.Close()
 	if err != nil {
-		return zero, fmt.Errorf("%s at fd %d: %w", name, fd, err)
+		return zero, fmt.Errorf("%s: %w", name, err)
 	}
 	typed, ok := c.(C)
 	if !ok {
 		c.Close()
-		return zero, fmt.Errorf("%s at fd %d is a %T, not a %T", name, fd, c, zero)
+		return zero, fmt.Errorf("%s is a %T, not a %T", name, c, zero)
 	}
 	return typed, nil
+}
+
+// rawFd takes the descriptor of a file handed over, for a loop that works
+// on descriptors: a duplicate the caller closes; f is closed. (f.Fd() would
+// make the shared open file blocking, under the partner's feet.)
+func rawFd(f *os.File, name string) (int, error) {
+	defer f.Close()
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return -1, fmt.Errorf("%s: %w", name, err)
+	}
+	fd, dupErr := -1, error(nil)
+	if err := rc.Control(func(u uintptr) { fd, dupErr = unix.FcntlInt(u, unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
+		return -1, fmt.Errorf("%s: %w", name, err)
+	}
+	if dupErr != nil {
+		return -1, fmt.Errorf("%s: %w", name, os.NewSyscallError("fcntl", dupErr))
+	}
+	return fd, nil
 }
 
 // shutdown ends the connection for both workers at once: the socket is

@@ -11,12 +11,19 @@ import (
 // writerCache keeps descriptors of the connection queues a router routes to,
 // so that routing does not open and close a queue per message. A descriptor
 // keeps its queue — and its share of RLIMIT_MSGQUEUE — alive after the
-// subscriber has gone and the supervisor has unlinked it, so a sweeper closes
-// descriptors unused for writerIdle: a departed subscriber's queue is freed
-// within about two of those periods, whether or not the router publishes.
+// subscriber has gone and the supervisor has unlinked it, so descriptors
+// unused for writerIdle are closed: on the next use of the cache, and by
+// one timer armed while the cache holds any, so that a router that stops
+// routing lets go of them too. An idle router's cache is empty and it has
+// no timer: nothing wakes it (a periodic sweep woke every router three to
+// five times a second).
+//
+// The router's goroutine uses the cache; the timer's function runs on
+// another, so every method takes mu.
 type writerCache struct {
 	mu      sync.Mutex
 	entries map[string]*cachedWriter
+	timer   *time.Timer // armed while entries is not empty
 }
 
 type cachedWriter struct {
@@ -30,22 +37,18 @@ const (
 )
 
 func newWriterCache() *writerCache {
-	c := &writerCache{entries: make(map[string]*cachedWriter)}
-	go func() {
-		for range time.Tick(writerIdle) {
-			c.sweep(time.Now().Add(-writerIdle))
-		}
-	}()
-	return c
+	return &writerCache{entries: make(map[string]*cachedWriter)}
 }
 
-// get returns a descriptor for the named queue, opening one if needed. The
-// caller holds it only until its send returns (see use).
+// use sends through a descriptor for the named queue, opening one if
+// needed. The descriptor is used only until send returns.
 func (c *writerCache) use(name string, send func(*queue.Queue) error) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	now := time.Now()
 	w, ok := c.entries[name]
 	if !ok {
+		c.sweep(now.Add(-writerIdle))
 		if len(c.entries) >= maxWriters {
 			c.evictOldest()
 		}
@@ -55,8 +58,9 @@ func (c *writerCache) use(name string, send func(*queue.Queue) error) error {
 		}
 		w = &cachedWriter{q: q}
 		c.entries[name] = w
+		c.arm()
 	}
-	w.used = time.Now()
+	w.used = now
 	return send(w.q)
 }
 
@@ -67,6 +71,32 @@ func (c *writerCache) forget(name string) {
 	if w, ok := c.entries[name]; ok {
 		w.q.Close()
 		delete(c.entries, name)
+	}
+}
+
+// close closes every cached descriptor: the client is gone, and nothing of
+// its routing stays with the worker.
+func (c *writerCache) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.sweep(time.Now().Add(time.Hour))
+}
+
+// arm starts the sweep timer if it is not running.
+func (c *writerCache) arm() {
+	if c.timer == nil {
+		c.timer = time.AfterFunc(2*writerIdle, c.expire)
+	}
+}
+
+// expire is the timer's sweep; it re-arms while descriptors stay cached.
+func (c *writerCache) expire() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.timer = nil
+	c.sweep(time.Now().Add(-writerIdle))
+	if len(c.entries) > 0 {
+		c.arm()
 	}
 }
 
@@ -97,14 +127,24 @@ func (c *writerCache) forgetSessions() {
 	}
 }
 
-// sweep closes the descriptors not used since before.
+// sweep closes the descriptors not used since before, and stops the timer
+// when none is left.
 func (c *writerCache) sweep(before time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	for n, w := range c.entries {
 		if w.used.Before(before) {
 			w.q.Close()
 			delete(c.entries, n)
 		}
 	}
+	if len(c.entries) == 0 && c.timer != nil {
+		c.timer.Stop()
+		c.timer = nil
+	}
+}
+
+// close drops what the outlet holds for its client: the routing state of
+// the message last routed and every cached queue descriptor.
+func (q *queues) close() {
+	q.Routed(q.cur.msg)
+	q.writers.close()
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -108,7 +109,8 @@ func TestAccessControl(t *testing.T) {
 		if err := b.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 			t.Fatal(err)
 		}
-		b.waitLog(t, 5*time.Second, "SIGHUP: routers re-read the access files", nil)
+		// "routers" (goroutine engine) or "workers" (process engine) re-read them.
+		b.waitLog(t, 5*time.Second, "", func(e logEntry) bool { return strings.HasSuffix(e.str("message"), " re-read the access files") })
 		mustEventually(t, 5*time.Second, func() error {
 			publish(t, bob, "home/alice/x", []byte("after reload"))
 			for _, m := range in.all() {

@@ -9,7 +9,6 @@ package e2e
 import (
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -25,12 +24,28 @@ import (
 	"github.com/forkmq/forkmq/internal/state"
 )
 
-// partnerExitTimeout bounds how long the other worker of a pair may live on
-// after one of them was killed.
+// partnerExitTimeout bounds how long the other worker of a pair may go on
+// serving the client after one of them was killed.
 const partnerExitTimeout = time.Second
 
+// releaseClient waits until the worker pid no longer serves the client
+// at remote: it exited, or dropped the client and went back to the pool
+// (its process title names another client, or none), and returns how long
+// that took.
+func releaseClient(pid int, remote string, timeout time.Duration) (time.Duration, error) {
+	start := time.Now()
+	err := eventually(timeout, func() error {
+		if p, ok := readProc(pid); ok && p.state != 'Z' && len(p.args) > 0 && strings.HasSuffix(p.args[0], " "+remote) {
+			return fmt.Errorf("pid %d still serves %s: %v", pid, remote, p)
+		}
+		return nil
+	})
+	return time.Since(start), err
+}
+
 // TestWorkerDeath: SIGKILL of a connected client's router or deliverer. The
-// other worker exits within a second, the client's connection closes, its
+// other worker drops the client within a second (it exits, or goes back to
+// the pool), the client's connection closes, its
 // will is published [MQTT-3.1.2-8] (the connection ended without
 // DISCONNECT), the death is logged as an error naming the signal, the
 // client's queue, records and topic entries go, no zombie is left, and the
@@ -57,11 +72,11 @@ func TestWorkerDeath(t *testing.T) {
 				if err := killPID(killed); err != nil {
 					t.Fatal(err)
 				}
-				took, err := waitGone(partner, partnerExitTimeout)
+				took, err := releaseClient(partner, victim.NetConn().LocalAddr().String(), partnerExitTimeout)
 				if err != nil {
 					t.Errorf("%s killed: its partner %v", role, err)
 				}
-				t.Logf("%s %d killed; partner %d gone after %v", role, killed, partner, took)
+				t.Logf("%s %d killed; partner %d released the client after %v", role, killed, partner, took)
 				// The victim may see the PUBLISHes it was sent before the close.
 				for victim.ClosedOrAnswered(t, "a PUBLISH", func(p rawmqtt.Packet) bool { return p.Type() == rawmqtt.TypePublish }) {
 				}
@@ -248,12 +263,6 @@ func TestWorkerKillLoop(t *testing.T) {
 
 		b.assertClean(t, 2*clients+1)
 		b.assertNoZombies(t)
-		layout := state.Layout{Root: b.StateDir, Instance: b.Instance}
-		for slot := range slots {
-			if _, err := os.Stat(layout.IDLock(state.HashClientID(fmt.Sprintf("victim-%d", slot)))); err == nil {
-				t.Errorf("the client-identifier lock of victim-%d is left in %s", slot, layout.IDs())
-			}
-		}
 		for _, r := range records {
 			if err := b.connLeftovers(r.queue); err != nil {
 				t.Errorf("killed %s of %s: %v", r.role, r.queue, err)
@@ -376,7 +385,7 @@ func killOnce(b *broker, slot, gen int, id string) (killRecord, error) {
 			rc.Close()
 			return rec, err
 		}
-		pair, rec.will = pairOf(l), c.WillMessage
+		pair, rec.will, rec.queue = pairOf(l), c.WillMessage, l.str("queue")
 	}
 	defer rc.Close()
 
@@ -398,7 +407,7 @@ func killOnce(b *broker, slot, gen int, id string) (killRecord, error) {
 	if err := killPID(killed); err != nil {
 		return rec, fmt.Errorf("kill %s %d: %w", rec.role, killed, err)
 	}
-	if rec.partnerExit, err = waitGone(partner, partnerExitTimeout); err != nil {
+	if rec.partnerExit, err = releaseClient(partner, rc.NetConn().LocalAddr().String(), partnerExitTimeout); err != nil {
 		return rec, fmt.Errorf("%s killed, partner: %w", rec.role, err)
 	}
 	select {
@@ -409,29 +418,36 @@ func killOnce(b *broker, slot, gen int, id string) (killRecord, error) {
 	case <-time.After(ioTimeout):
 		return rec, fmt.Errorf("%s killed: connection still open after %v", rec.role, ioTimeout)
 	}
-	gone, _, err := b.findLog(0, ioTimeout, "client disconnected", func(e logEntry) bool { return e.int("router_pid") == pair.router })
+	// The pair's workers serve client after client: the connection's
+	// queue, or its address (the latest line naming it), tells this one.
+	remote := rc.NetConn().LocalAddr().String()
+	err = eventually(ioTimeout, func() error {
+		lines := b.logLines("client disconnected")
+		for i := len(lines) - 1; i >= 0; i-- {
+			if rec.queue != "" && lines[i].str("queue") == rec.queue || rec.queue == "" && lines[i].str("remote") == remote {
+				rec.queue = lines[i].str("queue")
+				return nil
+			}
+		}
+		return fmt.Errorf("no \"client disconnected\" line for %s (%s)", remote, rec.queue)
+	})
 	if err != nil {
 		return rec, err
-	}
-	if rec.queue == "" {
-		rec.queue = gone.str("queue")
 	}
 	return rec, eventually(leakTimeout, func() error { return b.connLeftovers(rec.queue) })
 }
 
 // pairServing finds the router and deliverer serving the connection from
-// the client address remote, by their -remote argument, and their queue.
+// the client address remote, by their process titles, which end with it.
+// The queue is known once the client is gone (its "client disconnected"
+// line): "" here.
 func (b *broker) pairServing(remote string) (workerPair, string, error) {
 	var pair workerPair
-	var q string
 	err := eventually(ioTimeout, func() error {
-		pair, q = workerPair{}, ""
-		for _, p := range childrenOf(b.PID) {
-			if i := slices.Index(p.args, "-remote"); i < 0 || i+1 >= len(p.args) || p.args[i+1] != remote {
+		pair = workerPair{}
+		for _, p := range servingWorkers(b.PID) {
+			if !strings.HasSuffix(p.args[0], " "+remote) {
 				continue
-			}
-			if i := slices.Index(p.args, "-queue"); i >= 0 && i+1 < len(p.args) {
-				q = p.args[i+1]
 			}
 			switch p.role() {
 			case "router":
@@ -445,7 +461,7 @@ func (b *broker) pairServing(remote string) (workerPair, string, error) {
 		}
 		return nil
 	})
-	return pair, q, err
+	return pair, "", err
 }
 
 // TestSupervisorDeath: SIGKILL of the supervisor while clients are
@@ -481,8 +497,8 @@ func TestSupervisorDeath(t *testing.T) {
 		p.ExpectClosed(t, ioTimeout)
 
 		workers := old.workerPIDs()
-		if kids := childrenOf(old.PID); len(kids) != 6 {
-			t.Fatalf("want 3 worker pairs, have %v", kids)
+		if kids := servingWorkers(old.PID); len(kids) != 6 {
+			t.Fatalf("want 3 worker pairs serving, have %v", kids)
 		}
 		queues, err := listQueues(old.QueuePrefix)
 		if err != nil {
@@ -510,8 +526,8 @@ func TestSupervisorDeath(t *testing.T) {
 				t.Errorf("queue %s of a connection of the killed broker is left after the sweep", q)
 			}
 		}
-		if kids := childrenOf(b.PID); len(kids) > 0 {
-			t.Errorf("new broker has children before any client: %v", kids)
+		if kids := servingWorkers(b.PID); len(kids) > 0 {
+			t.Errorf("new broker has workers serving before any client: %v", kids)
 		}
 
 		p2 := rawmqtt.Open(t, b.Addr)

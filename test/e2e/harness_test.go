@@ -79,16 +79,21 @@ func oneSuiteAtATime() (unlock func(), err error) {
 	return func() { f.Close() }, nil
 }
 
-// buildBinaries builds bin/broker and bin/worker side by side into dir: the
-// broker finds its worker beside itself, and under `go test` os.Executable()
-// is the test binary, so the suite cannot re-exec itself as a worker.
-func buildBinaries(dir string) error {
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		goTool = "/usr/local/go/bin/go"
+// goTool is the go command.
+func goTool() string {
+	if path, err := exec.LookPath("go"); err == nil {
+		return path
 	}
+	return "/usr/local/go/bin/go"
+}
+
+// buildBinaries builds bin/broker and bin/worker side by side into dir, as
+// the Makefile does (static): the broker finds its worker beside itself,
+// and under `go test` os.Executable() is the test binary.
+func buildBinaries(dir string) error {
 	for _, name := range []string{"broker", "worker"} {
-		cmd := exec.Command(goTool, "build", "-o", filepath.Join(dir, name), "./cmd/"+name)
+		cmd := exec.Command(goTool(), "build", "-o", filepath.Join(dir, name), "./cmd/"+name)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		cmd.Dir = filepath.Join("..", "..") // the module root
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return fmt.Errorf("go build ./cmd/%s: %v\n%s", name, err, out)

@@ -203,7 +203,7 @@ func TestHostileInput(t *testing.T) {
 			if testing.Short() {
 				n = 200
 			}
-			fds := openFDs(b.PID)
+			fds := b.supervisorFDs()
 			start := time.Now()
 			made, err := floodConnections(b.Addr, n, 8, func(i int, conn *net.TCPConn) bool {
 				if i%2 == 0 {
@@ -351,7 +351,7 @@ func TestMalformedConnectionFlood(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, engine string) {
 		b := startBroker(t, withEngine(engine), withMaxClients(40), hostileFlags, quietLog)
 		by := newBystanders(t, b)
-		fds := openFDs(b.PID)
+		fds := b.supervisorFDs()
 		start := time.Now()
 		made, err := floodConnections(b.Addr, n, at, func(i int, conn *net.TCPConn) bool {
 			rng := rand.New(rand.NewPCG(uint64(i), 3))

@@ -17,7 +17,6 @@ import (
 	"testing"
 
 	"github.com/forkmq/forkmq/internal/rawmqtt"
-	"github.com/forkmq/forkmq/internal/state"
 )
 
 // ownerOf is the uid that owns path.
@@ -199,9 +198,6 @@ func TestClientNamesStayInStateDir(t *testing.T) {
 			if m := rc.ExpectPublish(t); m.Topic != name || m.Payload != name {
 				t.Errorf("client %q got %q on %q, want its own message", name, m.Payload, m.Topic)
 			}
-			if _, err := os.Stat(filepath.Join(b.StateDir, "ids", state.HashClientID(name))); err != nil {
-				t.Errorf("client %q: its identifier lock is not ids/<sha256>: %v", name, err)
-			}
 			rc.Send(t, rawmqtt.Disconnect())
 			rc.ExpectClosed(t, ioTimeout)
 			if !clean { // discard the session [MQTT-3.1.2-6]
@@ -210,11 +206,9 @@ func TestClientNamesStayInStateDir(t *testing.T) {
 				rc.ExpectClosed(t, ioTimeout)
 			}
 		}
-		for _, dir := range []string{"ids", "sessions"} {
-			for _, n := range dirNames(filepath.Join(b.StateDir, dir)) {
-				if !hexHash.MatchString(strings.TrimSuffix(n, ".in")) {
-					t.Errorf("%s/%s is not named by a hash", dir, n)
-				}
+		for _, n := range dirNames(filepath.Join(b.StateDir, "sessions")) {
+			if !hexHash.MatchString(strings.TrimSuffix(n, ".in")) {
+				t.Errorf("sessions/%s is not named by a hash", n)
 			}
 		}
 		b.assertClean(t, 0)

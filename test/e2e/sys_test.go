@@ -117,9 +117,3 @@ func TestSysTopics(t *testing.T) {
 		}
 	})
 }
-
-// clientWorkers drops the broker's own workers (the $SYS publisher) from
-// a list of its children: what is left serves clients.
-func clientWorkers(kids []proc) []proc {
-	return slices.DeleteFunc(kids, func(p proc) bool { return len(p.args) > 0 && p.args[0] == "forkmq-sys" })
-}

@@ -23,7 +23,8 @@ func TestSmoke(t *testing.T) {
 	bin := t.TempDir()
 	for _, pkg := range []string{"broker", "worker"} {
 		cmd := exec.Command("go", "build", "-o", filepath.Join(bin, pkg), "./cmd/"+pkg)
-		cmd.Dir = filepath.Join("..", "..", "..") // the root module
+		cmd.Dir = filepath.Join("..", "..", "..")       // the root module
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0") // static, as the Makefile builds it
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Skipf("forkmq's %s does not build yet: %v\n%s", pkg, err, out)
 		}

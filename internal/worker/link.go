@@ -1,0 +1,117 @@
+package worker
+
+import (
+	"encoding/binary"
+	"errors"
+	"io"
+	"os"
+	"sync"
+
+	"github.com/rs/zerolog"
+	"golang.org/x/sys/unix"
+
+	"github.com/forkmq/forkmq/internal/control"
+	"github.com/forkmq/forkmq/internal/spawn"
+)
+
+// link is the worker's end of its control channel (spawn.FdControl): the
+// supervisor's orders come in, the worker's requests and announcements go
+// out, and both ends keep the same control.Track of what the worker is.
+//
+// One goroutine (pump) reads the channel for the worker's whole life: it
+// checks every message against the track, hands answers to a claim to
+// answers and everything else to inbox, and counts it on the eventfd wake,
+// which a deliverer's epoll loop waits on (a Go channel cannot be). The
+// channel's EOF means the supervisor is gone: the worker exits at once,
+// like it did when a lifeline pipe closed.
+type link struct {
+	conn *control.Conn
+	log  zerolog.Logger
+
+	mu    sync.Mutex // guards track: the pump receives while the worker sends
+	track control.Track
+
+	inbox   chan control.Message // orders, in the order received
+	answers chan control.Message // Grant or Refuse, for a router's claim
+	wake    int                  // eventfd: one count per message put in inbox
+}
+
+func newLink(log zerolog.Logger) (*link, error) {
+	conn, err := control.Inherit(spawn.FdControl)
+	if err != nil {
+		return nil, err
+	}
+	wake, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		conn.Close()
+		return nil, os.NewSyscallError("eventfd", err)
+	}
+	l := &link{
+		conn:    conn,
+		log:     log,
+		track:   control.NewTrack(control.FromWorker, control.RolePool),
+		inbox:   make(chan control.Message, 16),
+		answers: make(chan control.Message, 1),
+		wake:    wake,
+	}
+	go l.pump()
+	return l, nil
+}
+
+// send checks that the worker may send m now and sends it.
+func (l *link) send(m control.Message) error {
+	l.mu.Lock()
+	err := l.track.Send(m)
+	l.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return l.conn.Send(m)
+}
+
+// pump reads the channel until the supervisor goes.
+func (l *link) pump() {
+	for {
+		m, err := l.conn.Receive()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				os.Exit(int(spawn.ExitParentGone))
+			}
+			l.log.Error().Err(err).Msg("control channel: unreadable message from the supervisor")
+			os.Exit(int(spawn.ExitUsage))
+		}
+		l.mu.Lock()
+		late, err := l.track.Receive(m)
+		l.mu.Unlock()
+		if err != nil {
+			l.log.Error().Err(err).Msg("control channel: the supervisor broke the protocol")
+			os.Exit(int(spawn.ExitUsage))
+		}
+		if late {
+			continue // crossed something this worker said; nothing to do (see control.Rule.Late)
+		}
+		switch m.(type) {
+		case *control.Grant, *control.Refuse:
+			l.answers <- m
+		default:
+			l.inbox <- m
+			var one [8]byte
+			binary.NativeEndian.PutUint64(one[:], 1)
+			_, _ = unix.Write(l.wake, one[:])
+		}
+	}
+}
+
+// drainWake resets the eventfd's count, for a deliverer about to look at
+// inbox.
+func (l *link) drainWake() {
+	var b [8]byte
+	_, _ = unix.Read(l.wake, b[:])
+}
+
+// role is what the supervisor has made of this worker.
+func (l *link) role() control.Role {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.track.Role
+}

@@ -1,0 +1,97 @@
+package worker
+
+import (
+	"fmt"
+
+	"github.com/rs/zerolog"
+	"golang.org/x/sys/unix"
+
+	"github.com/forkmq/forkmq/internal/control"
+	"github.com/forkmq/forkmq/internal/proctitle"
+	"github.com/forkmq/forkmq/internal/scoreboard"
+	"github.com/forkmq/forkmq/internal/spawn"
+)
+
+// maxTitleID is how much of a client identifier a process title shows.
+const maxTitleID = 256
+
+// serve serves the client a Hand gives, in its role, and returns why the
+// client ended. Every descriptor the Hand brought is closed by then.
+func (w *worker) serve(h *control.Hand) spawn.ExitCode {
+	log := w.log.With().Str("role", h.Role.String()).Str("conn", h.Conn).Str("queue", h.Conn).Logger()
+	w.slot.Serve(slotRoles[h.Role], h.Conn, h.Remote)
+	if h.Role == control.RoleDeliverer {
+		w.title.Set(proctitle.Format("forkmq:", "deliverer", h.Remote), "forkmq-deliver")
+		return w.serveDeliverer(h, log)
+	}
+	w.title.Set(proctitle.Format("forkmq:", "router", h.Remote), "forkmq-router")
+	return w.serveRouter(h, log)
+}
+
+// serveDeliverer serves the client of h as its deliverer.
+func (w *worker) serveDeliverer(h *control.Hand, log zerolog.Logger) spawn.ExitCode {
+	sock, sockErr := rawFd(h.Socket, "socket")
+	pair, pairErr := rawFd(h.Pair, "pair channel")
+	if sockErr != nil || pairErr != nil {
+		for _, fd := range []int{sock, pair} {
+			if fd >= 0 {
+				shutdownFd(fd, log)
+				_ = unix.Close(fd)
+			}
+		}
+		log.Error().Err(firstErr(sockErr, pairErr)).Msg("deliverer start")
+		return spawn.ExitUsage
+	}
+	// The queue comes with the router's first word on the pair channel
+	// (adopt): the router creates it once the client has claimed its
+	// identifier.
+	d, err := newDeliverer(w.args, log, h.Conn, delivererFds{sock: sock, pair: pair}, w.spool, w.slot, w.link.wake, w.orders)
+	defer d.close()
+	if err != nil {
+		shutdownFd(sock, log)
+		log.Error().Err(err).Msg("deliverer start")
+		return spawn.ExitUsage
+	}
+	d.title = func(clientID string) {
+		w.title.Set(proctitle.Format("forkmq:", "deliverer", clientID, h.Remote), "forkmq-deliver")
+		w.slot.SetClient(clientID, h.Remote)
+	}
+	return d.run()
+}
+
+// orders takes the supervisor's orders while a deliverer serves a client;
+// an error ends the client.
+func (w *worker) orders() error {
+	w.link.drainWake()
+	for {
+		select {
+		case m := <-w.link.inbox:
+			switch m := m.(type) {
+			case *control.Stop:
+				w.stopping.Store(true)
+				return errStopped
+			case *control.Reload:
+				w.reload(m)
+			default:
+				return fmt.Errorf("control channel: unexpected %s while serving", m.Type())
+			}
+		default:
+			return nil
+		}
+	}
+}
+
+// slotRoles are the scoreboard's names of the roles a Hand gives.
+var slotRoles = map[control.Role]scoreboard.Role{
+	control.RoleRouter:    scoreboard.RoleRouter,
+	control.RoleDeliverer: scoreboard.RoleDeliverer,
+}
+
+func firstErr(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
