@@ -39,3 +39,52 @@ func TestConnectedAndReader(t *testing.T) {
 	}
 	nilW.Connected("x", "y") // counts nothing, does not panic
 }
+
+// TestPoolWorkerSlot: a pool worker keeps one slot for its life. Each role
+// it is given shows in the slot with its client, and going back to the
+// pool clears role, client and gauges but keeps what it counted.
+func TestPoolWorkerSlot(t *testing.T) {
+	b := New(2)
+	ref, err := b.Allocate(Identity{Role: RolePool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := b.Writer(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slot := func() Slot {
+		t.Helper()
+		rd := b.Read()
+		if len(rd.Slots) != 1 {
+			t.Fatalf("%d slots owned, want 1", len(rd.Slots))
+		}
+		return rd.Slots[0]
+	}
+	w.Idle()
+	for i, c := range []struct{ queue, remote, id string }{
+		{"forkmq.x.1", "10.0.0.1:1", "sensor-1"},
+		{"forkmq.x.2", "10.0.0.2:2", "sensor-2"},
+	} {
+		w.Serve(RoleRouter, c.queue, c.remote)
+		if s := slot(); s.Role != RoleRouter || s.Queue != c.queue || s.Remote != c.remote || s.ClientID != "" || s.State != StateConnecting {
+			t.Errorf("client %d handed: slot %+v, want a connecting router of %s", i, s.Identity, c.queue)
+		}
+		w.Connected(c.id, c.remote)
+		w.SetGauge(Subscriptions, 3)
+		if s := slot(); s.ClientID != c.id || s.State != StateConnected || s.Gauges[Subscriptions] != 3 {
+			t.Errorf("client %d connected: slot %+v %v, want %s connected with 3 subscriptions", i, s.Identity, s.Gauges, c.id)
+		}
+		w.Idle()
+		s := slot()
+		if s.Role != RolePool || s.State != StateIdle || s.Queue != "" || s.Remote != "" || s.ClientID != "" || s.Gauges != [NumGauges]int64{} {
+			t.Errorf("client %d gone: slot %+v %v, want an idle pool worker with no client and no gauges", i, s.Identity, s.Gauges)
+		}
+		if s.Counters[Connects] != uint64(i+1) {
+			t.Errorf("client %d gone: %d connects counted, want %d (the process's)", i, s.Counters[Connects], i+1)
+		}
+	}
+	var nilW *Writer
+	nilW.Serve(RoleDeliverer, "q", "r") // counts nothing, does not panic
+	nilW.Idle()
+}

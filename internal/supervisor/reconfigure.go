@@ -1,7 +1,6 @@
 package supervisor
 
 import (
-	"github.com/forkmq/forkmq/internal/auth"
 	"github.com/forkmq/forkmq/internal/options"
 )
 
@@ -17,11 +16,9 @@ func (s *Supervisor) Reconfigure(o options.Options) { s.reconf <- o }
 // is started if $SYS was off. Files that do not load change nothing, as at
 // start.
 func (s *Supervisor) reconfigure(o options.Options) {
-	if o.PasswordFile != "" || o.ACLFile != "" {
-		if _, err := auth.Load(auth.Config{PasswordFile: o.PasswordFile, ACLFile: o.ACLFile, AllowAnonymous: o.AllowAnon}); err != nil {
-			s.log.Error().Err(err).Msg("SIGHUP: access files not loaded; keeping the previous ones")
-			return
-		}
+	if err := loadAccessFiles(o); err != nil {
+		s.log.Error().Err(err).Msg("SIGHUP: access files not loaded; keeping the previous ones")
+		return
 	}
 	s.cfg.PasswordFile, s.cfg.ACLFile, s.cfg.AllowAnon = o.PasswordFile, o.ACLFile, o.AllowAnon
 	s.cfg.SysInterval = o.SysInterval

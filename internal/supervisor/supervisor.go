@@ -297,10 +297,21 @@ func (s *Supervisor) later(d time.Duration, f func()) *time.Timer {
 // checkAccessFiles loads the password and ACL files once, so that a broken
 // file stops the broker at start instead of refusing every client.
 func (s *Supervisor) checkAccessFiles() error {
-	if s.cfg.PasswordFile == "" && s.cfg.ACLFile == "" {
+	return loadAccessFiles(s.cfg)
+}
+
+// loadAccessFiles loads the access files o names, to see that they load
+// and that their paths fit a control.Reload.
+func loadAccessFiles(o options.Options) error {
+	for _, path := range []string{o.PasswordFile, o.ACLFile} {
+		if len(path) > control.MaxString {
+			return fmt.Errorf("access files: the path %.40q… is longer than %d bytes", path, control.MaxString)
+		}
+	}
+	if o.PasswordFile == "" && o.ACLFile == "" {
 		return nil
 	}
-	if _, err := auth.Load(auth.Config{PasswordFile: s.cfg.PasswordFile, ACLFile: s.cfg.ACLFile, AllowAnonymous: s.cfg.AllowAnon}); err != nil {
+	if _, err := auth.Load(auth.Config{PasswordFile: o.PasswordFile, ACLFile: o.ACLFile, AllowAnonymous: o.AllowAnon}); err != nil {
 		return fmt.Errorf("access files: %w", err)
 	}
 	return nil

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -211,4 +212,58 @@ func TestIdleWorkerKilled(t *testing.T) {
 	if r2, d2 := serveOne(t, s, log, "after"); r2 == r || d2 == r {
 		t.Errorf("client served by the killed worker %d", r)
 	}
+}
+
+// sysWorkers lists this process's children whose title says they publish
+// $SYS.
+func sysWorkers() []int {
+	entries, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range entries {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err1 := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p))
+		cmdline, err2 := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p))
+		i := bytes.LastIndexByte(stat, ')')
+		if err1 != nil || err2 != nil || i < 0 {
+			continue
+		}
+		fields := strings.Fields(string(stat[i+1:]))
+		if len(fields) > 1 && fields[0] != "Z" && fields[1] == strconv.Itoa(os.Getpid()) && bytes.HasPrefix(cmdline, []byte("forkmq: sys")) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// waitSysWorker waits for one $SYS worker other than not.
+func waitSysWorker(t *testing.T, not int) int {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if ws := sysWorkers(); len(ws) == 1 && ws[0] != not {
+			return ws[0]
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("no $SYS worker (other than %d) within 10s: %v", not, sysWorkers())
+	return 0
+}
+
+// TestSysWorkerRestarted: the supervisor starts one worker for $SYS,
+// which is given the role by message (PublishSys) and shows it in its
+// title; killed, it is logged and replaced.
+func TestSysWorkerRestarted(t *testing.T) {
+	_, log := start(t, "worker", func(o *options.Options) { o.SysInterval = 100 * time.Millisecond })
+	first := waitSysWorker(t, 0)
+	if err := syscall.Kill(first, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	e := log.wait(t, "$SYS worker ended; starting another", func(e map[string]any) bool { return pid(e, "pid") == first })
+	if e["level"] != "error" {
+		t.Errorf("want an error line: %v", e)
+	}
+	waitSysWorker(t, first)
 }
