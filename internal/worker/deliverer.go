@@ -150,6 +150,13 @@ func (d *deliverer) close() {
 		d.q.Close()
 		d.q = nil
 	}
+	// The session's reader lock goes with the client, not the process: a
+	// pool worker lives on, and a session it held would look online to
+	// every router (sessionOnline) — which would wait on its full queue.
+	if d.reader != nil {
+		d.reader.Close()
+		d.reader = nil
+	}
 }
 
 // run is the deliverer's loop; it returns the exit code.
