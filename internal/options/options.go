@@ -126,7 +126,7 @@ func (o *Options) defs() []flagDef {
 		{"pool-min-spare", "idle worker `pairs` kept ready for new clients; fewer are refilled at 1, 2, 4 … -pool-spawn-rate pairs a second", (*intValue)(&o.PoolMinSpare), Process},
 		{"pool-max-spare", "idle worker `pairs` above which the pool stops one pair a second", (*intValue)(&o.PoolMaxSpare), Process},
 		{"pool-spawn-rate", "most worker `pairs` started per second to refill the pool (clients waiting for a pair start theirs at once)", (*intValue)(&o.PoolSpawnRate), Process},
-		{"pool-linger", "without a new client for this long the pool empties, one pair a second, and an idle broker is one process again (0: keep -pool-min-spare pairs)", (*durationValue)(&o.PoolLinger), Process},
+		{"pool-linger", "without a new client for this long the pool empties, one pair a second, and an idle broker is one process again, besides its $SYS worker (0: keep -pool-min-spare pairs)", (*durationValue)(&o.PoolLinger), Process},
 		{"worker-uids", "when started as root, run the workers under the uids `FIRST-LAST` (group FIRST), a client's pair under one of them: each uid has its own RLIMIT_MSGQUEUE budget for the queues its workers make, and workers of different uids cannot signal each other or read each other's queues; the supervisor stays root", (*stringValue)(&o.WorkerUIDs), Process},
 		{"clients-per-worker", "clients a worker serves before it is replaced by a fresh one (0: no limit)", (*intValue)(&o.ClientsPerWorker), Process},
 		{"max-packet-size", "largest packet accepted from a client, in `bytes`", (*intValue)(&o.MaxPacketSize), ""},
