@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -248,6 +249,9 @@ func (d *Deliverer) send(it Item, id uint16, dup bool) {
 	}
 	d.out.EndPacket()
 	d.Counts.Inc(scoreboard.MessagesSent)
+	if !dup && !m.Routed.IsZero() {
+		d.Counts.Observe(scoreboard.DeliveryLatency, time.Since(m.Routed))
+	}
 }
 
 // ack settles a flow the client acknowledged, then lets waiting messages

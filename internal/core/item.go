@@ -2,6 +2,7 @@ package core
 
 import (
 	"os"
+	"time"
 
 	"github.com/forkmq/forkmq/internal/packet"
 )
@@ -63,7 +64,8 @@ type Item struct {
 type Message struct {
 	Topic   string
 	Payload []byte
-	Retain  bool // set only for retained messages sent after SUBACK [MQTT-3.3.1-8, -9]
+	Retain  bool      // set only for retained messages sent after SUBACK [MQTT-3.3.1-8, -9]
+	Routed  time.Time // when a router routed it (zero: not known), for the delivery-latency histogram
 
 	// File holds the payload from Offset, Size bytes, when Payload is nil.
 	File   *os.File

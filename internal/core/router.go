@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -220,7 +221,7 @@ func (r *Router[K]) route(p *packet.Publish, ackFollows bool) error {
 	if len(targets) == 0 {
 		return nil
 	}
-	m := &Message{Topic: p.Topic, Payload: p.Payload}
+	m := &Message{Topic: p.Topic, Payload: p.Payload, Routed: time.Now()}
 	for _, t := range targets {
 		qos := min(p.QoS, t.QoS)
 		var err error

@@ -59,16 +59,21 @@ func TestPacketAndSpooledEnvelopes(t *testing.T) {
 func TestBatchRoundTrip(t *testing.T) {
 	envs := [][]byte{AppendPublish(nil, 0, "a", []byte("x")), Close, AppendAck(nil, 4, 7), AppendPublish(nil, 2, "t", bytes.Repeat([]byte{'p'}, 300))}
 	var b []byte
-	size := 1
-	for _, e := range envs {
-		b = AppendBatched(b, e)
+	size := BatchHeader
+	const at = 1_796_660_000_123_456_789
+	for i, e := range envs {
+		b = AppendBatched(b, e, at+int64(i)) // only the first time counts
 		size += BatchedSize(len(e))
 	}
 	if Kind(b[0]) != KindBatch || len(b) != size {
 		t.Fatalf("batch of %d bytes starting %#x, want %d starting KindBatch", len(b), b[0], size)
 	}
+	routedAt, body, err := SplitBatch(b[1:])
+	if err != nil || routedAt != at {
+		t.Fatalf("SplitBatch: time %d, %v; want %d", routedAt, err, int64(at))
+	}
 	var got [][]byte
-	if err := Unbatch(b[1:], func(e []byte) error { got = append(got, e); return nil }); err != nil {
+	if err := Unbatch(body, func(e []byte) error { got = append(got, e); return nil }); err != nil {
 		t.Fatal(err)
 	}
 	if len(got) != len(envs) {
@@ -78,6 +83,9 @@ func TestBatchRoundTrip(t *testing.T) {
 		if !bytes.Equal(got[i], envs[i]) {
 			t.Errorf("envelope %d: %x, want %x", i, got[i], envs[i])
 		}
+	}
+	if _, _, err := SplitBatch(make([]byte, BatchHeader-2)); !errors.Is(err, ErrBadEnvelope) {
+		t.Errorf("SplitBatch of a short batch = %v, want ErrBadEnvelope", err)
 	}
 	for _, bad := range [][]byte{{5, 1}, {0}, {0x80}} {
 		if err := Unbatch(bad, func([]byte) error { return nil }); !errors.Is(err, ErrBadEnvelope) {

@@ -19,6 +19,15 @@ func FuzzParse(f *testing.F) {
 				t.Fatalf("re-encoded % x, want % x", got, b)
 			}
 		}
+		if at, envs, err := SplitBatch(b); err == nil {
+			var again []byte
+			n := 0
+			if Unbatch(envs, func(e []byte) error { again = AppendBatched(again, e, at); n++; return nil }) == nil && n > 0 {
+				if !bytes.Equal(again[1:], b) {
+					t.Fatalf("batch re-encoded % x, want % x", again[1:], b)
+				}
+			}
+		}
 		if typ, id, err := ParseAck(b); err == nil {
 			if got := AppendAck(nil, typ, id)[1:]; !bytes.Equal(got, b) {
 				t.Fatalf("ack re-encoded % x, want % x", got, b)

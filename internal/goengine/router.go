@@ -255,15 +255,37 @@ func (r *router) Offer(to *session, m *core.Message, qos packet.QoS) error {
 func (r *router) Routed(*core.Message) {}
 
 // toMailbox stores a QoS 1/2 copy for a persistent session, online or not.
-// A session whose mailbox is full loses the copy, with a log line.
+// While a connection serves the session and its client makes progress, a
+// full mailbox is back-pressure: the router waits for an entry to be
+// settled, as it waits on any subscriber's full backlog (offer). An offline
+// session, or one whose client has stalled, loses the copy, with a log line.
 func (r *router) toMailbox(to *session, it core.Item) {
 	maxMsgs, maxBytes := r.e.cfg.SessionMsgs, r.e.cfg.SessionBytes
-	if ok, n, size := to.mailbox.store(it, maxMsgs, r.e.cfg.MaxInflight, maxBytes); !ok {
-		r.dropped++
-		r.log.Warn().Str("to", to.name).Int("messages", n).Int64("bytes", size).Int("max_messages", maxMsgs).
-			Int64("max_bytes", maxBytes).Uint64("dropped_total", r.dropped).
-			Msg("persistent session mailbox full: message dropped (raise -session-max-messages / -session-max-bytes)")
+	for {
+		ok, n, size := to.mailbox.store(it, maxMsgs, r.e.cfg.MaxInflight, maxBytes)
+		if ok {
+			return
+		}
+		c := to.online.Load()
+		if c == nil || c.stopped() || c.watch.Stalled() {
+			r.dropMailbox(to, n, size, maxMsgs, maxBytes)
+			return
+		}
+		select {
+		case <-to.mailbox.room:
+		case <-c.stop:
+		case <-c.watch.Verdict():
+		}
 	}
+}
+
+// dropMailbox counts and logs a copy a persistent session's full mailbox
+// lost.
+func (r *router) dropMailbox(to *session, n int, size int64, maxMsgs int, maxBytes int64) {
+	r.dropped++
+	r.log.Warn().Str("to", to.name).Int("messages", n).Int64("bytes", size).Int("max_messages", maxMsgs).
+		Int64("max_bytes", maxBytes).Uint64("dropped_total", r.dropped).
+		Msg("persistent session mailbox full: message dropped (raise -session-max-messages / -session-max-bytes)")
 }
 
 // offer puts a copy on a connection's channel. A full backlog (the channel

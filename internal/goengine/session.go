@@ -66,6 +66,7 @@ type mailbox struct {
 	attached  bool // a connection serves the session (from its CONNECT on)
 	discarded bool // by a clean-session CONNECT [MQTT-3.1.2-6]: store nothing more
 	bell      chan struct{}
+	room      chan struct{} // signalled when an entry is settled or the session detaches
 }
 
 // entry is one message in a mailbox.
@@ -77,7 +78,7 @@ type entry struct {
 }
 
 func newMailbox() *mailbox {
-	return &mailbox{byName: map[string]*entry{}, bell: make(chan struct{}, 1)}
+	return &mailbox{byName: map[string]*entry{}, bell: make(chan struct{}, 1), room: make(chan struct{}, 1)}
 }
 
 // store keeps a copy, unless the mailbox holds maxMsgs messages or maxBytes
@@ -121,6 +122,15 @@ func (mb *mailbox) attach(on bool) {
 		e.given = false
 	}
 	mb.mu.Unlock()
+	mb.signalRoom()
+}
+
+// signalRoom wakes a router waiting for room (see router.toMailbox).
+func (mb *mailbox) signalRoom() {
+	select {
+	case mb.room <- struct{}{}:
+	default:
+	}
 }
 
 // discard empties the mailbox for good.
@@ -196,6 +206,7 @@ func (mb *mailbox) Settled(name string, _ uint16, _ bool) error {
 	mb.bytes -= e.item.Msg.Weight()
 	i := slices.Index(mb.entries, e)
 	mb.entries = slices.Delete(mb.entries, i, i+1)
+	mb.signalRoom()
 	return nil
 }
 

@@ -29,7 +29,7 @@ func (d *deliverer) decode(env []byte) (core.Item, error) {
 		if err != nil {
 			return core.Item{}, err
 		}
-		return publicationItem(pub.Flags, pub.Topic, &core.Message{Topic: pub.Topic, Payload: append([]byte(nil), pub.Payload...)}), nil
+		return publicationItem(pub.Flags, pub.Topic, &core.Message{Topic: pub.Topic, Payload: append([]byte(nil), pub.Payload...), Routed: d.routed}), nil
 	case envelope.KindSpooled:
 		f, err := d.spool.Take(d.identity, string(body))
 		if err != nil {

@@ -54,8 +54,9 @@ type deliverer struct {
 	// identity is the queue whose spool folder holds this client's copies:
 	// the connection's, or the persistent session's once adopted.
 	identity string
-	mailbox  *mailbox // a persistent session's, once adopted
-	reader   *os.File // holds the session's reader lock (see readSession)
+	mailbox  *mailbox  // a persistent session's, once adopted
+	routed   time.Time // the time of the batch being decoded (zero: none)
+	reader   *os.File  // holds the session's reader lock (see readSession)
 
 	// What the descriptors may have ready; epoll is edge-triggered, so a
 	// flag is cleared only when a call finds nothing (EAGAIN).
@@ -264,7 +265,15 @@ func (d *deliverer) each(msg []byte, fn func(env []byte) error) error {
 	if envelope.Kind(msg[0]) != envelope.KindBatch {
 		return fn(msg)
 	}
-	return envelope.Unbatch(msg[1:], fn)
+	at, envs, err := envelope.SplitBatch(msg[1:])
+	if err != nil {
+		return err
+	}
+	if at > 0 {
+		d.routed = time.Unix(0, at)
+	}
+	defer func() { d.routed = time.Time{} }()
+	return envelope.Unbatch(envs, fn)
 }
 
 // readQueue takes what the queue holds while the backlog has room (or, once

@@ -127,7 +127,7 @@ func (q *queues) Offer(to string, m *core.Message, qos packet.QoS) error {
 	}
 	wait := publishWait(q.args.StallTimeout)
 	if o.fits(q.args.QueueMsgSize) {
-		return q.add(to, o.envelope(qos), wait)
+		return q.add(to, o.envelope(qos), m.Routed, wait)
 	}
 	if err := q.flush(to); err != nil {
 		return err
@@ -148,7 +148,7 @@ func (q *queues) Offer(to string, m *core.Message, qos packet.QoS) error {
 
 // add puts an envelope in the batch for a queue, sending the batch first
 // if the envelope would not fit.
-func (q *queues) add(to string, env []byte, wait time.Duration) error {
+func (q *queues) add(to string, env []byte, routed time.Time, wait time.Duration) error {
 	b := q.batches[to]
 	if b == nil {
 		b = &batch{}
@@ -163,7 +163,7 @@ func (q *queues) add(to string, env []byte, wait time.Duration) error {
 		q.pending = append(q.pending, to)
 		b.first = len(env)
 	}
-	b.env = envelope.AppendBatched(b.env, env)
+	b.env = envelope.AppendBatched(b.env, env, unixNano(routed))
 	b.n++
 	b.wait = wait
 	return nil
@@ -176,8 +176,8 @@ func (q *queues) flush(to string) error {
 		return nil
 	}
 	env := b.env
-	if b.n == 1 {
-		env = env[len(env)-b.first:] // alone: no batch framing
+	if b.n == 1 && len(env) > q.args.QueueMsgSize {
+		env = env[len(env)-b.first:] // alone, and too large with the batch's framing
 	}
 	err := q.deliver(to, env, b.wait)
 	b.env, b.n = b.env[:0], 0
@@ -333,4 +333,12 @@ func (q *queues) sendWaiting(w *queue.Queue, name string, env []byte, wait time.
 // sendTo puts an envelope on the named queue through the writer cache.
 func (q *queues) sendTo(name string, send func(*queue.Queue) error) error {
 	return q.writers.use(name, send)
+}
+
+// unixNano is t for a batch's time (0: not known).
+func unixNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
 }

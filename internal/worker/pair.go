@@ -96,8 +96,8 @@ func (p *pair) Flush() error {
 		return nil
 	}
 	env := p.batch
-	if p.n == 1 {
-		env = env[len(env)-p.first:]
+	if p.n == 1 && len(env) > pairMax {
+		env = env[len(env)-p.first:] // alone, and too large with the batch's framing
 	}
 	err := p.write(env)
 	p.batch, p.n = p.batch[:0], 0
@@ -199,7 +199,11 @@ func (p *pair) send(env []byte) error {
 	if p.n == 0 {
 		p.first = len(env)
 	}
-	p.batch = envelope.AppendBatched(p.batch, env)
+	var at int64
+	if p.n == 0 {
+		at = time.Now().UnixNano() // routed now: what the router sends its own client
+	}
+	p.batch = envelope.AppendBatched(p.batch, env, at)
 	p.n++
 	return nil
 }

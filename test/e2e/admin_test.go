@@ -86,6 +86,13 @@ func TestAdminMetrics(t *testing.T) {
 					return fmt.Errorf("%s went from %v to %v, want at least +%d", name, before[name], m[name], n)
 				}
 			}
+			// Every delivery's latency, routing to socket, is observed.
+			if got := m["forkmq_delivery_latency_seconds_count"] - before["forkmq_delivery_latency_seconds_count"]; got < n {
+				return fmt.Errorf("forkmq_delivery_latency_seconds_count went up by %v, want at least %d", got, n)
+			}
+			if m["forkmq_delivery_latency_seconds_sum"] <= before["forkmq_delivery_latency_seconds_sum"] {
+				return fmt.Errorf("forkmq_delivery_latency_seconds_sum did not grow")
+			}
 			for _, name := range []string{"forkmq_bytes_received_total", "forkmq_bytes_sent_total"} {
 				if m[name] <= before[name]+n*9 {
 					return fmt.Errorf("%s went from %v to %v, want more than %d payload bytes more", name, before[name], m[name], n*9)
