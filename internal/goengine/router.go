@@ -53,6 +53,9 @@ func newRouter(e *Engine, c *client) *router {
 	r.proto = protocol.NewConnection(r.core)
 	r.proto.SetLimits(protocol.Limits{MaxSubscriptions: e.cfg.MaxSubs, MaxTopicLength: e.cfg.MaxTopicLen, MaxTopicLevels: e.cfg.MaxTopicLevel})
 	r.proto.SetAuthorizer(e.authorizer)
+	if c.identity != "" {
+		r.proto.SetIdentity(c.identity)
+	}
 	r.proto.OnRefused(func(what string, err error) {
 		r.log.Warn().Err(err).Str("client_id", r.proto.ClientID()).Str("request", what).Msg("request refused")
 	})
