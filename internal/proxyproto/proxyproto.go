@@ -75,6 +75,12 @@ func readV1(r io.Reader) (Header, error) {
 		if b[0] == '\n' {
 			break
 		}
+		// The line is printable ASCII up to its CR: anything else (a
+		// client's binary MQTT after a truncated line) ends it at once
+		// rather than at the deadline.
+		if c := b[0]; (c < 0x20 || c > 0x7e) && c != '\r' {
+			return Header{}, malformed("v1: byte 0x%02x in the line", c)
+		}
 		if len(line) >= v1Max {
 			return Header{}, malformed("v1: no CRLF within %d bytes", v1Max)
 		}

@@ -87,6 +87,7 @@ func TestRefused(t *testing.T) {
 		{"v2 UDP", 2, badFam, false},
 		{"v2 too long", 2, big, false},
 		{"v2 addresses short", 2, short[:20], false},
+		{"v1 cut, then MQTT", 1, append(V1(src4, dst4)[:20], "\x10\x0c\x00\x04MQTT"...), false},
 		{"v1 truncated", 1, V1(src4, dst4)[:20], true},
 		{"v2 truncated fixed", 2, V2(src4, dst4)[:10], true},
 		{"v2 truncated body", 2, V2(src4, dst4)[:20], true},
