@@ -270,8 +270,19 @@ func echoKey(topicName string, payload []byte) [32]byte {
 	return k
 }
 
+// maxEchoes bounds the echoes awaited: a remote that never sends them (its
+// ACL denies the bridge reading what it writes) would grow the table for
+// ever. Past the bound the table starts again, and an echo forgotten
+// comes in once (a duplicate, not a loop: the local broker never forwards
+// what the bridge published).
+const maxEchoes = 1 << 16
+
 func (b *Bridge) expectEcho(topicName string, payload []byte) {
 	b.mu.Lock()
+	if len(b.echoes) >= maxEchoes {
+		b.log.Warn().Int("echoes", len(b.echoes)).Msg("bridge: the remote does not send back what the bridge publishes on its both topics; forgetting the echoes awaited")
+		clear(b.echoes)
+	}
 	b.echoes[echoKey(topicName, payload)]++
 	b.mu.Unlock()
 }

@@ -15,6 +15,18 @@ type Conn struct {
 	// session is true when Conn is a TLS or WebSocket session rather than
 	// a socket: see Terminate.
 	session bool
+	// onClose runs after Close closes the connection (Terminate's, to end
+	// a pump its client holds up).
+	onClose func()
+}
+
+// Close closes the connection.
+func (c *Conn) Close() error {
+	err := c.Conn.Close()
+	if c.onClose != nil {
+		c.onClose()
+	}
+	return err
 }
 
 // RemoteAddr is the client's address: the PROXY header's source when the

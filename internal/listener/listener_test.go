@@ -494,3 +494,33 @@ func TestPump(t *testing.T) {
 		t.Fatal("Pump did not return")
 	}
 }
+
+// TestTerminateClientNotReading: the broker closes its end while the
+// client reads nothing (the pump is blocked writing to it); the session is
+// closed after CloseGrace, not left open for ever.
+func TestTerminateClientNotReading(t *testing.T) {
+	session, client := net.Pipe() // a write blocks until the other side reads
+	defer client.Close()
+	done := make(chan error, 1)
+	plain, err := Terminate(&Conn{Conn: session, remote: &net.TCPAddr{}, session: true}, func(err error) { done <- err })
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Enough to fill the socketpair, so the broker side would block too
+	// without its deadline.
+	plain.SetWriteDeadline(time.Now().Add(time.Second))
+	plain.Write(make([]byte, 4<<20))
+	start := time.Now()
+	plain.Close()
+	select {
+	case <-done:
+		if d := time.Since(start); d < CloseGrace/2 {
+			t.Errorf("the session closed after %v, before its grace", d)
+		}
+	case <-time.After(CloseGrace + ioWait):
+		t.Fatal("the pump is still blocked on a client that does not read")
+	}
+	if _, err := client.Write([]byte("x")); err == nil {
+		t.Error("the session is still open")
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -74,11 +75,22 @@ func isEnd(err error) bool {
 	return err == io.EOF || isClosed(err)
 }
 
+// CloseGrace is how long a session may take, once the broker has closed
+// its plain end, to take what the broker wrote before; a client that reads
+// nothing for that long is holding the pump up, and its session is closed
+// under it.
+const CloseGrace = 5 * time.Second
+
 // Terminate gives the broker a plain socket for a TLS or WebSocket
 // session: one end of a socketpair, with the session's remote address and
 // identity, while a goroutine pumps between the session and the other end.
 // A connection that is no session is returned as it is. done, if not nil,
 // is called with Pump's result when the session ends.
+//
+// Closing the plain end lets the pump deliver what is left and close the
+// session; if the client does not read it within CloseGrace (the pump is
+// blocked writing to it, and would never see the close), the session is
+// closed regardless.
 func Terminate(c *Conn, done func(error)) (*Conn, error) {
 	if !c.session {
 		return c, nil
@@ -93,11 +105,26 @@ func Terminate(c *Conn, done func(error)) (*Conn, error) {
 		plain.Close()
 		return nil, fmt.Errorf("socketpair: %w", err)
 	}
+	pumped := make(chan struct{})
 	go func() {
 		err := Pump(c.Conn, fc.(*net.UnixConn))
+		close(pumped)
 		if done != nil {
 			done(err)
 		}
 	}()
-	return &Conn{Conn: plain, remote: c.remote, identity: c.identity, scheme: c.scheme}, nil
+	var once sync.Once
+	session := c.Conn
+	onClose := func() {
+		once.Do(func() {
+			go func() {
+				select {
+				case <-pumped:
+				case <-time.After(CloseGrace):
+					session.Close()
+				}
+			}()
+		})
+	}
+	return &Conn{Conn: plain, remote: c.remote, identity: c.identity, scheme: c.scheme, onClose: onClose}, nil
 }
