@@ -305,6 +305,9 @@ func (b *Bridge) isEcho(topicName string, payload []byte) bool {
 	return true
 }
 
+// Name is the bridge's, from its connection line.
+func (b *Bridge) Name() string { return b.cfg.Name }
+
 // Stats returns what the bridge has done so far.
 func (b *Bridge) Stats() Stats {
 	return Stats{Connected: b.connected.Load(), In: b.in.Load(), Out: b.out.Load(), Dropped: b.dropped.Load()}

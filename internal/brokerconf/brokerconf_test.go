@@ -129,7 +129,6 @@ func TestRefused(t *testing.T) {
 		{"require_certificate without a CA", "listener 8883\ncertfile c\nkeyfile k\nrequire_certificate true\n", nil, 4, "needs a cafile"},
 		{"use_identity_as_username without require_certificate", "listener 8883\ncertfile c\nkeyfile k\nuse_identity_as_username true\n", nil, 4, "needs require_certificate"},
 		{"max_connections on a second listener", "listener 1883\nlistener 8883\nmax_connections 5\n", nil, 3, "from the first listener"},
-		{"a bridge", "connection other\naddress 10.0.0.1:1883\n", nil, 1, "no bridges"},
 		{"an option the engine lacks", "engine goroutine\nqueue_budget 100000\n", nil, 2, "only the process engine has it"},
 		{"a listener key for mosquitto's default listener", "max_connections 5\nlistener 1883\n", nil, 1, "before the listener line"},
 	}

@@ -215,13 +215,9 @@ func Apply(cfg *mosqconf.Config, o *options.Options) ([]mosqconf.Notice, error) 
 }
 
 // checkStructure refuses what the file asks for and this broker cannot
-// serve: listener keys with no listener to go to, bridges, and keys of
-// features not in this build.
+// serve: listener keys with no listener to go to, and keys of features not
+// in this build. (Bridges are the broker's to read: package bridge.)
 func checkStructure(cfg *mosqconf.Config) error {
-	if len(cfg.Bridges) > 0 {
-		b := cfg.Bridges[0]
-		return &mosqconf.Error{Pos: b.Pos, Key: "connection", Msg: "this build has no bridges"}
-	}
 	if len(cfg.Listeners) == 1 {
 		if s := cfg.Default.Settings(); len(s) > 0 {
 			return &mosqconf.Error{Pos: s[0].Pos, Key: s[0].Name, Msg: fmt.Sprintf("a listener key before the listener line (%s), for mosquitto's default listener, which forkmq does not open beside it: move it under the listener line", cfg.Listeners[0].Pos)}

@@ -61,6 +61,8 @@ type Engine struct {
 	started     time.Time
 	sysInterval atomic.Int64  // time.Duration
 	sysDone     chan struct{} // closed when the $SYS publisher has returned
+
+	bridges []*localBridge // bridges.go
 }
 
 // New prepares the engine: it creates the state directory, opens the
@@ -149,6 +151,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		Msg("listening")
 	accepted := e.serveListeners()
 	go e.publishSys(ctx)
+	bridged := e.runBridges(ctx)
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -158,6 +161,7 @@ func (e *Engine) Run(ctx context.Context) error {
 			e.reloadAccess()
 			e.reloadCertificates()
 		case <-ctx.Done():
+			<-bridged // they publish into the engine until they have disconnected
 			return e.shutdown(accepted)
 		}
 	}

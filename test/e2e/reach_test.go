@@ -26,15 +26,18 @@ import (
 // from the configuration snippets of the README's "Running it in
 // production" (docs/examples), with real clients.
 
-// processEngineSkip is why the process engine does not run these tests:
+// Why the process engine does not run these tests:
 // TestReachProcessEngineRefuses checks that it refuses the files instead.
-const processEngineSkip = "the process engine's TLS/WebSocket terminator is not wired into its supervisor yet; it refuses these listeners at start (TestReachProcessEngineRefuses)"
+const (
+	skipListeners = "the process engine's TLS/WebSocket terminator is not wired into its supervisor yet; it refuses these listeners at start (TestReachProcessEngineRefuses)"
+	skipBridges   = "the process engine's bridge worker pair is not written yet; it refuses connection blocks at start (TestReachProcessEngineRefuses)"
+)
 
 // reachEngines runs fn on the goroutine engine, whatever
-// FORKMQ_E2E_ENGINES says, and reports the process engine skipped.
-func reachEngines(t *testing.T, fn func(t *testing.T)) {
+// FORKMQ_E2E_ENGINES says, and reports the process engine skipped, why.
+func reachEngines(t *testing.T, why string, fn func(t *testing.T)) {
 	t.Run("goroutine", fn)
-	t.Run("process", func(t *testing.T) { t.Skip(processEngineSkip) })
+	t.Run("process", func(t *testing.T) { t.Skip(why) })
 }
 
 // example reads docs/examples/name, checks that the README shows it as
@@ -150,7 +153,7 @@ func TestTLSListener(t *testing.T) {
 			t.Fatalf("%s is missing: run scripts/install-deps.sh (%v)", tool, err)
 		}
 	}
-	reachEngines(t, func(t *testing.T) {
+	reachEngines(t, skipListeners, func(t *testing.T) {
 		dir := t.TempDir()
 		p := newPKI(t, dir, "sensor-1")
 		acl, err := os.ReadFile(filepath.Join("..", "..", "docs", "examples", "tls.acl"))
@@ -245,7 +248,7 @@ func TestTLSListener(t *testing.T) {
 // TestWebSocketListener: Paho Go over ws:// and wss:// exchanges messages
 // with a client over plain TCP, including one of 200 KB (many frames).
 func TestWebSocketListener(t *testing.T) {
-	reachEngines(t, func(t *testing.T) {
+	reachEngines(t, skipListeners, func(t *testing.T) {
 		dir := t.TempDir()
 		p := newPKI(t, dir, "browser")
 		conf, _ := example(t, "websockets.conf", dir, 8080, 8081)
@@ -286,7 +289,7 @@ func TestWebSocketListener(t *testing.T) {
 // or v2, the header's client address is the one the broker logs; a
 // header of the other version, or none, closes that connection only.
 func TestProxyProtocolListener(t *testing.T) {
-	reachEngines(t, func(t *testing.T) {
+	reachEngines(t, skipListeners, func(t *testing.T) {
 		for _, v := range []int{1, 2} {
 			t.Run(fmt.Sprintf("v%d", v), func(t *testing.T) {
 				dir := t.TempDir()
@@ -347,13 +350,13 @@ func TestProxyProtocolListener(t *testing.T) {
 }
 
 // TestReachProcessEngineRefuses: the process engine refuses to start from
-// a file with a TLS, WebSocket or PROXY listener (exit status 2, the
-// listener's line named), rather than serve plain MQTT in its place.
+// a file with a TLS, WebSocket or PROXY listener or a bridge (exit status
+// 2, the line named), rather than serve plain MQTT in its place.
 func TestReachProcessEngineRefuses(t *testing.T) {
 	if buildErr != nil {
 		t.Fatalf("cannot build the broker: %v", buildErr)
 	}
-	for _, name := range []string{"tls.conf", "websockets.conf", "proxy.conf"} {
+	for _, name := range []string{"tls.conf", "websockets.conf", "proxy.conf", "bridge.conf"} {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
 			conf, _ := example(t, name, dir)
@@ -369,7 +372,7 @@ func TestReachProcessEngineRefuses(t *testing.T) {
 			if !ok || ee.ExitCode() != 2 {
 				t.Fatalf("broker -c: %v, want exit status 2\n%s", err, out)
 			}
-			if !strings.Contains(string(out), "the process engine serves") || !strings.Contains(string(out), conf+":") {
+			if !strings.Contains(string(out), "the process engine") || !strings.Contains(string(out), conf+":") {
 				t.Errorf("broker said %q, want the listener's line and why", out)
 			}
 		})
