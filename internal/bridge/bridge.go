@@ -105,6 +105,20 @@ type Bridge struct {
 
 	mu     sync.Mutex
 	echoes map[[32]byte]int // messages sent out on topics also taken in, not seen back yet
+
+	onState func(connected bool) // OnState's
+}
+
+// OnState sets a function called each time the bridge connects (true) or
+// loses its connection (false), as mosquitto publishes
+// $SYS/broker/connection/NAME/state. Set it before Run.
+func (b *Bridge) OnState(f func(connected bool)) { b.onState = f }
+
+func (b *Bridge) setState(up bool) {
+	b.connected.Store(up)
+	if b.onState != nil {
+		b.onState(up)
+	}
 }
 
 // New prepares a bridge; Run connects it.
@@ -122,7 +136,7 @@ func New(cfg Config, local Local, log zerolog.Logger) (*Bridge, error) {
 		SetOrderMatters(true). // a message is acknowledged once Local has it
 		SetOnConnectHandler(b.onConnect).
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
-			b.connected.Store(false)
+			b.setState(false)
 			b.log.Warn().Err(err).Msg("bridge connection lost; reconnecting")
 		})
 	if cfg.Username != "" {
@@ -189,7 +203,7 @@ func (b *Bridge) onConnect(c mqtt.Client) {
 			b.log.Error().Err(tok.Error()).Msg("bridge subscriptions refused by the remote")
 		}
 	}
-	b.connected.Store(true)
+	b.setState(true)
 	b.log.Info().Str("address", b.cfg.Addresses[0]).Int("subscriptions", len(filters)).Msg("bridge connected")
 }
 

@@ -37,6 +37,17 @@ func (e *Engine) AddBridge(cfg bridge.Config) error {
 		return err
 	}
 	lb.b = b
+	// mosquitto's $SYS/broker/connection/NAME/state: 1 while connected.
+	b.OnState(func(up bool) {
+		state := "0"
+		if up {
+			state = "1"
+		}
+		topic := "$SYS/broker/connection/" + cfg.Name + "/state"
+		if err := lb.Publish(bridge.Message{Topic: topic, Payload: []byte(state), Retain: true}); err != nil {
+			lb.r.log.Warn().Err(err).Str("topic", topic).Msg("bridge state not published")
+		}
+	})
 	for _, f := range b.Filters() {
 		e.index.Subscribe(f, lb.sess, packet.AtLeastOnce)
 		lb.sess.addFilter(f)

@@ -135,6 +135,11 @@ func TestBridge(t *testing.T) {
 		b.waitLog(t, ioTimeout, "bridge connected", nil)
 
 		local := connectPaho(t, b, newClientID("site"))
+		// mosquitto's retained bridge state in $SYS.
+		state := subscribe(t, local, "$SYS/broker/connection/cluster/state")
+		if m := state.waitCount(t, 1, ioTimeout)[0]; string(m.payload) != "1" || !m.retained {
+			t.Errorf("bridge state %q (retained %v), want a retained 1", m.payload, m.retained)
+		}
 		in := subscribe(t, local, "commands/#", "chat/#")
 		publishQoS := func(c mqtt.Client, topic, payload string) {
 			t.Helper()
@@ -178,7 +183,14 @@ func TestBridge(t *testing.T) {
 		for i := range n {
 			switch i {
 			case n / 3, 2 * n / 3:
+				states := len(state.all())
 				remote.stop()
+				mustEventually(t, 2*startTimeout, func() error {
+					if all := state.all(); len(all) <= states || string(all[len(all)-1].payload) != "0" {
+						return fmt.Errorf("no state 0 after the remote stopped")
+					}
+					return nil
+				})
 			case n/3 + gap, 2*n/3 + gap:
 				connected := len(b.logLines("bridge connected"))
 				remote.start()
