@@ -131,7 +131,7 @@ func TestBridge(t *testing.T) {
 		conf, _ := example(t, "bridge.conf", dir)
 		text, _ := os.ReadFile(conf)
 		os.WriteFile(conf, []byte(strings.Replace(string(text), "cluster.example:1883", remote.addr, 1)), 0o600)
-		b := startBroker(t, withEngine("goroutine"), withConfigFile(conf))
+		b := startBroker(t, withEngine("goroutine"), withConfigFile(conf), withAdmin())
 		b.waitLog(t, ioTimeout, "bridge connected", nil)
 
 		local := connectPaho(t, b, newClientID("site"))
@@ -202,6 +202,11 @@ func TestBridge(t *testing.T) {
 				})
 			}
 			publishQoS(local, "sensors/stream", strconv.Itoa(i))
+		}
+		m := scrape(t, b.adminAddr(t))
+		if m[`forkmq_bridge_connected{bridge="cluster"}`] != 1 || m[`forkmq_bridge_messages_total{bridge="cluster",direction="out"}`] < n {
+			t.Errorf("/metrics: bridge connected %v, out %v, want 1 and at least %d",
+				m[`forkmq_bridge_connected{bridge="cluster"}`], m[`forkmq_bridge_messages_total{bridge="cluster",direction="out"}`], n)
 		}
 		mustEventually(t, 2*startTimeout, func() error {
 			var lost []int
