@@ -133,7 +133,8 @@ func New(cfg Config, local Local, log zerolog.Logger) (*Bridge, error) {
 		SetConnectRetry(true).
 		SetConnectRetryInterval(cfg.Backoff.Base).
 		SetMaxReconnectInterval(max(cfg.Backoff.Cap, cfg.Backoff.Base)).
-		SetOrderMatters(true). // a message is acknowledged once Local has it
+		SetOrderMatters(true).
+		SetAutoAckDisabled(true). // received acknowledges a message once Local has it
 		SetOnConnectHandler(b.onConnect).
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
 			b.setState(false)
@@ -211,6 +212,7 @@ func (b *Bridge) onConnect(c mqtt.Client) {
 func (b *Bridge) received(_ mqtt.Client, m mqtt.Message) {
 	if b.isEcho(m.Topic(), m.Payload()) {
 		b.dropped.Add(1)
+		m.Ack()
 		return
 	}
 	for _, t := range b.cfg.Topics {
@@ -220,13 +222,16 @@ func (b *Bridge) received(_ mqtt.Client, m mqtt.Message) {
 		local := t.LocalPrefix + strings.TrimPrefix(m.Topic(), t.RemotePrefix)
 		msg := Message{Topic: local, Payload: m.Payload(), QoS: min(m.Qos(), t.QoS), Retain: m.Retained()}
 		if err := b.local.Publish(msg); err != nil {
-			// Not acknowledged: the remote sends it again.
-			b.log.Warn().Err(err).Str("topic", local).Msg("bridge: message not taken locally")
+			// Not acknowledged: the remote sends it again after the next
+			// reconnection (a persistent session's in-flight message).
+			b.log.Warn().Err(err).Str("topic", local).Msg("bridge: message not taken locally; left unacknowledged")
 			return
 		}
 		b.in.Add(1)
+		m.Ack()
 		return
 	}
+	m.Ack() // no topic of ours: nothing to take
 }
 
 // Filters are the local filters whose publications the broker gives

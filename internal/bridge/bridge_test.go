@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -104,15 +105,21 @@ func (r *remote) stop() {
 	r.cmd.Wait()
 }
 
-// fakeLocal is the local broker: it records what the bridge publishes.
+// fakeLocal is the local broker: it records what the bridge publishes,
+// and refuses the first fail messages.
 type fakeLocal struct {
 	mu   sync.Mutex
 	msgs []Message
+	fail int
 }
 
 func (l *fakeLocal) Publish(m Message) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.fail > 0 {
+		l.fail--
+		return errors.New("local broker refuses")
+	}
 	l.msgs = append(l.msgs, m)
 	return nil
 }
@@ -358,5 +365,32 @@ func TestFromFile(t *testing.T) {
 	}
 	if c.ClientID != "edge-1" || !c.CleanSession || c.KeepAlive != 30*time.Second || c.Addresses[0] != "10.0.0.1:1883" || c.Backoff != mosqconf.DefaultBackoff {
 		t.Errorf("config %+v", c)
+	}
+}
+
+// TestInNotTakenIsResent: a message the local broker does not take is
+// left unacknowledged, and the remote sends it again after the next
+// connection of the bridge's persistent session.
+func TestInNotTakenIsResent(t *testing.T) {
+	r := startRemote(t)
+	b, local := startBridge(t, r, "remote_clientid bridge-nack\ncleansession false\ntopic cmd/# in 1\n")
+	local.mu.Lock()
+	local.fail = 1
+	local.mu.Unlock()
+	pub := connectRemote(t, r, "hq-pub3", true, "")
+	pub.c.Publish("cmd/once", 1, false, "again").Wait()
+	eventually(t, "the refusal", func() bool {
+		local.mu.Lock()
+		defer local.mu.Unlock()
+		return local.fail == 0
+	})
+	if n := local.topics()["cmd/once again"]; n != 0 {
+		t.Fatalf("taken %d times while refused", n)
+	}
+	r.stop()
+	r.start()
+	eventually(t, "the message sent again after the reconnection", func() bool { return local.topics()["cmd/once again"] == 1 })
+	if s := b.Stats(); s.In != 1 {
+		t.Errorf("%d in, want 1", s.In)
 	}
 }
