@@ -47,6 +47,11 @@ func run(argv []string) int {
 		return 2
 	}
 	loaded.Options = opts
+	bridgeCfgs, err := bridges(loaded)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "broker:", err)
+		return 2
+	}
 	log, err := logging.New(os.Stderr, opts.LogFormat, opts.LogLevel)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "broker:", err)
@@ -65,6 +70,12 @@ func run(argv []string) int {
 		if err != nil {
 			log.Error().Err(err).Msg("broker cannot start")
 			return 1
+		}
+		for _, bc := range bridgeCfgs {
+			if err := eng.AddBridge(bc); err != nil {
+				log.Error().Err(err).Msg("broker cannot start")
+				return 1
+			}
 		}
 		go reloadOnHUP(ctx, log, argv, loaded, eng)
 		serveAdmin(ctx, log, adminLn, opts.StateDir, eng)

@@ -60,6 +60,7 @@ type collector struct {
 	poolIdle, poolSize                        *prometheus.Desc
 	budgetUsed, budgetLeft, budgetTotal       *prometheus.Desc
 	queueDepth, queueCapacity, topicFiles, up *prometheus.Desc
+	bridgeConnected, bridgeMessages           *prometheus.Desc
 }
 
 func newCollector(vw *viewer) *collector {
@@ -86,13 +87,16 @@ func newCollector(vw *viewer) *collector {
 	c.budgetTotal = desc("queue_budget_bytes", "RLIMIT_MSGQUEUE bytes the broker plans its queues within.")
 	c.queueDepth = desc("queue_depth_messages", "Messages waiting in a client's queue (channel).", "queue", "client")
 	c.queueCapacity = desc("queue_capacity_messages", "Messages a client's queue (channel) holds at most.", "queue", "client")
+	c.bridgeConnected = desc("bridge_connected", "1 while the bridge is connected to its remote broker, 0 otherwise.", "bridge")
+	c.bridgeMessages = desc("bridge_messages_total", "Messages a bridge carried, in (from the remote) or out (to it).", "bridge", "direction")
 	c.topicFiles = desc("topic_files", "Topic filters subscribed to: files in the process engine, trie entries in the goroutine engine.")
 	return c
 }
 
 func (c *collector) all() []*prometheus.Desc {
 	out := []*prometheus.Desc{c.up, c.info, c.uptime, c.clients, c.processes, c.poolIdle, c.poolSize,
-		c.budgetUsed, c.budgetLeft, c.budgetTotal, c.queueDepth, c.queueCapacity, c.topicFiles}
+		c.budgetUsed, c.budgetLeft, c.budgetTotal, c.queueDepth, c.queueCapacity, c.topicFiles,
+		c.bridgeConnected, c.bridgeMessages}
 	out = append(out, c.counters[:]...)
 	out = append(out, c.gauges[:]...)
 	return append(out, c.histograms[:]...)
@@ -165,6 +169,15 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(c.queueCapacity, float64(q.Capacity), q.Name, q.Client)
 	}
 	gauge(c.topicFiles, float64(len(v.Topics)))
+	for _, b := range v.Bridges {
+		up := 0.0
+		if b.Connected {
+			up = 1
+		}
+		gauge(c.bridgeConnected, up, b.Name)
+		ch <- prometheus.MustNewConstMetric(c.bridgeMessages, prometheus.CounterValue, float64(b.In), b.Name, "in")
+		ch <- prometheus.MustNewConstMetric(c.bridgeMessages, prometheus.CounterValue, float64(b.Out), b.Name, "out")
+	}
 }
 
 // metricsHandler serves /metrics: the broker's metrics and those of the

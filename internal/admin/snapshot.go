@@ -50,6 +50,9 @@ type Snapshot struct {
 	Queues []Queue
 	Topics []TopicFile // the caller sets Totals' Subscriptions gauge from them (CountSubscriptions)
 
+	// Bridges are the broker's bridges to other brokers (connection blocks).
+	Bridges []Bridge
+
 	Pool        Pool
 	QueueBudget Budget
 
@@ -57,6 +60,13 @@ type Snapshot struct {
 	// included; Histograms likewise.
 	Totals     scoreboard.Counts
 	Histograms [scoreboard.NumHistograms]scoreboard.HistogramCounts
+}
+
+// Bridge is one bridge's state.
+type Bridge struct {
+	Name      string
+	Connected bool
+	In, Out   uint64 // messages carried from the remote, and to it
 }
 
 // Process is a worker process, or a goroutine in the goroutine engine.

@@ -118,8 +118,8 @@ func (r *Refuser) Refuse(conn net.Conn, err error) {
 		if _, err := conn.Write(connackUnavailable); err != nil {
 			return
 		}
-		if tcp, ok := conn.(*net.TCPConn); ok {
-			tcp.CloseWrite()
+		if cw, ok := conn.(interface{ CloseWrite() error }); ok {
+			cw.CloseWrite()
 		}
 		io.Copy(io.Discard, io.LimitReader(conn, 1<<20))
 	}()

@@ -112,6 +112,16 @@ func changes(old, next Loaded) []Change {
 		}
 		out = append(out, c)
 	}
+	// A file's listeners have no flag: their transport keys (another
+	// certfile path, a protocol) need a restart. (The files a TLS listener
+	// names are re-read on every SIGHUP.)
+	if a, b := fmt.Sprint(old.Options.Listeners), fmt.Sprint(next.Options.Listeners); a != b {
+		c := Change{Flag: "listen", Key: "listener", Old: a, New: b}
+		if next.File != nil && len(next.File.Listeners) > 0 {
+			c.Pos = next.File.Listeners[0].Pos
+		}
+		out = append(out, c)
+	}
 	return out
 }
 

@@ -124,9 +124,11 @@ func TestRefused(t *testing.T) {
 		{"a bad value", "\n\nmax_inflight_messages lots\n", nil, 3, "max_inflight_messages"},
 		{"out of the option's range", "max_topic_length 0\nsession_max_messages 0\n", nil, 2, "session-max-messages 0"},
 		{"no bound on queued messages", "max_queued_messages 0\n", nil, 1, "0 (no limit) is not offered"},
-		{"a second listener", "listener 1883\nlistener 8883\n", nil, 2, "forkmq serves one listener"},
-		{"TLS", "listener 8883\ncertfile /etc/cert.pem\n", nil, 2, "no TLS yet"},
-		{"a bridge", "connection other\naddress 10.0.0.1:1883\n", nil, 1, "no bridges"},
+		{"TLS without a key", "listener 8883\ncertfile /etc/cert.pem\n", nil, 2, "needs both certfile and keyfile"},
+		{"a CA without a certificate", "listener 8883\ncafile /etc/ca.pem\n", nil, 2, "needs both certfile and keyfile"},
+		{"require_certificate without a CA", "listener 8883\ncertfile c\nkeyfile k\nrequire_certificate true\n", nil, 4, "needs a cafile"},
+		{"use_identity_as_username without require_certificate", "listener 8883\ncertfile c\nkeyfile k\nuse_identity_as_username true\n", nil, 4, "needs require_certificate"},
+		{"max_connections on a second listener", "listener 1883\nlistener 8883\nmax_connections 5\n", nil, 3, "from the first listener"},
 		{"an option the engine lacks", "engine goroutine\nqueue_budget 100000\n", nil, 2, "only the process engine has it"},
 		{"a listener key for mosquitto's default listener", "max_connections 5\nlistener 1883\n", nil, 1, "before the listener line"},
 	}
@@ -235,5 +237,52 @@ log_format json
 		if took != Live(d.Flag) {
 			t.Errorf("-%s: applied %v, live %v", d.Flag, took, Live(d.Flag))
 		}
+	}
+}
+
+// TestListeners: several listener blocks with their transport keys become
+// the options' listeners for the goroutine engine; the process engine
+// refuses all but one plain listener, naming the line.
+func TestListeners(t *testing.T) {
+	const file = `engine goroutine
+listener 1883
+allow_anonymous true
+listener 8883 127.0.0.1
+certfile /etc/forkmq/server.crt
+keyfile /etc/forkmq/server.key
+cafile /etc/forkmq/ca.crt
+require_certificate true
+use_identity_as_username true
+tls_version tlsv1.3
+enable_proxy_protocol 2
+listener 8080
+protocol websockets
+listener 8081
+protocol websockets
+certfile /etc/forkmq/server.crt
+keyfile /etc/forkmq/server.key
+`
+	path := writeFile(t, file)
+	got, err := parse("-c", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []options.Listener{
+		{Addr: ":1883", Where: "listener 1883 at " + path + ":2"},
+		{Addr: "127.0.0.1:8883", TLS: true, CertFile: "/etc/forkmq/server.crt", KeyFile: "/etc/forkmq/server.key", CAFile: "/etc/forkmq/ca.crt",
+			RequireCert: true, IdentityAsUsername: true, TLSVersion: "tlsv1.3", Proxy: 2, Where: "listener 8883 at " + path + ":4"},
+		{Addr: ":8080", WebSockets: true, Where: "listener 8080 at " + path + ":12"},
+		{Addr: ":8081", WebSockets: true, TLS: true, CertFile: "/etc/forkmq/server.crt", KeyFile: "/etc/forkmq/server.key", Where: "listener 8081 at " + path + ":14"},
+	}
+	if eps := got.Options.Endpoints(); !slices.Equal(eps, want) {
+		t.Errorf("listeners\n got  %+v\n want %+v", eps, want)
+	}
+	_, err = parse("-c", path, "-engine", "process")
+	if err == nil || !strings.Contains(err.Error(), "listener 8883 at "+path+":4: the process engine serves one listener") {
+		t.Errorf("the process engine with four listeners: %v", err)
+	}
+	_, err = parse("-c", writeFile(t, "listener 1883\nenable_proxy_protocol 1\n"))
+	if err == nil || !strings.Contains(err.Error(), ":1: the process engine serves plain MQTT over TCP only, not mqtt with PROXY protocol v1") {
+		t.Errorf("the process engine with a PROXY listener: %v", err)
 	}
 }

@@ -140,17 +140,9 @@ const maxPublishOverhead = 5 + 2 + 65535 + 2
 // the file asks for (plain MQTT instead of TLS, no bridge), so they refuse
 // to start.
 var notInThisBuild = map[string]string{
-	"protocol":                 "forkmq serves MQTT over TCP only (no WebSockets yet)",
-	"enable_proxy_protocol":    "forkmq does not read the PROXY protocol yet",
-	"certfile":                 "forkmq serves no TLS yet",
-	"keyfile":                  "forkmq serves no TLS yet",
-	"cafile":                   "forkmq serves no TLS yet",
-	"require_certificate":      "forkmq serves no TLS yet",
-	"use_identity_as_username": "forkmq serves no TLS yet",
-	"tls_version":              "forkmq serves no TLS yet",
-	"pool_size":                "this build has no worker pool",
-	"worker_max_clients":       "this build has no worker pool",
-	"worker_uids":              "this build runs every worker as the broker's user",
+	"pool_size":          "this build has no worker pool",
+	"worker_max_clients": "this build has no worker pool",
+	"worker_uids":        "this build runs every worker as the broker's user",
 }
 
 // byFlag is the file keys of each option, for SIGHUP's log lines.
@@ -177,13 +169,17 @@ func Apply(cfg *mosqconf.Config, o *options.Options) ([]mosqconf.Notice, error) 
 	}
 	var lis *mosqconf.Listener
 	o.Listen = "127.0.0.1:1883" // mosquitto 2 without a listener line: local only
-	if len(cfg.Listeners) == 1 {
+	if len(cfg.Listeners) > 0 {
 		lis = cfg.Listeners[0]
 		o.Listen = lis.Addr
 		o.AllowAnon = false // mosquitto 2 with a listener line
 		o.MarkSet("allow-anonymous")
 	}
 	o.MarkSet("listen")
+	var err error
+	if o.Listeners, err = listeners(cfg, o.Listen); err != nil {
+		return nil, err
+	}
 	sections := map[where]*mosqconf.Section{global: &cfg.Global, listener: &cfg.Default.Section, security: cfg.Security(lis)}
 	if lis != nil {
 		sections[listener] = &lis.Section
@@ -219,17 +215,9 @@ func Apply(cfg *mosqconf.Config, o *options.Options) ([]mosqconf.Notice, error) 
 }
 
 // checkStructure refuses what the file asks for and this broker cannot
-// serve: more than one listener, listener keys with no listener to go
-// to, bridges, and keys of features not in this build.
+// serve: listener keys with no listener to go to, and keys of features not
+// in this build. (Bridges are the broker's to read: package bridge.)
 func checkStructure(cfg *mosqconf.Config) error {
-	if len(cfg.Listeners) > 1 {
-		l := cfg.Listeners[1]
-		return &mosqconf.Error{Pos: l.Pos, Key: "listener", Msg: fmt.Sprintf("forkmq serves one listener, and %s is the second (the first is at %s)", l.Addr, cfg.Listeners[0].Pos)}
-	}
-	if len(cfg.Bridges) > 0 {
-		b := cfg.Bridges[0]
-		return &mosqconf.Error{Pos: b.Pos, Key: "connection", Msg: "this build has no bridges"}
-	}
 	if len(cfg.Listeners) == 1 {
 		if s := cfg.Default.Settings(); len(s) > 0 {
 			return &mosqconf.Error{Pos: s[0].Pos, Key: s[0].Name, Msg: fmt.Sprintf("a listener key before the listener line (%s), for mosquitto's default listener, which forkmq does not open beside it: move it under the listener line", cfg.Listeners[0].Pos)}
@@ -242,9 +230,6 @@ func checkStructure(cfg *mosqconf.Config) error {
 	for _, s := range secs {
 		for _, st := range s.Settings() {
 			if why, ok := notInThisBuild[st.Key]; ok {
-				if st.Key == "protocol" && strings.HasPrefix(st.Value, "mqtt") {
-					continue
-				}
 				return &mosqconf.Error{Pos: st.Pos, Key: st.Name, Msg: why}
 			}
 		}

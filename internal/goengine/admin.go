@@ -21,7 +21,13 @@ import (
 func (e *Engine) Snapshot(ctx context.Context) (*admin.Snapshot, error) {
 	rd := e.board.Read()
 	s := &admin.Snapshot{Taken: time.Now(), Engine: admin.EngineGoroutine, Version: systopics.Version(),
-		Started: e.started, Listen: []string{e.ln.Addr().String()}}
+		Started: e.started}
+	for _, ln := range e.lns {
+		s.Listen = append(s.Listen, ln.Name())
+	}
+	for name, st := range e.BridgeStats() {
+		s.Bridges = append(s.Bridges, admin.Bridge{Name: name, Connected: st.Connected, In: st.In, Out: st.Out})
+	}
 	admin.FromReading(s, rd)
 	if st, err := procstat.Read(os.Getpid()); err == nil {
 		s.Supervisor.CPU, s.Supervisor.Memory = st.CPU, st.PSS

@@ -9,6 +9,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/forkmq/forkmq/internal/core"
+	"github.com/forkmq/forkmq/internal/listener"
 	"github.com/forkmq/forkmq/internal/options"
 	"github.com/forkmq/forkmq/internal/protocol"
 	"github.com/forkmq/forkmq/internal/scoreboard"
@@ -31,8 +32,11 @@ type client struct {
 	name    string // "goroutine.<instance>.<seq>", logged as "queue"
 	remote  string
 	started time.Time
-	conn    *net.TCPConn
-	log     zerolog.Logger // the deliverer's; slow-consumer lines are its
+	conn    net.Conn // a TCP socket, or a socketpair's end for a TLS or WebSocket session
+	// identity is the user name the client's TLS certificate vouches for
+	// (use_identity_as_username), "" if none.
+	identity string
+	log      zerolog.Logger // the deliverer's; slow-consumer lines are its
 
 	// pubs carries publications from any router (many senders, never
 	// closed); it holds at most maxMsgs of them and maxBytes of topic and
@@ -56,13 +60,18 @@ type client struct {
 
 // newClient makes a client with cfg's channel sizes and backlog bounds
 // whose deliverer logs to log.
-func newClient(name string, conn *net.TCPConn, cfg *options.Options, log zerolog.Logger) *client {
+func newClient(name string, conn net.Conn, cfg *options.Options, log zerolog.Logger) *client {
 	watch := stall.NewWatch(cfg.StallTimeout)
+	identity := ""
+	if lc, ok := conn.(*listener.Conn); ok {
+		identity = lc.Identity()
+	}
 	return &client{
 		name:      name,
 		remote:    conn.RemoteAddr().String(),
 		started:   time.Now(),
 		conn:      conn,
+		identity:  identity,
 		log:       log,
 		pubs:      make(chan core.Item, cfg.BacklogMsgs),
 		ctrl:      make(chan own, replyLen),

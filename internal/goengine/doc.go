@@ -91,6 +91,18 @@
 // published, then the client leaves the count -max-clients checks, and one
 // "client disconnected" line says why.
 //
+// # Listeners and bridges
+//
+// The engine serves every listener of options.Endpoints (package
+// listener): plain TCP, TLS, WebSocket, each optionally behind the PROXY
+// protocol. A TLS or WebSocket session is terminated in-process onto a
+// socketpair (listener.Terminate), so the router and deliverer always have
+// a plain socket; a client's remote address is the PROXY header's when
+// there is one, and a TLS client's certificate name its user name under
+// use_identity_as_username. Each bridge of the file (package bridge) is a
+// session in the index that is no client and a router of its own
+// (bridges.go).
+//
 // # Locks
 //
 // Engine.mu guards the sets of clients and sessions; Index.mu serialises

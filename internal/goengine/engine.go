@@ -20,6 +20,7 @@ import (
 	"github.com/forkmq/forkmq/internal/admission"
 	"github.com/forkmq/forkmq/internal/auth"
 	"github.com/forkmq/forkmq/internal/core"
+	"github.com/forkmq/forkmq/internal/listener"
 	"github.com/forkmq/forkmq/internal/options"
 	"github.com/forkmq/forkmq/internal/protocol"
 	"github.com/forkmq/forkmq/internal/retain"
@@ -37,7 +38,7 @@ type Engine struct {
 	access   atomic.Pointer[auth.Authorizer] // nil: everything allowed
 	cfg      options.Options
 	log      zerolog.Logger
-	ln       net.Listener
+	lns      []*listener.Listener // Endpoints' order: the main listener first
 	index    *Index[*session]
 	retained *retain.Store
 	stateDir string // absolute
@@ -60,6 +61,8 @@ type Engine struct {
 	started     time.Time
 	sysInterval atomic.Int64  // time.Duration
 	sysDone     chan struct{} // closed when the $SYS publisher has returned
+
+	bridges []*localBridge // bridges.go
 }
 
 // New prepares the engine: it creates the state directory, opens the
@@ -112,13 +115,13 @@ func New(cfg options.Options, log zerolog.Logger) (*Engine, error) {
 		e.removeStateDir()
 		return nil, fmt.Errorf("retained store: %w", err)
 	}
-	if e.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+	if err := e.openListeners(); err != nil {
 		e.closeState()
-		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+		return nil, err
 	}
 	if cfg.User != "" {
 		if err := admission.DropPrivileges(cfg.User, abs); err != nil {
-			e.ln.Close()
+			e.closeListeners()
 			e.closeState()
 			return nil, err
 		}
@@ -127,8 +130,8 @@ func New(cfg options.Options, log zerolog.Logger) (*Engine, error) {
 	return e, nil
 }
 
-// Addr is the address the broker listens on.
-func (e *Engine) Addr() net.Addr { return e.ln.Addr() }
+// Addr is the address the broker listens on: its main listener's.
+func (e *Engine) Addr() net.Addr { return e.lns[0].Addr() }
 
 // connPrefix starts the name of every connection and session of this
 // broker in its log lines.
@@ -139,19 +142,16 @@ func (e *Engine) connPrefix() string { return "goroutine." + e.instance + "." }
 func (e *Engine) Run(ctx context.Context) error {
 	e.log.Info().
 		Str("engine", "goroutine").
-		Str("addr", e.ln.Addr().String()).
+		Str("addr", e.Addr().String()).
 		Str("instance", e.instance).
 		Str("conn_prefix", e.connPrefix()).
 		Str("state_dir", e.stateDir).
 		Int("pid", e.pid).
 		Int("max_clients", e.cfg.MaxClients).
 		Msg("listening")
-	accepted := make(chan struct{})
-	go func() {
-		defer close(accepted)
-		admission.AcceptLoop(e.ln, e.log, e.admit)
-	}()
+	accepted := e.serveListeners()
 	go e.publishSys(ctx)
+	bridged := e.runBridges(ctx)
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -159,7 +159,9 @@ func (e *Engine) Run(ctx context.Context) error {
 		select {
 		case <-hup:
 			e.reloadAccess()
+			e.reloadCertificates()
 		case <-ctx.Done():
+			<-bridged // they publish into the engine until they have disconnected
 			return e.shutdown(accepted)
 		}
 	}
@@ -195,7 +197,7 @@ func (e *Engine) authorizer() protocol.Authorizer {
 
 // admit registers a new client and starts its router, or refuses it with
 // CONNACK 3 (-max-accept-rate, -max-clients).
-func (e *Engine) admit(conn net.Conn) {
+func (e *Engine) admit(conn *listener.Conn) {
 	e.mu.Lock()
 	if e.stopping {
 		e.mu.Unlock()
@@ -209,7 +211,7 @@ func (e *Engine) admit(conn net.Conn) {
 	}
 	e.seq++
 	name := e.connPrefix() + strconv.FormatUint(e.seq, 10)
-	c := newClient(name, conn.(*net.TCPConn), &e.cfg, e.log.With().Str("role", "deliverer").Str("conn", name).Logger())
+	c := newClient(name, conn, &e.cfg, e.log.With().Str("role", "deliverer").Str("conn", name).Logger())
 	c.counts = e.allocCounts(name, c.remote)
 	e.clients[c] = struct{}{}
 	e.running.Add(1)
@@ -302,7 +304,7 @@ func (e *Engine) shutdown(accepted <-chan struct{}) error {
 	e.mu.Lock()
 	e.stopping = true
 	e.log.Info().Int("clients", len(e.clients)).Msg("shutting down")
-	e.ln.Close()
+	e.closeListeners()
 	for c := range e.clients {
 		c.end("router: " + reasonStopped)
 	}

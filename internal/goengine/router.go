@@ -39,6 +39,7 @@ type router struct {
 	proto *protocol.Connection
 	core  *core.Router[*session]
 
+	bridge  *session     // a bridge's router: the bridge's session, which it never offers to
 	sess    *session     // the subscriber this connection serves, from CONNECT on
 	id      string       // the client identifier claimed, "" before CONNECT
 	will    *packet.Will // published after an abnormal end [MQTT-3.1.2-8]
@@ -53,6 +54,9 @@ func newRouter(e *Engine, c *client) *router {
 	r.proto = protocol.NewConnection(r.core)
 	r.proto.SetLimits(protocol.Limits{MaxSubscriptions: e.cfg.MaxSubs, MaxTopicLength: e.cfg.MaxTopicLen, MaxTopicLevels: e.cfg.MaxTopicLevel})
 	r.proto.SetAuthorizer(e.authorizer)
+	if c.identity != "" {
+		r.proto.SetIdentity(c.identity)
+	}
 	r.proto.OnRefused(func(what string, err error) {
 		r.log.Warn().Err(err).Str("client_id", r.proto.ClientID()).Str("request", what).Msg("request refused")
 	})
@@ -240,6 +244,12 @@ func (r *router) control(o own) error {
 // its mailbox, anything else to the connection serving the session, if any
 // (a QoS 0 copy for an offline session is dropped).
 func (r *router) Offer(to *session, m *core.Message, qos packet.QoS) error {
+	if to.forward != nil { // a bridge's
+		if to != r.bridge { // never back over the bridge it came in by
+			to.forward(m, qos)
+		}
+		return nil
+	}
 	it := core.Item{Kind: core.Publication, Msg: m, QoS: qos}
 	if qos > 0 && to.persistent {
 		r.toMailbox(to, it)

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 
 	"github.com/forkmq/forkmq/internal/core"
+	"github.com/forkmq/forkmq/internal/packet"
 )
 
 // session is a subscriber: what the index holds, and what is kept between
@@ -23,6 +24,10 @@ type session struct {
 
 	mu      sync.Mutex // guards filters
 	filters map[string]struct{}
+
+	// forward, set for a bridge's session (bridges.go), takes every copy
+	// routed to it instead of a connection.
+	forward func(m *core.Message, qos packet.QoS)
 }
 
 func newSession(name string, persistent bool) *session {

@@ -65,6 +65,15 @@ type Options struct {
 	SysInterval time.Duration // how often $SYS topics are published (0: never)
 	AdminListen string        // address of the admin listener: /metrics, the live view ("": none)
 
+	// Reach (issue 14): listeners besides -listen (see Endpoints).
+	TLSListen, WSListen, WSSListen string     // addresses of the flags' TLS, WebSocket and WebSocket-over-TLS listeners
+	CertFile, KeyFile, CAFile      string     // the flags' TLS listeners' files
+	RequireCert                    bool       // clients of the flags' TLS listeners need a certificate signed by CAFile
+	IdentityAsUsername             bool       // the client certificate's common name is its user name
+	TLSVersion                     string     // the lowest TLS version of the flags' TLS listeners
+	ProxyProtocol                  int        // PROXY protocol version of the flags' listeners (0: none)
+	Listeners                      []Listener // a configuration file's listeners, the first at Listen; no flag
+
 	set map[string]bool // flags given explicitly (Parse), for Validate
 }
 
@@ -153,6 +162,18 @@ func (o *Options) defs() []flagDef {
 		// Operating the broker.
 		{"sys-interval", "how often the retained $SYS/broker/... topics are published, as mosquitto's sys_interval (0: never)", (*durationValue)(&o.SysInterval), ""},
 		{"admin-listen", "TCP `address` of the admin listener: Prometheus /metrics, the live view at /, /status (default: none)", (*stringValue)(&o.AdminListen), ""},
+
+		// Reach: TLS, WebSocket and PROXY-protocol listeners (goroutine engine).
+		{"tls-listen", "TCP `address` of a TLS listener (MQTT over TLS, as mosquitto's certfile/keyfile listener), besides -listen", (*stringValue)(&o.TLSListen), Goroutine},
+		{"ws-listen", "TCP `address` of a WebSocket listener (ws://, subprotocol mqtt)", (*stringValue)(&o.WSListen), Goroutine},
+		{"wss-listen", "TCP `address` of a WebSocket listener over TLS (wss://)", (*stringValue)(&o.WSSListen), Goroutine},
+		{"certfile", "PEM `file` of the TLS listeners' certificate chain; re-read on SIGHUP", (*stringValue)(&o.CertFile), Goroutine},
+		{"keyfile", "PEM `file` of the TLS listeners' private key; re-read on SIGHUP", (*stringValue)(&o.KeyFile), Goroutine},
+		{"cafile", "PEM `file` of the CAs that sign client certificates", (*stringValue)(&o.CAFile), Goroutine},
+		{"require-certificate", "TLS clients must present a certificate signed by -cafile", (*boolValue)(&o.RequireCert), Goroutine},
+		{"use-identity-as-username", "a TLS client's user name is its certificate's common name (needs -require-certificate)", (*boolValue)(&o.IdentityAsUsername), Goroutine},
+		{"tls-version", "lowest TLS `version`: tlsv1.2 or tlsv1.3", (*stringValue)(&o.TLSVersion), Goroutine},
+		{"proxy-protocol", "PROXY protocol `version` (1 or 2) every connection to -listen, -tls-listen, -ws-listen and -wss-listen starts with; the header's address is the client's (0: none)", (*intValue)(&o.ProxyProtocol), Goroutine},
 	}
 }
 
@@ -202,6 +223,9 @@ func (o *Options) MarkSet(flagName string) {
 func (o Options) Args() []string {
 	var args []string
 	for _, d := range o.defs() {
+		if d.only != "" && d.only != o.Engine {
+			continue // a worker of this engine does not take it
+		}
 		args = append(args, "-"+d.name+"="+d.value.String())
 	}
 	return args
@@ -220,7 +244,9 @@ func (o Options) Validate() error {
 		}
 	}
 	check(o.Engine == Process || o.Engine == Goroutine, "-engine %q: want process or goroutine", o.Engine)
-	check(o.Listen != "", "-listen is required")
+	if o.Listen == "" {
+		errs = append(errs, errNoListen)
+	}
 	check(o.MaxClients >= 1, "-max-clients %d: want at least 1", o.MaxClients)
 	check(o.MaxPacketSize >= 2 && o.MaxPacketSize <= MaxPacket, "-max-packet-size %d: want 2…%d", o.MaxPacketSize, MaxPacket)
 	check(o.ConnectWait > 0, "-connect-timeout %v: want more than 0", o.ConnectWait)
@@ -242,6 +268,7 @@ func (o Options) Validate() error {
 	check(o.AcceptRate >= 0 && o.AcceptBurst >= 1, "-max-accept-rate %g, -accept-burst %d: want a rate of 0 or more and a burst of at least 1", o.AcceptRate, o.AcceptBurst)
 	check(o.SysInterval >= 0, "-sys-interval %v: want 0 (never) or more", o.SysInterval)
 	check(o.LogFormat == "auto" || o.LogFormat == "console" || o.LogFormat == "json", "-log-format %q: want auto, console or json", o.LogFormat)
+	errs = append(errs, o.validateListeners()...)
 	for _, d := range o.defs() {
 		if d.only != "" && d.only != o.Engine && o.set[d.name] {
 			errs = append(errs, fmt.Errorf("-%s: only the %s engine has it, not the %s engine", d.name, d.only, o.Engine))

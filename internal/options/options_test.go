@@ -49,6 +49,19 @@ func TestParse(t *testing.T) {
 			args: []string{"-engine", "goroutine", "-clients-per-worker", "5"}, wantErr: "-clients-per-worker: only the process engine has it"},
 		{name: "a process-only option on the process engine",
 			args: []string{"-queue-budget", "1000", "-worker", "/bin/w"}, want: func(o *Options) { o.QueueBudget, o.WorkerPath = 1000, "/bin/w" }},
+		{name: "TLS and WebSocket listeners on the goroutine engine",
+			args: []string{"-engine", "goroutine", "-tls-listen", ":8883", "-certfile", "c.pem", "-keyfile", "k.pem", "-ws-listen", ":8080", "-proxy-protocol", "2"},
+			want: func(o *Options) {
+				o.Engine, o.TLSListen, o.CertFile, o.KeyFile, o.WSListen, o.ProxyProtocol = Goroutine, ":8883", "c.pem", "k.pem", ":8080", 2
+			}},
+		{name: "a TLS listener on the process engine is refused",
+			args: []string{"-tls-listen", ":8883", "-certfile", "c.pem", "-keyfile", "k.pem"}, wantErr: "-tls-listen: only the goroutine engine has it"},
+		{name: "a TLS listener without a certificate",
+			args: []string{"-engine", "goroutine", "-wss-listen", ":8883"}, wantErr: "-wss-listen :8883: a TLS listener needs a certificate and key"},
+		{name: "TLS flags without a TLS listener",
+			args: []string{"-engine", "goroutine", "-certfile", "c.pem"}, wantErr: "-certfile: no -tls-listen or -wss-listen to apply it to"},
+		{name: "a PROXY version that does not exist",
+			args: []string{"-engine", "goroutine", "-proxy-protocol", "3"}, wantErr: "-proxy-protocol 3: want 1 or 2"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -89,16 +102,52 @@ func TestArgsRoundTrip(t *testing.T) {
 }
 
 // TestEveryFieldHasAFlag: an option added to Options without a flag would
-// never reach a worker.
+// never reach a worker. (Listeners, a file's, has none: the process engine
+// refuses every listener its workers would need to know of.)
 func TestEveryFieldHasAFlag(t *testing.T) {
 	var o Options
 	n := 0
 	for i := range reflect.TypeOf(o).NumField() {
-		if reflect.TypeOf(o).Field(i).IsExported() {
+		if f := reflect.TypeOf(o).Field(i); f.IsExported() && f.Name != "Listeners" {
 			n++
 		}
 	}
 	if got := len(o.defs()); got != n {
 		t.Errorf("%d flags for %d exported fields", got, n)
+	}
+}
+
+// TestEndpoints checks the listeners a broker opens: the main one first,
+// then the flags' in a fixed order, each with the TLS flags and the PROXY
+// version that apply to it; a file's listeners take -listen for the first.
+func TestEndpoints(t *testing.T) {
+	o := Default()
+	o.Engine, o.Listen, o.TLSListen, o.WSSListen, o.WSListen = Goroutine, ":1", ":2", ":4", ":3"
+	o.CertFile, o.KeyFile, o.RequireCert, o.CAFile, o.ProxyProtocol = "c", "k", true, "ca", 1
+	got := o.Endpoints()
+	want := []Listener{
+		{Addr: ":1", Proxy: 1, Where: "-listen :1"},
+		{Addr: ":2", TLS: true, CertFile: "c", KeyFile: "k", CAFile: "ca", RequireCert: true, Proxy: 1, Where: "-tls-listen :2"},
+		{Addr: ":3", WebSockets: true, Proxy: 1, Where: "-ws-listen :3"},
+		{Addr: ":4", WebSockets: true, TLS: true, CertFile: "c", KeyFile: "k", CAFile: "ca", RequireCert: true, Proxy: 1, Where: "-wss-listen :4"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got  %+v\nwant %+v", got, want)
+	}
+	if err := o.Validate(); err != nil {
+		t.Error(err)
+	}
+	f := Default()
+	f.Listen, f.Listeners = ":9", []Listener{{Addr: ":1883", Where: "a.conf:1"}, {Addr: ":8883", TLS: true, CertFile: "c", KeyFile: "k", Where: "a.conf:2"}}
+	if eps := f.Endpoints(); len(eps) != 2 || eps[0].Addr != ":9" || eps[1].Addr != ":8883" {
+		t.Errorf("a file's listeners with -listen: %+v", eps)
+	}
+	if err := f.Validate(); err == nil || !strings.Contains(err.Error(), "a.conf:2: the process engine serves one listener") {
+		t.Errorf("the process engine with a file's second listener: %v", err)
+	}
+	f.Listeners = f.Listeners[:1]
+	f.Listeners[0].Proxy = 2
+	if err := f.Validate(); err == nil || !strings.Contains(err.Error(), "not mqtt with PROXY protocol v2") {
+		t.Errorf("the process engine with a PROXY listener: %v", err)
 	}
 }

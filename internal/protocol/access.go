@@ -30,6 +30,13 @@ var ErrNotAuthorized = errors.New("not authorized")
 // CONNECT, a subscription or a publication. Without it everything is allowed.
 func (s *Connection) SetAuthorizer(current func() Authorizer) { s.authz = current }
 
+// SetIdentity gives the client a user name its TLS certificate vouches
+// for (mosquitto's use_identity_as_username): the user name its CONNECT
+// gives is replaced by it, and no password is checked — the certificate,
+// verified during the TLS handshake, is the credential. The ACL applies to
+// it as to any user name.
+func (s *Connection) SetIdentity(name string) { s.identity = name }
+
 // Username is the user name the client connected with ("" if none).
 func (s *Connection) Username() string { return s.username }
 

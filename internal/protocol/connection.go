@@ -109,6 +109,7 @@ type Connection struct {
 	authz       func() Authorizer
 	username    string
 	hasUsername bool
+	identity    string // SetIdentity's
 }
 
 // NewConnection returns a connection waiting for CONNECT.
@@ -232,7 +233,9 @@ func (s *Connection) connect(c *packet.Connect) error {
 	}
 	s.clientID = id
 	s.username, s.hasUsername = c.Username, c.UsernameFlag
-	if refused, err := s.checkConnect(c, id); refused {
+	if s.identity != "" {
+		s.username, s.hasUsername = s.identity, true
+	} else if refused, err := s.checkConnect(c, id); refused {
 		return err
 	}
 	s.cleanSession = c.CleanSession

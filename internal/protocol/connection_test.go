@@ -281,27 +281,37 @@ func TestConnectionAuthorizer(t *testing.T) {
 	}
 	tests := []struct {
 		name      string
+		identity  string // SetIdentity's, "" for none
 		in        []packet.Packet
 		wantSent  []packet.Packet
 		wantErr   error
 		published int
 	}{
-		{"[MQTT-3.2.2-5] no user name: CONNACK 5 and close", []packet.Packet{connect("c1", true)},
+		{"[MQTT-3.2.2-5] no user name: CONNACK 5 and close", "", []packet.Packet{connect("c1", true)},
 			[]packet.Packet{&packet.Connack{ReturnCode: packet.RefusedNotAuthorized}}, ErrRefused, 0},
-		{"wrong password: CONNACK 4 and close", []packet.Packet{withUser("alice", "nope")},
+		{"wrong password: CONNACK 4 and close", "", []packet.Packet{withUser("alice", "nope")},
 			[]packet.Packet{&packet.Connack{ReturnCode: packet.RefusedBadUsernameOrPassword}}, ErrRefused, 0},
-		{"[MQTT-3.9.3-2] a refused filter gets 0x80", []packet.Packet{withUser("alice", "pw"),
+		{"[MQTT-3.9.3-2] a refused filter gets 0x80", "", []packet.Packet{withUser("alice", "pw"),
 			&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "alice/x"}, {Filter: "bob/#"}}}},
 			[]packet.Packet{&packet.Connack{}, &packet.Suback{PacketID: 1, ReturnCodes: []byte{0, packet.SubackFailure}}}, nil, 0},
-		{"a refused QoS 1 PUBLISH is dropped but acknowledged", []packet.Packet{withUser("alice", "pw"),
+		{"a refused QoS 1 PUBLISH is dropped but acknowledged", "", []packet.Packet{withUser("alice", "pw"),
 			&packet.Publish{QoS: 1, PacketID: 4, Topic: "bob/x"}, &packet.Publish{Topic: "alice/x"}},
 			[]packet.Packet{&packet.Connack{}, &packet.Puback{PacketID: 4}}, nil, 1},
+		{"a certificate's identity: no password asked, and it is the user name the rules see", "alice",
+			[]packet.Packet{withUser("mallory", "nope"), &packet.Subscribe{PacketID: 2, Subscriptions: []packet.Subscription{{Filter: "alice/x"}, {Filter: "mallory/x"}}}},
+			[]packet.Packet{&packet.Connack{}, &packet.Suback{PacketID: 2, ReturnCodes: []byte{0, packet.SubackFailure}}}, nil, 0},
+		{"a certificate's identity without a user name in CONNECT", "alice",
+			[]packet.Packet{connect("c1", true), &packet.Publish{Topic: "alice/x"}},
+			[]packet.Packet{&packet.Connack{}}, nil, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			eng := &fakeEngine{}
 			s := NewConnection(eng)
 			s.SetAuthorizer(func() Authorizer { return fakeAuthorizer{} })
+			if tt.identity != "" {
+				s.SetIdentity(tt.identity)
+			}
 			var err error
 			for _, p := range tt.in {
 				if err = s.Handle(p); err != nil {

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"os/exec"
 	"slices"
 	"strconv"
@@ -36,44 +37,9 @@ func TestMosquittoClients(t *testing.T) {
 
 		ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 		defer cancel()
-		// -d prints "Client … received SUBACK" once subscribed; -v prints
-		// "topic payload"; -C exits after that many messages, -W after 15 s.
-		// stdbuf makes its stdout line-buffered: it does not flush the
-		// debug lines itself when writing to a pipe.
-		sub := exec.CommandContext(ctx, "stdbuf", append([]string{"-oL", "mosquitto_sub"}, append(slices.Clone(conn),
+		sub := startMosquittoSub(t, ctx, append(slices.Clone(conn),
 			"-i", newClientID("mosqsub"), "-t", "interop/#", "-t", "exact/topic",
-			"-v", "-d", "-C", strconv.Itoa(len(want)), "-W", "15")...)...)
-		stdout, err := sub.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var stderr strings.Builder
-		sub.Stderr = &stderr
-		if err := sub.Start(); err != nil {
-			t.Fatal(err)
-		}
-		lines := make(chan string, 64)
-		go func() {
-			defer close(lines)
-			sc := bufio.NewScanner(stdout)
-			for sc.Scan() {
-				lines <- sc.Text()
-			}
-		}()
-		var debug []string
-		waitSuback := time.After(ioTimeout)
-		for subscribed := false; !subscribed; {
-			select {
-			case l, ok := <-lines:
-				if !ok {
-					t.Fatalf("mosquitto_sub ended before SUBACK: %q %s", debug, stderr.String())
-				}
-				debug = append(debug, l)
-				subscribed = strings.Contains(l, "SUBACK")
-			case <-waitSuback:
-				t.Fatalf("mosquitto_sub got no SUBACK within %v: %q", ioTimeout, debug)
-			}
-		}
+			"-v", "-C", strconv.Itoa(len(want)), "-W", "15")...)
 
 		pubRun := func(stdin string, args ...string) {
 			t.Helper()
@@ -90,18 +56,75 @@ func TestMosquittoClients(t *testing.T) {
 		pubRun("one\ntwo\n", "-t", "interop/lines", "-l")
 		pubRun("", "-t", "interop/last", "-m", "bye")
 
-		var got []string
-		for l := range lines {
-			if !strings.HasPrefix(l, "Client ") && !strings.HasPrefix(l, "Subscribed ") { // -d lines
-				got = append(got, l)
-			}
-		}
-		if err := sub.Wait(); err != nil {
-			t.Errorf("mosquitto_sub: %v (stderr %q)", err, stderr.String())
+		got, err := sub.rest()
+		if err != nil {
+			t.Error(err)
 		}
 		if !slices.Equal(got, want) {
 			t.Errorf("mosquitto_sub printed %q, want %q", got, want)
 		}
 		b.assertClean(t, 0)
 	})
+}
+
+// mosquittoSub is a running mosquitto_sub, subscribed.
+type mosquittoSub struct {
+	cmd    *exec.Cmd
+	lines  chan string
+	stderr strings.Builder
+}
+
+// startMosquittoSub starts mosquitto_sub with args (and -d) and waits until
+// it has its SUBACK. -d prints "Client … received SUBACK" once subscribed;
+// stdbuf makes its stdout line-buffered: it does not flush the debug lines
+// itself when writing to a pipe.
+func startMosquittoSub(t *testing.T, ctx context.Context, args ...string) *mosquittoSub {
+	t.Helper()
+	s := &mosquittoSub{lines: make(chan string, 64)}
+	s.cmd = exec.CommandContext(ctx, "stdbuf", append([]string{"-oL", "mosquitto_sub", "-d"}, args...)...)
+	stdout, err := s.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.cmd.Stderr = &s.stderr
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		defer close(s.lines)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			s.lines <- sc.Text()
+		}
+	}()
+	var debug []string
+	waitSuback := time.After(ioTimeout)
+	for subscribed := false; !subscribed; {
+		select {
+		case l, ok := <-s.lines:
+			if !ok {
+				t.Fatalf("mosquitto_sub ended before SUBACK: %q %s", debug, s.stderr.String())
+			}
+			debug = append(debug, l)
+			subscribed = strings.Contains(l, "SUBACK")
+		case <-waitSuback:
+			t.Fatalf("mosquitto_sub got no SUBACK within %v: %q", ioTimeout, debug)
+		}
+	}
+	return s
+}
+
+// rest waits for mosquitto_sub to exit (-C, -W) and returns the lines it
+// printed since SUBACK, without -d's.
+func (s *mosquittoSub) rest() ([]string, error) {
+	var got []string
+	for l := range s.lines {
+		if !strings.HasPrefix(l, "Client ") && !strings.HasPrefix(l, "Subscribed ") { // -d lines
+			got = append(got, l)
+		}
+	}
+	if err := s.cmd.Wait(); err != nil {
+		return got, fmt.Errorf("mosquitto_sub: %v (stderr %q)", err, s.stderr.String())
+	}
+	return got, nil
 }

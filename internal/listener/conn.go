@@ -1,0 +1,64 @@
+package listener
+
+import (
+	"io"
+	"net"
+)
+
+// Conn is a connection a listener accepted, its handshakes done: Read and
+// Write carry plain MQTT bytes.
+type Conn struct {
+	net.Conn
+	remote   net.Addr
+	identity string
+	scheme   string
+	// session is true when Conn is a TLS or WebSocket session rather than
+	// a socket: see Terminate.
+	session bool
+	// onClose runs after Close closes the connection (Terminate's, to end
+	// a pump its client holds up).
+	onClose func()
+}
+
+// Close closes the connection.
+func (c *Conn) Close() error {
+	err := c.Conn.Close()
+	if c.onClose != nil {
+		c.onClose()
+	}
+	return err
+}
+
+// RemoteAddr is the client's address: the PROXY header's source when the
+// listener reads one, the socket's peer otherwise.
+func (c *Conn) RemoteAddr() net.Addr { return c.remote }
+
+// Identity is the client certificate's subject common name on a listener
+// with use_identity_as_username, "" otherwise: the user name the client is
+// to have, whatever its CONNECT says.
+func (c *Conn) Identity() string { return c.identity }
+
+// Scheme is the kind of listener that accepted it: mqtt, mqtts, ws, wss.
+func (c *Conn) Scheme() string { return c.scheme }
+
+// Session reports whether Read and Write go through a TLS or WebSocket
+// session in this process (Terminate gives a socket instead).
+func (c *Conn) Session() bool { return c.session }
+
+// ReadFrom lets the socket underneath take io.Copy's and sendfile's path
+// (the broker sends spooled payloads from their files) when there is one.
+func (c *Conn) ReadFrom(r io.Reader) (int64, error) {
+	if rf, ok := c.Conn.(io.ReaderFrom); ok {
+		return rf.ReadFrom(r)
+	}
+	return io.Copy(struct{ io.Writer }{c.Conn}, r)
+}
+
+// CloseWrite shuts the sending side where the connection has one (a
+// refused client's CONNACK is followed by a half-close).
+func (c *Conn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}

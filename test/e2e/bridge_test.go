@@ -1,0 +1,224 @@
+package e2e
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+)
+
+// mosquittoBroker is a real mosquitto the test starts, with persistence,
+// as the remote end of a bridge.
+type mosquittoBroker struct {
+	t    *testing.T
+	bin  string
+	conf string
+	addr string
+	cmd  *exec.Cmd
+}
+
+func startMosquitto(t *testing.T) *mosquittoBroker {
+	t.Helper()
+	bin, err := exec.LookPath("mosquitto")
+	if err != nil {
+		if bin, err = exec.LookPath("/usr/sbin/mosquitto"); err != nil {
+			t.Fatalf("mosquitto is missing: run scripts/install-deps.sh (%v)", err)
+		}
+	}
+	dir := t.TempDir()
+	m := &mosquittoBroker{t: t, bin: bin, conf: filepath.Join(dir, "mosquitto.conf"), addr: "127.0.0.1:" + freePort(t)}
+	_, port, _ := net.SplitHostPort(m.addr)
+	// user root: started as root, mosquitto would run as user mosquitto,
+	// which cannot write its persistence file here.
+	text := fmt.Sprintf("listener %s 127.0.0.1\nallow_anonymous true\nuser root\npersistence true\npersistence_location %s/\nmax_queued_messages 100000\n", port, dir)
+	if err := os.WriteFile(m.conf, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	m.start()
+	t.Cleanup(m.stop)
+	return m
+}
+
+func (m *mosquittoBroker) start() {
+	m.t.Helper()
+	m.cmd = exec.Command(m.bin, "-c", m.conf)
+	if err := m.cmd.Start(); err != nil {
+		m.t.Fatal(err)
+	}
+	mustEventually(m.t, startTimeout, func() error {
+		c, err := net.Dial("tcp", m.addr)
+		if err == nil {
+			c.Close()
+		}
+		return err
+	})
+}
+
+// stop ends it with SIGTERM, which saves its persistence file.
+func (m *mosquittoBroker) stop() {
+	if m.cmd == nil || m.cmd.ProcessState != nil {
+		return
+	}
+	m.cmd.Process.Signal(syscall.SIGTERM)
+	m.cmd.Wait()
+}
+
+// tally counts the messages a Paho client receives, by "topic payload".
+type tally struct {
+	mu   sync.Mutex
+	seen map[string]int
+}
+
+func (tl *tally) handle(_ mqtt.Client, m mqtt.Message) {
+	tl.mu.Lock()
+	tl.seen[m.Topic()+" "+string(m.Payload())]++
+	tl.mu.Unlock()
+}
+
+func (tl *tally) count(key string) int {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	return tl.seen[key]
+}
+
+// remotePaho connects a Paho client to mosquitto that subscribes to filter
+// (if any) at every connection, reconnecting on its own.
+func remotePaho(t *testing.T, m *mosquittoBroker, id string, clean bool, filter string) (mqtt.Client, *tally) {
+	t.Helper()
+	tl := &tally{seen: map[string]int{}}
+	o := mqtt.NewClientOptions().AddBroker("tcp://" + m.addr).SetClientID(id).SetProtocolVersion(4).
+		SetCleanSession(clean).SetAutoReconnect(true).SetConnectRetry(true).
+		SetConnectRetryInterval(100 * time.Millisecond).SetMaxReconnectInterval(200 * time.Millisecond)
+	if filter != "" {
+		o.SetOnConnectHandler(func(c mqtt.Client) { c.Subscribe(filter, 1, tl.handle).Wait() })
+	}
+	c := mqtt.NewClient(o)
+	if tok := c.Connect(); !tok.WaitTimeout(ioTimeout) || tok.Error() != nil {
+		t.Fatalf("client on mosquitto: %v", tok.Error())
+	}
+	mustEventually(t, ioTimeout, func() error {
+		if !c.IsConnectionOpen() {
+			return fmt.Errorf("%s not connected", id)
+		}
+		return nil
+	})
+	t.Cleanup(func() { c.Disconnect(100) })
+	return c, tl
+}
+
+// TestBridge: the broker started from docs/examples/bridge.conf, bridged
+// to a real mosquitto: readings go out with the remote prefix, commands
+// come in, chat goes both ways once each (no loop), and a stream of QoS 1
+// readings loses nothing across two restarts of mosquitto.
+func TestBridge(t *testing.T) {
+	reachEngines(t, skipBridges, func(t *testing.T) {
+		remote := startMosquitto(t)
+		// The cluster's subscriber is persistent, so mosquitto queues for
+		// it across its restarts.
+		_, up := remotePaho(t, remote, newClientID("cluster-sub"), false, "#")
+		down, _ := remotePaho(t, remote, newClientID("cluster-pub"), true, "")
+
+		dir := t.TempDir()
+		conf, _ := example(t, "bridge.conf", dir)
+		text, _ := os.ReadFile(conf)
+		os.WriteFile(conf, []byte(strings.Replace(string(text), "cluster.example:1883", remote.addr, 1)), 0o600)
+		b := startBroker(t, withEngine("goroutine"), withConfigFile(conf), withAdmin())
+		b.waitLog(t, ioTimeout, "bridge connected", nil)
+
+		local := connectPaho(t, b, newClientID("site"))
+		// mosquitto's retained bridge state in $SYS.
+		state := subscribe(t, local, "$SYS/broker/connection/cluster/state")
+		if m := state.waitCount(t, 1, ioTimeout)[0]; string(m.payload) != "1" || !m.retained {
+			t.Errorf("bridge state %q (retained %v), want a retained 1", m.payload, m.retained)
+		}
+		in := subscribe(t, local, "commands/#", "chat/#")
+		publishQoS := func(c mqtt.Client, topic, payload string) {
+			t.Helper()
+			if tok := c.Publish(topic, 1, false, payload); !tok.WaitTimeout(ioTimeout) || tok.Error() != nil {
+				t.Fatalf("publish %s: %v", topic, tok.Error())
+			}
+		}
+		publishQoS(local, "sensors/t", "21")
+		mustEventually(t, ioTimeout, func() error {
+			if up.count("site1/sensors/t 21") != 1 {
+				return fmt.Errorf("site1/sensors/t not at the cluster")
+			}
+			return nil
+		})
+		publishQoS(down, "site1/commands/reboot", "now")
+		publishQoS(local, "chat/a", "from the site")
+		publishQoS(down, "chat/b", "from the cluster")
+		msgs := in.waitCount(t, 3, ioTimeout)
+		// A fence through the bridge: once it is in, an echo would be too.
+		publishQoS(down, "chat/fence", "f")
+		msgs = in.waitCount(t, 4, ioTimeout)
+		got := map[string]int{}
+		for _, m := range in.all() {
+			got[m.topic+" "+string(m.payload)]++
+		}
+		want := map[string]int{"commands/reboot now": 1, "chat/a from the site": 1, "chat/b from the cluster": 1, "chat/fence f": 1}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("the site received %v, want %v (%d messages)", got, want, len(msgs))
+		}
+		if n := up.count("chat/a from the site"); n != 1 {
+			t.Errorf("the cluster received the site's chat %d times, want once", n)
+		}
+		if n := up.count("chat/b from the cluster"); n != 1 {
+			t.Errorf("the cluster received its own chat %d times, want once (no loop)", n)
+		}
+
+		// A stream of readings across two restarts of the remote, each
+		// in mid-stream with the bridge connected; readings go on while
+		// the remote is down (they wait in the bridge's client).
+		const n, gap = 300, 20
+		for i := range n {
+			switch i {
+			case n / 3, 2 * n / 3:
+				states := len(state.all())
+				remote.stop()
+				mustEventually(t, 2*startTimeout, func() error {
+					if all := state.all(); len(all) <= states || string(all[len(all)-1].payload) != "0" {
+						return fmt.Errorf("no state 0 after the remote stopped")
+					}
+					return nil
+				})
+			case n/3 + gap, 2*n/3 + gap:
+				connected := len(b.logLines("bridge connected"))
+				remote.start()
+				mustEventually(t, 2*startTimeout, func() error {
+					if len(b.logLines("bridge connected")) <= connected {
+						return fmt.Errorf("the bridge has not reconnected")
+					}
+					return nil
+				})
+			}
+			publishQoS(local, "sensors/stream", strconv.Itoa(i))
+		}
+		m := scrape(t, b.adminAddr(t))
+		if m[`forkmq_bridge_connected{bridge="cluster"}`] != 1 || m[`forkmq_bridge_messages_total{bridge="cluster",direction="out"}`] < n {
+			t.Errorf("/metrics: bridge connected %v, out %v, want 1 and at least %d",
+				m[`forkmq_bridge_connected{bridge="cluster"}`], m[`forkmq_bridge_messages_total{bridge="cluster",direction="out"}`], n)
+		}
+		mustEventually(t, 2*startTimeout, func() error {
+			var lost []int
+			for i := range n {
+				if up.count("site1/sensors/stream "+strconv.Itoa(i)) == 0 {
+					lost = append(lost, i)
+				}
+			}
+			if len(lost) > 0 {
+				return fmt.Errorf("%d of %d readings lost: %v", len(lost), n, lost)
+			}
+			return nil
+		})
+	})
+}
