@@ -59,7 +59,9 @@ type Delivery struct {
 // Receive reads until the next PUBLISH and acknowledges it: PUBACK at
 // QoS 1 [MQTT-4.3.2-2], PUBREC at QoS 2 [MQTT-4.3.3-2]. A PUBREL on the way
 // is answered with PUBCOMP. An error is the connection's or a protocol
-// error of the broker's.
+// error of the broker's; with an error, a Delivery with a Topic was still
+// received (its acknowledgement could not be written), and a QoS 2 one is
+// held.
 func (c *Conn) Receive(timeout time.Duration) (Delivery, error) {
 	for {
 		p, err := c.Read(timeout)
