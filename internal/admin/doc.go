@@ -44,8 +44,8 @@
 //	forkmq_uptime_seconds
 //	forkmq_clients_connected         clients past CONNECT
 //	forkmq_processes{role}           processes (goroutines) by role, the supervisor included
-//	forkmq_pool_idle_pairs           pairs waiting in the pool
-//	forkmq_pool_size_pairs           pairs the supervisor keeps ready
+//	forkmq_pool_idle_pairs           process engine: workers waiting in the pool for a client
+//	forkmq_pool_size_pairs           process engine: workers the supervisor keeps ready (-pool-min-spare)
 //	forkmq_queue_budget_bytes        RLIMIT_MSGQUEUE bytes planned for queues
 //	forkmq_queue_budget_used_bytes   of which the queues use
 //	forkmq_queue_budget_left_bytes   and which are left

@@ -35,7 +35,19 @@ func (s *Supervisor) Snapshot(ctx context.Context) (*admin.Snapshot, error) {
 	if s.board == nil {
 		return nil, fmt.Errorf("counting is off (%s=off)", scoreboard.EnvSwitch)
 	}
-	return s.observer().Snapshot(ctx)
+	snap, err := s.observer().Snapshot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	// The pool: workers waiting for a client (on the board as role pool),
+	// and how many the supervisor keeps ready.
+	for _, p := range snap.Others {
+		if p.Role == scoreboard.RolePool.String() {
+			snap.Pool.Idle++
+		}
+	}
+	snap.Pool.Size = s.cfg.PoolMinSpare
+	return snap, nil
 }
 
 // observer is the supervisor's own Observer, on the board and topic files

@@ -110,6 +110,18 @@ func TestAdminMetrics(t *testing.T) {
 				t.Errorf("%s = %v, want %v", name, m[name], want)
 			}
 		}
+		if engine == "process" {
+			// The pool: workers kept ready, and some waiting.
+			if m["forkmq_pool_size_pairs"] < 1 {
+				t.Errorf("forkmq_pool_size_pairs = %v, want the pool's size", m["forkmq_pool_size_pairs"])
+			}
+			mustEventually(t, 10*time.Second, func() error {
+				if v := scrape(t, addr)["forkmq_pool_idle_pairs"]; v < 1 {
+					return fmt.Errorf("forkmq_pool_idle_pairs = %v, want the idle pool workers", v)
+				}
+				return nil
+			})
+		}
 		queues := 0
 		for k, v := range m {
 			if strings.HasPrefix(k, "forkmq_queue_capacity_messages{") {
