@@ -140,6 +140,16 @@ func AppendBatched(dst, env []byte, routedAt int64) []byte {
 	return append(binary.AppendUvarint(dst, uint64(len(env))), env...)
 }
 
+// Sendable is what to send for a batch of n envelopes whose last is last
+// bytes long: the batch, or — a single envelope whose batch framing would
+// not fit in limit bytes — that envelope alone.
+func Sendable(batch []byte, n, last, limit int) []byte {
+	if n == 1 && len(batch) > limit {
+		return batch[len(batch)-last:]
+	}
+	return batch
+}
+
 // SplitBatch returns a batch body's (what follows KindBatch) time and its
 // envelopes, for Unbatch.
 func SplitBatch(b []byte) (routedAt int64, envs []byte, err error) {

@@ -93,3 +93,23 @@ func TestBatchRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+func TestSendable(t *testing.T) {
+	one := AppendBatched(nil, Close, 7)
+	two := AppendBatched(append([]byte(nil), one...), Close, 7)
+	for _, c := range []struct {
+		name  string
+		batch []byte
+		n     int
+		limit int
+		want  []byte
+	}{
+		{"a batch that fits", one, 1, len(one), one},
+		{"one envelope whose framing does not fit", one, 1, len(one) - 1, Close},
+		{"two envelopes", two, 2, len(two), two},
+	} {
+		if got := Sendable(c.batch, c.n, len(Close), c.limit); !bytes.Equal(got, c.want) {
+			t.Errorf("%s: % x, want % x", c.name, got, c.want)
+		}
+	}
+}

@@ -175,11 +175,7 @@ func (q *queues) flush(to string) error {
 	if b == nil || b.n == 0 {
 		return nil
 	}
-	env := b.env
-	if b.n == 1 && len(env) > q.args.QueueMsgSize {
-		env = env[len(env)-b.first:] // alone, and too large with the batch's framing
-	}
-	err := q.deliver(to, env, b.wait)
+	err := q.deliver(to, envelope.Sendable(b.env, b.n, b.first, q.args.QueueMsgSize), b.wait)
 	b.env, b.n = b.env[:0], 0
 	return err
 }
@@ -297,7 +293,7 @@ func (q *queues) sendWaiting(w *queue.Queue, name string, env []byte, wait time.
 	if wait <= 0 {
 		deadline = time.Now().Add(-time.Second) // never wait
 	}
-	if session := state.IsSessionQueue(name); session && wait > 0 {
+	if state.IsSessionQueue(name) && wait > 0 {
 		err := w.Send(env, envelope.PrioPublish, time.Now().Add(-time.Second))
 		if !errors.Is(err, queue.ErrFull) {
 			if err != nil {

@@ -95,11 +95,7 @@ func (p *pair) Flush() error {
 	if p.n == 0 {
 		return nil
 	}
-	env := p.batch
-	if p.n == 1 && len(env) > pairMax {
-		env = env[len(env)-p.first:] // alone, and too large with the batch's framing
-	}
-	err := p.write(env)
+	err := p.write(envelope.Sendable(p.batch, p.n, p.first, pairMax))
 	p.batch, p.n = p.batch[:0], 0
 	return err
 }
