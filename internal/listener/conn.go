@@ -1,8 +1,10 @@
 package listener
 
 import (
+	"fmt"
 	"io"
 	"net"
+	"os"
 )
 
 // Conn is a connection a listener accepted, its handshakes done: Read and
@@ -61,4 +63,18 @@ func (c *Conn) CloseWrite() error {
 		return cw.CloseWrite()
 	}
 	return nil
+}
+
+// File returns a duplicate of the socket underneath, to hand to another
+// process with SCM_RIGHTS: the TCP connection itself, or the plain end of
+// Terminate's socketpair. A session that is not terminated has none.
+func (c *Conn) File() (*os.File, error) {
+	if c.session {
+		return nil, fmt.Errorf("a %s session is not a socket: terminate it first", c.scheme)
+	}
+	f, ok := c.Conn.(interface{ File() (*os.File, error) })
+	if !ok {
+		return nil, fmt.Errorf("connection is a %T, not a socket", c.Conn)
+	}
+	return f.File()
 }

@@ -123,13 +123,9 @@ func (s *Supervisor) handOver(c *client, conn net.Conn) error {
 	if err := s.spool.AddQueue(c.conn); err != nil {
 		return err
 	}
-	tcp, ok := conn.(*net.TCPConn)
-	if !ok {
-		return fmt.Errorf("connection is %T, not TCP", conn)
-	}
-	sock, err := tcp.File()
+	sock, identity, err := handedSocket(conn)
 	if err != nil {
-		return spawnLimit(err)
+		return err
 	}
 	defer sock.Close()
 	// The pair channel: a socket pair, one end for each worker.
@@ -154,7 +150,7 @@ func (s *Supervisor) handOver(c *client, conn net.Conn) error {
 		{c.deliverer, c.router, control.RoleDeliverer, delivererEnd},
 		{c.router, c.deliverer, control.RoleRouter, routerEnd},
 	} {
-		err := s.send(h.w, &control.Hand{Role: h.role, Conn: c.conn, Remote: c.remote, Generation: s.gen,
+		err := s.send(h.w, &control.Hand{Role: h.role, Conn: c.conn, Remote: c.remote, Identity: identity, Generation: s.gen,
 			Partner: uint32(h.partner.pid), Socket: sock, Pair: h.pair})
 		if err != nil {
 			s.kill(h.w)

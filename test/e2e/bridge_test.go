@@ -120,7 +120,7 @@ func remotePaho(t *testing.T, m *mosquittoBroker, id string, clean bool, filter 
 // come in, chat goes both ways once each (no loop), and a stream of QoS 1
 // readings loses nothing across two restarts of mosquitto.
 func TestBridge(t *testing.T) {
-	reachEngines(t, skipBridges, func(t *testing.T) {
+	goroutineOnly(t, skipBridges, func(t *testing.T) {
 		remote := startMosquitto(t)
 		// The cluster's subscriber is persistent, so mosquitto queues for
 		// it across its restarts.
