@@ -43,6 +43,11 @@ func (c *Conn) Identity() string { return c.identity }
 // Scheme is the kind of listener that accepted it: mqtt, mqtts, ws, wss.
 func (c *Conn) Scheme() string { return c.scheme }
 
+// Pumped reports whether the connection is the plain end of Terminate's
+// socketpair: closing it ends the session (after CloseGrace at most), so
+// a process that hands the socket on keeps it open until the client ends.
+func (c *Conn) Pumped() bool { return c.onClose != nil }
+
 // Session reports whether Read and Write go through a TLS or WebSocket
 // session in this process (Terminate gives a socket instead).
 func (c *Conn) Session() bool { return c.session }

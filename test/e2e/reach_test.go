@@ -18,6 +18,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/forkmq/forkmq/internal/listener"
 	"github.com/forkmq/forkmq/internal/proxyproto"
 	"github.com/forkmq/forkmq/internal/testpki"
 )
@@ -383,4 +384,33 @@ func TestReachProcessEngineRefuses(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestTerminatedSessionOutlivesHandOver: a TLS client stays served past
+// listener.CloseGrace. The process engine's supervisor hands the plain
+// end of the session's socketpair to the pair and must not close its own
+// end then: closing it is what ends a session, CloseGrace later.
+func TestTerminatedSessionOutlivesHandOver(t *testing.T) {
+	reachEngines(t, func(t *testing.T, engine string) {
+		t.Parallel()
+		dir := t.TempDir()
+		p := newPKI(t, dir, "sensor-1")
+		if err := os.WriteFile(filepath.Join(dir, "acl"), []byte("pattern readwrite #\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		conf, _ := example(t, "tls.conf", dir, 8883)
+		b := startBroker(t, withEngine(engine), withConfigFile(conf))
+		addr := listenerOpen(t, b, "mqtts")
+		c := connectPaho(t, b, newClientID("long"), func(o *mqtt.ClientOptions) {
+			o.Servers = nil
+			o.AddBroker("ssl://" + addr).SetTLSConfig(p.clientTLS(t))
+		})
+		in := subscribe(t, c, "long/#")
+		time.Sleep(listener.CloseGrace + time.Second)
+		publish(t, c, "long/x", []byte("still here"))
+		in.waitCount(t, 1, ioTimeout)
+		if !c.IsConnectionOpen() {
+			t.Error("the TLS client was dropped")
+		}
+	})
 }
