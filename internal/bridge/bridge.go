@@ -90,6 +90,10 @@ type Stats struct {
 	Connected bool
 	In, Out   uint64 // messages carried each way
 	Dropped   uint64 // echoes of its own messages dropped
+	// Backlog is the messages handed to Forward that the remote has not
+	// taken yet (QoS 1: not acknowledged; QoS 0: not written): what waits
+	// while the remote is away.
+	Backlog int64
 }
 
 // Bridge is one running bridge.
@@ -102,6 +106,8 @@ type Bridge struct {
 	connected atomic.Bool
 	in, out   atomic.Uint64
 	dropped   atomic.Uint64
+	backlog   atomic.Int64
+	pending   chan mqtt.Token // Forward's publications, settled in order (settle)
 
 	mu     sync.Mutex
 	echoes map[[32]byte]int // messages sent out on topics also taken in, not seen back yet
@@ -123,7 +129,8 @@ func (b *Bridge) setState(up bool) {
 
 // New prepares a bridge; Run connects it.
 func New(cfg Config, local Local, log zerolog.Logger) (*Bridge, error) {
-	b := &Bridge{cfg: cfg, local: local, log: log.With().Str("bridge", cfg.Name).Logger(), echoes: map[[32]byte]int{}}
+	b := &Bridge{cfg: cfg, local: local, log: log.With().Str("bridge", cfg.Name).Logger(), echoes: map[[32]byte]int{},
+		pending: make(chan mqtt.Token, pendingTokens)}
 	o := mqtt.NewClientOptions().
 		SetClientID(cfg.ClientID).
 		SetProtocolVersion(4).
@@ -182,6 +189,11 @@ func tlsConfig(cfg Config) (*tls.Config, error) {
 // in flight a moment.
 func (b *Bridge) Run(ctx context.Context) {
 	b.log.Info().Str("address", b.cfg.Addresses[0]).Str("remote_clientid", b.cfg.ClientID).Msg("bridge starting")
+	go func() {
+		for tok := range b.pending {
+			settle(tok, &b.backlog)
+		}
+	}()
 	b.client.Connect() // retries by itself (SetConnectRetry)
 	<-ctx.Done()
 	b.client.Disconnect(250)
@@ -262,11 +274,29 @@ func (b *Bridge) Forward(m Message) error {
 		if b.takenIn(remote) {
 			b.expectEcho(remote, m.Payload)
 		}
-		b.client.Publish(remote, min(m.QoS, t.QoS), m.Retain, m.Payload)
+		tok := b.client.Publish(remote, min(m.QoS, t.QoS), m.Retain, m.Payload)
 		b.out.Add(1)
+		b.backlog.Add(1)
+		select {
+		case b.pending <- tok:
+		default: // more than pendingTokens waiting: settled on their own
+			go settle(tok, &b.backlog)
+		}
 		return nil
 	}
 	return ErrNotForwarded
+}
+
+// pendingTokens is how many of Forward's publications one goroutine waits
+// for, in order (the client sends them in order, SetOrderMatters); past
+// it each waits on a goroutine of its own.
+const pendingTokens = 4096
+
+// settle waits until the remote has taken a publication (or the client has
+// given it up) and counts it off the backlog.
+func settle(tok mqtt.Token, backlog *atomic.Int64) {
+	<-tok.Done()
+	backlog.Add(-1)
 }
 
 // takenIn reports whether a remote topic is subscribed to by the bridge.
@@ -329,5 +359,6 @@ func (b *Bridge) Name() string { return b.cfg.Name }
 
 // Stats returns what the bridge has done so far.
 func (b *Bridge) Stats() Stats {
-	return Stats{Connected: b.connected.Load(), In: b.in.Load(), Out: b.out.Load(), Dropped: b.dropped.Load()}
+	return Stats{Connected: b.connected.Load(), In: b.in.Load(), Out: b.out.Load(), Dropped: b.dropped.Load(),
+		Backlog: b.backlog.Load()}
 }

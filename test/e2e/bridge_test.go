@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -192,6 +194,18 @@ func TestBridge(t *testing.T) {
 					return nil
 				})
 			case n/3 + gap, 2*n/3 + gap:
+				// The readings published while the remote was away wait
+				// in the bridge: /metrics and the live view say so.
+				mustEventually(t, ioTimeout, func() error {
+					if m := scrape(t, b.adminAddr(t)); m[`forkmq_bridge_connected{bridge="cluster"}`] != 0 || m[`forkmq_bridge_backlog_messages{bridge="cluster"}`] < gap {
+						return fmt.Errorf("/metrics with the remote away: connected %v, backlog %v, want 0 and at least %d",
+							m[`forkmq_bridge_connected{bridge="cluster"}`], m[`forkmq_bridge_backlog_messages{bridge="cluster"}`], gap)
+					}
+					if row := bridgeRow(t, b); !strings.Contains(row, `data-connected="false"`) || !strings.Contains(row, "not connected") {
+						return fmt.Errorf("the live view with the remote away: %s", row)
+					}
+					return nil
+				})
 				connected := len(b.logLines("bridge connected"))
 				remote.start()
 				mustEventually(t, 2*startTimeout, func() error {
@@ -209,6 +223,12 @@ func TestBridge(t *testing.T) {
 				m[`forkmq_bridge_connected{bridge="cluster"}`], m[`forkmq_bridge_messages_total{bridge="cluster",direction="out"}`], n)
 		}
 		mustEventually(t, 2*startTimeout, func() error {
+			if m := scrape(t, b.adminAddr(t)); m[`forkmq_bridge_backlog_messages{bridge="cluster"}`] != 0 {
+				return fmt.Errorf("bridge backlog %v, want 0 once the remote has everything", m[`forkmq_bridge_backlog_messages{bridge="cluster"}`])
+			}
+			if row := bridgeRow(t, b); !strings.Contains(row, `data-connected="true"`) || !strings.Contains(row, `data-backlog="0"`) {
+				return fmt.Errorf("the live view's bridge row: %s", row)
+			}
 			var lost []int
 			for i := range n {
 				if up.count("site1/sensors/stream "+strconv.Itoa(i)) == 0 {
@@ -221,4 +241,24 @@ func TestBridge(t *testing.T) {
 			return nil
 		})
 	})
+}
+
+// bridgeRow is the live view's row of the bridge "cluster".
+func bridgeRow(t *testing.T, b *broker) string {
+	t.Helper()
+	resp, err := http.Get("http://" + b.adminAddr(t) + "/view")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, row, ok := strings.Cut(string(body), `data-bridge="cluster"`)
+	if !ok {
+		t.Fatalf("the live view has no row for the bridge:\n%s", body)
+	}
+	row, _, _ = strings.Cut(row, "</tr>")
+	return row
 }
