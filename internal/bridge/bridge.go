@@ -2,14 +2,12 @@ package bridge
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"os"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -107,10 +105,9 @@ type Bridge struct {
 	in, out   atomic.Uint64
 	dropped   atomic.Uint64
 	backlog   atomic.Int64
-	pending   chan mqtt.Token // Forward's publications, settled in order (settle)
+	pending   chan pendingToken // Forward's publications, settled in order (settle)
 
-	mu     sync.Mutex
-	echoes map[[32]byte]int // messages sent out on topics also taken in, not seen back yet
+	echoes *echoSet // messages sent out on topics also taken in, not seen back yet
 
 	onState func(connected bool) // OnState's
 }
@@ -129,8 +126,8 @@ func (b *Bridge) setState(up bool) {
 
 // New prepares a bridge; Run connects it.
 func New(cfg Config, local Local, log zerolog.Logger) (*Bridge, error) {
-	b := &Bridge{cfg: cfg, local: local, log: log.With().Str("bridge", cfg.Name).Logger(), echoes: map[[32]byte]int{},
-		pending: make(chan mqtt.Token, pendingTokens)}
+	b := &Bridge{cfg: cfg, local: local, log: log.With().Str("bridge", cfg.Name).Logger(), echoes: newEchoSet(log, "the remote does not send back what the bridge publishes on its both topics"),
+		pending: make(chan pendingToken, pendingTokens)}
 	o := mqtt.NewClientOptions().
 		SetClientID(cfg.ClientID).
 		SetProtocolVersion(4).
@@ -190,8 +187,8 @@ func tlsConfig(cfg Config) (*tls.Config, error) {
 func (b *Bridge) Run(ctx context.Context) {
 	b.log.Info().Str("address", b.cfg.Addresses[0]).Str("remote_clientid", b.cfg.ClientID).Msg("bridge starting")
 	go func() {
-		for tok := range b.pending {
-			settle(tok, &b.backlog)
+		for p := range b.pending {
+			b.settle(p)
 		}
 	}()
 	b.client.Connect() // retries by itself (SetConnectRetry)
@@ -222,7 +219,7 @@ func (b *Bridge) onConnect(c mqtt.Client) {
 
 // received takes a message from the remote into the local broker.
 func (b *Bridge) received(_ mqtt.Client, m mqtt.Message) {
-	if b.isEcho(m.Topic(), m.Payload()) {
+	if b.echoes.seen(m.Topic(), m.Payload()) {
 		b.dropped.Add(1)
 		m.Ack()
 		return
@@ -265,22 +262,29 @@ var ErrNotForwarded = errors.New("no bridge topic carries it out")
 // Forward sends a local publication to the remote broker on the first out
 // or both topic matching it. It returns at once; a QoS 1 message waits in
 // the client's store while the remote is away.
-func (b *Bridge) Forward(m Message) error {
+func (b *Bridge) Forward(m Message) error { return b.ForwardThen(m, nil) }
+
+// ForwardThen is Forward calling taken (if not nil) once the remote has
+// taken the message (QoS 1: acknowledged it; QoS 0: it was written), and
+// never if the client gave it up: a bridge process acknowledges a local
+// QoS 1 message only then, so that a crash loses nothing.
+func (b *Bridge) ForwardThen(m Message, taken func()) error {
 	for _, t := range b.cfg.Topics {
 		if t.Direction == mosqconf.In || !topic.Match(t.LocalFilter(), m.Topic) {
 			continue
 		}
 		remote := t.RemotePrefix + strings.TrimPrefix(m.Topic, t.LocalPrefix)
 		if b.takenIn(remote) {
-			b.expectEcho(remote, m.Payload)
+			b.echoes.expect(remote, m.Payload)
 		}
 		tok := b.client.Publish(remote, min(m.QoS, t.QoS), m.Retain, m.Payload)
 		b.out.Add(1)
 		b.backlog.Add(1)
+		p := pendingToken{tok: tok, taken: taken}
 		select {
-		case b.pending <- tok:
+		case b.pending <- p:
 		default: // more than pendingTokens waiting: settled on their own
-			go settle(tok, &b.backlog)
+			go b.settle(p)
 		}
 		return nil
 	}
@@ -292,11 +296,20 @@ func (b *Bridge) Forward(m Message) error {
 // it each waits on a goroutine of its own.
 const pendingTokens = 4096
 
+// pendingToken is one of Forward's publications on its way.
+type pendingToken struct {
+	tok   mqtt.Token
+	taken func()
+}
+
 // settle waits until the remote has taken a publication (or the client has
 // given it up) and counts it off the backlog.
-func settle(tok mqtt.Token, backlog *atomic.Int64) {
-	<-tok.Done()
-	backlog.Add(-1)
+func (b *Bridge) settle(p pendingToken) {
+	<-p.tok.Done()
+	b.backlog.Add(-1)
+	if p.taken != nil && p.tok.Error() == nil {
+		p.taken()
+	}
 }
 
 // takenIn reports whether a remote topic is subscribed to by the bridge.
@@ -307,51 +320,6 @@ func (b *Bridge) takenIn(remote string) bool {
 		}
 	}
 	return false
-}
-
-func echoKey(topicName string, payload []byte) [32]byte {
-	h := sha256.New()
-	h.Write([]byte(topicName))
-	h.Write([]byte{0})
-	h.Write(payload)
-	var k [32]byte
-	h.Sum(k[:0])
-	return k
-}
-
-// maxEchoes bounds the echoes awaited: a remote that never sends them (its
-// ACL denies the bridge reading what it writes) would grow the table for
-// ever. Past the bound the table starts again, and an echo forgotten
-// comes in once (a duplicate, not a loop: the local broker never forwards
-// what the bridge published).
-const maxEchoes = 1 << 16
-
-func (b *Bridge) expectEcho(topicName string, payload []byte) {
-	b.mu.Lock()
-	if len(b.echoes) >= maxEchoes {
-		b.log.Warn().Int("echoes", len(b.echoes)).Msg("bridge: the remote does not send back what the bridge publishes on its both topics; forgetting the echoes awaited")
-		clear(b.echoes)
-	}
-	b.echoes[echoKey(topicName, payload)]++
-	b.mu.Unlock()
-}
-
-// isEcho reports, once per message sent, whether a message from the
-// remote is the echo of one the bridge sent.
-func (b *Bridge) isEcho(topicName string, payload []byte) bool {
-	k := echoKey(topicName, payload)
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	n := b.echoes[k]
-	if n == 0 {
-		return false
-	}
-	if n == 1 {
-		delete(b.echoes, k)
-	} else {
-		b.echoes[k] = n - 1
-	}
-	return true
 }
 
 // Name is the bridge's, from its connection line.

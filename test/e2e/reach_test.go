@@ -27,10 +27,6 @@ import (
 // from the configuration snippets of the README's "Running it in
 // production" (docs/examples), with real clients.
 
-// Why the process engine does not run the bridge's tests:
-// TestReachProcessEngineRefuses checks that it refuses the file instead.
-const skipBridges = "the process engine's bridge worker pair is not written yet; it refuses connection blocks at start (TestReachProcessEngineRefuses)"
-
 // reachEngines runs fn on both engines, whatever FORKMQ_E2E_ENGINES says:
 // the process engine terminates sessions in its supervisor, the goroutine
 // engine in its one process, and both must serve the same files alike.
@@ -38,13 +34,6 @@ func reachEngines(t *testing.T, fn func(t *testing.T, engine string)) {
 	for _, e := range []string{"goroutine", "process"} {
 		t.Run(e, func(t *testing.T) { fn(t, e) })
 	}
-}
-
-// goroutineOnly runs fn on the goroutine engine and reports the process
-// engine skipped, why.
-func goroutineOnly(t *testing.T, why string, fn func(t *testing.T)) {
-	t.Run("goroutine", fn)
-	t.Run("process", func(t *testing.T) { t.Skip(why) })
 }
 
 // example reads docs/examples/name, checks that the README shows it as
@@ -354,36 +343,6 @@ func TestProxyProtocolListener(t *testing.T) {
 			})
 		}
 	})
-}
-
-// TestReachProcessEngineRefuses: the process engine refuses to start from
-// a file with a bridge (exit status 2, the line named), rather than serve
-// without it.
-func TestReachProcessEngineRefuses(t *testing.T) {
-	if buildErr != nil {
-		t.Fatalf("cannot build the broker: %v", buildErr)
-	}
-	for _, name := range []string{"bridge.conf"} {
-		t.Run(name, func(t *testing.T) {
-			dir := t.TempDir()
-			conf, _ := example(t, name, dir)
-			if err := os.WriteFile(filepath.Join(dir, "acl"), []byte("topic read #\n"), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			text, _ := os.ReadFile(conf)
-			os.WriteFile(conf, []byte(strings.Replace(string(text), "\nengine goroutine", "\nengine process", 1)), 0o600)
-			cmd := exec.Command(filepath.Join(binDir, "broker"), "-c", conf, "-state-dir", filepath.Join(dir, "state"))
-			cmd.WaitDelay = time.Second
-			out, err := cmd.CombinedOutput()
-			ee, ok := err.(*exec.ExitError)
-			if !ok || ee.ExitCode() != 2 {
-				t.Fatalf("broker -c: %v, want exit status 2\n%s", err, out)
-			}
-			if !strings.Contains(string(out), "the process engine") || !strings.Contains(string(out), conf+":") {
-				t.Errorf("broker said %q, want the listener's line and why", out)
-			}
-		})
-	}
 }
 
 // TestTerminatedSessionOutlivesHandOver: a TLS client stays served past
