@@ -99,7 +99,7 @@ func (s *Supervisor) startBridge(b *bridgeProc) {
 	}
 	cfgW.Close()
 	b.pid, b.started = pid, time.Now()
-	s.bridgePIDs[pid] = b
+	s.bridgePID[pid] = b
 	log.Info().Int("pid", pid).Str("address", b.cfg.Addresses[0]).Msg("bridge process started")
 	s.admit(bridgeConn{UnixConn: plain, name: b.cfg.Name})
 }
@@ -108,7 +108,7 @@ func (s *Supervisor) startBridge(b *bridgeProc) {
 // after the back-off (doubled at each quick end up to its cap, back to
 // its base after a run longer than the cap).
 func (s *Supervisor) bridgeReaped(b *bridgeProc, ws unix.WaitStatus) {
-	delete(s.bridgePIDs, b.pid)
+	delete(s.bridgePID, b.pid)
 	ran := time.Since(b.started)
 	ev := s.log.Error()
 	if s.stopping {

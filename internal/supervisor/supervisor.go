@@ -66,8 +66,8 @@ type Supervisor struct {
 	calls    chan func()   // work of timers, run in the loop
 	cleaners chan struct{} // bounds the cleanups running at once
 
-	bridges    []*bridgeProc       // the file's bridges, each a process (bridge.go)
-	bridgePIDs map[int]*bridgeProc // the running ones, by pid
+	bridges   []*bridgeProc       // the file's bridges, each a process (bridge.go)
+	bridgePID map[int]*bridgeProc // the running ones, by pid
 
 	stopping bool // shutting down
 	gate     *admission.Gate
@@ -101,23 +101,23 @@ func New(cfg options.Options, log zerolog.Logger) (*Supervisor, error) {
 		return nil, err
 	}
 	s := &Supervisor{
-		cfg:        cfg,
-		log:        log,
-		state:      st,
-		workers:    make(map[int]*worker),
-		clients:    make(map[string]*client),
-		owners:     make(map[string]*client),
-		bridgePIDs: make(map[int]*bridgeProc),
-		accepted:   make(chan net.Conn),
-		reconf:     make(chan options.Options),
-		events:     make(chan controlEvent, 256),
-		sigchld:    make(chan os.Signal, 1),
-		cleaned:    make(chan *client, 64),
-		calls:      make(chan func(), 64),
-		cleaners:   make(chan struct{}, 4),
-		workerEnv:  spawn.Env(os.Environ()),
-		gate:       admission.NewGate(cfg.AcceptRate, cfg.AcceptBurst, cfg.MaxClients),
-		refuser:    admission.NewRefuser(log),
+		cfg:       cfg,
+		log:       log,
+		state:     st,
+		workers:   make(map[int]*worker),
+		clients:   make(map[string]*client),
+		owners:    make(map[string]*client),
+		bridgePID: make(map[int]*bridgeProc),
+		accepted:  make(chan net.Conn),
+		reconf:    make(chan options.Options),
+		events:    make(chan controlEvent, 256),
+		sigchld:   make(chan os.Signal, 1),
+		cleaned:   make(chan *client, 64),
+		calls:     make(chan func(), 64),
+		cleaners:  make(chan struct{}, 4),
+		workerEnv: spawn.Env(os.Environ()),
+		gate:      admission.NewGate(cfg.AcceptRate, cfg.AcceptBurst, cfg.MaxClients),
+		refuser:   admission.NewRefuser(log),
 	}
 	s.pool.rate = 1
 	s.pool.groups = groups

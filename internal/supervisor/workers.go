@@ -262,7 +262,7 @@ func (s *Supervisor) reap() {
 		}
 		if w := s.workers[pid]; w != nil {
 			s.reaped(w, ws)
-		} else if b := s.bridgePIDs[pid]; b != nil {
+		} else if b := s.bridgePID[pid]; b != nil {
 			s.bridgeReaped(b, ws)
 		}
 	}
