@@ -11,6 +11,7 @@ import (
 
 	"github.com/forkmq/forkmq/internal/bridge"
 	"github.com/forkmq/forkmq/internal/listener"
+	"github.com/forkmq/forkmq/internal/mosqconf"
 )
 
 // Bridges (issue 14): each bridge of the file is a process of its own (the
@@ -130,11 +131,17 @@ func (s *Supervisor) restartBridgeLater(b *bridgeProc) {
 		return
 	}
 	d := b.delay
-	b.delay = min(2*b.delay, max(b.cfg.Backoff.Cap, b.cfg.Backoff.Base))
+	b.delay = nextDelay(b.cfg.Backoff, b.delay)
 	b.restart = s.later(d, func() {
 		b.restart = nil
 		s.startBridge(b)
 	})
+}
+
+// nextDelay is the wait after delay: doubled, up to the back-off's cap
+// (its base when the cap is below it, as "restart_timeout 5" is constant).
+func nextDelay(b mosqconf.Backoff, delay time.Duration) time.Duration {
+	return min(2*delay, max(b.Cap, b.Base))
 }
 
 // stopBridges ends every bridge's process (SIGTERM) at shutdown.
