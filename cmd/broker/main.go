@@ -86,6 +86,9 @@ func run(argv []string) int {
 		log.Error().Err(err).Msg("broker cannot start")
 		return 1
 	}
+	for _, bc := range bridgeCfgs {
+		sup.AddBridge(bc)
+	}
 	go reloadOnHUP(ctx, log, argv, loaded, sup)
 	serveAdmin(ctx, log, adminLn, opts.StateDir, sup)
 	return exitOf(log, sup.Run(ctx))

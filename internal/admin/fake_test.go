@@ -71,6 +71,7 @@ func fakeSnapshot(n int, tick uint64) Snapshot {
 			{Key: "9001:2", Role: "deliverer", PID: 9001, State: scoreboard.StateIdle.String()},
 		},
 		Pool:        Pool{Idle: 1, Size: 2},
+		Bridges:     []Bridge{{Name: "cluster", Connected: false, In: 7, Out: 11, Backlog: 3}},
 		QueueBudget: Budget{Used: 7168 * uint64(n), Total: 819200},
 	}
 	sensors := TopicFile{Filter: "sensors/#", File: "f_sensors,%23"}

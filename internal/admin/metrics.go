@@ -61,6 +61,7 @@ type collector struct {
 	budgetUsed, budgetLeft, budgetTotal       *prometheus.Desc
 	queueDepth, queueCapacity, topicFiles, up *prometheus.Desc
 	bridgeConnected, bridgeMessages           *prometheus.Desc
+	bridgeBacklog                             *prometheus.Desc
 }
 
 func newCollector(vw *viewer) *collector {
@@ -89,6 +90,7 @@ func newCollector(vw *viewer) *collector {
 	c.queueCapacity = desc("queue_capacity_messages", "Messages a client's queue (channel) holds at most.", "queue", "client")
 	c.bridgeConnected = desc("bridge_connected", "1 while the bridge is connected to its remote broker, 0 otherwise.", "bridge")
 	c.bridgeMessages = desc("bridge_messages_total", "Messages a bridge carried, in (from the remote) or out (to it).", "bridge", "direction")
+	c.bridgeBacklog = desc("bridge_backlog_messages", "Messages for a bridge's remote broker it has not taken yet (not acknowledged, or not sent while it is away).", "bridge")
 	c.topicFiles = desc("topic_files", "Topic filters subscribed to: files in the process engine, trie entries in the goroutine engine.")
 	return c
 }
@@ -96,7 +98,7 @@ func newCollector(vw *viewer) *collector {
 func (c *collector) all() []*prometheus.Desc {
 	out := []*prometheus.Desc{c.up, c.info, c.uptime, c.clients, c.processes, c.poolIdle, c.poolSize,
 		c.budgetUsed, c.budgetLeft, c.budgetTotal, c.queueDepth, c.queueCapacity, c.topicFiles,
-		c.bridgeConnected, c.bridgeMessages}
+		c.bridgeConnected, c.bridgeMessages, c.bridgeBacklog}
 	out = append(out, c.counters[:]...)
 	out = append(out, c.gauges[:]...)
 	return append(out, c.histograms[:]...)
@@ -175,6 +177,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			up = 1
 		}
 		gauge(c.bridgeConnected, up, b.Name)
+		gauge(c.bridgeBacklog, float64(b.Backlog), b.Name)
 		ch <- prometheus.MustNewConstMetric(c.bridgeMessages, prometheus.CounterValue, float64(b.In), b.Name, "in")
 		ch <- prometheus.MustNewConstMetric(c.bridgeMessages, prometheus.CounterValue, float64(b.Out), b.Name, "out")
 	}

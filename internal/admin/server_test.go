@@ -119,6 +119,10 @@ func TestMetrics(t *testing.T) {
 		{"forkmq_subscriptions", nil, 3},
 		{"forkmq_delivery_latency_seconds", nil, 6},
 		{"forkmq_build_info", map[string]string{"engine": "process"}, 1},
+		{"forkmq_bridge_connected", map[string]string{"bridge": "cluster"}, 0},
+		{"forkmq_bridge_messages_total", map[string]string{"bridge": "cluster", "direction": "in"}, 7},
+		{"forkmq_bridge_messages_total", map[string]string{"bridge": "cluster", "direction": "out"}, 11},
+		{"forkmq_bridge_backlog_messages", map[string]string{"bridge": "cluster"}, 3},
 	}
 	for _, c := range checks {
 		if got := value(c.name, c.labels); got != c.want {
@@ -184,6 +188,9 @@ func TestPageAndView(t *testing.T) {
 		`data-filter="sensors/#"`, `data-queues="forkmq.5f3a.0 forkmq.5f3a.1"`,
 		`data-filter="$SYS/#"`, `class="subscription"`, "sensor-1", "127.0.0.1:50001",
 		"pool 1/2 idle",
+		// The bridge: connected or not, messages each way, backlog.
+		`data-bridge="cluster" data-connected="false" data-backlog="3"`, "<td>not connected</td>",
+		`<td class="num">7</td><td class="num">11</td><td class="num">3</td>`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("the page lacks %q", want)

@@ -67,6 +67,7 @@ type Bridge struct {
 	Name      string
 	Connected bool
 	In, Out   uint64 // messages carried from the remote, and to it
+	Backlog   int64  // messages for the remote it has not taken yet
 }
 
 // Process is a worker process, or a goroutine in the goroutine engine.

@@ -2,14 +2,12 @@ package bridge
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"os"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -90,6 +88,10 @@ type Stats struct {
 	Connected bool
 	In, Out   uint64 // messages carried each way
 	Dropped   uint64 // echoes of its own messages dropped
+	// Backlog is the messages handed to Forward that the remote has not
+	// taken yet (QoS 1: not acknowledged; QoS 0: not written): what waits
+	// while the remote is away.
+	Backlog int64
 }
 
 // Bridge is one running bridge.
@@ -102,9 +104,10 @@ type Bridge struct {
 	connected atomic.Bool
 	in, out   atomic.Uint64
 	dropped   atomic.Uint64
+	backlog   atomic.Int64
+	pending   chan pendingToken // Forward's publications, settled in order (settle)
 
-	mu     sync.Mutex
-	echoes map[[32]byte]int // messages sent out on topics also taken in, not seen back yet
+	echoes *echoSet // messages sent out on topics also taken in, not seen back yet
 
 	onState func(connected bool) // OnState's
 }
@@ -123,7 +126,8 @@ func (b *Bridge) setState(up bool) {
 
 // New prepares a bridge; Run connects it.
 func New(cfg Config, local Local, log zerolog.Logger) (*Bridge, error) {
-	b := &Bridge{cfg: cfg, local: local, log: log.With().Str("bridge", cfg.Name).Logger(), echoes: map[[32]byte]int{}}
+	b := &Bridge{cfg: cfg, local: local, log: log.With().Str("bridge", cfg.Name).Logger(), echoes: newEchoSet(log, "the remote does not send back what the bridge publishes on its both topics"),
+		pending: make(chan pendingToken, pendingTokens)}
 	o := mqtt.NewClientOptions().
 		SetClientID(cfg.ClientID).
 		SetProtocolVersion(4).
@@ -182,6 +186,11 @@ func tlsConfig(cfg Config) (*tls.Config, error) {
 // in flight a moment.
 func (b *Bridge) Run(ctx context.Context) {
 	b.log.Info().Str("address", b.cfg.Addresses[0]).Str("remote_clientid", b.cfg.ClientID).Msg("bridge starting")
+	go func() {
+		for p := range b.pending {
+			b.settle(p)
+		}
+	}()
 	b.client.Connect() // retries by itself (SetConnectRetry)
 	<-ctx.Done()
 	b.client.Disconnect(250)
@@ -210,7 +219,7 @@ func (b *Bridge) onConnect(c mqtt.Client) {
 
 // received takes a message from the remote into the local broker.
 func (b *Bridge) received(_ mqtt.Client, m mqtt.Message) {
-	if b.isEcho(m.Topic(), m.Payload()) {
+	if b.echoes.seen(m.Topic(), m.Payload()) {
 		b.dropped.Add(1)
 		m.Ack()
 		return
@@ -253,20 +262,54 @@ var ErrNotForwarded = errors.New("no bridge topic carries it out")
 // Forward sends a local publication to the remote broker on the first out
 // or both topic matching it. It returns at once; a QoS 1 message waits in
 // the client's store while the remote is away.
-func (b *Bridge) Forward(m Message) error {
+func (b *Bridge) Forward(m Message) error { return b.ForwardThen(m, nil) }
+
+// ForwardThen is Forward calling taken (if not nil) once the remote has
+// taken the message (QoS 1: acknowledged it; QoS 0: it was written), and
+// never if the client gave it up: a bridge process acknowledges a local
+// QoS 1 message only then, so that a crash loses nothing.
+func (b *Bridge) ForwardThen(m Message, taken func()) error {
 	for _, t := range b.cfg.Topics {
 		if t.Direction == mosqconf.In || !topic.Match(t.LocalFilter(), m.Topic) {
 			continue
 		}
 		remote := t.RemotePrefix + strings.TrimPrefix(m.Topic, t.LocalPrefix)
 		if b.takenIn(remote) {
-			b.expectEcho(remote, m.Payload)
+			b.echoes.expect(remote, m.Payload)
 		}
-		b.client.Publish(remote, min(m.QoS, t.QoS), m.Retain, m.Payload)
+		tok := b.client.Publish(remote, min(m.QoS, t.QoS), m.Retain, m.Payload)
 		b.out.Add(1)
+		b.backlog.Add(1)
+		p := pendingToken{tok: tok, taken: taken}
+		select {
+		case b.pending <- p:
+		default: // more than pendingTokens waiting: settled on their own
+			go b.settle(p)
+		}
 		return nil
 	}
 	return ErrNotForwarded
+}
+
+// pendingTokens is how many of Forward's publications one goroutine waits
+// for, in order (the client sends them in order, SetOrderMatters); past
+// it each waits on a goroutine of its own.
+const pendingTokens = 4096
+
+// pendingToken is one of Forward's publications on its way.
+type pendingToken struct {
+	tok   mqtt.Token
+	taken func()
+}
+
+// settle waits until the remote has taken a publication (or the client has
+// given it up) and counts it off the backlog.
+func (b *Bridge) settle(p pendingToken) {
+	<-p.tok.Done()
+	b.backlog.Add(-1)
+	if p.taken != nil && p.tok.Error() == nil {
+		p.taken()
+	}
 }
 
 // takenIn reports whether a remote topic is subscribed to by the bridge.
@@ -279,55 +322,11 @@ func (b *Bridge) takenIn(remote string) bool {
 	return false
 }
 
-func echoKey(topicName string, payload []byte) [32]byte {
-	h := sha256.New()
-	h.Write([]byte(topicName))
-	h.Write([]byte{0})
-	h.Write(payload)
-	var k [32]byte
-	h.Sum(k[:0])
-	return k
-}
-
-// maxEchoes bounds the echoes awaited: a remote that never sends them (its
-// ACL denies the bridge reading what it writes) would grow the table for
-// ever. Past the bound the table starts again, and an echo forgotten
-// comes in once (a duplicate, not a loop: the local broker never forwards
-// what the bridge published).
-const maxEchoes = 1 << 16
-
-func (b *Bridge) expectEcho(topicName string, payload []byte) {
-	b.mu.Lock()
-	if len(b.echoes) >= maxEchoes {
-		b.log.Warn().Int("echoes", len(b.echoes)).Msg("bridge: the remote does not send back what the bridge publishes on its both topics; forgetting the echoes awaited")
-		clear(b.echoes)
-	}
-	b.echoes[echoKey(topicName, payload)]++
-	b.mu.Unlock()
-}
-
-// isEcho reports, once per message sent, whether a message from the
-// remote is the echo of one the bridge sent.
-func (b *Bridge) isEcho(topicName string, payload []byte) bool {
-	k := echoKey(topicName, payload)
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	n := b.echoes[k]
-	if n == 0 {
-		return false
-	}
-	if n == 1 {
-		delete(b.echoes, k)
-	} else {
-		b.echoes[k] = n - 1
-	}
-	return true
-}
-
 // Name is the bridge's, from its connection line.
 func (b *Bridge) Name() string { return b.cfg.Name }
 
 // Stats returns what the bridge has done so far.
 func (b *Bridge) Stats() Stats {
-	return Stats{Connected: b.connected.Load(), In: b.in.Load(), Out: b.out.Load(), Dropped: b.dropped.Load()}
+	return Stats{Connected: b.connected.Load(), In: b.in.Load(), Out: b.out.Load(), Dropped: b.dropped.Load(),
+		Backlog: b.backlog.Load()}
 }

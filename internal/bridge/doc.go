@@ -18,4 +18,8 @@
 // forwarded out while the connection is down wait in the client's store
 // and are sent when it is back, and a message coming in is acknowledged to
 // the remote only once Local has taken it.
+//
+// In the process engine a bridge is a process of its own (ProcessMain):
+// its Local is a LocalClient, an MQTT client of the local broker over a
+// socket the supervisor hands a worker pair like any connection.
 package bridge

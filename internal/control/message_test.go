@@ -143,11 +143,12 @@ var golden = []struct {
 		0x05,                 // type Claim
 		0x00, 0x02, 'c', '7', // client id
 	}},
-	{&Hand{Role: RoleDeliverer, Conn: "q1", Remote: "a:1", Generation: 0x0102, Partner: 0x0a0b0c0d}, []byte{
+	{&Hand{Role: RoleDeliverer, Conn: "q1", Remote: "a:1", Identity: "cn", Generation: 0x0102, Partner: 0x0a0b0c0d}, []byte{
 		0x02,                 // type Hand
 		0x03,                 // role deliverer
 		0x00, 0x02, 'q', '1', // conn
 		0x00, 0x03, 'a', ':', '1', // remote
+		0x00, 0x02, 'c', 'n', // identity (use_identity_as_username)
 		0, 0, 0, 0, 0, 0, 0x01, 0x02, // generation
 		0x0a, 0x0b, 0x0c, 0x0d, // partner
 		// socket, pair: in the ancillary data

@@ -27,9 +27,12 @@ type Ready struct {
 // identifier, and the deliverer opens it when the router says which queue
 // to read (see package worker).
 type Hand struct {
-	Role       Role   // RoleRouter or RoleDeliverer
-	Conn       string // the connection's name (its queue's)
-	Remote     string // the client's address, for logs and the process title
+	Role   Role   // RoleRouter or RoleDeliverer
+	Conn   string // the connection's name (its queue's)
+	Remote string // the client's address, for logs and the process title
+	// Identity is the user name the client's TLS certificate vouches for
+	// on a listener with use_identity_as_username, "" otherwise.
+	Identity   string
 	Generation uint64 // the options generation to serve the client with
 	Partner    uint32 // the other worker's pid, for logs
 	Socket     *os.File
@@ -147,6 +150,7 @@ func (m *Hand) walk(f *fields) {
 	enum(f, "role", &m.Role, func(r Role) bool { return r == RoleRouter || r == RoleDeliverer })
 	f.name("conn", &m.Conn)
 	f.string("remote", &m.Remote)
+	f.string("identity", &m.Identity)
 	f.u64("generation", &m.Generation)
 	f.u32("partner", &m.Partner)
 	f.file("socket", &m.Socket)

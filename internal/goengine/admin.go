@@ -26,7 +26,7 @@ func (e *Engine) Snapshot(ctx context.Context) (*admin.Snapshot, error) {
 		s.Listen = append(s.Listen, ln.Name())
 	}
 	for name, st := range e.BridgeStats() {
-		s.Bridges = append(s.Bridges, admin.Bridge{Name: name, Connected: st.Connected, In: st.In, Out: st.Out})
+		s.Bridges = append(s.Bridges, admin.Bridge{Name: name, Connected: st.Connected, In: st.In, Out: st.Out, Backlog: st.Backlog})
 	}
 	admin.FromReading(s, rd)
 	if st, err := procstat.Read(os.Getpid()); err == nil {

@@ -43,7 +43,7 @@ func (e *Engine) AddBridge(cfg bridge.Config) error {
 		if up {
 			state = "1"
 		}
-		topic := "$SYS/broker/connection/" + cfg.Name + "/state"
+		topic := bridge.StateTopic(cfg.Name)
 		if err := lb.Publish(bridge.Message{Topic: topic, Payload: []byte(state), Retain: true}); err != nil {
 			lb.r.log.Warn().Err(err).Str("topic", topic).Msg("bridge state not published")
 		}

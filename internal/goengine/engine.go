@@ -38,7 +38,7 @@ type Engine struct {
 	access   atomic.Pointer[auth.Authorizer] // nil: everything allowed
 	cfg      options.Options
 	log      zerolog.Logger
-	lns      []*listener.Listener // Endpoints' order: the main listener first
+	lns      listener.Set // Endpoints' order: the main listener first
 	index    *Index[*session]
 	retained *retain.Store
 	stateDir string // absolute
@@ -115,13 +115,13 @@ func New(cfg options.Options, log zerolog.Logger) (*Engine, error) {
 		e.removeStateDir()
 		return nil, fmt.Errorf("retained store: %w", err)
 	}
-	if err := e.openListeners(); err != nil {
+	if e.lns, err = listener.OpenSet(cfg.Endpoints(), cfg.ConnectWait, e.log); err != nil {
 		e.closeState()
 		return nil, err
 	}
 	if cfg.User != "" {
 		if err := admission.DropPrivileges(cfg.User, abs); err != nil {
-			e.closeListeners()
+			e.lns.Close()
 			e.closeState()
 			return nil, err
 		}
@@ -159,7 +159,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		select {
 		case <-hup:
 			e.reloadAccess()
-			e.reloadCertificates()
+			e.lns.Reload(e.log)
 		case <-ctx.Done():
 			<-bridged // they publish into the engine until they have disconnected
 			return e.shutdown(accepted)
@@ -304,7 +304,7 @@ func (e *Engine) shutdown(accepted <-chan struct{}) error {
 	e.mu.Lock()
 	e.stopping = true
 	e.log.Info().Int("clients", len(e.clients)).Msg("shutting down")
-	e.closeListeners()
+	e.lns.Close()
 	for c := range e.clients {
 		c.end("router: " + reasonStopped)
 	}

@@ -1,8 +1,10 @@
 package listener
 
 import (
+	"fmt"
 	"io"
 	"net"
+	"os"
 )
 
 // Conn is a connection a listener accepted, its handshakes done: Read and
@@ -41,6 +43,11 @@ func (c *Conn) Identity() string { return c.identity }
 // Scheme is the kind of listener that accepted it: mqtt, mqtts, ws, wss.
 func (c *Conn) Scheme() string { return c.scheme }
 
+// Pumped reports whether the connection is the plain end of Terminate's
+// socketpair: closing it ends the session (after CloseGrace at most), so
+// a process that hands the socket on keeps it open until the client ends.
+func (c *Conn) Pumped() bool { return c.onClose != nil }
+
 // Session reports whether Read and Write go through a TLS or WebSocket
 // session in this process (Terminate gives a socket instead).
 func (c *Conn) Session() bool { return c.session }
@@ -61,4 +68,18 @@ func (c *Conn) CloseWrite() error {
 		return cw.CloseWrite()
 	}
 	return nil
+}
+
+// File returns a duplicate of the socket underneath, to hand to another
+// process with SCM_RIGHTS: the TCP connection itself, or the plain end of
+// Terminate's socketpair. A session that is not terminated has none.
+func (c *Conn) File() (*os.File, error) {
+	if c.session {
+		return nil, fmt.Errorf("a %s session is not a socket: terminate it first", c.scheme)
+	}
+	f, ok := c.Conn.(interface{ File() (*os.File, error) })
+	if !ok {
+		return nil, fmt.Errorf("connection is a %T, not a socket", c.Conn)
+	}
+	return f.File()
 }

@@ -14,9 +14,11 @@
 // So a session is terminated as Postfix's tlsproxy(8) does: Terminate makes
 // a socketpair, pumps between the session and one end (Pump), and gives the
 // broker the other end, a plain socket that the router and deliverer use
-// like a TCP connection. The goroutine engine terminates in-process; the
-// process engine's supervisor can hand the plain end to a worker pair with
-// SCM_RIGHTS (Socketpair returns it as a file for that).
+// like a TCP connection. ServePlain does it for every session of a
+// listener, and a Set is a broker's listeners together: the goroutine
+// engine terminates in its one process; the process engine's supervisor
+// terminates and hands the plain end (Conn.File) to a worker pair with
+// SCM_RIGHTS, as it hands a TCP socket.
 //
 // Certificates and keys are re-read by Reload (on SIGHUP) without touching
 // the connections already established: each handshake takes the TLS

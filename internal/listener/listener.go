@@ -91,14 +91,22 @@ func (l *Listener) Reload() error {
 func (l *Listener) Close() error { return l.ln.Close() }
 
 // Serve accepts connections until the listener is closed and calls handle
-// with each one whose handshakes succeed, on the handshake's goroutine.
+// with each one whose handshakes succeed, on the handshake's goroutine (on
+// the accept loop's, for a plain listener: there is no handshake).
 // It returns when the listener is closed and no handshake is under way.
 func (l *Listener) Serve(handle func(*Conn)) {
 	if l.cfg.Protocol == WebSockets {
 		l.ws = newWSServer(l, handle)
 		defer l.ws.close()
 	}
+	plain := l.cfg.Proxy == 0 && l.cfg.TLS == nil && l.ws == nil
 	admission.AcceptLoop(l.ln, l.log, func(raw net.Conn) {
+		if plain {
+			// No handshake to wait for: handed on from the accept loop, as
+			// fast as a broker without this package.
+			handle(&Conn{Conn: raw, remote: raw.RemoteAddr(), scheme: l.cfg.Scheme()})
+			return
+		}
 		l.open.Add(1)
 		go func() {
 			defer l.open.Done()

@@ -128,3 +128,24 @@ func Terminate(c *Conn, done func(error)) (*Conn, error) {
 	}
 	return &Conn{Conn: plain, remote: c.remote, identity: c.identity, scheme: c.scheme, onClose: onClose}, nil
 }
+
+// ServePlain is Serve for a broker: every session is terminated (Terminate)
+// before handle sees it, so that handle gets a socket — TCP, or the plain
+// end of a socketpair — whatever the listener speaks. A session that
+// cannot be terminated is closed with a log line; one that ends in an
+// error is logged at debug level.
+func (l *Listener) ServePlain(handle func(*Conn)) {
+	l.Serve(func(c *Conn) {
+		plain, err := Terminate(c, func(err error) {
+			if err != nil {
+				l.log.Debug().Err(err).Str("remote", c.RemoteAddr().String()).Msg("session ended")
+			}
+		})
+		if err != nil {
+			l.log.Warn().Err(err).Str("remote", c.RemoteAddr().String()).Msg("connection not terminated; closed")
+			c.Close()
+			return
+		}
+		handle(plain)
+	})
+}

@@ -24,9 +24,16 @@ type Listener struct {
 	Where string
 }
 
-// Plain reports whether the listener is plain MQTT over TCP, the only
-// kind the process engine serves until a terminator is wired into its
-// supervisor.
+// listenerFlags are the flags of the listeners: the process engine's
+// supervisor opens them all, terminates their sessions and hands the
+// workers plain sockets, so no worker takes them.
+var listenerFlags = map[string]bool{
+	"tls-listen": true, "ws-listen": true, "wss-listen": true, "certfile": true, "keyfile": true, "cafile": true,
+	"require-certificate": true, "use-identity-as-username": true, "tls-version": true, "proxy-protocol": true,
+}
+
+// Plain reports whether the listener is plain MQTT over TCP, with no
+// PROXY header.
 func (l Listener) Plain() bool { return !l.WebSockets && !l.TLS && l.Proxy == 0 }
 
 // Scheme names the listener's kind as a URL scheme: mqtt, mqtts, ws, wss.
@@ -71,8 +78,7 @@ func (o Options) Endpoints() []Listener {
 }
 
 // validateListeners reports listener settings that cannot work: TLS flags
-// with no TLS listener to take them, and, in the process engine, any
-// listener but one of plain MQTT.
+// with no TLS listener to take them, a TLS listener without a certificate.
 func (o Options) validateListeners() []error {
 	var errs []error
 	if o.ProxyProtocol < 0 || o.ProxyProtocol > 2 {
@@ -91,22 +97,7 @@ func (o Options) validateListeners() []error {
 			errs = append(errs, fmt.Errorf("%s: a TLS listener needs a certificate and key (-certfile, -keyfile; certfile, keyfile)", l.Where))
 		}
 	}
-	if o.Engine == Process {
-		if len(eps) > 1 {
-			errs = append(errs, fmt.Errorf("%s: the process engine serves one listener (its supervisor does not yet hand connections of several over); use -engine goroutine", eps[1].Where))
-		}
-		if l := eps[0]; !l.Plain() {
-			errs = append(errs, fmt.Errorf("%s: the process engine serves plain MQTT over TCP only, not %s%s: its TLS/WebSocket terminator is not wired into the supervisor yet; use -engine goroutine", l.Where, l.Scheme(), proxySuffix(l.Proxy)))
-		}
-	}
 	return errs
-}
-
-func proxySuffix(v int) string {
-	if v == 0 {
-		return ""
-	}
-	return fmt.Sprintf(" with PROXY protocol v%d", v)
 }
 
 var errNoListen = errors.New("-listen is required")

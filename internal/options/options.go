@@ -164,16 +164,16 @@ func (o *Options) defs() []flagDef {
 		{"admin-listen", "TCP `address` of the admin listener: Prometheus /metrics, the live view at /, /status (default: none)", (*stringValue)(&o.AdminListen), ""},
 
 		// Reach: TLS, WebSocket and PROXY-protocol listeners (goroutine engine).
-		{"tls-listen", "TCP `address` of a TLS listener (MQTT over TLS, as mosquitto's certfile/keyfile listener), besides -listen", (*stringValue)(&o.TLSListen), Goroutine},
-		{"ws-listen", "TCP `address` of a WebSocket listener (ws://, subprotocol mqtt)", (*stringValue)(&o.WSListen), Goroutine},
-		{"wss-listen", "TCP `address` of a WebSocket listener over TLS (wss://)", (*stringValue)(&o.WSSListen), Goroutine},
-		{"certfile", "PEM `file` of the TLS listeners' certificate chain; re-read on SIGHUP", (*stringValue)(&o.CertFile), Goroutine},
-		{"keyfile", "PEM `file` of the TLS listeners' private key; re-read on SIGHUP", (*stringValue)(&o.KeyFile), Goroutine},
-		{"cafile", "PEM `file` of the CAs that sign client certificates", (*stringValue)(&o.CAFile), Goroutine},
-		{"require-certificate", "TLS clients must present a certificate signed by -cafile", (*boolValue)(&o.RequireCert), Goroutine},
-		{"use-identity-as-username", "a TLS client's user name is its certificate's common name (needs -require-certificate)", (*boolValue)(&o.IdentityAsUsername), Goroutine},
-		{"tls-version", "lowest TLS `version`: tlsv1.2 or tlsv1.3", (*stringValue)(&o.TLSVersion), Goroutine},
-		{"proxy-protocol", "PROXY protocol `version` (1 or 2) every connection to -listen, -tls-listen, -ws-listen and -wss-listen starts with; the header's address is the client's (0: none)", (*intValue)(&o.ProxyProtocol), Goroutine},
+		{"tls-listen", "TCP `address` of a TLS listener (MQTT over TLS, as mosquitto's certfile/keyfile listener), besides -listen", (*stringValue)(&o.TLSListen), ""},
+		{"ws-listen", "TCP `address` of a WebSocket listener (ws://, subprotocol mqtt)", (*stringValue)(&o.WSListen), ""},
+		{"wss-listen", "TCP `address` of a WebSocket listener over TLS (wss://)", (*stringValue)(&o.WSSListen), ""},
+		{"certfile", "PEM `file` of the TLS listeners' certificate chain; re-read on SIGHUP", (*stringValue)(&o.CertFile), ""},
+		{"keyfile", "PEM `file` of the TLS listeners' private key; re-read on SIGHUP", (*stringValue)(&o.KeyFile), ""},
+		{"cafile", "PEM `file` of the CAs that sign client certificates", (*stringValue)(&o.CAFile), ""},
+		{"require-certificate", "TLS clients must present a certificate signed by -cafile", (*boolValue)(&o.RequireCert), ""},
+		{"use-identity-as-username", "a TLS client's user name is its certificate's common name (needs -require-certificate)", (*boolValue)(&o.IdentityAsUsername), ""},
+		{"tls-version", "lowest TLS `version`: tlsv1.2 or tlsv1.3", (*stringValue)(&o.TLSVersion), ""},
+		{"proxy-protocol", "PROXY protocol `version` (1 or 2) every connection to -listen, -tls-listen, -ws-listen and -wss-listen starts with; the header's address is the client's (0: none)", (*intValue)(&o.ProxyProtocol), ""},
 	}
 }
 
@@ -225,6 +225,9 @@ func (o Options) Args() []string {
 	for _, d := range o.defs() {
 		if d.only != "" && d.only != o.Engine {
 			continue // a worker of this engine does not take it
+		}
+		if listenerFlags[d.name] {
+			continue // the supervisor's: workers get their clients' sockets handed over
 		}
 		args = append(args, "-"+d.name+"="+d.value.String())
 	}

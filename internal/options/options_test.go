@@ -54,8 +54,11 @@ func TestParse(t *testing.T) {
 			want: func(o *Options) {
 				o.Engine, o.TLSListen, o.CertFile, o.KeyFile, o.WSListen, o.ProxyProtocol = Goroutine, ":8883", "c.pem", "k.pem", ":8080", 2
 			}},
-		{name: "a TLS listener on the process engine is refused",
-			args: []string{"-tls-listen", ":8883", "-certfile", "c.pem", "-keyfile", "k.pem"}, wantErr: "-tls-listen: only the goroutine engine has it"},
+		{name: "a TLS listener on the process engine",
+			args: []string{"-tls-listen", ":8883", "-certfile", "c.pem", "-keyfile", "k.pem", "-proxy-protocol", "1", "-worker", "/bin/w"},
+			want: func(o *Options) {
+				o.TLSListen, o.CertFile, o.KeyFile, o.ProxyProtocol, o.WorkerPath = ":8883", "c.pem", "k.pem", 1, "/bin/w"
+			}},
 		{name: "a TLS listener without a certificate",
 			args: []string{"-engine", "goroutine", "-wss-listen", ":8883"}, wantErr: "-wss-listen :8883: a TLS listener needs a certificate and key"},
 		{name: "TLS flags without a TLS listener",
@@ -102,8 +105,8 @@ func TestArgsRoundTrip(t *testing.T) {
 }
 
 // TestEveryFieldHasAFlag: an option added to Options without a flag would
-// never reach a worker. (Listeners, a file's, has none: the process engine
-// refuses every listener its workers would need to know of.)
+// never reach a worker. (Listeners, a file's, has none: the process
+// engine's supervisor opens every listener, and its workers need none.)
 func TestEveryFieldHasAFlag(t *testing.T) {
 	var o Options
 	n := 0
@@ -142,12 +145,8 @@ func TestEndpoints(t *testing.T) {
 	if eps := f.Endpoints(); len(eps) != 2 || eps[0].Addr != ":9" || eps[1].Addr != ":8883" {
 		t.Errorf("a file's listeners with -listen: %+v", eps)
 	}
-	if err := f.Validate(); err == nil || !strings.Contains(err.Error(), "a.conf:2: the process engine serves one listener") {
-		t.Errorf("the process engine with a file's second listener: %v", err)
-	}
-	f.Listeners = f.Listeners[:1]
-	f.Listeners[0].Proxy = 2
-	if err := f.Validate(); err == nil || !strings.Contains(err.Error(), "not mqtt with PROXY protocol v2") {
-		t.Errorf("the process engine with a PROXY listener: %v", err)
+	f.WorkerPath = "/bin/w"
+	if err := f.Validate(); err != nil {
+		t.Errorf("the process engine with a file's second, TLS, listener: %v", err)
 	}
 }

@@ -53,7 +53,7 @@ func (s *Supervisor) Snapshot(ctx context.Context) (*admin.Snapshot, error) {
 // observer is the supervisor's own Observer, on the board and topic files
 // it holds open.
 func (s *Supervisor) observer() *Observer {
-	return &Observer{board: s.board, topics: s.topics, listen: []string{s.ln.Addr().String()},
+	return &Observer{board: s.board, topics: s.topics, listen: s.lns.Addrs(),
 		budget: queue.Cost(s.attr) * uint64(s.cfg.MaxClients)}
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/forkmq/forkmq/internal/admission"
 	"github.com/forkmq/forkmq/internal/control"
+	"github.com/forkmq/forkmq/internal/listener"
 	"github.com/forkmq/forkmq/internal/queue"
 	"github.com/forkmq/forkmq/internal/spawn"
 )
@@ -45,6 +46,10 @@ type client struct {
 	willWorker    *worker
 	willPublished bool
 	session       string // the persistent session it adopted
+
+	// pumped is the supervisor's own plain end of a TLS or WebSocket
+	// session's socketpair, nil for TCP: closed by finish.
+	pumped *listener.Conn
 
 	reason        string // why it ended (see noteEnd)
 	genericReason bool
@@ -108,7 +113,11 @@ func (s *Supervisor) startClient(conn net.Conn, r, d *worker) {
 		s.refuser.Refuse(conn, err)
 		return
 	}
-	conn.Close() // the workers hold the socket now
+	if lc, ok := conn.(*listener.Conn); ok && lc.Pumped() {
+		c.pumped = lc // closed when the client ends: closing it ends the session
+	} else {
+		conn.Close() // the workers hold the socket now
+	}
 	s.log.Debug().Str("queue", c.conn).Str("remote", c.remote).Int("router_pid", r.pid).Int("deliverer_pid", d.pid).
 		Msg("client handed to a pair")
 }
@@ -123,13 +132,9 @@ func (s *Supervisor) handOver(c *client, conn net.Conn) error {
 	if err := s.spool.AddQueue(c.conn); err != nil {
 		return err
 	}
-	tcp, ok := conn.(*net.TCPConn)
-	if !ok {
-		return fmt.Errorf("connection is %T, not TCP", conn)
-	}
-	sock, err := tcp.File()
+	sock, identity, err := handedSocket(conn)
 	if err != nil {
-		return spawnLimit(err)
+		return err
 	}
 	defer sock.Close()
 	// The pair channel: a socket pair, one end for each worker.
@@ -154,7 +159,7 @@ func (s *Supervisor) handOver(c *client, conn net.Conn) error {
 		{c.deliverer, c.router, control.RoleDeliverer, delivererEnd},
 		{c.router, c.deliverer, control.RoleRouter, routerEnd},
 	} {
-		err := s.send(h.w, &control.Hand{Role: h.role, Conn: c.conn, Remote: c.remote, Generation: s.gen,
+		err := s.send(h.w, &control.Hand{Role: h.role, Conn: c.conn, Remote: c.remote, Identity: identity, Generation: s.gen,
 			Partner: uint32(h.partner.pid), Socket: sock, Pair: h.pair})
 		if err != nil {
 			s.kill(h.w)
@@ -362,6 +367,9 @@ func (s *Supervisor) finish(c *client) {
 	}
 	delete(s.clients, c.conn)
 	c.group.clients--
+	if c.pumped != nil {
+		c.pumped.Close()
+	}
 	s.state.removeClient(c.conn)
 	if o := c.claiming; o != nil && o.claimant == c {
 		o.claimant = nil

@@ -1,6 +1,11 @@
 // Package supervisor is the broker's parent process and the arbiter of its
 // workers' lives, after OpenSSH's privileged monitor and Apache's prefork.
 //
+// It opens every listener (package listener) and terminates their TLS and
+// WebSocket sessions itself, one process for every session as Postfix's
+// tlsproxy(8): each client, whatever its listener, reaches the pair as a
+// socket (listeners.go).
+//
 // It keeps a pool of idle worker processes (package worker) started ahead
 // of demand, each with a control channel (package control) to it. For
 // every accepted client it records the connection, creates its POSIX queue,

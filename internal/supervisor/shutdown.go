@@ -15,7 +15,8 @@ import (
 func (s *Supervisor) shutdown() error {
 	s.log.Info().Int("clients", len(s.clients)).Int("workers", len(s.workers)).Msg("shutting down")
 	s.stopping = true
-	s.ln.Close()
+	s.lns.Close()
+	s.stopBridges()
 	go func() { // refuse whatever the accept loop still hands over
 		for conn := range s.accepted {
 			conn.Close()

@@ -15,6 +15,7 @@ import (
 	"github.com/forkmq/forkmq/internal/admission"
 	"github.com/forkmq/forkmq/internal/auth"
 	"github.com/forkmq/forkmq/internal/control"
+	"github.com/forkmq/forkmq/internal/listener"
 	"github.com/forkmq/forkmq/internal/options"
 	"github.com/forkmq/forkmq/internal/queue"
 	"github.com/forkmq/forkmq/internal/retain"
@@ -31,8 +32,8 @@ type Supervisor struct {
 	state  *stateDir
 	topics *topicdir.Dir
 	spool  *spool.Spool
-	attr   queue.Attr // every client queue's attributes
-	ln     net.Listener
+	attr   queue.Attr   // every client queue's attributes
+	lns    listener.Set // the main one first (listeners.go)
 
 	devNull   *os.File // the workers' stdin and stdout
 	workerEnv []string // the environment workers start with
@@ -64,6 +65,9 @@ type Supervisor struct {
 	cleaned  chan *client  // a gone connection's files are removed
 	calls    chan func()   // work of timers, run in the loop
 	cleaners chan struct{} // bounds the cleanups running at once
+
+	bridges   []*bridgeProc       // the file's bridges, each a process (bridge.go)
+	bridgePID map[int]*bridgeProc // the running ones, by pid
 
 	stopping bool // shutting down
 	gate     *admission.Gate
@@ -103,6 +107,7 @@ func New(cfg options.Options, log zerolog.Logger) (*Supervisor, error) {
 		workers:   make(map[int]*worker),
 		clients:   make(map[string]*client),
 		owners:    make(map[string]*client),
+		bridgePID: make(map[int]*bridgeProc),
 		accepted:  make(chan net.Conn),
 		reconf:    make(chan options.Options),
 		events:    make(chan controlEvent, 256),
@@ -166,12 +171,12 @@ func (s *Supervisor) init() error {
 	if s.devNull, err = os.Open(os.DevNull); err != nil {
 		return fmt.Errorf("open %s: %w", os.DevNull, err)
 	}
-	if s.ln, err = net.Listen("tcp", s.cfg.Listen); err != nil {
-		return fmt.Errorf("listen on %s: %w", s.cfg.Listen, err)
+	if s.lns, err = listener.OpenSet(s.cfg.Endpoints(), s.cfg.ConnectWait, s.log); err != nil {
+		return err
 	}
 	if s.cfg.User != "" {
 		if err := admission.DropPrivileges(s.cfg.User, s.state.Root); err != nil {
-			s.ln.Close()
+			s.lns.Close()
 			return err
 		}
 		s.log.Info().Str("user", s.cfg.User).Int("uid", os.Getuid()).Msg("privileges dropped")
@@ -225,8 +230,8 @@ func (s *Supervisor) planQueues() error {
 	return nil
 }
 
-// Addr is the address the broker listens on.
-func (s *Supervisor) Addr() net.Addr { return s.ln.Addr() }
+// Addr is the address the broker's main listener is bound to.
+func (s *Supervisor) Addr() net.Addr { return s.lns[0].Addr() }
 
 // Instance is the namespace of this broker's queues.
 func (s *Supervisor) Instance() string { return s.state.Instance }
@@ -238,7 +243,8 @@ func (s *Supervisor) QueuePrefix() string { return s.state.QueuePrefix() }
 // it), then stops every worker and removes everything the broker made.
 func (s *Supervisor) Run(ctx context.Context) error {
 	s.log.Info().
-		Str("addr", s.ln.Addr().String()).
+		Str("addr", s.Addr().String()).
+		Strs("addrs", s.lns.Addrs()).
 		Str("instance", s.state.Instance).
 		Str("queue_prefix", s.QueuePrefix()).
 		Str("state_dir", s.state.Root).
@@ -255,6 +261,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	defer signal.Stop(hup)
 	s.startPool()
 	s.startSys()
+	s.startBridges()
 	go s.acceptLoop()
 	for !s.step(s.accepted, hup, ctx.Done(), nil) {
 	}
@@ -268,6 +275,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 func (s *Supervisor) step(accepted <-chan net.Conn, hup <-chan os.Signal, done <-chan struct{}, deadline <-chan time.Time) (over bool) {
 	select {
 	case <-hup:
+		s.lns.Reload(s.log)
 		s.reload()
 	case o := <-s.reconf:
 		s.reconfigure(o)
@@ -336,10 +344,4 @@ func (s *Supervisor) reload() {
 func (s *Supervisor) reloadMessage() *control.Reload {
 	return &control.Reload{Generation: s.gen, PasswordFile: s.cfg.PasswordFile, ACLFile: s.cfg.ACLFile,
 		AllowAnon: s.cfg.AllowAnon, SysInterval: uint64(s.cfg.SysInterval)}
-}
-
-// acceptLoop feeds accepted connections to the main loop.
-func (s *Supervisor) acceptLoop() {
-	admission.AcceptLoop(s.ln, s.log, func(conn net.Conn) { s.accepted <- conn })
-	close(s.accepted)
 }

@@ -262,6 +262,8 @@ func (s *Supervisor) reap() {
 		}
 		if w := s.workers[pid]; w != nil {
 			s.reaped(w, ws)
+		} else if b := s.bridgePID[pid]; b != nil {
+			s.bridgeReaped(b, ws)
 		}
 	}
 }

@@ -38,7 +38,7 @@ type router struct {
 	w      *worker
 	hand   *control.Hand
 	log    zerolog.Logger
-	conn   *net.TCPConn
+	conn   socket
 	client *clientState
 	files  *files
 	outlet *queues
@@ -57,7 +57,7 @@ type router struct {
 // client ended. The socket and the pair channel are closed when it returns,
 // and every queue descriptor it opened.
 func (w *worker) serveRouter(h *control.Hand, log zerolog.Logger) spawn.ExitCode {
-	conn, err := fileConn[*net.TCPConn](h.Socket, "socket")
+	conn, err := fileConn[socket](h.Socket, "socket")
 	if err != nil {
 		h.Pair.Close()
 		log.Error().Err(err).Msg("router start")
@@ -83,7 +83,7 @@ func (w *worker) serveRouter(h *control.Hand, log zerolog.Logger) spawn.ExitCode
 	return r.run()
 }
 
-func (w *worker) newRouter(h *control.Hand, log zerolog.Logger, conn *net.TCPConn, pairConn *net.UnixConn) (*router, error) {
+func (w *worker) newRouter(h *control.Hand, log zerolog.Logger, conn socket, pairConn *net.UnixConn) (*router, error) {
 	rt, err := w.openRouting()
 	if err != nil {
 		return nil, err
@@ -105,6 +105,9 @@ func (w *worker) newRouter(h *control.Hand, log zerolog.Logger, conn *net.TCPCon
 	r.proto.SetLimits(protocol.Limits{MaxSubscriptions: w.args.MaxSubs, MaxTopicLength: w.args.MaxTopicLen, MaxTopicLevels: w.args.MaxTopicLevel})
 	if ac != nil {
 		r.proto.SetAuthorizer(ac.current)
+	}
+	if h.Identity != "" {
+		r.proto.SetIdentity(h.Identity)
 	}
 	r.proto.OnRefused(func(what string, err error) {
 		r.log.Warn().Err(err).Str("client_id", r.proto.ClientID()).Str("request", what).Msg("request refused")

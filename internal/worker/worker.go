@@ -268,9 +268,18 @@ func rawFd(f *os.File, name string) (int, error) {
 	return fd, nil
 }
 
+// socket is the client's connection as handed over: a TCP socket, or the
+// plain end of a socketpair whose other end the supervisor's terminator
+// pumps to a TLS or WebSocket session (package listener). The pair does
+// not know the difference.
+type socket interface {
+	net.Conn
+	SyscallConn() (syscall.RawConn, error)
+}
+
 // shutdown ends the connection for both workers at once: the socket is
 // shared, so closing our descriptor alone would leave the partner's open.
-func shutdown(conn *net.TCPConn, log zerolog.Logger) {
+func shutdown(conn socket, log zerolog.Logger) {
 	rc, err := conn.SyscallConn()
 	if err != nil {
 		return

@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +16,8 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/forkmq/forkmq/internal/bridge"
 )
 
 // mosquittoBroker is a real mosquitto the test starts, with persistence,
@@ -120,7 +124,7 @@ func remotePaho(t *testing.T, m *mosquittoBroker, id string, clean bool, filter 
 // come in, chat goes both ways once each (no loop), and a stream of QoS 1
 // readings loses nothing across two restarts of mosquitto.
 func TestBridge(t *testing.T) {
-	reachEngines(t, skipBridges, func(t *testing.T) {
+	reachEngines(t, func(t *testing.T, engine string) {
 		remote := startMosquitto(t)
 		// The cluster's subscriber is persistent, so mosquitto queues for
 		// it across its restarts.
@@ -131,7 +135,11 @@ func TestBridge(t *testing.T) {
 		conf, _ := example(t, "bridge.conf", dir)
 		text, _ := os.ReadFile(conf)
 		os.WriteFile(conf, []byte(strings.Replace(string(text), "cluster.example:1883", remote.addr, 1)), 0o600)
-		b := startBroker(t, withEngine("goroutine"), withConfigFile(conf), withAdmin())
+		standing := 0
+		if engine == "process" {
+			standing = 1 // the bridge's local connection
+		}
+		b := startBroker(t, withEngine(engine), withConfigFile(conf), withAdmin(), withStandingClients(standing))
 		b.waitLog(t, ioTimeout, "bridge connected", nil)
 
 		local := connectPaho(t, b, newClientID("site"))
@@ -192,6 +200,21 @@ func TestBridge(t *testing.T) {
 					return nil
 				})
 			case n/3 + gap, 2*n/3 + gap:
+				// The readings published while the remote was away wait
+				// in the bridge: /metrics and the live view say so.
+				mustEventually(t, ioTimeout, func() error {
+					if engine == "process" {
+						return nil // the bridge's state is in its own process: not in /metrics yet
+					}
+					if m := scrape(t, b.adminAddr(t)); m[`forkmq_bridge_connected{bridge="cluster"}`] != 0 || m[`forkmq_bridge_backlog_messages{bridge="cluster"}`] < gap {
+						return fmt.Errorf("/metrics with the remote away: connected %v, backlog %v, want 0 and at least %d",
+							m[`forkmq_bridge_connected{bridge="cluster"}`], m[`forkmq_bridge_backlog_messages{bridge="cluster"}`], gap)
+					}
+					if row := bridgeRow(t, b); !strings.Contains(row, `data-connected="false"`) || !strings.Contains(row, "not connected") {
+						return fmt.Errorf("the live view with the remote away: %s", row)
+					}
+					return nil
+				})
 				connected := len(b.logLines("bridge connected"))
 				remote.start()
 				mustEventually(t, 2*startTimeout, func() error {
@@ -203,12 +226,20 @@ func TestBridge(t *testing.T) {
 			}
 			publishQoS(local, "sensors/stream", strconv.Itoa(i))
 		}
-		m := scrape(t, b.adminAddr(t))
-		if m[`forkmq_bridge_connected{bridge="cluster"}`] != 1 || m[`forkmq_bridge_messages_total{bridge="cluster",direction="out"}`] < n {
+		if m := scrape(t, b.adminAddr(t)); engine == "goroutine" && (m[`forkmq_bridge_connected{bridge="cluster"}`] != 1 || m[`forkmq_bridge_messages_total{bridge="cluster",direction="out"}`] < n) {
 			t.Errorf("/metrics: bridge connected %v, out %v, want 1 and at least %d",
 				m[`forkmq_bridge_connected{bridge="cluster"}`], m[`forkmq_bridge_messages_total{bridge="cluster",direction="out"}`], n)
 		}
 		mustEventually(t, 2*startTimeout, func() error {
+			if engine == "process" {
+				return nil
+			}
+			if m := scrape(t, b.adminAddr(t)); m[`forkmq_bridge_backlog_messages{bridge="cluster"}`] != 0 {
+				return fmt.Errorf("bridge backlog %v, want 0 once the remote has everything", m[`forkmq_bridge_backlog_messages{bridge="cluster"}`])
+			}
+			if row := bridgeRow(t, b); !strings.Contains(row, `data-connected="true"`) || !strings.Contains(row, `data-backlog="0"`) {
+				return fmt.Errorf("the live view's bridge row: %s", row)
+			}
 			var lost []int
 			for i := range n {
 				if up.count("site1/sensors/stream "+strconv.Itoa(i)) == 0 {
@@ -220,5 +251,84 @@ func TestBridge(t *testing.T) {
 			}
 			return nil
 		})
+		if engine == "process" {
+			killBridgePair(t, b, local, down, up, in)
+		}
+	})
+}
+
+// bridgeRow is the live view's row of the bridge "cluster".
+func bridgeRow(t *testing.T, b *broker) string {
+	t.Helper()
+	resp, err := http.Get("http://" + b.adminAddr(t) + "/view")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, row, ok := strings.Cut(string(body), `data-bridge="cluster"`)
+	if !ok {
+		t.Fatalf("the live view has no row for the bridge:\n%s", body)
+	}
+	row, _, _ = strings.Cut(row, "</tr>")
+	return row
+}
+
+// killBridgePair: a SIGKILL of the worker pair serving the process
+// engine's bridge, in mid-stream both ways, loses no QoS 1 message: the
+// bridge process loses its local connection, ends, and is started again
+// with its persistent local session (restart_timeout 1 10 in the example).
+func killBridgePair(t *testing.T, b *broker, local, down mqtt.Client, up *tally, in *inbox) {
+	t.Helper()
+	var pair logEntry
+	for _, l := range b.logLines("client connected") {
+		if l.str("client_id") == bridge.LocalClientID("cluster") {
+			pair = l
+		}
+	}
+	if pair.raw == "" {
+		t.Fatal("no client connected line for the bridge's local connection")
+	}
+	publishQoS := func(c mqtt.Client, topic, payload string) {
+		t.Helper()
+		if tok := c.Publish(topic, 1, false, payload); !tok.WaitTimeout(ioTimeout) || tok.Error() != nil {
+			t.Fatalf("publish %s: %v", topic, tok.Error())
+		}
+	}
+	const n = 100
+	before := len(in.all())
+	for i := range n {
+		if i == n/2 {
+			for _, key := range []string{"router_pid", "deliverer_pid"} {
+				if err := syscall.Kill(pair.int(key), syscall.SIGKILL); err != nil {
+					t.Fatalf("kill the bridge's %s %d: %v", key, pair.int(key), err)
+				}
+			}
+		}
+		publishQoS(local, "sensors/kill", strconv.Itoa(i))
+		publishQoS(down, "site1/commands/kill", strconv.Itoa(i))
+	}
+	b.waitLog(t, 2*startTimeout, "bridge process ended", nil)
+	mustEventually(t, 4*startTimeout, func() error {
+		var lostUp, lostDown []int
+		got := map[string]bool{}
+		for _, m := range in.all()[before:] {
+			got[m.topic+" "+string(m.payload)] = true
+		}
+		for i := range n {
+			if up.count("site1/sensors/kill "+strconv.Itoa(i)) == 0 {
+				lostUp = append(lostUp, i)
+			}
+			if !got["commands/kill "+strconv.Itoa(i)] {
+				lostDown = append(lostDown, i)
+			}
+		}
+		if len(lostUp)+len(lostDown) > 0 {
+			return fmt.Errorf("after the SIGKILL of the bridge's pair, lost going out %v, coming in %v", lostUp, lostDown)
+		}
+		return nil
 	})
 }

@@ -262,7 +262,7 @@ func (b *broker) adoptedSessions() []string {
 		switch e.str("message") {
 		case "client connected":
 			if e.fields["persistent"] == true {
-				live[e.str("queue")] = e.str("session_queue")
+				live[e.str("queue")] = e.str("session") // the router names the session queue it adopted
 			}
 		case "client disconnected":
 			delete(live, e.str("queue"))

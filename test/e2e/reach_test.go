@@ -18,6 +18,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/forkmq/forkmq/internal/listener"
 	"github.com/forkmq/forkmq/internal/proxyproto"
 	"github.com/forkmq/forkmq/internal/testpki"
 )
@@ -26,18 +27,13 @@ import (
 // from the configuration snippets of the README's "Running it in
 // production" (docs/examples), with real clients.
 
-// Why the process engine does not run these tests:
-// TestReachProcessEngineRefuses checks that it refuses the files instead.
-const (
-	skipListeners = "the process engine's TLS/WebSocket terminator is not wired into its supervisor yet; it refuses these listeners at start (TestReachProcessEngineRefuses)"
-	skipBridges   = "the process engine's bridge worker pair is not written yet; it refuses connection blocks at start (TestReachProcessEngineRefuses)"
-)
-
-// reachEngines runs fn on the goroutine engine, whatever
-// FORKMQ_E2E_ENGINES says, and reports the process engine skipped, why.
-func reachEngines(t *testing.T, why string, fn func(t *testing.T)) {
-	t.Run("goroutine", fn)
-	t.Run("process", func(t *testing.T) { t.Skip(why) })
+// reachEngines runs fn on both engines, whatever FORKMQ_E2E_ENGINES says:
+// the process engine terminates sessions in its supervisor, the goroutine
+// engine in its one process, and both must serve the same files alike.
+func reachEngines(t *testing.T, fn func(t *testing.T, engine string)) {
+	for _, e := range []string{"goroutine", "process"} {
+		t.Run(e, func(t *testing.T) { fn(t, e) })
+	}
 }
 
 // example reads docs/examples/name, checks that the README shows it as
@@ -153,7 +149,7 @@ func TestTLSListener(t *testing.T) {
 			t.Fatalf("%s is missing: run scripts/install-deps.sh (%v)", tool, err)
 		}
 	}
-	reachEngines(t, skipListeners, func(t *testing.T) {
+	reachEngines(t, func(t *testing.T, engine string) {
 		dir := t.TempDir()
 		p := newPKI(t, dir, "sensor-1")
 		acl, err := os.ReadFile(filepath.Join("..", "..", "docs", "examples", "tls.acl"))
@@ -164,7 +160,7 @@ func TestTLSListener(t *testing.T) {
 			t.Fatal(err)
 		}
 		conf, _ := example(t, "tls.conf", dir, 8883)
-		b := startBroker(t, withEngine("goroutine"), withConfigFile(conf))
+		b := startBroker(t, withEngine(engine), withConfigFile(conf))
 		addr := listenerOpen(t, b, "mqtts")
 		_, port, _ := strings.Cut(addr, ":")
 		tlsArgs := []string{"-h", "localhost", "-p", port, "-V", "mqttv311", "--cafile", p.caFile, "--cert", p.clientCert, "--key", p.clientKey}
@@ -248,11 +244,11 @@ func TestTLSListener(t *testing.T) {
 // TestWebSocketListener: Paho Go over ws:// and wss:// exchanges messages
 // with a client over plain TCP, including one of 200 KB (many frames).
 func TestWebSocketListener(t *testing.T) {
-	reachEngines(t, skipListeners, func(t *testing.T) {
+	reachEngines(t, func(t *testing.T, engine string) {
 		dir := t.TempDir()
 		p := newPKI(t, dir, "browser")
 		conf, _ := example(t, "websockets.conf", dir, 8080, 8081)
-		b := startBroker(t, withEngine("goroutine"), withConfigFile(conf))
+		b := startBroker(t, withEngine(engine), withConfigFile(conf))
 		tcp := connectPaho(t, b, newClientID("tcp"))
 		tcpIn := subscribe(t, tcp, "from/#")
 		big := []byte(strings.Repeat("0123456789", 20_000))
@@ -289,14 +285,14 @@ func TestWebSocketListener(t *testing.T) {
 // or v2, the header's client address is the one the broker logs; a
 // header of the other version, or none, closes that connection only.
 func TestProxyProtocolListener(t *testing.T) {
-	reachEngines(t, skipListeners, func(t *testing.T) {
+	reachEngines(t, func(t *testing.T, engine string) {
 		for _, v := range []int{1, 2} {
 			t.Run(fmt.Sprintf("v%d", v), func(t *testing.T) {
 				dir := t.TempDir()
 				conf, _ := example(t, "proxy.conf", dir)
 				text, _ := os.ReadFile(conf)
 				os.WriteFile(conf, []byte(strings.Replace(string(text), "enable_proxy_protocol 2", fmt.Sprintf("enable_proxy_protocol %d", v), 1)), 0o600)
-				b := startBroker(t, withEngine("goroutine"), withConfigFile(conf))
+				b := startBroker(t, withEngine(engine), withConfigFile(conf))
 				src := &net.TCPAddr{IP: net.IPv4(198, 51, 100, 23).To4(), Port: 50000 + v}
 				header := func(v int) []byte {
 					dst := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1).To4(), Port: 1883}
@@ -349,32 +345,31 @@ func TestProxyProtocolListener(t *testing.T) {
 	})
 }
 
-// TestReachProcessEngineRefuses: the process engine refuses to start from
-// a file with a TLS, WebSocket or PROXY listener or a bridge (exit status
-// 2, the line named), rather than serve plain MQTT in its place.
-func TestReachProcessEngineRefuses(t *testing.T) {
-	if buildErr != nil {
-		t.Fatalf("cannot build the broker: %v", buildErr)
-	}
-	for _, name := range []string{"tls.conf", "websockets.conf", "proxy.conf", "bridge.conf"} {
-		t.Run(name, func(t *testing.T) {
-			dir := t.TempDir()
-			conf, _ := example(t, name, dir)
-			if err := os.WriteFile(filepath.Join(dir, "acl"), []byte("topic read #\n"), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			text, _ := os.ReadFile(conf)
-			os.WriteFile(conf, []byte(strings.Replace(string(text), "\nengine goroutine", "\nengine process", 1)), 0o600)
-			cmd := exec.Command(filepath.Join(binDir, "broker"), "-c", conf, "-state-dir", filepath.Join(dir, "state"))
-			cmd.WaitDelay = time.Second
-			out, err := cmd.CombinedOutput()
-			ee, ok := err.(*exec.ExitError)
-			if !ok || ee.ExitCode() != 2 {
-				t.Fatalf("broker -c: %v, want exit status 2\n%s", err, out)
-			}
-			if !strings.Contains(string(out), "the process engine") || !strings.Contains(string(out), conf+":") {
-				t.Errorf("broker said %q, want the listener's line and why", out)
-			}
+// TestTerminatedSessionOutlivesHandOver: a TLS client stays served past
+// listener.CloseGrace. The process engine's supervisor hands the plain
+// end of the session's socketpair to the pair and must not close its own
+// end then: closing it is what ends a session, CloseGrace later.
+func TestTerminatedSessionOutlivesHandOver(t *testing.T) {
+	reachEngines(t, func(t *testing.T, engine string) {
+		t.Parallel()
+		dir := t.TempDir()
+		p := newPKI(t, dir, "sensor-1")
+		if err := os.WriteFile(filepath.Join(dir, "acl"), []byte("pattern readwrite #\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		conf, _ := example(t, "tls.conf", dir, 8883)
+		b := startBroker(t, withEngine(engine), withConfigFile(conf))
+		addr := listenerOpen(t, b, "mqtts")
+		c := connectPaho(t, b, newClientID("long"), func(o *mqtt.ClientOptions) {
+			o.Servers = nil
+			o.AddBroker("ssl://" + addr).SetTLSConfig(p.clientTLS(t))
 		})
-	}
+		in := subscribe(t, c, "long/#")
+		time.Sleep(listener.CloseGrace + time.Second)
+		publish(t, c, "long/x", []byte("still here"))
+		in.waitCount(t, 1, ioTimeout)
+		if !c.IsConnectionOpen() {
+			t.Error("the TLS client was dropped")
+		}
+	})
 }

@@ -1,0 +1,33 @@
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/rs/zerolog"
+
+	"github.com/forkmq/forkmq/internal/bridge"
+	"github.com/forkmq/forkmq/internal/spawn"
+)
+
+// bridgeRole is the first argument of a bridge process: the supervisor
+// starts the worker binary in this role, outside the pool, with the local
+// connection's socket at descriptor 3 and its configuration (JSON) to read
+// at descriptor 4 (bridge.ProcessMain).
+const bridgeRole = "bridge"
+
+// runBridge is a bridge process; SIGTERM ends it.
+func runBridge() spawn.ExitCode {
+	log := zerolog.New(os.Stderr).With().Timestamp().Str("role", "bridge").Int("pid", os.Getpid()).Logger()
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	cfg := os.NewFile(4, "bridge configuration")
+	defer cfg.Close()
+	if err := bridge.ProcessMain(ctx, cfg, os.NewFile(3, "local connection"), log); err != nil {
+		log.Error().Err(err).Msg("bridge process ends")
+		return spawn.ExitFailure
+	}
+	return spawn.ExitOrderly
+}

@@ -1,0 +1,165 @@
+package supervisor
+
+import (
+	"net"
+	"os"
+	"strconv"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/forkmq/forkmq/internal/bridge"
+	"github.com/forkmq/forkmq/internal/listener"
+	"github.com/forkmq/forkmq/internal/mosqconf"
+)
+
+// Bridges (issue 14): each bridge of the file is a process of its own (the
+// worker binary in its bridge role, bridge.ProcessMain) with the outbound
+// connection to the remote broker, started with the broker and started
+// again with the bridge's back-off (restart_timeout) whenever it ends. It
+// reaches this broker as a local client: the supervisor makes a socketpair,
+// gives the bridge process one end and admits the other like an accepted
+// connection, so a worker pair serves it as any client (its remote address
+// "bridge:NAME"). A SIGKILL of that pair ends the bridge's local
+// connection, the bridge process ends with it and is started again, and
+// its persistent session (bridge.LocalClientID) keeps what was queued.
+
+// bridgeProc is one bridge's process, by its life.
+type bridgeProc struct {
+	cfg     bridge.Config
+	pid     int // 0 while none runs
+	started time.Time
+	delay   time.Duration // the wait before the next start after an end
+	restart *time.Timer
+}
+
+// AddBridge adds a bridge, started by Run; call it before Run.
+func (s *Supervisor) AddBridge(cfg bridge.Config) {
+	s.bridges = append(s.bridges, &bridgeProc{cfg: cfg, delay: cfg.Backoff.Base})
+}
+
+// bridgeAddr is a bridge's local connection's remote address.
+type bridgeAddr string
+
+func (a bridgeAddr) Network() string { return "bridge" }
+func (a bridgeAddr) String() string  { return "bridge:" + string(a) }
+
+// bridgeConn is the supervisor's end of a bridge's local connection.
+type bridgeConn struct {
+	*net.UnixConn
+	name string
+}
+
+func (c bridgeConn) RemoteAddr() net.Addr { return bridgeAddr(c.name) }
+
+// startBridges starts every bridge's process.
+func (s *Supervisor) startBridges() {
+	for _, b := range s.bridges {
+		s.startBridge(b)
+	}
+}
+
+// startBridge starts one bridge's process and admits its local connection;
+// a failure is logged and tried again after the back-off.
+func (s *Supervisor) startBridge(b *bridgeProc) {
+	if s.stopping || b.pid != 0 {
+		return
+	}
+	log := s.log.With().Str("bridge", b.cfg.Name).Logger()
+	plain, theirs, err := listener.Socketpair()
+	if err != nil {
+		log.Error().Err(err).Msg("bridge not started")
+		s.restartBridgeLater(b)
+		return
+	}
+	defer theirs.Close()
+	cfgR, cfgW, err := os.Pipe()
+	if err != nil {
+		plain.Close()
+		log.Error().Err(err).Msg("bridge not started")
+		s.restartBridgeLater(b)
+		return
+	}
+	defer cfgR.Close()
+	pid, err := syscall.ForkExec(s.cfg.WorkerPath, []string{"forkmq-bridge", "bridge"}, &syscall.ProcAttr{
+		Env:   s.workerEnv,
+		Files: []uintptr{s.devNull.Fd(), s.devNull.Fd(), os.Stderr.Fd(), theirs.Fd(), cfgR.Fd()},
+		Sys:   &syscall.SysProcAttr{Credential: s.pool.groups[0].credential()},
+	})
+	if err != nil {
+		cfgW.Close()
+		plain.Close()
+		log.Error().Err(spawnLimit(err)).Msg("bridge not started")
+		s.restartBridgeLater(b)
+		return
+	}
+	// A pipe holds 64 KiB: the configuration is written at once.
+	if err := bridge.WriteConfig(cfgW, b.cfg); err != nil {
+		log.Error().Err(err).Msg("bridge configuration not written; the bridge process ends")
+	}
+	cfgW.Close()
+	b.pid, b.started = pid, time.Now()
+	s.bridgePID[pid] = b
+	log.Info().Int("pid", pid).Str("address", b.cfg.Addresses[0]).Msg("bridge process started")
+	s.admit(bridgeConn{UnixConn: plain, name: b.cfg.Name})
+}
+
+// bridgeReaped notes that a bridge's process ended, and starts it again
+// after the back-off (doubled at each quick end up to its cap, back to
+// its base after a run longer than the cap).
+func (s *Supervisor) bridgeReaped(b *bridgeProc, ws unix.WaitStatus) {
+	delete(s.bridgePID, b.pid)
+	ran := time.Since(b.started)
+	ev := s.log.Error()
+	if s.stopping {
+		ev = s.log.Info()
+	}
+	ev.Str("bridge", b.cfg.Name).Int("pid", b.pid).Str("exit", exitText(ws)).Dur("ran", ran).Msg("bridge process ended")
+	b.pid = 0
+	if s.stopping {
+		return
+	}
+	if ran > max(b.cfg.Backoff.Cap, b.cfg.Backoff.Base) {
+		b.delay = b.cfg.Backoff.Base
+	}
+	s.restartBridgeLater(b)
+}
+
+func (s *Supervisor) restartBridgeLater(b *bridgeProc) {
+	if b.restart != nil {
+		return
+	}
+	d := b.delay
+	b.delay = nextDelay(b.cfg.Backoff, b.delay)
+	b.restart = s.later(d, func() {
+		b.restart = nil
+		s.startBridge(b)
+	})
+}
+
+// nextDelay is the wait after delay: doubled, up to the back-off's cap
+// (its base when the cap is below it, as "restart_timeout 5" is constant).
+func nextDelay(b mosqconf.Backoff, delay time.Duration) time.Duration {
+	return min(2*delay, max(b.Cap, b.Base))
+}
+
+// stopBridges ends every bridge's process (SIGTERM) at shutdown.
+func (s *Supervisor) stopBridges() {
+	for _, b := range s.bridges {
+		if b.restart != nil {
+			b.restart.Stop()
+			b.restart = nil
+		}
+		if b.pid != 0 {
+			_ = syscall.Kill(b.pid, syscall.SIGTERM)
+		}
+	}
+}
+
+func exitText(ws unix.WaitStatus) string {
+	if ws.Signaled() {
+		return "killed by " + ws.Signal().String()
+	}
+	return "exit status " + strconv.Itoa(ws.ExitStatus())
+}
