@@ -87,10 +87,7 @@ func run(broker string, n, conc int, settle, window time.Duration, dump string, 
 	if err := cmd.Start(); err != nil {
 		return err
 	}
-	defer func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		_ = cmd.Wait()
-	}()
+	defer stop(cmd)
 	fmt.Printf("broker %s %s\n", broker, strings.Join(args, " "))
 	if err := waitListening(addr, 10*time.Second); err != nil {
 		return err
@@ -130,6 +127,25 @@ func run(broker string, n, conc int, settle, window time.Duration, dump string, 
 		return dumpOne(a, dump)
 	}
 	return nil
+}
+
+// stop ends the broker with SIGTERM, and its whole process group with
+// SIGKILL if it has not exited 15 s later: the lock every broker takes is
+// held until then.
+func stop(cmd *exec.Cmd) {
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		fmt.Fprintln(os.Stderr, "idlepss: the broker did not exit 15 s after SIGTERM; killing its process group")
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+	}
 }
 
 // proc is one process of the tree.
