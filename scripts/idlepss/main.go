@@ -51,15 +51,16 @@ func main() {
 	dump := flag.String("dump", "", "directory to copy one router's and one deliverer's smaps and status into")
 	extra := flag.String("args", "", "more broker flags, space-separated")
 	memdump := flag.Bool("memdump", false, "with -dump: every worker writes its runtime.MemStats, live heap, goroutines and thread creations there, 2 s after it is handed a client (worker.MemDumpEnv; this raises its PSS)")
+	churn := flag.Int("churn", 0, "clients that connect and disconnect, conc at a time, before the idle ones: pool workers serve several clients each")
 	env := flag.String("env", "", "more environment for the broker and its workers, space-separated K=V (e.g. GODEBUG=inittrace=1)")
 	flag.Parse()
-	if err := run(*broker, *n, *conc, *settle, *window, *dump, strings.Fields(*extra), strings.Fields(*env), *memdump); err != nil {
+	if err := run(*broker, *n, *conc, *settle, *window, *dump, strings.Fields(*extra), strings.Fields(*env), *memdump, *churn); err != nil {
 		fmt.Fprintln(os.Stderr, "idlepss:", err)
 		os.Exit(1)
 	}
 }
 
-func run(broker string, n, conc int, settle, window time.Duration, dump string, extra, env []string, memdump bool) error {
+func run(broker string, n, conc int, settle, window time.Duration, dump string, extra, env []string, memdump bool, churn int) error {
 	dir, err := os.MkdirTemp("", "idlepss-")
 	if err != nil {
 		return err
@@ -96,6 +97,14 @@ func run(broker string, n, conc int, settle, window time.Duration, dump string, 
 	base := measure(cmd.Process.Pid)
 	fmt.Printf("idle broker: %d processes, PSS %d KiB\n", len(base.procs), base.pss>>10)
 
+	if churn > 0 {
+		start := time.Now()
+		if err := churnAll(addr, churn, conc); err != nil {
+			return err
+		}
+		fmt.Printf("%d clients connected and left in %s\n", churn, time.Since(start).Round(time.Millisecond))
+		time.Sleep(settle)
+	}
 	start := time.Now()
 	conns, err := dialAll(addr, n, conc)
 	defer func() {
@@ -403,6 +412,36 @@ func waitListening(addr string, d time.Duration) error {
 		}
 	}
 	return fmt.Errorf("broker not listening on %s after %s", addr, d)
+}
+
+// churnAll connects n clients, conc at a time, each of which disconnects
+// as soon as it is connected: the pool's workers serve several clients.
+func churnAll(addr string, n, conc int) error {
+	next, errs := make(chan int), make(chan error, n)
+	var wg sync.WaitGroup
+	for w := 0; w < conc; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				c, err := rawmqtt.Dial(context.Background(), addr, rawmqtt.Options{
+					ClientID: fmt.Sprintf("churn-%d", i), KeepAlive: 60, Timeout: 30 * time.Second})
+				if err != nil {
+					errs <- fmt.Errorf("churn client %d: %w", i, err)
+					continue
+				}
+				_ = c.Disconnect()
+				c.Close()
+			}
+		}()
+	}
+	for i := 0; i < n; i++ {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	close(errs)
+	return <-errs
 }
 
 // dialAll connects n clients, conc at a time, with small buffers.
