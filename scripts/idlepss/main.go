@@ -417,6 +417,40 @@ func waitListening(addr string, d time.Duration) error {
 // churnAll connects n clients, conc at a time, each of which disconnects
 // as soon as it is connected: the pool's workers serve several clients.
 func churnAll(addr string, n, conc int) error {
+	return parallel(n, conc, func(i int) error {
+		c, err := dial(addr, fmt.Sprintf("churn-%d", i))
+		if err != nil {
+			return err
+		}
+		return c.Disconnect() // and closes
+	})
+}
+
+// dialAll connects n clients, conc at a time, and keeps them.
+func dialAll(addr string, n, conc int) ([]*rawmqtt.Conn, error) {
+	conns := make([]*rawmqtt.Conn, n)
+	err := parallel(n, conc, func(i int) error {
+		c, err := dial(addr, fmt.Sprintf("idle-%d", i))
+		conns[i] = c
+		return err
+	})
+	return conns, err
+}
+
+// dial connects one client that sends nothing (keep-alive 60 s), with
+// small buffers.
+func dial(addr, clientID string) (*rawmqtt.Conn, error) {
+	c, err := rawmqtt.Dial(context.Background(), addr, rawmqtt.Options{
+		ClientID: clientID, KeepAlive: 60, ReadBuffer: 256, WriteBuffer: 256, Timeout: 30 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", clientID, err)
+	}
+	return c, nil
+}
+
+// parallel runs do(0) … do(n-1), conc at a time, and returns the first
+// error.
+func parallel(n, conc int, do func(i int) error) error {
 	next, errs := make(chan int), make(chan error, n)
 	var wg sync.WaitGroup
 	for w := 0; w < conc; w++ {
@@ -424,14 +458,9 @@ func churnAll(addr string, n, conc int) error {
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				c, err := rawmqtt.Dial(context.Background(), addr, rawmqtt.Options{
-					ClientID: fmt.Sprintf("churn-%d", i), KeepAlive: 60, Timeout: 30 * time.Second})
-				if err != nil {
-					errs <- fmt.Errorf("churn client %d: %w", i, err)
-					continue
+				if err := do(i); err != nil {
+					errs <- err
 				}
-				_ = c.Disconnect()
-				c.Close()
 			}
 		}()
 	}
@@ -442,35 +471,4 @@ func churnAll(addr string, n, conc int) error {
 	wg.Wait()
 	close(errs)
 	return <-errs
-}
-
-// dialAll connects n clients, conc at a time, with small buffers.
-func dialAll(addr string, n, conc int) ([]*rawmqtt.Conn, error) {
-	conns := make([]*rawmqtt.Conn, n)
-	errs := make(chan error, n)
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for w := 0; w < conc; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				c, err := rawmqtt.Dial(context.Background(), addr, rawmqtt.Options{
-					ClientID: fmt.Sprintf("idle-%d", i), KeepAlive: 60,
-					ReadBuffer: 256, WriteBuffer: 256, Timeout: 30 * time.Second})
-				if err != nil {
-					errs <- fmt.Errorf("client %d: %w", i, err)
-					continue
-				}
-				conns[i] = c
-			}
-		}()
-	}
-	for i := 0; i < n; i++ {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-	close(errs)
-	return conns, <-errs
 }
