@@ -37,9 +37,10 @@ rev=$(git rev-parse HEAD 2>/dev/null || echo unknown)
 if [ -n "$(git status --porcelain -- . ':(exclude)bench/results' 2>/dev/null)" ]; then
 	rev="$rev+modified"
 fi
-# Static, as the Makefile builds them (a lean worker, see docs/ARCHITECTURE.md).
+# Static, and the worker without the Green Tea collector, as the Makefile
+# builds them (a lean worker, see docs/ARCHITECTURE.md).
 CGO_ENABLED=0 "$GO" build -o bin/broker ./cmd/broker
-CGO_ENABLED=0 "$GO" build -o bin/worker ./cmd/worker
+CGO_ENABLED=0 GOEXPERIMENT=nogreenteagc "$GO" build -o bin/worker ./cmd/worker
 (cd bench && "$GO" build -o ../bin/mqbench ./cmd/mqbench)
 (cd bench/mochi && "$GO" build -o ../../bin/mochi .)
 echo "$rev" > bin/BUILD_REVISION

@@ -208,6 +208,36 @@ func ParseOver(fs *flag.FlagSet, args []string, base Options) (Options, error) {
 	return o, o.Validate()
 }
 
+// SetArgs sets the options named by flags of the form Args writes,
+// "-name=value", over o, and marks them given (see Set). It is a worker's
+// reading of its command line (spawn.Parse): package flag's FlagSet would
+// build a map, a Flag and a default's text for every option first, in each
+// of thousands of worker processes. It does not validate.
+func (o *Options) SetArgs(args []string) error {
+	defs := o.defs()
+	if o.set == nil {
+		o.set = make(map[string]bool, len(defs))
+	}
+next:
+	for _, arg := range args {
+		name, value, ok := strings.Cut(strings.TrimPrefix(arg, "-"), "=")
+		if !ok || !strings.HasPrefix(arg, "-") {
+			return fmt.Errorf("argument %q: want -name=value", arg)
+		}
+		for _, d := range defs {
+			if d.name == name {
+				if err := d.value.Set(value); err != nil {
+					return fmt.Errorf("invalid value %q for flag -%s: %w", value, name, err)
+				}
+				o.set[name] = true
+				continue next
+			}
+		}
+		return fmt.Errorf("flag provided but not defined: -%s", name)
+	}
+	return nil
+}
+
 // MarkSet records that an option was given by the flag of that name's
 // other source (a configuration file), so that Validate judges it as a
 // flag given.

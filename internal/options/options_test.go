@@ -150,3 +150,35 @@ func TestEndpoints(t *testing.T) {
 		t.Errorf("the process engine with a file's second, TLS, listener: %v", err)
 	}
 }
+
+// TestSetArgs: what Args writes, SetArgs reads back, for every option, over
+// the defaults; what Args never writes is refused.
+func TestSetArgs(t *testing.T) {
+	o := Default()
+	o.StateDir, o.MaxInflight, o.StallTimeout, o.AllowAnon, o.AcceptRate, o.QueueBudget = "/run/a b=c", 7, 1500*time.Millisecond, false, 2.5, 1<<20
+	got := Default()
+	if err := got.SetArgs(o.Args()); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got.Args(), o.Args()) {
+		t.Errorf("options differ:\n got  %v\n want %v", got.Args(), o.Args())
+	}
+	if !got.Set("max-inflight") || !got.Set("state-dir") {
+		t.Errorf("options read are not marked given")
+	}
+
+	refused := []struct {
+		name, arg, wantErr string
+	}{
+		{"unknown", "-no-such-option=1", "not defined: -no-such-option"},
+		{"no value", "-max-inflight", "want -name=value"},
+		{"no dash", "max-inflight=3", "want -name=value"},
+		{"not a number", "-max-inflight=many", `invalid value "many" for flag -max-inflight`},
+	}
+	for _, tt := range refused {
+		o := Default()
+		if err := o.SetArgs([]string{tt.arg}); err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+			t.Errorf("%s: SetArgs(%q) = %v, want an error with %q", tt.name, tt.arg, err, tt.wantErr)
+		}
+	}
+}

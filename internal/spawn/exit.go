@@ -18,7 +18,7 @@ const (
 	ExitKeepAlive    ExitCode = 12 // the client was silent past 1.5× its keep-alive
 	ExitConnectWait  ExitCode = 13 // no CONNECT arrived in time
 	ExitParentGone   ExitCode = 14 // the control channel reached EOF: the supervisor died
-	ExitStopped      ExitCode = 15 // SIGTERM from the supervisor
+	ExitStopped      ExitCode = 15 // control.Stop from the supervisor (or SIGTERM to a worker writing a CPU profile)
 	ExitSlowConsumer ExitCode = 16 // the client's backlog of QoS 1/2 messages passed its bound
 	ExitTakenOver    ExitCode = 17 // a newer connection claimed the client identifier [MQTT-3.1.4-2]
 	ExitPartnerEnded ExitCode = 18 // the other worker of the pair ended the client abnormally

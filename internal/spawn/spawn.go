@@ -1,9 +1,7 @@
 package spawn
 
 import (
-	"flag"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 
@@ -31,35 +29,56 @@ type Args struct {
 	options.Options
 }
 
-// Argv returns the worker's full argument vector, argv[0] included.
+// Argv returns the worker's full argument vector, argv[0] included: the
+// worker's own flags, then every option (options.Options.Args), each as
+// "-name=value".
 func (a Args) Argv() []string {
 	return append([]string{
 		Title,
-		"-slot", strconv.Itoa(a.Slot),
-		"-instance", a.Instance,
-		"-queue-msg-size", strconv.Itoa(a.QueueMsgSize),
-		"-queue-msg-max", strconv.Itoa(a.QueueMsgMax),
-		"-generation", strconv.FormatUint(a.Generation, 10),
-		"-slot-gen", strconv.FormatUint(a.SlotGen, 10),
+		"-slot=" + strconv.Itoa(a.Slot),
+		"-instance=" + a.Instance,
+		"-queue-msg-size=" + strconv.Itoa(a.QueueMsgSize),
+		"-queue-msg-max=" + strconv.Itoa(a.QueueMsgMax),
+		"-generation=" + strconv.FormatUint(a.Generation, 10),
+		"-slot-gen=" + strconv.FormatUint(a.SlotGen, 10),
 	}, a.Options.Args()...)
 }
 
-// Parse reads a worker's arguments (without argv[0]).
+// Parse reads a worker's arguments (without argv[0]), as Argv writes them.
+// It reads them by hand, not with package flag, and does not validate the
+// options again (the supervisor wrote them from options it validated): a
+// FlagSet of every option and Validate cost each of thousands of workers
+// about 35 KiB of memory (docs/ARCHITECTURE.md, "Lean, quiet workers").
 func Parse(argv []string) (Args, error) {
-	var a Args
-	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.IntVar(&a.Slot, "slot", -1, "the worker's slot")
-	fs.StringVar(&a.Instance, "instance", "", "the broker instance")
-	fs.IntVar(&a.QueueMsgSize, "queue-msg-size", 0, "the queues' message size")
-	fs.IntVar(&a.QueueMsgMax, "queue-msg-max", 1, "the queues' message count")
-	fs.Uint64Var(&a.Generation, "generation", 0, "the options' generation")
-	fs.Uint64Var(&a.SlotGen, "slot-gen", 0, "the scoreboard slot's generation")
-	o, err := options.Parse(fs, argv)
-	if err != nil {
+	a := Args{Slot: -1, QueueMsgMax: 1}
+	opts := make([]string, 0, len(argv))
+	for _, arg := range argv {
+		name, value, _ := strings.Cut(arg, "=")
+		var err error
+		switch name {
+		case "-slot":
+			a.Slot, err = strconv.Atoi(value)
+		case "-instance":
+			a.Instance = value
+		case "-queue-msg-size":
+			a.QueueMsgSize, err = strconv.Atoi(value)
+		case "-queue-msg-max":
+			a.QueueMsgMax, err = strconv.Atoi(value)
+		case "-generation":
+			a.Generation, err = strconv.ParseUint(value, 10, 64)
+		case "-slot-gen":
+			a.SlotGen, err = strconv.ParseUint(value, 10, 64)
+		default:
+			opts = append(opts, arg)
+		}
+		if err != nil {
+			return Args{}, fmt.Errorf("worker arguments: %s: %w", name, err)
+		}
+	}
+	a.Options = options.Default()
+	if err := a.Options.SetArgs(opts); err != nil {
 		return Args{}, fmt.Errorf("worker arguments: %w", err)
 	}
-	a.Options = o
 	switch {
 	case a.Slot < 0:
 		return Args{}, fmt.Errorf("worker arguments: -slot is required")

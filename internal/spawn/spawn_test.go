@@ -37,11 +37,14 @@ func TestParseRefuses(t *testing.T) {
 		name string
 		argv []string
 	}{
-		{"no slot", []string{"-instance", "i", "-state-dir", "/s", "-queue-msg-size", "10"}},
-		{"no instance", []string{"-slot", "0", "-state-dir", "/s", "-queue-msg-size", "10"}},
-		{"no state dir", []string{"-slot", "0", "-instance", "i", "-queue-msg-size", "10"}},
-		{"no message size", []string{"-slot", "0", "-instance", "i", "-state-dir", "/s"}},
-		{"a bad option", []string{"-slot", "0", "-instance", "i", "-state-dir", "/s", "-queue-msg-size", "10", "-max-inflight", "0"}},
+		{"no slot", []string{"-instance=i", "-state-dir=/s", "-queue-msg-size=10"}},
+		{"no instance", []string{"-slot=0", "-state-dir=/s", "-queue-msg-size=10"}},
+		{"no state dir", []string{"-slot=0", "-instance=i", "-queue-msg-size=10"}},
+		{"no message size", []string{"-slot=0", "-instance=i", "-state-dir=/s"}},
+		{"a slot that is no number", []string{"-slot=x", "-instance=i", "-state-dir=/s", "-queue-msg-size=10"}},
+		{"an option that is no number", []string{"-slot=0", "-instance=i", "-state-dir=/s", "-queue-msg-size=10", "-max-inflight=x"}},
+		{"an unknown option", []string{"-slot=0", "-instance=i", "-state-dir=/s", "-queue-msg-size=10", "-no-such-option=1"}},
+		{"a flag and its value apart", []string{"-slot", "0", "-instance=i", "-state-dir=/s", "-queue-msg-size=10"}},
 	}
 	for _, tt := range tests {
 		if _, err := Parse(tt.argv); err == nil {

@@ -16,25 +16,25 @@ import (
 // closed connections write a whole one.
 const ProfileEnv = "FORKMQ_WORKER_CPUPROFILE"
 
-// startProfile starts the CPU profile if asked to; the returned function
-// stops it.
-func startProfile(role string, log zerolog.Logger) func() {
+// startProfile starts the CPU profile if asked to and reports whether it
+// did; the returned function stops it.
+func startProfile(role string, log zerolog.Logger) (stop func(), on bool) {
 	dir := os.Getenv(ProfileEnv)
 	if dir == "" {
-		return func() {}
+		return nil, false
 	}
 	f, err := os.Create(filepath.Join(dir, fmt.Sprintf("%s-%d.pprof", role, os.Getpid())))
 	if err != nil {
 		log.Warn().Err(err).Msg("no CPU profile")
-		return func() {}
+		return nil, false
 	}
 	if err := pprof.StartCPUProfile(f); err != nil {
 		f.Close()
 		log.Warn().Err(err).Msg("no CPU profile")
-		return func() {}
+		return nil, false
 	}
 	return func() {
 		pprof.StopCPUProfile()
 		f.Close()
-	}
+	}, true
 }

@@ -60,6 +60,10 @@ func (st *files) Claim(clientID string) error {
 	if err := st.link.send(&control.Claim{ClientID: clientID}); err != nil {
 		return fmt.Errorf("claim: %w", err)
 	}
+	// A timer stopped once answered: time.After's would stay in the
+	// runtime's timer heap and wake the idle worker claimWait later.
+	wait := time.NewTimer(claimWait)
+	defer wait.Stop()
 	select {
 	case m := <-st.link.answers:
 		if r, ok := m.(*control.Refuse); ok {
@@ -68,7 +72,7 @@ func (st *files) Claim(clientID string) error {
 		return nil
 	case <-st.quit:
 		return &protocol.Refusal{Code: packet.RefusedServerUnavailable, Reason: "the broker ended the connection while its client id was claimed"}
-	case <-time.After(claimWait):
+	case <-wait.C:
 		return &protocol.Refusal{Code: packet.RefusedServerUnavailable, Reason: "no answer to the claim of the client id"}
 	}
 }

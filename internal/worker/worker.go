@@ -6,9 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/signal"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -65,9 +63,14 @@ func Main(argv []string, stderr io.Writer, title *proctitle.Title) spawn.ExitCod
 	}
 	log = log.With().Int("pid", os.Getpid()).Int("slot", args.Slot).Logger()
 
-	stopProfile := startProfile("worker", log)
-	defer stopProfile()
-	watchSignals(stopProfile)
+	if err := ignoreTerminalSignals(); err != nil {
+		log.Error().Err(err).Msg("worker start")
+		return spawn.ExitUsage
+	}
+	if stopProfile, on := startProfile("worker", log); on {
+		defer stopProfile()
+		watchTerm(stopProfile)
+	}
 
 	sp, err := spool.OpenWorker(state.Layout{Root: args.StateDir, Instance: args.Instance}.Spool(), args.Slot)
 	if err != nil {
@@ -211,25 +214,6 @@ func (rt *routing) outlet(args spawn.Args, log zerolog.Logger, sp *spool.Spool) 
 		rt.index.changed = nil
 		out.close()
 	}
-}
-
-// watchSignals turns SIGTERM from the supervisor (its last resort: it
-// stops workers over the control channel) into a prompt exit with a named
-// code.
-func watchSignals(beforeExit func()) {
-	ch := make(chan os.Signal, 1)
-	signal.Notify(ch, syscall.SIGTERM)
-	// The access files are re-read on the supervisor's control.Reload, not
-	// on a signal; a stray SIGHUP must not end the process.
-	signal.Ignore(syscall.SIGHUP)
-	// A Ctrl-C at the terminal reaches the whole process group; the
-	// supervisor decides when workers stop, so SIGINT is ignored here.
-	signal.Ignore(syscall.SIGINT)
-	go func() {
-		<-ch
-		beforeExit()
-		os.Exit(int(spawn.ExitStopped))
-	}()
 }
 
 // fileConn wraps a socket handed over as a connection of type C; f is
