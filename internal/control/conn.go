@@ -32,7 +32,17 @@ func Pair() (supervisor, worker *os.File, err error) {
 // goroutines; Receive from one at a time.
 type Conn struct {
 	c *net.UnixConn
+
+	keep     bool   // Receive keeps its buffers (KeepBuffers)
+	buf, oob []byte // Receive's buffers, when kept
 }
+
+// KeepBuffers makes Receive reuse one buffer from call to call (Decode
+// copies what it keeps) instead of allocating MaxSize bytes each time: for
+// a worker's end, which receives several messages per client (allocating
+// and zeroing them showed in the connect scenario's profile). The
+// supervisor, which holds one Conn per worker, does not keep 4 KiB for each.
+func (c *Conn) KeepBuffers() { c.keep = true }
 
 // Inherit returns the control channel a worker inherited at fd.
 func Inherit(fd int) (*Conn, error) {
@@ -125,8 +135,13 @@ func rawFd(f *os.File) (int, error) {
 // Receive waits for the next message. At the other end's close it returns an
 // error matching io.EOF.
 func (c *Conn) Receive() (Message, error) {
-	b := make([]byte, MaxSize)
-	oob := make([]byte, oobSpace)
+	b, oob := c.buf, c.oob
+	if b == nil {
+		b, oob = make([]byte, MaxSize), make([]byte, oobSpace)
+		if c.keep {
+			c.buf, c.oob = b, oob
+		}
+	}
 	n, oobn, flags, _, err := c.c.ReadMsgUnix(b, oob)
 	if err != nil {
 		return nil, fmt.Errorf("control receive: %w", err)

@@ -298,3 +298,27 @@ func TestFromFileWantsSeqpacket(t *testing.T) {
 		}
 	}
 }
+
+// TestKeepBuffers: a Conn that reuses its receive buffer hands out messages
+// that do not change when the next one arrives in the same buffer.
+func TestKeepBuffers(t *testing.T) {
+	sup, wrk := connPair(t)
+	wrk.KeepBuffers()
+	ids := []string{"first-client-with-a-long-identifier", "second"}
+	var got []Message
+	for _, id := range ids {
+		if err := sup.Send(&Grant{ClientID: id}); err != nil {
+			t.Fatal(err)
+		}
+		m, err := wrk.Receive()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, m)
+	}
+	for i, m := range got {
+		if g, ok := m.(*Grant); !ok || g.ClientID != ids[i] {
+			t.Errorf("message %d is %#v, want a Grant for %q", i, m, ids[i])
+		}
+	}
+}

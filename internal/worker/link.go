@@ -41,6 +41,7 @@ func newLink(log zerolog.Logger) (*link, error) {
 	if err != nil {
 		return nil, err
 	}
+	conn.KeepBuffers()
 	wake, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
 	if err != nil {
 		conn.Close()
