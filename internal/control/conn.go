@@ -1,12 +1,14 @@
 package control
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net"
 	"os"
 	"runtime"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -116,6 +118,59 @@ func (c *Conn) Send(m Message) error {
 	runtime.KeepAlive(files) // the descriptors stay open until the kernel has them
 	if err != nil {
 		return fmt.Errorf("control send %s: %w", m.Type(), err)
+	}
+	return nil
+}
+
+// SendAll sends messages without descriptors, each as its own datagram, in
+// one system call (sendmmsg): a worker that ends its client says
+// CleanupDone and Idle at once, and the supervisor is woken once for both
+// instead of once for each.
+func (c *Conn) SendAll(ms ...Message) error {
+	bufs := make([][]byte, len(ms))
+	for i, m := range ms {
+		b, files, err := Encode(m)
+		if err != nil {
+			return err
+		}
+		if len(files) > 0 {
+			return fmt.Errorf("control send %s: %w", m.Type(), ErrSendAllFiles)
+		}
+		bufs[i] = b
+	}
+	iovs := make([]unix.Iovec, len(bufs))
+	hdrs := make([]unix.Mmsghdr, len(bufs))
+	for i, b := range bufs {
+		iovs[i].Base = &b[0]
+		iovs[i].SetLen(len(b))
+		hdrs[i].Hdr.Iov = &iovs[i]
+		hdrs[i].Hdr.SetIovlen(1)
+	}
+	rc, err := c.c.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("control send: %w", err)
+	}
+	sent := 0
+	var serr error
+	werr := rc.Write(func(fd uintptr) bool {
+		for sent < len(hdrs) {
+			n, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&hdrs[sent])), uintptr(len(hdrs)-sent), 0, 0, 0)
+			switch {
+			case errno == unix.EINTR:
+			case errno == unix.EAGAIN:
+				return false // wait for room
+			case errno != 0:
+				serr = os.NewSyscallError("sendmmsg", errno)
+				return true
+			default:
+				sent += int(n)
+			}
+		}
+		return true
+	})
+	runtime.KeepAlive(bufs)
+	if err := cmp.Or(werr, serr); err != nil {
+		return fmt.Errorf("control send %s: %w", ms[min(sent, len(ms)-1)].Type(), err)
 	}
 	return nil
 }

@@ -322,3 +322,37 @@ func TestKeepBuffers(t *testing.T) {
 		}
 	}
 }
+
+// TestSendAll: messages sent in one call arrive as separate datagrams, in
+// order; a message with a descriptor is refused and nothing is sent.
+func TestSendAll(t *testing.T) {
+	sup, wrk := connPair(t)
+	sent := []Message{&CleanupDone{End: spawn.ExitOrderly}, &Idle{Served: 7}}
+	if err := wrk.SendAll(sent...); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range sent {
+		got, err := sup.Receive()
+		if err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+		if fmt.Sprintf("%#v", got) != fmt.Sprintf("%#v", want) {
+			t.Errorf("message %d is %#v, want %#v", i, got, want)
+		}
+	}
+
+	f, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := wrk.SendAll(&Idle{Served: 8}, &Will{Topic: "t", File: f}); !errors.Is(err, ErrSendAllFiles) {
+		t.Fatalf("SendAll with a descriptor: %v, want ErrSendAllFiles", err)
+	}
+	if err := wrk.Send(&Idle{Served: 9}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := sup.Receive(); err != nil || got.(*Idle).Served != 9 {
+		t.Fatalf("after the refused SendAll: %#v, %v; want the Idle sent after it", got, err)
+	}
+}

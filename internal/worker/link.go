@@ -70,6 +70,23 @@ func (l *link) send(m control.Message) error {
 	return l.conn.Send(m)
 }
 
+// sendAll checks that the worker may send each message in turn, and sends
+// them all in one system call (control.Conn.SendAll); if one may not be
+// sent, none is.
+func (l *link) sendAll(ms ...control.Message) error {
+	l.mu.Lock()
+	probe := l.track
+	for _, m := range ms {
+		if err := probe.Send(m); err != nil {
+			l.mu.Unlock()
+			return err
+		}
+	}
+	l.track = probe
+	l.mu.Unlock()
+	return l.conn.SendAll(ms...)
+}
+
 // pump reads the channel until the supervisor goes.
 func (l *link) pump() {
 	for {
