@@ -298,3 +298,61 @@ func TestFromFileWantsSeqpacket(t *testing.T) {
 		}
 	}
 }
+
+// TestKeepBuffers: a Conn that reuses its receive buffer hands out messages
+// that do not change when the next one arrives in the same buffer.
+func TestKeepBuffers(t *testing.T) {
+	sup, wrk := connPair(t)
+	wrk.KeepBuffers()
+	ids := []string{"first-client-with-a-long-identifier", "second"}
+	var got []Message
+	for _, id := range ids {
+		if err := sup.Send(&Grant{ClientID: id}); err != nil {
+			t.Fatal(err)
+		}
+		m, err := wrk.Receive()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, m)
+	}
+	for i, m := range got {
+		if g, ok := m.(*Grant); !ok || g.ClientID != ids[i] {
+			t.Errorf("message %d is %#v, want a Grant for %q", i, m, ids[i])
+		}
+	}
+}
+
+// TestSendAll: messages sent in one call arrive as separate datagrams, in
+// order; a message with a descriptor is refused and nothing is sent.
+func TestSendAll(t *testing.T) {
+	sup, wrk := connPair(t)
+	sent := []Message{&CleanupDone{End: spawn.ExitOrderly}, &Idle{Served: 7}}
+	if err := wrk.SendAll(sent...); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range sent {
+		got, err := sup.Receive()
+		if err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+		if fmt.Sprintf("%#v", got) != fmt.Sprintf("%#v", want) {
+			t.Errorf("message %d is %#v, want %#v", i, got, want)
+		}
+	}
+
+	f, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := wrk.SendAll(&Idle{Served: 8}, &Will{Topic: "t", File: f}); !errors.Is(err, ErrSendAllFiles) {
+		t.Fatalf("SendAll with a descriptor: %v, want ErrSendAllFiles", err)
+	}
+	if err := wrk.Send(&Idle{Served: 9}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := sup.Receive(); err != nil || got.(*Idle).Served != 9 {
+		t.Fatalf("after the refused SendAll: %#v, %v; want the Idle sent after it", got, err)
+	}
+}

@@ -21,6 +21,7 @@ var (
 	ErrMissingFile  = errors.New("descriptor missing")
 	ErrOutOfState   = errors.New("message not allowed in this state")
 	ErrNotSeqpacket = errors.New("not a SOCK_SEQPACKET socket")
+	ErrSendAllFiles = errors.New("SendAll sends no descriptors")
 )
 
 // Error is an error in one field (or the framing) of one message.

@@ -4,12 +4,15 @@ import (
 	"os"
 	"strings"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // Title is the memory of this process's original command line.
 type Title struct {
-	area []byte // argv[0] up to the NUL after the last argument; nil if unusable
-	comm string // the command name last set
+	area   []byte // argv[0] up to the NUL after the last argument; nil if unusable
+	comm   string // the command name last set
+	commFd int    // /proc/self/comm, open from the first change of name on (0: not yet, -1: cannot)
 }
 
 // Take claims the memory of the command line for Set. The strings of
@@ -58,7 +61,25 @@ func (t *Title) Set(title, name string) {
 	}
 	if name != t.comm {
 		t.comm = name
-		_ = os.WriteFile("/proc/self/comm", []byte(name), 0)
+		t.setComm(name)
+	}
+}
+
+// setComm writes the command name. The file stays open: a pool worker
+// renames itself twice per client, and opening the file through package
+// os each time cost six system calls (open, fcntl, epoll_ctl, write,
+// close) where one write does (the kernel takes each write as the whole
+// name, whatever the offset; pwrite is refused on this file).
+func (t *Title) setComm(name string) {
+	if t.commFd == 0 {
+		fd, err := unix.Open("/proc/self/comm", unix.O_WRONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			fd = -1
+		}
+		t.commFd = fd
+	}
+	if t.commFd > 0 {
+		_, _ = unix.Write(t.commFd, []byte(name))
 	}
 }
 

@@ -16,6 +16,9 @@ const childEnv = "PROCTITLE_TEST_CHILD"
 func TestMain(m *testing.M) {
 	if title := os.Getenv(childEnv); title != "" {
 		t := Take()
+		// Renamed twice, as a pool worker is: the second name goes
+		// through the file the first one opened.
+		t.Set(title, "forkmq-first")
 		t.Set(title, "forkmq-test")
 		os.Stdout.WriteString("set\n")
 		bufio.NewReader(os.Stdin).ReadString('\n')

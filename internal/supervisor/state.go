@@ -62,9 +62,20 @@ func (d *stateDir) close() {
 
 // addClient records a connection before its queue exists, so that a sweep
 // after a crash finds every queue this broker may have created.
+// It is written with three system calls (os.WriteFile took eight: package
+// os tries to make every file it opens non-blocking and to poll it).
 func (d *stateDir) addClient(conn, remote string) error {
-	if err := os.WriteFile(d.ClientRecord(conn), []byte(remote+"\n"), 0o660); err != nil {
-		return fmt.Errorf("client record: %w", err)
+	path := d.ClientRecord(conn)
+	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC|unix.O_CLOEXEC, 0o660)
+	if err != nil {
+		return fmt.Errorf("client record: %w", &os.PathError{Op: "open", Path: path, Err: err})
+	}
+	_, err = unix.Write(fd, []byte(remote+"\n"))
+	if cerr := unix.Close(fd); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("client record: %w", &os.PathError{Op: "write", Path: path, Err: err})
 	}
 	return nil
 }

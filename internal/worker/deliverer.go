@@ -41,7 +41,7 @@ type deliverer struct {
 	q     *queue.Queue // the connection's queue, then the adopted one
 	pair  int          // the pair channel, non-blocking
 	spool *spool.Spool
-	epfd  int
+	set   *epollSet // nil once closed
 	core  *core.Deliverer
 	conn  string // the connection's queue name
 
@@ -101,7 +101,6 @@ func newDeliverer(args spawn.Args, log zerolog.Logger, conn string, fds delivere
 		conn:     conn,
 		wake:     wake,
 		orders:   orders,
-		epfd:     -1,
 		core:     core.NewDeliverer(lim, stall.NewWatch(args.StallTimeout), log),
 		identity: conn,
 		msg:      make([]byte, args.QueueMsgSize),
@@ -116,11 +115,11 @@ func newDeliverer(args spawn.Args, log zerolog.Logger, conn string, fds delivere
 			return d, fmt.Errorf("deliverer: fd %d: %w", fd, err)
 		}
 	}
-	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	set, err := newEpollSet()
 	if err != nil {
-		return d, fmt.Errorf("deliverer: epoll: %w", os.NewSyscallError("epoll_create1", err))
+		return d, fmt.Errorf("deliverer: %w", err)
 	}
-	d.epfd = epfd
+	d.set = set
 	for _, r := range []struct {
 		fd     int
 		events uint32
@@ -130,9 +129,8 @@ func newDeliverer(args spawn.Args, log zerolog.Logger, conn string, fds delivere
 		{d.sock, unix.EPOLLOUT, tagSock},
 		{d.wake, unix.EPOLLIN, tagControl},
 	} {
-		ev := unix.EpollEvent{Events: r.events | unix.EPOLLET, Fd: r.tag}
-		if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, r.fd, &ev); err != nil {
-			return d, fmt.Errorf("deliverer: epoll_ctl fd %d: %w", r.fd, err)
+		if err := set.add(r.fd, r.events, r.tag); err != nil {
+			return d, fmt.Errorf("deliverer: fd %d: %w", r.fd, err)
 		}
 	}
 	return d, nil
@@ -141,12 +139,16 @@ func newDeliverer(args spawn.Args, log zerolog.Logger, conn string, fds delivere
 // close closes every descriptor of the client: the deliverer keeps nothing
 // of it.
 func (d *deliverer) close() {
-	for _, fd := range []int{d.epfd, d.sock, d.pair} {
+	if d.set != nil {
+		d.set.close()
+		d.set = nil
+	}
+	for _, fd := range []int{d.sock, d.pair} {
 		if fd >= 0 {
 			unix.Close(fd)
 		}
 	}
-	d.epfd, d.sock, d.pair = -1, -1, -1
+	d.sock, d.pair = -1, -1
 	if d.q != nil {
 		d.q.Close()
 		d.q = nil
@@ -223,7 +225,7 @@ func (d *deliverer) readPair() error {
 			// abnormally (it shut the socket down) or died (the supervisor
 			// then stops this worker). Nothing more will come to write.
 			d.routerGone, d.pairReady = true, false
-			_ = unix.EpollCtl(d.epfd, unix.EPOLL_CTL_DEL, d.pair, nil)
+			d.set.remove(d.pair)
 			return errRouterGone
 		}
 		if err := d.each(d.pmsg[:n], d.control); err != nil {
@@ -391,35 +393,30 @@ func (d *deliverer) wait() error {
 		d.core.Output().Pending() > 0 && d.sockWritable {
 		return nil // work left: no waiting
 	}
-	timeout := -1
+	timeout := time.Duration(-1)
 	if d.core.Busy() && !d.core.Stalled() {
-		timeout = int(d.core.Watch().Left().Milliseconds()) + 1
+		timeout = d.core.Watch().Left() + time.Millisecond
 	}
 	d.core.Idle()
-	for {
-		n, err := unix.EpollWait(d.epfd, d.events, timeout)
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("epoll_wait: %w", err)
-		}
-		for _, ev := range d.events[:n] {
-			switch ev.Fd {
-			case tagPair:
-				d.pairReady = true
-			case tagQueue:
-				d.queueReady = true
-			case tagSock:
-				d.sockWritable = true
-			case tagControl:
-				if err := d.orders(); err != nil {
-					return err
-				}
+	n, err := d.set.wait(d.events, timeout)
+	if err != nil {
+		return err
+	}
+	for _, ev := range d.events[:n] {
+		switch ev.Fd {
+		case tagPair:
+			d.pairReady = true
+		case tagQueue:
+			d.queueReady = true
+		case tagSock:
+			d.sockWritable = true
+		case tagControl:
+			if err := d.orders(); err != nil {
+				return err
 			}
 		}
-		return nil
 	}
+	return nil
 }
 
 // exit ends the deliverer the way err calls for and returns the exit code.
@@ -503,9 +500,8 @@ func (d *deliverer) adopt(body string) error {
 		return fmt.Errorf("adopt queue: %w", err)
 	}
 	d.q = q
-	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLET, Fd: tagQueue}
-	if err := unix.EpollCtl(d.epfd, unix.EPOLL_CTL_ADD, q.Fd(), &ev); err != nil {
-		return fmt.Errorf("adopt queue: epoll_ctl: %w", err)
+	if err := d.set.add(q.Fd(), unix.EPOLLIN, tagQueue); err != nil {
+		return fmt.Errorf("adopt queue: %w", err)
 	}
 	if name == d.conn {
 		return d.core.Start(nil)

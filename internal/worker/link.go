@@ -41,6 +41,7 @@ func newLink(log zerolog.Logger) (*link, error) {
 	if err != nil {
 		return nil, err
 	}
+	conn.KeepBuffers()
 	wake, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
 	if err != nil {
 		conn.Close()
@@ -67,6 +68,23 @@ func (l *link) send(m control.Message) error {
 		return err
 	}
 	return l.conn.Send(m)
+}
+
+// sendAll checks that the worker may send each message in turn, and sends
+// them all in one system call (control.Conn.SendAll); if one may not be
+// sent, none is.
+func (l *link) sendAll(ms ...control.Message) error {
+	l.mu.Lock()
+	probe := l.track
+	for _, m := range ms {
+		if err := probe.Send(m); err != nil {
+			l.mu.Unlock()
+			return err
+		}
+	}
+	l.track = probe
+	l.mu.Unlock()
+	return l.conn.SendAll(ms...)
 }
 
 // pump reads the channel until the supervisor goes.

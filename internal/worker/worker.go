@@ -127,13 +127,17 @@ func (w *worker) run() spawn.ExitCode {
 func (w *worker) served1(end spawn.ExitCode) (spawn.ExitCode, bool) {
 	w.served++
 	w.idle()
-	if err := w.link.send(&control.CleanupDone{End: end}); err != nil {
-		return w.fail(err), true
-	}
+	// Nothing sets stopping once the client is served (orders are taken
+	// from the inbox again only in run), so it decides now between exiting
+	// and returning to the pool.
 	if w.stopping.Load() {
+		if err := w.link.send(&control.CleanupDone{End: end}); err != nil {
+			return w.fail(err), true
+		}
 		return w.exit(spawn.ExitStopped, "stopped while serving"), true
 	}
-	if err := w.link.send(&control.Idle{Served: w.served}); err != nil {
+	// Both in one system call: the supervisor wakes once for the two.
+	if err := w.link.sendAll(&control.CleanupDone{End: end}, &control.Idle{Served: w.served}); err != nil {
 		return w.fail(err), true
 	}
 	return 0, false

@@ -1,0 +1,104 @@
+package worker
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// epollSet is an epoll set of the deliverer's own, waited on through the
+// Go runtime's netpoller rather than in a blocking epoll_wait.
+//
+// Why: a goroutine blocked in a raw syscall keeps its P (GOMAXPROCS is 1 in
+// a worker), so the runtime's sysmon thread wakes every 20 µs to take the P
+// back, another thread is woken (or cloned) to run the control channel's
+// goroutine, and every wake-up of the deliverer goes through the slow
+// exitsyscall path. Each short connection paid that several times: in the
+// connect scenario sysmon alone was 13 % of the broker's CPU. An epoll set is
+// itself pollable (readable when one of its descriptors is ready), so the
+// set is registered with the netpoller like a socket: the deliverer asks
+// the set without blocking, and parks (its P idle, sysmon asleep) until the
+// netpoller says the set has something.
+type epollSet struct {
+	fd       int
+	file     *os.File
+	raw      syscall.RawConn
+	deadline bool // a read deadline is set on file
+}
+
+func newEpollSet() (*epollSet, error) {
+	fd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, os.NewSyscallError("epoll_create1", err)
+	}
+	// os.NewFile registers a non-blocking descriptor with the netpoller.
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		return nil, os.NewSyscallError("fcntl", err)
+	}
+	f := os.NewFile(uintptr(fd), "epoll")
+	raw, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("epoll: %w", err)
+	}
+	return &epollSet{fd: fd, file: f, raw: raw}, nil
+}
+
+// add adds fd to the set, edge-triggered, with tag as its event's Fd.
+func (s *epollSet) add(fd int, events uint32, tag int32) error {
+	ev := unix.EpollEvent{Events: events | unix.EPOLLET, Fd: tag}
+	if err := unix.EpollCtl(s.fd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+		return os.NewSyscallError("epoll_ctl", err)
+	}
+	return nil
+}
+
+// remove takes fd out of the set.
+func (s *epollSet) remove(fd int) {
+	_ = unix.EpollCtl(s.fd, unix.EPOLL_CTL_DEL, fd, nil)
+}
+
+// wait fills events with what is ready, waiting for something at most
+// timeout (negative: no bound); it returns 0 when the timeout passed.
+func (s *epollSet) wait(events []unix.EpollEvent, timeout time.Duration) (int, error) {
+	switch {
+	case timeout >= 0:
+		s.deadline = true
+		if err := s.file.SetReadDeadline(time.Now().Add(timeout)); err != nil {
+			return 0, fmt.Errorf("epoll: %w", err)
+		}
+	case s.deadline:
+		s.deadline = false
+		if err := s.file.SetReadDeadline(time.Time{}); err != nil {
+			return 0, fmt.Errorf("epoll: %w", err)
+		}
+	}
+	var n int
+	var werr error
+	err := s.raw.Read(func(fd uintptr) bool {
+		n, werr = unix.EpollWait(int(fd), events, 0)
+		if errors.Is(werr, unix.EINTR) {
+			n, werr = 0, nil
+		}
+		return werr != nil || n > 0
+	})
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return 0, nil
+	case err != nil:
+		return 0, fmt.Errorf("epoll: %w", err)
+	case werr != nil:
+		return 0, os.NewSyscallError("epoll_wait", werr)
+	}
+	return n, nil
+}
+
+// close closes the set (the descriptors in it stay open).
+func (s *epollSet) close() {
+	s.file.Close()
+}
