@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/forkmq/forkmq/internal/core"
 	"github.com/forkmq/forkmq/internal/envelope"
+	"github.com/forkmq/forkmq/internal/nowait"
 	"github.com/forkmq/forkmq/internal/queue"
 	"github.com/forkmq/forkmq/internal/scoreboard"
 	"github.com/forkmq/forkmq/internal/spawn"
@@ -42,8 +44,16 @@ type deliverer struct {
 	pair  int          // the pair channel, non-blocking
 	spool *spool.Spool
 	epfd  int
-	core  *core.Deliverer
-	conn  string // the connection's queue name
+	// poll is epfd registered with the Go runtime's poller: the loop waits
+	// for its set in the runtime's netpoll (the process's one thread asleep
+	// in epoll_wait) rather than in a blocking system call of its own,
+	// which would make the runtime hand its P to a second thread and wake
+	// sysmon on every return (see package nowait).
+	poll     *os.File
+	pollConn syscall.RawConn
+	deadline time.Time // poll's read deadline now (zero: none)
+	core     *core.Deliverer
+	conn     string // the connection's queue name
 
 	// The supervisor's orders: wake is counted when one arrives, orders
 	// takes them (nil, or an error that ends the client).
@@ -121,6 +131,9 @@ func newDeliverer(args spawn.Args, log zerolog.Logger, conn string, fds delivere
 		return d, fmt.Errorf("deliverer: epoll: %w", os.NewSyscallError("epoll_create1", err))
 	}
 	d.epfd = epfd
+	if err := d.pollEpoll(); err != nil {
+		return d, err
+	}
 	for _, r := range []struct {
 		fd     int
 		events uint32
@@ -138,9 +151,29 @@ func newDeliverer(args spawn.Args, log zerolog.Logger, conn string, fds delivere
 	return d, nil
 }
 
+// pollEpoll registers the epoll set with the runtime's poller (an epoll
+// descriptor is readable while its set has events ready); d.poll owns epfd
+// from then on.
+func (d *deliverer) pollEpoll() error {
+	if err := unix.SetNonblock(d.epfd, true); err != nil {
+		return fmt.Errorf("deliverer: epoll fd: %w", err)
+	}
+	d.poll = os.NewFile(uintptr(d.epfd), "epoll")
+	rc, err := d.poll.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("deliverer: epoll fd: %w", err)
+	}
+	d.pollConn = rc
+	return nil
+}
+
 // close closes every descriptor of the client: the deliverer keeps nothing
 // of it.
 func (d *deliverer) close() {
+	if d.poll != nil {
+		d.poll.Close() // and epfd with it
+		d.poll, d.epfd = nil, -1
+	}
 	for _, fd := range []int{d.epfd, d.sock, d.pair} {
 		if fd >= 0 {
 			unix.Close(fd)
@@ -211,7 +244,7 @@ func (d *deliverer) turn() error {
 // its client: a client that sends and never reads slows itself down.
 func (d *deliverer) readPair() error {
 	for d.pairReady && d.closing == nil && !d.routerGone && !d.core.OutputFull() {
-		n, _, err := unix.Recvfrom(d.pair, d.pmsg, unix.MSG_DONTWAIT)
+		n, err := nowait.Recv(d.pair, d.pmsg, unix.MSG_DONTWAIT)
 		switch {
 		case errors.Is(err, unix.EINTR):
 			continue
@@ -391,35 +424,58 @@ func (d *deliverer) wait() error {
 		d.core.Output().Pending() > 0 && d.sockWritable {
 		return nil // work left: no waiting
 	}
-	timeout := -1
+	var deadline time.Time
 	if d.core.Busy() && !d.core.Stalled() {
-		timeout = int(d.core.Watch().Left().Milliseconds()) + 1
+		deadline = time.Now().Add(d.core.Watch().Left() + time.Millisecond)
 	}
 	d.core.Idle()
-	for {
-		n, err := unix.EpollWait(d.epfd, d.events, timeout)
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("epoll_wait: %w", err)
-		}
-		for _, ev := range d.events[:n] {
-			switch ev.Fd {
-			case tagPair:
-				d.pairReady = true
-			case tagQueue:
-				d.queueReady = true
-			case tagSock:
-				d.sockWritable = true
-			case tagControl:
-				if err := d.orders(); err != nil {
-					return err
-				}
+	n, err := d.pollEvents(deadline)
+	if err != nil {
+		return err
+	}
+	for _, ev := range d.events[:n] {
+		switch ev.Fd {
+		case tagPair:
+			d.pairReady = true
+		case tagQueue:
+			d.queueReady = true
+		case tagSock:
+			d.sockWritable = true
+		case tagControl:
+			if err := d.orders(); err != nil {
+				return err
 			}
 		}
-		return nil
 	}
+	return nil
+}
+
+// pollEvents waits in the runtime's poller until the epoll set has events
+// ready or deadline (zero: none) passes, and takes them into d.events; it
+// returns how many (none when the deadline passed).
+func (d *deliverer) pollEvents(deadline time.Time) (int, error) {
+	if !deadline.Equal(d.deadline) {
+		// Set only when it changes: a deadline is a timer in the runtime.
+		if err := d.poll.SetReadDeadline(deadline); err != nil {
+			return 0, fmt.Errorf("epoll deadline: %w", err)
+		}
+		d.deadline = deadline
+	}
+	var n int
+	var perr error
+	err := d.pollConn.Read(func(fd uintptr) bool {
+		n, perr = nowait.EpollPoll(int(fd), d.events)
+		return n != 0 || perr != nil
+	})
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return 0, nil
+	case err != nil:
+		return 0, fmt.Errorf("epoll wait: %w", err)
+	case perr != nil:
+		return 0, fmt.Errorf("epoll_pwait: %w", perr)
+	}
+	return n, nil
 }
 
 // exit ends the deliverer the way err calls for and returns the exit code.
