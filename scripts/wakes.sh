@@ -52,7 +52,7 @@ if [ "${1:-}" = --wrap ]; then
 			[ "$(pgrep -P $broker | wc -l)" -ge 200 ] && break
 			sleep 0.1
 		done
-		sleep 2 # past the warm-up
+		sleep 1 # past the warm-up
 		date +%s.%N >"$out/t0"
 		snap >"$out/before"
 		ulimit -n 20000
