@@ -6,6 +6,8 @@ import (
 	"os"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/forkmq/forkmq/internal/nowait"
 )
 
 // Output is what waits to be written to the client's socket, in order:
@@ -21,7 +23,8 @@ type Output struct {
 	written int64   // bytes written since the start
 	ends    []int64 // stream offsets where a publication not yet written ends
 	iov     [][]byte
-	spare   []byte // a written run's buffer, for the next run
+	iovecs  []unix.Iovec // the kernel's form of iov
+	spare   []byte       // a written run's buffer, for the next run
 	segBuf  [4]outSeg
 }
 
@@ -130,7 +133,8 @@ func (o *Output) WriteTo(w io.Writer) (int64, error) {
 	return done, nil
 }
 
-// writev writes the leading runs of bytes in one system call.
+// writev writes the leading runs of bytes in one system call, made
+// without the scheduler (package nowait): the descriptor is non-blocking.
 func (o *Output) writev(fd int) (int64, error) {
 	o.iov = o.iov[:0]
 	for _, s := range o.segs {
@@ -139,19 +143,14 @@ func (o *Output) writev(fd int) (int64, error) {
 		}
 		o.iov = append(o.iov, s.b)
 	}
-	for {
-		var n int
-		var err error
-		if len(o.iov) == 1 {
-			n, err = unix.Write(fd, o.iov[0])
-		} else {
-			n, err = unix.Writev(fd, o.iov)
-		}
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
-		return int64(max(n, 0)), err
+	var n int
+	var err error
+	if len(o.iov) == 1 {
+		n, err = nowait.Write(fd, o.iov[0])
+	} else {
+		n, o.iovecs, err = nowait.Writev(fd, o.iov, o.iovecs)
 	}
+	return int64(max(n, 0)), err
 }
 
 func (o *Output) sendfile(fd int, s *outSeg) (int64, error) {

@@ -68,10 +68,11 @@ func mqGetAttr(fd uintptr, a *mqAttr) unix.Errno {
 }
 
 // mqSend tries once to send msg, retrying only on EINTR. It returns EAGAIN
-// when the queue is full.
+// when the queue is full. With its zero timeout it never waits, so it is
+// made without telling the scheduler (a raw call: see package nowait).
 func mqSend(fd uintptr, msg []byte, prio uint32) unix.Errno {
 	for {
-		_, _, errno := unix.Syscall6(unix.SYS_MQ_TIMEDSEND, fd, uintptr(unsafe.Pointer(unsafe.SliceData(msg))),
+		_, _, errno := unix.RawSyscall6(unix.SYS_MQ_TIMEDSEND, fd, uintptr(unsafe.Pointer(unsafe.SliceData(msg))),
 			uintptr(len(msg)), uintptr(prio), uintptr(unsafe.Pointer(&zeroTime)), 0)
 		switch errno {
 		case unix.EINTR:
@@ -103,10 +104,11 @@ func mqSendUntil(fd uintptr, msg []byte, prio uint32, deadline time.Time) unix.E
 }
 
 // mqReceive tries once to receive into buf, retrying only on EINTR. It returns
-// EAGAIN when the queue is empty.
+// EAGAIN when the queue is empty. It never waits, and is a raw call as
+// mqSend is.
 func mqReceive(fd uintptr, buf []byte, prio *uint32) (int, unix.Errno) {
 	for {
-		n, _, errno := unix.Syscall6(unix.SYS_MQ_TIMEDRECEIVE, fd, uintptr(unsafe.Pointer(unsafe.SliceData(buf))),
+		n, _, errno := unix.RawSyscall6(unix.SYS_MQ_TIMEDRECEIVE, fd, uintptr(unsafe.Pointer(unsafe.SliceData(buf))),
 			uintptr(len(buf)), uintptr(unsafe.Pointer(prio)), uintptr(unsafe.Pointer(&zeroTime)), 0)
 		switch errno {
 		case unix.EINTR:

@@ -39,16 +39,26 @@ func OpenWriter(name string) (*Queue, error) {
 // sendBlocking sends on a blocking descriptor: the kernel waits until the
 // deadline (forever for a zero one), queueing this sender behind earlier
 // ones. A deadline already past never waits.
+//
+// It tries first without waiting, a raw call (mqSend): a queue with room is
+// the common case, and a call the scheduler is told of wakes the runtime's
+// sysmon thread (see package nowait). Only a full queue costs the blocking
+// call. The try takes no slot from a waiting sender: the kernel hands a
+// freed slot to the first waiter directly.
 func (q *Queue) sendBlocking(msg []byte, prio uint32, deadline time.Time) error {
 	past := !deadline.IsZero() && !time.Now().Before(deadline)
 	var errno unix.Errno
-	if err := q.rc.Control(func(fd uintptr) { errno = mqSendUntil(fd, msg, prio, deadline) }); err != nil {
+	if err := q.rc.Control(func(fd uintptr) {
+		if errno = mqSend(fd, msg, prio); errno == unix.EAGAIN && !past {
+			errno = mqSendUntil(fd, msg, prio, deadline)
+		}
+	}); err != nil {
 		return q.fileError(err)
 	}
 	switch {
 	case errno == 0:
 		return nil
-	case errno == unix.ETIMEDOUT && past:
+	case (errno == unix.ETIMEDOUT || errno == unix.EAGAIN) && past:
 		return ErrFull
 	case errno == unix.ETIMEDOUT:
 		return ErrTimeout

@@ -107,6 +107,12 @@ func (w *Watch) Due() bool { return w.Idle() >= w.timeout }
 // meanwhile (at least a millisecond, for timers).
 func (w *Watch) Left() time.Duration { return max(w.timeout-w.Idle(), time.Millisecond) }
 
+// Deadline is when the stall timeout passes if no progress is made
+// meanwhile. Unlike now+Left it stays the same from one call to the next
+// until progress moves it, so a waiter can keep its timer instead of
+// resetting it at every wait.
+func (w *Watch) Deadline() time.Time { return time.Unix(0, w.last.Load()).Add(w.timeout) }
+
 // Writer writes to a connection and records every byte it accepts as
 // progress. A plain Write to a socket blocks until all is written and
 // reports nothing meanwhile; this one writes in slices of time, so a client

@@ -12,6 +12,7 @@ import (
 
 	"github.com/forkmq/forkmq/internal/core"
 	"github.com/forkmq/forkmq/internal/envelope"
+	"github.com/forkmq/forkmq/internal/nowait"
 	"github.com/forkmq/forkmq/internal/queue"
 	"github.com/forkmq/forkmq/internal/scoreboard"
 	"github.com/forkmq/forkmq/internal/spawn"
@@ -213,7 +214,7 @@ func (d *deliverer) turn() error {
 // its client: a client that sends and never reads slows itself down.
 func (d *deliverer) readPair() error {
 	for d.pairReady && d.closing == nil && !d.routerGone && !d.core.OutputFull() {
-		n, _, err := unix.Recvfrom(d.pair, d.pmsg, unix.MSG_DONTWAIT)
+		n, err := nowait.Recv(d.pair, d.pmsg, unix.MSG_DONTWAIT)
 		switch {
 		case errors.Is(err, unix.EINTR):
 			continue
@@ -393,12 +394,17 @@ func (d *deliverer) wait() error {
 		d.core.Output().Pending() > 0 && d.sockWritable {
 		return nil // work left: no waiting
 	}
-	timeout := time.Duration(-1)
+	var deadline time.Time // zero: none
 	if d.core.Busy() && !d.core.Stalled() {
-		timeout = d.core.Watch().Left() + time.Millisecond
+		// A millisecond past the stall timeout, and never in the past: a
+		// deadline that has passed would make the wait return at once.
+		deadline = d.core.Watch().Deadline().Add(time.Millisecond)
+		if soon := time.Now().Add(time.Millisecond); deadline.Before(soon) {
+			deadline = soon
+		}
 	}
 	d.core.Idle()
-	n, err := d.set.wait(d.events, timeout)
+	n, err := d.set.wait(d.events, deadline)
 	if err != nil {
 		return err
 	}

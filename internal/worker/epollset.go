@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/forkmq/forkmq/internal/nowait"
 )
 
 // epollSet is an epoll set of the deliverer's own, waited on through the
@@ -27,7 +29,7 @@ type epollSet struct {
 	fd       int
 	file     *os.File
 	raw      syscall.RawConn
-	deadline bool // a read deadline is set on file
+	deadline time.Time // file's read deadline now (zero: none)
 }
 
 func newEpollSet() (*epollSet, error) {
@@ -63,25 +65,22 @@ func (s *epollSet) remove(fd int) {
 	_ = unix.EpollCtl(s.fd, unix.EPOLL_CTL_DEL, fd, nil)
 }
 
-// wait fills events with what is ready, waiting for something at most
-// timeout (negative: no bound); it returns 0 when the timeout passed.
-func (s *epollSet) wait(events []unix.EpollEvent, timeout time.Duration) (int, error) {
-	switch {
-	case timeout >= 0:
-		s.deadline = true
-		if err := s.file.SetReadDeadline(time.Now().Add(timeout)); err != nil {
+// wait fills events with what is ready, waiting for something until
+// deadline (zero: no bound); it returns 0 when the deadline passed. The
+// deadline is a timer in the runtime: it is set only when it changes.
+func (s *epollSet) wait(events []unix.EpollEvent, deadline time.Time) (int, error) {
+	if !deadline.Equal(s.deadline) {
+		if err := s.file.SetReadDeadline(deadline); err != nil {
 			return 0, fmt.Errorf("epoll: %w", err)
 		}
-	case s.deadline:
-		s.deadline = false
-		if err := s.file.SetReadDeadline(time.Time{}); err != nil {
-			return 0, fmt.Errorf("epoll: %w", err)
-		}
+		s.deadline = deadline
 	}
 	var n int
 	var werr error
 	err := s.raw.Read(func(fd uintptr) bool {
-		n, werr = unix.EpollWait(int(fd), events, 0)
+		// Zero timeout, and without telling the scheduler: a call that
+		// cannot wait leaves sysmon asleep (package nowait).
+		n, werr = nowait.EpollPoll(int(fd), events)
 		if errors.Is(werr, unix.EINTR) {
 			n, werr = 0, nil
 		}

@@ -29,7 +29,7 @@ func TestEpollSetWait(t *testing.T) {
 	events := make([]unix.EpollEvent, 4)
 
 	// Nothing ready: the timeout ends the wait with no event.
-	if n, err := set.wait(events, 10*time.Millisecond); err != nil || n != 0 {
+	if n, err := set.wait(events, time.Now().Add(10*time.Millisecond)); err != nil || n != 0 {
 		t.Fatalf("wait with nothing ready: %d events, %v; want 0, nil", n, err)
 	}
 
@@ -40,14 +40,14 @@ func TestEpollSetWait(t *testing.T) {
 		binary.NativeEndian.PutUint64(one[:], 1)
 		unix.Write(efd, one[:])
 	}()
-	n, err := set.wait(events, -1)
+	n, err := set.wait(events, time.Time{})
 	if err != nil || n != 1 || events[0].Fd != tag {
 		t.Fatalf("wait for a write: %d events (%+v), %v; want the one tagged %d", n, events[:n], err, tag)
 	}
 
 	// Edge-triggered: the same readiness is not reported twice; the
 	// deadline of a bounded wait does not stay on an unbounded one.
-	if n, err := set.wait(events, 10*time.Millisecond); err != nil || n != 0 {
+	if n, err := set.wait(events, time.Now().Add(10*time.Millisecond)); err != nil || n != 0 {
 		t.Fatalf("second wait: %d events, %v; want 0, nil", n, err)
 	}
 	go func() {
@@ -56,7 +56,7 @@ func TestEpollSetWait(t *testing.T) {
 		binary.NativeEndian.PutUint64(one[:], 1)
 		unix.Write(efd, one[:])
 	}()
-	if n, err := set.wait(events, -1); err != nil || n != 1 {
+	if n, err := set.wait(events, time.Time{}); err != nil || n != 1 {
 		t.Fatalf("unbounded wait after a bounded one: %d events, %v; want 1", n, err)
 	}
 }

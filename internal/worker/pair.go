@@ -5,10 +5,14 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/forkmq/forkmq/internal/core"
 	"github.com/forkmq/forkmq/internal/envelope"
+	"github.com/forkmq/forkmq/internal/nowait"
 	"github.com/forkmq/forkmq/internal/packet"
 	"github.com/forkmq/forkmq/internal/queue"
 	"github.com/forkmq/forkmq/internal/spool"
@@ -49,6 +53,7 @@ const minReplyWait = 10 * time.Second
 // them: the deliverer must see Hold before the topic files change.
 type pair struct {
 	conn   *net.UnixConn
+	rc     syscall.RawConn // conn's, for writes made without the scheduler
 	client *clientState
 	queues *queues // the routing state of the message being published
 	spool  *spool.Spool
@@ -205,13 +210,41 @@ func (p *pair) send(env []byte) error {
 }
 
 // write sends a datagram on the pair channel, waiting at most the reply
-// wait for room in it.
+// wait for room in it. The write is a raw call (package nowait), and the
+// deadline is set only when there is no room: it is a timer in the runtime.
 func (p *pair) write(env []byte) error {
-	if err := p.conn.SetWriteDeadline(time.Now().Add(p.wait)); err != nil {
-		return fmt.Errorf("pair: %w", err)
+	if p.rc == nil {
+		rc, err := p.conn.SyscallConn()
+		if err != nil {
+			return fmt.Errorf("pair: %w", err)
+		}
+		p.rc = rc
 	}
-	if _, err := p.conn.Write(env); err != nil {
+	var werr, derr error
+	waited := false
+	err := p.rc.Write(func(fd uintptr) bool {
+		_, werr = nowait.Write(int(fd), env)
+		if !errors.Is(werr, unix.EAGAIN) {
+			return true
+		}
+		if !waited {
+			waited = true
+			if derr = p.conn.SetWriteDeadline(time.Now().Add(p.wait)); derr != nil {
+				return true
+			}
+		}
+		return false
+	})
+	if waited && derr == nil {
+		derr = p.conn.SetWriteDeadline(time.Time{})
+	}
+	switch {
+	case err != nil:
 		return fmt.Errorf("pair: %w", err)
+	case werr != nil && !errors.Is(werr, unix.EAGAIN):
+		return fmt.Errorf("pair: write: %w", werr)
+	case derr != nil:
+		return fmt.Errorf("pair: %w", derr)
 	}
 	return nil
 }

@@ -117,7 +117,13 @@ func (w *worker) newRouter(h *control.Hand, log zerolog.Logger, conn socket, pai
 
 // run is the router's loop: one packet at a time, in the order received.
 func (r *router) run() spawn.ExitCode {
-	end, err := r.proto.Serve(r.conn, bufio.NewReaderSize(r.core.Counts.Reader(r.conn), 64<<10), protocol.ServeConfig{
+	sock, err := newSockReader(r.conn)
+	if err != nil {
+		r.log.Error().Err(err).Msg("router start")
+		shutdown(r.conn, r.log)
+		return spawn.ExitFailure
+	}
+	end, err := r.proto.Serve(r.conn, bufio.NewReaderSize(r.core.Counts.Reader(sock), 64<<10), protocol.ServeConfig{
 		MaxPacketSize: r.w.args.MaxPacketSize,
 		ConnectWait:   r.w.args.ConnectWait,
 		OnConnect:     r.connected,

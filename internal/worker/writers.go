@@ -12,18 +12,28 @@ import (
 // so that routing does not open and close a queue per message. A descriptor
 // keeps its queue — and its share of RLIMIT_MSGQUEUE — alive after the
 // subscriber has gone and the supervisor has unlinked it, so descriptors
-// unused for writerIdle are closed: on the next use of the cache, and by
-// one timer armed while the cache holds any, so that a router that stops
-// routing lets go of them too. An idle router's cache is empty and it has
-// no timer: nothing wakes it (a periodic sweep woke every router three to
-// five times a second).
+// unused for writerIdle are closed: by the cache's own use (a sweep at most
+// once per writerIdle), and by one timer armed while the cache holds any,
+// so that a router that stops routing lets go of them too.
+//
+// The timer's period doubles, up to sweepMax, while the router keeps
+// routing (the sweeps on use do the work then) and starts again from
+// 2×writerIdle once it stops: each firing is a wake-up of the process (and
+// of the runtime's sysmon thread), and a router whose client publishes once
+// a second was woken every two seconds by a fixed period — as often as by
+// its messages. An idle router's cache is empty and it has no timer: nothing
+// wakes it (a periodic sweep woke every router three to five times a
+// second).
 //
 // The router's goroutine uses the cache; the timer's function runs on
 // another, so every method takes mu.
 type writerCache struct {
 	mu      sync.Mutex
 	entries map[string]*cachedWriter
-	timer   *time.Timer // armed while entries is not empty
+	timer   *time.Timer   // armed while entries is not empty
+	period  time.Duration // the timer's, while armed
+	swept   time.Time     // the last sweep
+	used    time.Time     // the last use
 }
 
 type cachedWriter struct {
@@ -34,6 +44,7 @@ type cachedWriter struct {
 const (
 	maxWriters = 256
 	writerIdle = time.Second
+	sweepMax   = 16 * writerIdle
 )
 
 func newWriterCache() *writerCache {
@@ -46,9 +57,15 @@ func (c *writerCache) use(name string, send func(*queue.Queue) error) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := time.Now()
+	c.used = now
 	w, ok := c.entries[name]
+	if ok {
+		w.used = now // before the sweep: a publisher at one message a second uses it every writerIdle
+	}
+	if now.Sub(c.swept) >= writerIdle {
+		c.sweep(now)
+	}
 	if !ok {
-		c.sweep(now.Add(-writerIdle))
 		if len(c.entries) >= maxWriters {
 			c.evictOldest()
 		}
@@ -58,7 +75,7 @@ func (c *writerCache) use(name string, send func(*queue.Queue) error) error {
 		}
 		w = &cachedWriter{q: q}
 		c.entries[name] = w
-		c.arm()
+		c.arm(2 * writerIdle)
 	}
 	w.used = now
 	return send(w.q)
@@ -79,24 +96,31 @@ func (c *writerCache) forget(name string) {
 func (c *writerCache) close() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.sweep(time.Now().Add(time.Hour))
+	c.sweep(time.Now().Add(time.Hour + writerIdle))
 }
 
-// arm starts the sweep timer if it is not running.
-func (c *writerCache) arm() {
+// arm starts the sweep timer with period if it is not running.
+func (c *writerCache) arm(period time.Duration) {
 	if c.timer == nil {
-		c.timer = time.AfterFunc(2*writerIdle, c.expire)
+		c.period = period
+		c.timer = time.AfterFunc(period, c.expire)
 	}
 }
 
-// expire is the timer's sweep; it re-arms while descriptors stay cached.
+// expire is the timer's sweep; it re-arms while descriptors stay cached,
+// with a doubled period if the router routed since the last firing.
 func (c *writerCache) expire() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	now := time.Now()
+	period := 2 * writerIdle
+	if now.Sub(c.used) < c.period {
+		period = min(2*c.period, sweepMax)
+	}
 	c.timer = nil
-	c.sweep(time.Now().Add(-writerIdle))
+	c.sweep(now)
 	if len(c.entries) > 0 {
-		c.arm()
+		c.arm(period)
 	}
 }
 
@@ -127,9 +151,11 @@ func (c *writerCache) forgetSessions() {
 	}
 }
 
-// sweep closes the descriptors not used since before, and stops the timer
-// when none is left.
-func (c *writerCache) sweep(before time.Time) {
+// sweep closes the descriptors not used for writerIdle before now, and
+// stops the timer when none is left.
+func (c *writerCache) sweep(now time.Time) {
+	c.swept = now
+	before := now.Add(-writerIdle)
 	for n, w := range c.entries {
 		if w.used.Before(before) {
 			w.q.Close()
