@@ -13,6 +13,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/forkmq/forkmq/internal/bridge"
 	"github.com/forkmq/forkmq/internal/brokerconf"
 	"github.com/forkmq/forkmq/internal/goengine"
 	"github.com/forkmq/forkmq/internal/logging"
@@ -27,6 +28,9 @@ func main() {
 func run(argv []string) int {
 	if len(argv) > 0 && argv[0] == "status" {
 		return status(argv[1:])
+	}
+	if len(argv) > 0 && argv[0] == bridge.ProcessArg {
+		return int(runBridge())
 	}
 	fs := flag.NewFlagSet("broker", flag.ContinueOnError)
 	fs.Usage = func() {
@@ -86,8 +90,15 @@ func run(argv []string) int {
 		log.Error().Err(err).Msg("broker cannot start")
 		return 1
 	}
-	for _, bc := range bridgeCfgs {
-		sup.AddBridge(bc)
+	if len(bridgeCfgs) > 0 {
+		self, err := os.Executable()
+		if err != nil {
+			log.Error().Err(err).Msg("broker cannot start: its bridges need its own binary's path")
+			return 1
+		}
+		for _, bc := range bridgeCfgs {
+			sup.AddBridge(bc, self)
+		}
 	}
 	go reloadOnHUP(ctx, log, argv, loaded, sup)
 	serveAdmin(ctx, log, adminLn, opts.StateDir, sup)

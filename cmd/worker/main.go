@@ -15,8 +15,5 @@ func main() {
 	for i, a := range os.Args[1:] {
 		args[i] = strings.Clone(a)
 	}
-	if len(args) > 0 && args[0] == bridgeRole {
-		os.Exit(int(runBridge()))
-	}
 	os.Exit(int(worker.Main(args, os.Stderr, proctitle.Take())))
 }

@@ -159,6 +159,10 @@ func (lc *LocalClient) Subscribe() error {
 // Close disconnects from the local broker.
 func (lc *LocalClient) Close() { lc.client.Disconnect(250) }
 
+// ProcessArg is the first argument of a bridge process: the binary the
+// supervisor starts (the broker's) runs ProcessMain when it sees it.
+const ProcessArg = "bridge"
+
 // ProcessMain is a bridge process: its configuration (JSON, WriteConfig's)
 // read from cfgFile, its local connection on sock. It runs until ctx ends
 // or the local connection is lost, and returns why.

@@ -12,13 +12,10 @@ import (
 	"github.com/forkmq/forkmq/internal/spawn"
 )
 
-// bridgeRole is the first argument of a bridge process: the supervisor
-// starts the worker binary in this role, outside the pool, with the local
+// runBridge is a bridge process: the supervisor starts the broker's own
+// binary with bridge.ProcessArg, outside the pool, with the local
 // connection's socket at descriptor 3 and its configuration (JSON) to read
-// at descriptor 4 (bridge.ProcessMain).
-const bridgeRole = "bridge"
-
-// runBridge is a bridge process; SIGTERM ends it.
+// at descriptor 4 (bridge.ProcessMain). SIGTERM ends it.
 func runBridge() spawn.ExitCode {
 	log := zerolog.New(os.Stderr).With().Timestamp().Str("role", "bridge").Int("pid", os.Getpid()).Logger()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
