@@ -28,8 +28,8 @@ func FromBoard(rd scoreboard.Reading) Counts {
 		}
 		if s.PID > 0 && !seen[s.PID] {
 			seen[s.PID] = true
-			if st, err := procstat.Read(s.PID); err == nil {
-				c.HeapBytes += st.RSSAnon
+			if anon, err := procstat.AnonRSS(s.PID); err == nil {
+				c.HeapBytes += anon
 			}
 		}
 	}
