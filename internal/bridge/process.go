@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -166,7 +167,12 @@ const ProcessArg = "bridge"
 // ProcessMain is a bridge process: its configuration (JSON, WriteConfig's)
 // read from cfgFile, its local connection on sock. It runs until ctx ends
 // or the local connection is lost, and returns why.
-func ProcessMain(ctx context.Context, cfgFile io.Reader, sock *os.File, log zerolog.Logger) error {
+//
+// stats, when not nil, is a socket on which the supervisor asks for the
+// bridge's Stats: every byte it reads is answered with one JSON line
+// (ServeStats). The supervisor asks when /metrics or the live view wants
+// them, so a bridge that nobody watches is never woken for it.
+func ProcessMain(ctx context.Context, cfgFile io.Reader, sock, stats *os.File, log zerolog.Logger) error {
 	var cfg Config
 	if err := json.NewDecoder(cfgFile).Decode(&cfg); err != nil {
 		return fmt.Errorf("bridge configuration: %w", err)
@@ -186,6 +192,9 @@ func ProcessMain(ctx context.Context, cfgFile io.Reader, sock *os.File, log zero
 		return err
 	}
 	b.OnState(func(up bool) { lc.publishState(log, cfg.Name, up) })
+	if stats != nil {
+		go ServeStats(stats, b.Stats)
+	}
 	lc.Forward(b)
 	// The remote side first: what a persistent local session delivers at
 	// once must find the remote client connecting (it holds publications
@@ -239,3 +248,45 @@ func (lc *LocalClient) publishState(log zerolog.Logger, name string, up bool) {
 
 // WriteConfig writes cfg for ProcessMain.
 func WriteConfig(w io.Writer, cfg Config) error { return json.NewEncoder(w).Encode(cfg) }
+
+// ServeStats answers every byte read from conn with one JSON line of
+// stats(), until conn fails (the supervisor closed its end, or this
+// process ends).
+func ServeStats(conn io.ReadWriteCloser, stats func() Stats) {
+	defer conn.Close()
+	ask := make([]byte, 64)
+	enc := json.NewEncoder(conn)
+	for {
+		if _, err := conn.Read(ask); err != nil {
+			return
+		}
+		if err := enc.Encode(stats()); err != nil {
+			return
+		}
+	}
+}
+
+// AskStats asks a bridge process for its Stats on conn (ServeStats's
+// other end), giving up at deadline.
+func AskStats(conn net.Conn, deadline time.Time) (Stats, error) {
+	var st Stats
+	if err := conn.SetDeadline(deadline); err != nil {
+		return st, err
+	}
+	if _, err := conn.Write([]byte{'?'}); err != nil {
+		return st, fmt.Errorf("ask the bridge for its stats: %w", err)
+	}
+	line := make([]byte, 0, 256)
+	buf := make([]byte, 256)
+	for !bytes.Contains(line, []byte{'\n'}) {
+		n, err := conn.Read(buf)
+		if err != nil {
+			return st, fmt.Errorf("the bridge's stats: %w", err)
+		}
+		line = append(line, buf[:n]...)
+	}
+	if err := json.Unmarshal(line, &st); err != nil {
+		return st, fmt.Errorf("the bridge's stats: %w", err)
+	}
+	return st, nil
+}

@@ -47,6 +47,15 @@ func (s *Supervisor) Snapshot(ctx context.Context) (*admin.Snapshot, error) {
 		}
 	}
 	snap.Pool.Size = s.cfg.PoolMinSpare
+	// The bridges: each process is asked for its own figures (it holds
+	// the remote connection; no scoreboard slot has them).
+	deadline := time.Now().Add(500 * time.Millisecond)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	for _, b := range s.bridges {
+		snap.Bridges = append(snap.Bridges, b.askStats(deadline))
+	}
 	return snap, nil
 }
 

@@ -4,11 +4,13 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/forkmq/forkmq/internal/admin"
 	"github.com/forkmq/forkmq/internal/bridge"
 	"github.com/forkmq/forkmq/internal/listener"
 	"github.com/forkmq/forkmq/internal/mosqconf"
@@ -29,7 +31,13 @@ import (
 type bridgeProc struct {
 	cfg     bridge.Config
 	program string // the binary run with bridge.ProcessArg
-	pid     int    // 0 while none runs
+
+	// stats is the supervisor's end of the running process's stats
+	// socket (bridge.ServeStats), nil while none runs or once it failed;
+	// the admin listener's goroutines ask on it (Snapshot), under statsMu.
+	statsMu sync.Mutex
+	stats   net.Conn
+	pid     int // 0 while none runs
 	started time.Time
 	delay   time.Duration // the wait before the next start after an end
 	restart *time.Timer
@@ -88,14 +96,24 @@ func (s *Supervisor) startBridge(b *bridgeProc) {
 		return
 	}
 	defer cfgR.Close()
+	statsOurs, statsTheirs, err := listener.Socketpair()
+	if err != nil {
+		cfgW.Close()
+		plain.Close()
+		log.Error().Err(err).Msg("bridge not started")
+		s.restartBridgeLater(b)
+		return
+	}
+	defer statsTheirs.Close()
 	pid, err := syscall.ForkExec(b.program, []string{"forkmq-bridge", bridge.ProcessArg}, &syscall.ProcAttr{
 		Env:   s.workerEnv,
-		Files: []uintptr{s.devNull.Fd(), s.devNull.Fd(), os.Stderr.Fd(), theirs.Fd(), cfgR.Fd()},
+		Files: []uintptr{s.devNull.Fd(), s.devNull.Fd(), os.Stderr.Fd(), theirs.Fd(), cfgR.Fd(), statsTheirs.Fd()},
 		Sys:   &syscall.SysProcAttr{Credential: s.pool.groups[0].credential()},
 	})
 	if err != nil {
 		cfgW.Close()
 		plain.Close()
+		statsOurs.Close()
 		log.Error().Err(spawnLimit(err)).Msg("bridge not started")
 		s.restartBridgeLater(b)
 		return
@@ -106,6 +124,7 @@ func (s *Supervisor) startBridge(b *bridgeProc) {
 	}
 	cfgW.Close()
 	b.pid, b.started = pid, time.Now()
+	b.setStats(statsOurs)
 	s.bridgePID[pid] = b
 	log.Info().Int("pid", pid).Str("address", b.cfg.Addresses[0]).Msg("bridge process started")
 	s.admit(bridgeConn{UnixConn: plain, name: b.cfg.Name})
@@ -123,6 +142,7 @@ func (s *Supervisor) bridgeReaped(b *bridgeProc, ws unix.WaitStatus) {
 	}
 	ev.Str("bridge", b.cfg.Name).Int("pid", b.pid).Str("exit", exitText(ws)).Dur("ran", ran).Msg("bridge process ended")
 	b.pid = 0
+	b.setStats(nil)
 	if s.stopping {
 		return
 	}
@@ -168,4 +188,35 @@ func exitText(ws unix.WaitStatus) string {
 		return "killed by " + ws.Signal().String()
 	}
 	return "exit status " + strconv.Itoa(ws.ExitStatus())
+}
+
+// setStats replaces the stats socket (closing the old one).
+func (b *bridgeProc) setStats(c net.Conn) {
+	b.statsMu.Lock()
+	defer b.statsMu.Unlock()
+	if b.stats != nil {
+		b.stats.Close()
+	}
+	b.stats = c
+}
+
+// askStats asks the running bridge process for its Stats. Without one, or
+// when it does not answer by deadline, the bridge is reported not
+// connected; a socket that failed is dropped (a late answer would be
+// taken for the next question's) until the process is started again.
+func (b *bridgeProc) askStats(deadline time.Time) admin.Bridge {
+	row := admin.Bridge{Name: b.cfg.Name}
+	b.statsMu.Lock()
+	defer b.statsMu.Unlock()
+	if b.stats == nil {
+		return row
+	}
+	st, err := bridge.AskStats(b.stats, deadline)
+	if err != nil {
+		b.stats.Close()
+		b.stats = nil
+		return row
+	}
+	row.Connected, row.In, row.Out, row.Backlog = st.Connected, st.In, st.Out, st.Backlog
+	return row
 }
