@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -73,7 +74,7 @@ func NewLocalClient(cfg Config, conn net.Conn, log zerolog.Logger) (*LocalClient
 			if used.Swap(true) {
 				return nil, errors.New("the local connection is gone; the supervisor starts the bridge again")
 			}
-			return conn, nil
+			return readBuffered(conn), nil
 		}).
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
 			select {
@@ -290,3 +291,19 @@ func AskStats(conn net.Conn, deadline time.Time) (Stats, error) {
 	}
 	return st, nil
 }
+
+// bufferedConn is a connection whose reads go through a buffer. Paho reads
+// each packet straight from its connection — its type byte, each byte of
+// its remaining length, then its body: three read system calls or more per
+// packet. Through the buffer, one read takes whatever the local broker
+// has written, many packets at a time when it streams.
+type bufferedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func readBuffered(c net.Conn) net.Conn {
+	return &bufferedConn{Conn: c, r: bufio.NewReaderSize(c, 32<<10)}
+}
+
+func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
