@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/forkmq/forkmq/internal/proctest"
 )
 
 // defaultEngine is the engine a broker runs when FORKMQ_E2E_ENGINES is unset.
@@ -44,7 +46,7 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer unlock()
-	defer restoreSysctls(raisedSysctls)()
+	defer proctest.RestoreSysctls()()
 	tmp, err := os.MkdirTemp("", "forkmq-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
@@ -78,41 +80,6 @@ func oneSuiteAtATime() (unlock func(), err error) {
 		}
 	}
 	return func() { f.Close() }, nil
-}
-
-// raisedSysctls are the kernel limits a broker started as root raises
-// when -max-clients needs them (supervisor/limits.go), with a log line. A
-// broker run for real leaves them raised, as its operator asked; the suite
-// starts brokers with many clients and must leave the machine as it found
-// it, so it puts them back when it ends.
-var raisedSysctls = []string{
-	"/proc/sys/fs/mqueue/queues_max",
-	"/proc/sys/kernel/pid_max",
-	"/proc/sys/kernel/threads-max",
-}
-
-// restoreSysctls reads paths now and returns a function that writes back
-// those whose value changed since. One that cannot be read (not Linux, a
-// container hiding it) or written (not root) is left alone: the suite
-// only undoes what its own brokers could do.
-func restoreSysctls(paths []string) (restore func()) {
-	before := map[string]string{}
-	for _, p := range paths {
-		if b, err := os.ReadFile(p); err == nil {
-			before[p] = strings.TrimSpace(string(b))
-		}
-	}
-	return func() {
-		for p, v := range before {
-			b, err := os.ReadFile(p)
-			if err != nil || strings.TrimSpace(string(b)) == v {
-				continue
-			}
-			if err := os.WriteFile(p, []byte(v+"\n"), 0o644); err != nil {
-				fmt.Fprintf(os.Stderr, "e2e: could not restore %s to %s: %v\n", p, v, err)
-			}
-		}
-	}
 }
 
 // goTool is the go command.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/forkmq/forkmq/bench/internal/report"
 	"github.com/forkmq/forkmq/bench/internal/scenario"
+	"github.com/forkmq/forkmq/internal/proctest"
 )
 
 // TestSmoke runs every scenario for about a second against the forkmq
@@ -20,6 +21,7 @@ func TestSmoke(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the smoke benchmark takes about half a minute")
 	}
+	t.Cleanup(proctest.RestoreSysctls()) // the brokers raise queues_max and pid_max
 	bin := t.TempDir()
 	for _, pkg := range []string{"broker", "worker"} {
 		cmd := exec.Command("go", "build", "-o", filepath.Join(bin, pkg), "./cmd/"+pkg)
