@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"io"
 	"net"
 	"os"
 	"strconv"
@@ -8,6 +9,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/rs/zerolog"
 	"golang.org/x/sys/unix"
 
 	"github.com/forkmq/forkmq/internal/admin"
@@ -81,53 +83,63 @@ func (s *Supervisor) startBridge(b *bridgeProc) {
 		return
 	}
 	log := s.log.With().Str("bridge", b.cfg.Name).Logger()
-	plain, theirs, err := listener.Socketpair()
+	pid, local, stats, err := s.spawnBridge(b, log)
 	if err != nil {
 		log.Error().Err(err).Msg("bridge not started")
 		s.restartBridgeLater(b)
 		return
 	}
-	defer theirs.Close()
+	b.pid, b.started = pid, time.Now()
+	b.setStats(stats)
+	s.bridgePID[pid] = b
+	log.Info().Int("pid", pid).Str("address", b.cfg.Addresses[0]).Msg("bridge process started")
+	s.admit(bridgeConn{UnixConn: local, name: b.cfg.Name})
+}
+
+// spawnBridge starts b's process with its three descriptors: its local
+// connection (3), its configuration (4, written here) and its stats
+// socket (5). It returns our ends of the first and the last; on an error
+// every descriptor it made is closed.
+func (s *Supervisor) spawnBridge(b *bridgeProc, log zerolog.Logger) (pid int, local *net.UnixConn, stats net.Conn, err error) {
+	var closers []io.Closer
+	defer func() {
+		if err != nil {
+			for _, c := range closers {
+				c.Close()
+			}
+		}
+	}()
+	local, localTheirs, err := listener.Socketpair()
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	closers = append(closers, local)
+	defer localTheirs.Close()
 	cfgR, cfgW, err := os.Pipe()
 	if err != nil {
-		plain.Close()
-		log.Error().Err(err).Msg("bridge not started")
-		s.restartBridgeLater(b)
-		return
+		return 0, nil, nil, err
 	}
 	defer cfgR.Close()
-	statsOurs, statsTheirs, err := listener.Socketpair()
+	defer cfgW.Close()
+	stats, statsTheirs, err := listener.Socketpair()
 	if err != nil {
-		cfgW.Close()
-		plain.Close()
-		log.Error().Err(err).Msg("bridge not started")
-		s.restartBridgeLater(b)
-		return
+		return 0, nil, nil, err
 	}
+	closers = append(closers, stats)
 	defer statsTheirs.Close()
-	pid, err := syscall.ForkExec(b.program, []string{"forkmq-bridge", bridge.ProcessArg}, &syscall.ProcAttr{
+	pid, err = syscall.ForkExec(b.program, []string{"forkmq-bridge", bridge.ProcessArg}, &syscall.ProcAttr{
 		Env:   s.workerEnv,
-		Files: []uintptr{s.devNull.Fd(), s.devNull.Fd(), os.Stderr.Fd(), theirs.Fd(), cfgR.Fd(), statsTheirs.Fd()},
+		Files: []uintptr{s.devNull.Fd(), s.devNull.Fd(), os.Stderr.Fd(), localTheirs.Fd(), cfgR.Fd(), statsTheirs.Fd()},
 		Sys:   &syscall.SysProcAttr{Credential: s.pool.groups[0].credential()},
 	})
 	if err != nil {
-		cfgW.Close()
-		plain.Close()
-		statsOurs.Close()
-		log.Error().Err(spawnLimit(err)).Msg("bridge not started")
-		s.restartBridgeLater(b)
-		return
+		return 0, nil, nil, spawnLimit(err)
 	}
 	// A pipe holds 64 KiB: the configuration is written at once.
 	if err := bridge.WriteConfig(cfgW, b.cfg); err != nil {
 		log.Error().Err(err).Msg("bridge configuration not written; the bridge process ends")
 	}
-	cfgW.Close()
-	b.pid, b.started = pid, time.Now()
-	b.setStats(statsOurs)
-	s.bridgePID[pid] = b
-	log.Info().Int("pid", pid).Str("address", b.cfg.Addresses[0]).Msg("bridge process started")
-	s.admit(bridgeConn{UnixConn: plain, name: b.cfg.Name})
+	return pid, local, stats, nil
 }
 
 // bridgeReaped notes that a bridge's process ended, and starts it again
