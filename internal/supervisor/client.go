@@ -32,6 +32,10 @@ type client struct {
 	group     *group
 	router    *worker
 	deliverer *worker
+	// delivery is the deliverer's Hand, kept from accept until the router
+	// claims a client identifier (handDeliverer): nil once sent, or once
+	// the deliverer was let go without it (releaseDeliverer).
+	delivery *control.Hand
 	// A worker is done with the client once it said CleanupDone, or died.
 	routerDone, delivererDone bool
 	partnerTimer              *time.Timer // stops a worker that does not follow its partner's end
@@ -136,14 +140,13 @@ func (s *Supervisor) handOver(c *client, conn net.Conn) error {
 	if err != nil {
 		return err
 	}
-	defer sock.Close()
 	// The pair channel: a socket pair, one end for each worker.
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
+		sock.Close()
 		return spawnLimit(os.NewSyscallError("socketpair", err))
 	}
 	delivererEnd, routerEnd := os.NewFile(uintptr(fds[0]), "pair"), os.NewFile(uintptr(fds[1]), "pair")
-	defer delivererEnd.Close()
 	defer routerEnd.Close()
 
 	// From here on the client is its workers': a Hand that fails kills its
@@ -151,21 +154,64 @@ func (s *Supervisor) handOver(c *client, conn net.Conn) error {
 	s.clients[c.conn] = c
 	c.group.clients++
 	c.router.client, c.deliverer.client = c, c
-	for _, h := range []struct {
-		w, partner *worker
-		role       control.Role
-		pair       *os.File
-	}{
-		{c.deliverer, c.router, control.RoleDeliverer, delivererEnd},
-		{c.router, c.deliverer, control.RoleRouter, routerEnd},
-	} {
-		err := s.send(h.w, &control.Hand{Role: h.role, Conn: c.conn, Remote: c.remote, Identity: identity, Generation: s.gen,
-			Partner: uint32(h.partner.pid), Socket: sock, Pair: h.pair})
-		if err != nil {
-			s.kill(h.w)
-		}
+	hand := func(role control.Role, partner *worker, pair *os.File) *control.Hand {
+		return &control.Hand{Role: role, Conn: c.conn, Remote: c.remote, Identity: identity, Generation: s.gen,
+			Partner: uint32(partner.pid), Socket: sock, Pair: pair}
+	}
+	// The deliverer's Hand waits for the router's claim (handDeliverer):
+	// until the client has sent CONNECT there is nothing to write, and
+	// when it comes with the Grant the deliverer finds CONNACK on the pair
+	// channel as it starts — one wake-up of it per connection fewer than
+	// being handed the client now and woken again for CONNACK.
+	c.delivery = hand(control.RoleDeliverer, c.router, delivererEnd)
+	if err := s.send(c.router, hand(control.RoleRouter, c.deliverer, routerEnd)); err != nil {
+		s.kill(c.router)
 	}
 	return nil
+}
+
+// handDeliverer sends the deliverer the client kept for it, when the router
+// has claimed an identifier or ended with something left for the
+// deliverer to write (a refusing CONNACK). The supervisor's copies of the
+// socket and the pair channel's end are closed then.
+func (s *Supervisor) handDeliverer(c *client) {
+	h := c.delivery
+	if h == nil {
+		return
+	}
+	c.delivery = nil
+	defer h.Socket.Close()
+	defer h.Pair.Close()
+	if c.delivererDone {
+		return // it died waiting
+	}
+	if err := s.send(c.deliverer, h); err != nil {
+		s.kill(c.deliverer)
+	}
+}
+
+// releaseDeliverer lets the deliverer of a client whose router ended
+// before claiming an identifier, with nothing left to write (a malformed
+// first packet, no CONNECT in time, a router that died), go back to the
+// pool without ever being handed the client: it never saw it.
+func (s *Supervisor) releaseDeliverer(c *client) {
+	h := c.delivery
+	if h == nil {
+		return
+	}
+	c.delivery = nil
+	h.Socket.Close()
+	h.Pair.Close()
+	d := c.deliverer
+	if c.delivererDone {
+		return
+	}
+	c.delivererDone = true
+	d.client = nil
+	if d.reaped || d.stopSent {
+		return
+	}
+	s.toPool(d)
 }
 
 // claim decides on a router's claim of a client identifier [MQTT-3.1.4-2]:
@@ -179,6 +225,10 @@ func (s *Supervisor) claim(w *worker, m *control.Claim) {
 		return
 	}
 	c.id = m.ClientID
+	// Whatever the answer, the deliverer writes it: handed now, after the
+	// answer, it finds CONNACK on the pair channel as it starts when the
+	// router was quicker.
+	defer s.handDeliverer(c)
 	if s.stopping {
 		s.sendIfAllowed(w, &control.Refuse{ClientID: c.id, Reason: control.RefuseShutdown})
 		return
@@ -254,6 +304,16 @@ func (s *Supervisor) cleanupDone(w *worker, m *control.CleanupDone) {
 		}
 		s.finish(c)
 	default:
+		if w == c.router {
+			// A router that ended before claiming an identifier left the
+			// deliverer something to write only with an orderly end (a
+			// refusing CONNACK); otherwise it shut the socket down.
+			if m.End == spawn.ExitOrderly {
+				s.handDeliverer(c)
+			} else {
+				s.releaseDeliverer(c)
+			}
+		}
 		role := w.track.Role.String()
 		s.workerDone(c, w, role+": "+m.End.String(), genericEnd(m.End),
 			w == c.deliverer && m.End == spawn.ExitOrderly)
@@ -267,6 +327,9 @@ func (s *Supervisor) workerLost(c *client, w *worker, reason string) {
 		c.willPublished = false
 		s.finish(c)
 		return
+	}
+	if w == c.router {
+		s.releaseDeliverer(c) // nothing left that it could write
 	}
 	s.workerDone(c, w, reason, false, false)
 }
@@ -367,6 +430,7 @@ func (s *Supervisor) finish(c *client) {
 	}
 	delete(s.clients, c.conn)
 	c.group.clients--
+	s.releaseDeliverer(c) // both workers are gone or done: nobody to hand it to
 	if c.pumped != nil {
 		c.pumped.Close()
 	}
