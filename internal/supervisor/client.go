@@ -158,9 +158,9 @@ func (s *Supervisor) handOver(c *client, conn net.Conn) error {
 		return &control.Hand{Role: role, Conn: c.conn, Remote: c.remote, Identity: identity, Generation: s.gen,
 			Partner: uint32(partner.pid), Socket: sock, Pair: pair}
 	}
-	// The deliverer's Hand waits for the router's claim (handDeliverer):
-	// until the client has sent CONNECT there is nothing to write, and
-	// when it comes with the Grant the deliverer finds CONNACK on the pair
+	// The deliverer's Hand waits for the answer to the router's claim
+	// (handDeliverer): until the client has sent CONNECT there is nothing
+	// to write, and sent after the Grant it finds CONNACK on the pair
 	// channel as it starts — one wake-up of it per connection fewer than
 	// being handed the client now and woken again for CONNACK.
 	c.delivery = hand(control.RoleDeliverer, c.router, delivererEnd)
@@ -170,10 +170,13 @@ func (s *Supervisor) handOver(c *client, conn net.Conn) error {
 	return nil
 }
 
-// handDeliverer sends the deliverer the client kept for it, when the router
-// has claimed an identifier or ended with something left for the
-// deliverer to write (a refusing CONNACK). The supervisor's copies of the
-// socket and the pair channel's end are closed then.
+// handDeliverer sends the deliverer the client kept for it, right after
+// the answer to the router's claim (the Grant, at once or after a
+// takeover, or a Refuse), or when the router ended with something left
+// for the deliverer to write (a refusing CONNACK). Handed after the
+// answer, it usually finds CONNACK on the pair channel as it starts. The
+// supervisor's copies of the socket and the pair channel's end are closed
+// then.
 func (s *Supervisor) handDeliverer(c *client) {
 	h := c.delivery
 	if h == nil {
@@ -225,12 +228,8 @@ func (s *Supervisor) claim(w *worker, m *control.Claim) {
 		return
 	}
 	c.id = m.ClientID
-	// Whatever the answer, the deliverer writes it: handed now, after the
-	// answer, it finds CONNACK on the pair channel as it starts when the
-	// router was quicker.
-	defer s.handDeliverer(c)
 	if s.stopping {
-		s.sendIfAllowed(w, &control.Refuse{ClientID: c.id, Reason: control.RefuseShutdown})
+		s.refuse(c, control.RefuseShutdown)
 		return
 	}
 	owner := s.owners[c.id]
@@ -241,7 +240,7 @@ func (s *Supervisor) claim(w *worker, m *control.Claim) {
 	if prev := owner.claimant; prev != nil {
 		prev.claimTimer.Stop()
 		prev.claiming = nil
-		s.sendIfAllowed(prev.router, &control.Refuse{ClientID: prev.id, Reason: control.RefuseBusy})
+		s.refuse(prev, control.RefuseBusy)
 	}
 	owner.claimant, c.claiming = c, owner
 	c.claimTimer = s.later(takeoverWait, func() { s.takeoverTimedOut(owner, c) })
@@ -257,6 +256,13 @@ func (s *Supervisor) grant(c *client, replaced bool) {
 	if s.sendIfAllowed(c.router, &control.Grant{ClientID: c.id, Replaced: replaced}) {
 		s.owners[c.id], c.granted = c, true
 	}
+	s.handDeliverer(c)
+}
+
+// refuse refuses c's claim.
+func (s *Supervisor) refuse(c *client, why control.RefuseReason) {
+	s.sendIfAllowed(c.router, &control.Refuse{ClientID: c.id, Reason: why})
+	s.handDeliverer(c)
 }
 
 // takeoverTimedOut refuses a claim whose old connection did not end in
@@ -268,7 +274,7 @@ func (s *Supervisor) takeoverTimedOut(owner, c *client) {
 	owner.claimant, c.claiming = nil, nil
 	s.log.Error().Str("client_id", c.id).Str("previous", owner.conn).Dur("waited", takeoverWait).
 		Msg("the earlier connection did not end in time; refusing the new one and killing the old one's workers")
-	s.sendIfAllowed(c.router, &control.Refuse{ClientID: c.id, Reason: control.RefuseTimeout})
+	s.refuse(c, control.RefuseTimeout)
 	for _, w := range []*worker{owner.router, owner.deliverer, owner.willWorker} {
 		if w != nil && w.client == owner {
 			s.kill(w)
