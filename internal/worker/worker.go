@@ -47,19 +47,26 @@ type worker struct {
 	slot     *scoreboard.Writer // its scoreboard slot, for its life (nil: it counts nothing)
 	gen      uint64             // the options' generation
 	served   uint32
-	stopping atomic.Bool // told to Stop while serving: exit after the client
-	trim     *time.Timer // returns the heap's free pages once the worker is quiet (quiet)
+	stopping atomic.Bool   // told to Stop while serving: exit after the client
+	trim     *time.Timer   // returns the heap's free pages once the worker is quiet (quiet)
+	trimmed  atomic.Uint32 // served when they were last returned
 }
 
 // trimAfter is how long a worker stays with one client, or in the pool,
-// before it gives the kernel back what its heap holds and does not use.
-// A worker reused for client after client grows its heap towards the
-// runtime's first goal (4 MiB) and keeps the freed pages (2.3–2.5 MiB each
-// after 60 clients, scripts/idlepss -churn 3000 -n 50); freeing them each
-// time a client leaves costs a collection per client. Once per quiet spell
-// costs a collection per long-lived client or pool wait, and none for the
-// clients of a busy pool, which leave before it fires.
-const trimAfter = 10 * time.Second
+// before it gives the kernel back what its heap holds and does not use,
+// if it has served trimEvery clients since it last did. A worker reused
+// for client after client grows its heap towards the runtime's first goal
+// (4 MiB) and keeps the freed pages (2.3–2.5 MiB each after 60 clients,
+// scripts/idlepss -churn 3000 -n 50); freeing them each time a client
+// leaves costs a collection per client. Once per quiet spell costs one per
+// long-lived client or pool wait, and none for the clients of a busy pool,
+// which leave before it fires. A worker that has served fewer has little
+// to give back, and a forced collection would add the collector's own
+// pages (a worker fresh from exec: +360 KiB).
+const (
+	trimAfter = 10 * time.Second
+	trimEvery = 4
+)
 
 // Main runs a worker with the given arguments (argv[0] excluded; the caller
 // passes copies, see proctitle.Take) and returns its exit code.
@@ -97,9 +104,6 @@ func Main(argv []string, stderr io.Writer, title *proctitle.Title) spawn.ExitCod
 	}
 	w := &worker{args: args, log: log, link: l, title: title, spool: sp, gen: args.Generation, slot: attachSlot(args, log)}
 	defer w.slot.Close()
-	// A one-shot timer, rearmed at each change of client (quiet): no
-	// periodic wake-up of an idle worker.
-	w.trim = time.AfterFunc(trimAfter, debug.FreeOSMemory)
 	return w.run()
 }
 
@@ -166,11 +170,22 @@ func (w *worker) idle() {
 	w.quiet()
 }
 
-// quiet starts the wait for trimAfter anew: at a Hand and back in the pool.
+// quiet starts the wait for trimAfter anew, at a Hand and back in the
+// pool: a one-shot timer, not a periodic one, so an idle worker wakes for
+// it once at most.
 func (w *worker) quiet() {
 	if w.trim != nil {
-		w.trim.Reset(trimAfter)
+		w.trim.Stop()
+		w.trim = nil
 	}
+	served := w.served
+	if served-w.trimmed.Load() < trimEvery {
+		return
+	}
+	w.trim = time.AfterFunc(trimAfter, func() {
+		w.trimmed.Store(served)
+		debug.FreeOSMemory()
+	})
 }
 
 // exit says goodbye on the control channel and returns code.
