@@ -32,9 +32,9 @@ type client struct {
 	group     *group
 	router    *worker
 	deliverer *worker
-	// delivery is the deliverer's Hand, kept from accept until the router
-	// claims a client identifier (handDeliverer): nil once sent, or once
-	// the deliverer was let go without it (releaseDeliverer).
+	// delivery is the deliverer's Hand, kept from accept until the answer
+	// to the router's claim (handDeliverer): nil once sent, or once the
+	// deliverer was let go without it (releaseDeliverer).
 	delivery *control.Hand
 	// A worker is done with the client once it said CleanupDone, or died.
 	routerDone, delivererDone bool
