@@ -102,7 +102,8 @@ func (s *Supervisor) pendingTimedOut(p *pendingConn) {
 }
 
 // startClient sets a client up and hands it to an idle pair: a record, its
-// spool folder, the pair channel, then one Hand to each worker.
+// spool folder, the pair channel, then the router's Hand (the deliverer's
+// follows the answer to the router's claim, see handDeliverer).
 // A failure before the Hands undoes what was done, puts the pair back and
 // refuses the client with CONNACK 3, naming the limit.
 func (s *Supervisor) startClient(conn net.Conn, r, d *worker) {
