@@ -63,6 +63,7 @@ type deliverer struct {
 	// flag is cleared only when a call finds nothing (EAGAIN).
 	pairReady, queueReady, sockWritable bool
 	routerGone                          bool  // the pair channel ended without a close request
+	hungry                              bool  // said so to the router since the pair channel last brought anything (see pair)
 	closing                             error // core.ErrClose once seen
 
 	msg    []byte // one queue message
@@ -229,11 +230,25 @@ func (d *deliverer) readPair() error {
 			d.set.remove(d.pair)
 			return errRouterGone
 		}
+		d.hungry = false
 		if err := d.each(d.pmsg[:n], d.control); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// askForAcks tells the router, once until it next sends anything, that
+// messages wait for room in the window: it then sends the acknowledgements
+// it holds (see pair). A full pair channel is no matter: the router has
+// the earlier bytes still to read. A persistent session's router holds
+// none: it is not asked.
+func (d *deliverer) askForAcks() {
+	if d.hungry || d.routerGone || d.mailbox != nil || !d.core.WindowFull() {
+		return
+	}
+	_, _ = nowait.Write(d.pair, []byte{1})
+	d.hungry = true
 }
 
 // control acts on one envelope from the pair channel.
@@ -404,6 +419,7 @@ func (d *deliverer) wait() error {
 		}
 	}
 	d.core.Idle()
+	d.askForAcks()
 	n, err := d.set.wait(d.events, deadline)
 	if err != nil {
 		return err

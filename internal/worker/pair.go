@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -50,15 +51,36 @@ const minReplyWait = 10 * time.Second
 // to others — an acknowledgement never overtakes the routing of what it
 // acknowledges. Hold, Start and Close go at once, with what waits before
 // them: the deliverer must see Hold before the topic files change.
+//
+// The client's PUBACK and PUBCOMP of a clean session only free a place in
+// the deliverer's window, and each one sent alone wakes the deliverer a
+// second time per message (the subscriber's deliverer woke 1.7 times a
+// message at the seed's paced load). So a batch of nothing but those waits
+// (is held) until holdMax of them have gathered, until anything else goes
+// with them, or until the deliverer says it is hungry: it writes a byte on
+// its end of the pair channel when it goes to sleep with messages waiting
+// for room in its window (core.Deliverer.WindowFull), and the router reads
+// those bytes, without waiting, whenever it would hold. The window thus
+// never stalls on held acknowledgements: with fewer than holdMax held (at
+// most half the window), at least one message is still unacknowledged,
+// whose acknowledgement flushes them all once the deliverer is hungry.
+// What a persistent session's client acknowledges is never held: it
+// settles mailbox entries, and a killed broker must not resend what the
+// client has acknowledged [MQTT-4.4.0-1]. PUBREC is never held either: the
+// client waits for its PUBREL. A held acknowledgement of the wrong kind
+// breaks the protocol [MQTT-4.8.0-1] only when it reaches the deliverer:
+// the connection is closed that much later.
 type pair struct {
-	fd     int // the router's end, non-blocking, not in the runtime's poller (see write)
-	client *clientState
-	queues *queues // the routing state of the message being published
-	spool  *spool.Spool
-	wait   time.Duration
-	batch  []byte // envelopes waiting, as a KindBatch envelope
-	n      int    // how many
-	first  int    // the first one's length (sent alone when it is the only one)
+	fd      int // the router's end, non-blocking, not in the runtime's poller (see write)
+	holdMax int // how many acknowledgements may be held (below 2: none)
+	acks    int // how many of the envelopes waiting are acknowledgements that may be held
+	client  *clientState
+	queues  *queues // the routing state of the message being published
+	spool   *spool.Spool
+	wait    time.Duration
+	batch   []byte // envelopes waiting, as a KindBatch envelope
+	n       int    // how many
+	first   int    // the first one's length (sent alone when it is the only one)
 }
 
 // Send implements core.Own.
@@ -69,6 +91,13 @@ func (p *pair) Send(it core.Item) error {
 		env = envelope.AppendPacket(nil, it.Packet)
 	case core.Ack:
 		env = envelope.AppendAck(nil, byte(it.AckType), it.AckID)
+		if err := p.send(env); err != nil {
+			return err
+		}
+		if (it.AckType == packet.TypePuback || it.AckType == packet.TypePubcomp) && !p.client.persistent {
+			p.acks++
+		}
+		return nil
 	case core.Release:
 		env = envelope.Release
 	case core.Hold:
@@ -85,22 +114,45 @@ func (p *pair) Send(it core.Item) error {
 
 // now sends an envelope at once, after everything that waits.
 func (p *pair) now(env []byte) error {
-	if err := p.Flush(); err != nil {
+	if err := p.flush(true); err != nil {
 		return err
 	}
 	return p.write(env)
 }
 
 // Flush sends what waits: the batches for other clients' queues first,
-// then this client's own.
-func (p *pair) Flush() error {
+// then this client's own — unless it is acknowledgements the deliverer can
+// do without for now (see pair).
+func (p *pair) Flush() error { return p.flush(false) }
+
+func (p *pair) flush(force bool) error {
 	p.queues.Flush()
 	if p.n == 0 {
 		return nil
 	}
+	// The deliverer's bytes are read whenever acknowledgements wait, so
+	// that they do not pile up while it is sent batches with other things.
+	if p.acks > 0 && !p.hungry() && !force && p.acks == p.n && p.n < p.holdMax {
+		return nil
+	}
 	err := p.write(envelope.Sendable(p.batch, p.n, p.first, pairMax))
-	p.batch, p.n = p.batch[:0], 0
+	p.batch, p.n, p.acks = p.batch[:0], 0, 0
 	return err
+}
+
+// hungry takes what the deliverer wrote on its end of the pair channel —
+// a byte each time it slept with messages waiting for room in its window —
+// and reports whether there was any.
+func (p *pair) hungry() bool {
+	var b [16]byte
+	got := false
+	for {
+		n, err := nowait.Recv(p.fd, b[:], unix.MSG_DONTWAIT)
+		if err != nil || n == 0 {
+			return got
+		}
+		got = true
+	}
 }
 
 // start tells the deliverer which queue to read from now on — the
@@ -191,7 +243,7 @@ func (p *pair) send(env []byte) error {
 		return p.sendSpooled(item)
 	}
 	if p.n > 0 && len(p.batch)+envelope.BatchedSize(len(env)) > pairMax {
-		if err := p.Flush(); err != nil {
+		if err := p.flush(true); err != nil {
 			return err
 		}
 	}
@@ -201,6 +253,9 @@ func (p *pair) send(env []byte) error {
 	var at int64
 	if p.n == 0 {
 		at = time.Now().UnixNano() // routed now: what the router sends its own client
+	} else if p.acks == p.n {
+		// Behind held acknowledgements: the batch's time is this one's.
+		binary.BigEndian.PutUint64(p.batch[1:envelope.BatchHeader], uint64(time.Now().UnixNano()))
 	}
 	p.batch = envelope.AppendBatched(p.batch, env, at)
 	p.n++

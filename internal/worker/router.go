@@ -103,7 +103,7 @@ func (w *worker) newRouter(h *control.Hand, log zerolog.Logger, conn socket, pai
 	r.outlet, r.closeOutlet = rt.outlet(w.args, log, w.spool)
 	r.files = &files{args: w.args, log: log, layout: state.Layout{Root: w.args.StateDir, Instance: w.args.Instance},
 		topics: rt.index.dir, spool: w.spool, client: client, link: w.link, quit: r.quit}
-	own := &pair{fd: pairFd, client: client, queues: r.outlet, spool: w.spool, wait: max(minReplyWait, 2*w.args.StallTimeout)}
+	own := &pair{fd: pairFd, holdMax: w.args.MaxInflight / 2, client: client, queues: r.outlet, spool: w.spool, wait: max(minReplyWait, 2*w.args.StallTimeout)}
 	r.own = own
 	r.core = core.NewRouter[string](log, rt.index, r.outlet, own, r.files, rt.retained)
 	r.core.Counts = w.slot
