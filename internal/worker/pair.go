@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -52,10 +53,10 @@ const minReplyWait = 10 * time.Second
 // acknowledges. Hold, Start and Close go at once, with what waits before
 // them: the deliverer must see Hold before the topic files change.
 //
-// The client's PUBACK and PUBCOMP of a clean session only free a place in
-// the deliverer's window, and each one sent alone wakes the deliverer a
-// second time per message (the subscriber's deliverer woke 1.7 times a
-// message at the seed's paced load). So a batch of nothing but those waits
+// The client's PUBACK of a clean session only frees a place in the
+// deliverer's window, and each one sent alone wakes the deliverer a second
+// time per message (the subscriber's deliverer woke 1.7 times a message at
+// the seed's paced load). So a batch of nothing but those waits
 // (is held) until holdMax of them have gathered, until anything else goes
 // with them, or until the deliverer says it is hungry: it writes a byte on
 // its end of the pair channel when it goes to sleep with messages waiting
@@ -66,14 +67,18 @@ const minReplyWait = 10 * time.Second
 // whose acknowledgement flushes them all once the deliverer is hungry.
 // What a persistent session's client acknowledges is never held: it
 // settles mailbox entries, and a killed broker must not resend what the
-// client has acknowledged [MQTT-4.4.0-1]. PUBREC is never held either: the
-// client waits for its PUBREL. A held acknowledgement of the wrong kind
-// breaks the protocol [MQTT-4.8.0-1] only when it reaches the deliverer:
-// the connection is closed that much later.
+// client has acknowledged [MQTT-4.4.0-1]. Nor is anything once a SUBACK of
+// the connection granted QoS 2: an acknowledgement of the wrong kind for
+// its flow (PUBACK of a QoS 2 message, PUBCOMP of a QoS 1 one or before
+// PUBREL) breaks the protocol and must close the connection
+// [MQTT-4.8.0-1], which only the deliverer can tell — and until QoS 2 is
+// granted every message the client is sent is QoS 0 or 1, so a PUBACK is
+// the right kind for any flow it names. PUBREC and PUBCOMP always go.
 type pair struct {
-	fd      int // the router's end, non-blocking, not in the runtime's poller (see write)
-	holdMax int // how many acknowledgements may be held (below 2: none)
-	acks    int // how many of the envelopes waiting are acknowledgements that may be held
+	fd      int  // the router's end, non-blocking, not in the runtime's poller (see write)
+	holdMax int  // how many acknowledgements may be held (below 2: none)
+	acks    int  // how many of the envelopes waiting are acknowledgements that may be held
+	qos2    bool // a SUBACK granted QoS 2: a PUBACK may be of the wrong kind for its flow
 	client  *clientState
 	queues  *queues // the routing state of the message being published
 	spool   *spool.Spool
@@ -88,13 +93,14 @@ func (p *pair) Send(it core.Item) error {
 	var env []byte
 	switch it.Kind {
 	case core.Reply:
+		p.noteGrants(it.Packet)
 		env = envelope.AppendPacket(nil, it.Packet)
 	case core.Ack:
 		env = envelope.AppendAck(nil, byte(it.AckType), it.AckID)
 		if err := p.send(env); err != nil {
 			return err
 		}
-		if (it.AckType == packet.TypePuback || it.AckType == packet.TypePubcomp) && !p.client.persistent {
+		if it.AckType == packet.TypePuback && !p.client.persistent && !p.qos2 {
 			p.acks++
 		}
 		return nil
@@ -138,6 +144,17 @@ func (p *pair) flush(force bool) error {
 	err := p.write(envelope.Sendable(p.batch, p.n, p.first, pairMax))
 	p.batch, p.n, p.acks = p.batch[:0], 0, 0
 	return err
+}
+
+// noteGrants notes whether a SUBACK reply grants QoS 2 (see pair).
+func (p *pair) noteGrants(reply []byte) {
+	if p.qos2 || len(reply) == 0 || packet.Type(reply[0]>>4) != packet.TypeSuback {
+		return
+	}
+	dec, _, err := packet.Decode(reply, 0)
+	sa, ok := dec.(*packet.Suback)
+	// One that cannot be read counts as granting it: nothing is held then.
+	p.qos2 = err != nil || !ok || slices.Contains(sa.ReturnCodes, byte(packet.ExactlyOnce))
 }
 
 // hungry takes what the deliverer wrote on its end of the pair channel —
