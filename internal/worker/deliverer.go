@@ -195,6 +195,9 @@ func (d *deliverer) turn() error {
 		if err := d.core.Settle(); err != nil {
 			return err
 		}
+		// Before the socket write: the client may acknowledge what it is
+		// about to get at once, and the router must then find the ask.
+		d.askForAcks()
 		if err := d.flush(); err != nil {
 			return err
 		}
@@ -240,7 +243,12 @@ func (d *deliverer) readPair() error {
 
 // askForAcks tells the router, once until it next sends anything, that
 // messages wait for room in the window: it then sends the acknowledgements
-// it holds (see pair). A full pair channel is no matter: the router has
+// it holds (see pair). It is called before each write to the socket, so
+// that an acknowledgement the client sends for what it then reads finds
+// the ask at the router: asked only on the way to sleep, a router quick
+// to read that acknowledgement held it, and with the rest of the window
+// waiting for new messages to acknowledge (TestQoSBurst/WindowWithoutAcks)
+// nothing woke it again. A full pair channel is no matter: the router has
 // the earlier bytes still to read. A persistent session's router holds
 // none: it is not asked.
 func (d *deliverer) askForAcks() {
@@ -419,7 +427,6 @@ func (d *deliverer) wait() error {
 		}
 	}
 	d.core.Idle()
-	d.askForAcks()
 	n, err := d.set.wait(d.events, deadline)
 	if err != nil {
 		return err
