@@ -59,9 +59,10 @@ const minReplyWait = 10 * time.Second
 // the seed's paced load). So a batch of nothing but those waits
 // (is held) until holdMax of them have gathered, until anything else goes
 // with them, or until the deliverer says it is hungry: it writes a byte on
-// its end of the pair channel when it goes to sleep with messages waiting
-// for room in its window (core.Deliverer.WindowFull), and the router reads
-// those bytes, without waiting, whenever it would hold. The window thus
+// its end of the pair channel, before it writes to the socket, while
+// messages wait for room in its window (core.Deliverer.WindowFull; once
+// until the router next sends it anything), and the router reads those
+// bytes, without waiting, whenever acknowledgements wait. The window thus
 // never stalls on held acknowledgements: with fewer than holdMax held (at
 // most half the window), at least one message is still unacknowledged,
 // whose acknowledgement flushes them all once the deliverer is hungry.
@@ -158,8 +159,8 @@ func (p *pair) noteGrants(reply []byte) {
 }
 
 // hungry takes what the deliverer wrote on its end of the pair channel —
-// a byte each time it slept with messages waiting for room in its window —
-// and reports whether there was any.
+// a byte each time it found messages waiting for room in its window (see
+// deliverer.askForAcks) — and reports whether there was any.
 func (p *pair) hungry() bool {
 	var b [16]byte
 	got := false
