@@ -179,7 +179,7 @@ func Read(dir, name string, buf []byte) (env []byte, f *os.File, age time.Durati
 	if err != nil {
 		return nil, nil, 0, fmt.Errorf("mailstore: read %s: %w", name, os.NewSyscallError("open", err))
 	}
-	n, err := readFull(fd, buf)
+	n, err := readEntry(fd, buf)
 	if err != nil {
 		unix.Close(fd)
 		return nil, nil, 0, fmt.Errorf("mailstore: read %s: %w", name, err)
@@ -211,10 +211,12 @@ func Read(dir, name string, buf []byte) (env []byte, f *os.File, age time.Durati
 	return nil, os.NewFile(uintptr(fd), filepath.Join(dir, name)), 0, nil
 }
 
-// readFull reads until buf is full or the file ends.
-func readFull(fd int, buf []byte) (int, error) {
-	n := 0
-	for n < len(buf) {
+// readEntry reads an entry into buf: until the length its header gives,
+// buf is full, or the file ends. A whole small entry takes one read (no
+// second one to see the end).
+func readEntry(fd int, buf []byte) (int, error) {
+	n, want := 0, len(buf)
+	for n < want {
 		m, err := unix.Read(fd, buf[n:])
 		if err == unix.EINTR {
 			continue
@@ -226,6 +228,9 @@ func readFull(fd int, buf []byte) (int, error) {
 			break
 		}
 		n += m
+		if length, _, err := ParseHeader(buf[:n]); err == nil && HeaderSize+uint64(length) < uint64(len(buf)) {
+			want = HeaderSize + int(length) // asked for all of buf, a read returns more of a longer entry
+		}
 	}
 	return n, nil
 }

@@ -108,12 +108,13 @@ type mailbox struct {
 	limit   int64                         // the journal's size before it is compacted
 	rescan  bool                          // a doorbell was missed: read the folder again
 	looked  time.Time                     // when takeMissed last looked for the marker
+	kept    map[string]core.Item          // entries their doorbell carried: not read back from disk
 	buf     []byte
 	log     zerolog.Logger
 }
 
 func newMailbox(sp *spool.Spool, queue string, log zerolog.Logger) *mailbox {
-	return &mailbox{dir: sp.QueueDir(queue), given: map[string]mailstore.Progress{}, limit: mailstore.DefaultLimit, log: log}
+	return &mailbox{dir: sp.QueueDir(queue), given: map[string]mailstore.Progress{}, kept: map[string]core.Item{}, limit: mailstore.DefaultLimit, log: log}
 }
 
 // Close closes the journal.
@@ -171,6 +172,23 @@ func (mb *mailbox) Unsettled() ([]core.Unsettled, error) {
 	return out, nil
 }
 
+// keepMax bounds the entries kept from doorbells. They are the entries
+// rung and not yet taken, which the backlog bounds already; past it the
+// deliverer reads entries from disk again.
+const keepMax = 4096
+
+// keep holds the envelope of an entry that its doorbell carried, for Next
+// to take instead of reading the entry (env is copied).
+func (mb *mailbox) keep(entry string, env []byte) {
+	if _, given := mb.given[entry]; given || len(mb.kept) >= keepMax {
+		return
+	}
+	if it, err := memoryPublication(env); err == nil {
+		it.Entry = entry
+		mb.kept[entry] = it
+	}
+}
+
 // Rang implements core.Mailbox: the doorbell names the entry.
 func (mb *mailbox) Rang(entry string) {
 	if entry == "" {
@@ -178,6 +196,7 @@ func (mb *mailbox) Rang(entry string) {
 		return
 	}
 	if _, given := mb.given[entry]; given {
+		delete(mb.kept, entry)
 		return
 	}
 	if i, found := slices.BinarySearch(mb.known, entry); !found {
@@ -216,7 +235,7 @@ func (mb *mailbox) Next(n int) ([]core.Item, error) {
 	for len(out) < n && len(mb.known) > 0 {
 		name := mb.known[0]
 		mb.known = mb.known[1:]
-		it, err := mb.read(name)
+		it, err := mb.take(name)
 		if errors.Is(err, os.ErrNotExist) || errors.Is(err, mailstore.ErrTorn) {
 			continue // settled already; or not whole (yet: its doorbell is still to come)
 		}
@@ -227,6 +246,22 @@ func (mb *mailbox) Next(n int) ([]core.Item, error) {
 		out = append(out, it)
 	}
 	return out, nil
+}
+
+// take is an entry's publication: the one its doorbell carried — once the
+// entry is known to be still there (a router drops the entry of a full
+// mailbox after ringing; the message is not to be delivered then) — or
+// read from disk.
+func (mb *mailbox) take(name string) (core.Item, error) {
+	it, kept := mb.kept[name]
+	if !kept {
+		return mb.read(name)
+	}
+	delete(mb.kept, name)
+	if err := unix.Access(mailstore.Path(mb.dir, name), unix.F_OK); err != nil {
+		return core.Item{}, fmt.Errorf("mailbox: %s: %w", name, os.NewSyscallError("access", err))
+	}
+	return it, nil
 }
 
 // read reads an entry: a publication in memory, or one whose payload stays
@@ -311,5 +346,6 @@ func (mb *mailbox) sent() map[string]mailstore.Progress {
 // whatever the journal says; the journal is not written.
 func (mb *mailbox) Settled(entry string, id uint16, released bool) error {
 	delete(mb.given, entry)
+	delete(mb.kept, entry)
 	return mailstore.Remove(mb.dir, entry)
 }

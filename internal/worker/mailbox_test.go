@@ -126,6 +126,40 @@ func TestMailboxRecoversAfterAKill(t *testing.T) {
 	again.Close()
 }
 
+// A doorbell that carries its entry spares the deliverer reading it back;
+// an entry dropped after its doorbell rang (a full mailbox) is not
+// delivered for all that.
+func TestMailboxTakesWhatTheDoorbellCarried(t *testing.T) {
+	sp, q := testMailbox(t, map[string]packet.QoS{"e1": 1, "e2": 1, "e3": 1})
+	mb := newMailbox(sp, q, zerolog.Nop())
+	if _, err := mb.Unsettled(); err != nil {
+		t.Fatal(err)
+	}
+	bell := func(name, payload string) {
+		body := envelope.AppendMailbox(nil, name, envelope.AppendPublish(nil, publishFlags(1, false), "t", []byte(payload)))[1:]
+		name, env := envelope.ParseMailbox(body)
+		mb.keep(name, env)
+		mb.Rang(name)
+	}
+	bell("e1", "from the bell") // differs from the entry only to show where it came from
+	bell("e2", "dropped")
+	must(t, mailstore.Remove(sp.QueueDir(q), "e2"))
+	items, err := mb.Next(10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, it := range items {
+		got = append(got, it.Entry+"="+string(it.Msg.Payload))
+	}
+	if want := "[e1=from the bell e3=e3]"; fmt.Sprint(got) != want {
+		t.Fatalf("Next = %v, want %s", got, want)
+	}
+	if len(mb.kept) != 0 {
+		t.Fatalf("%d doorbells still kept after Next took them", len(mb.kept))
+	}
+}
+
 // The journal is compacted as it grows, and what it says after many
 // compactions is still what is under way.
 func TestMailboxJournalCompaction(t *testing.T) {

@@ -237,7 +237,7 @@ func (q *queues) toMailbox(to string, o *outgoing, qos packet.QoS, ring func([]b
 		}
 		o.entry[qos] = mailstore.Path(dir, name)
 	}
-	return q.ringMailbox(to, name, ring)
+	return q.ringMailbox(to, name, o.envelope(qos), ring)
 }
 
 // toMailboxFrom stores a QoS 1/2 message whose envelope starts with head
@@ -252,7 +252,7 @@ func (q *queues) toMailboxFrom(to string, head []byte, body io.Reader, ring func
 	if err != nil {
 		return err
 	}
-	return q.ringMailbox(to, name, ring)
+	return q.ringMailbox(to, name, nil, ring)
 }
 
 // entryName is the name of a new mailbox entry.
@@ -262,9 +262,17 @@ func (q *queues) entryName() string {
 }
 
 // ringMailbox rings the doorbell of the entry name, stored in the mailbox
-// of the session to.
-func (q *queues) ringMailbox(to, name string, ring func([]byte) error) error {
-	doorbell := envelope.AppendNamed(nil, envelope.KindMailbox, name)
+// of the session to. The doorbell carries the entry's envelope env too
+// when it fits, so that the deliverer need not read the entry back.
+func (q *queues) ringMailbox(to, name string, env []byte, ring func([]byte) error) error {
+	limit := q.args.QueueMsgSize
+	if ring != nil {
+		limit = pairMax
+	}
+	if env != nil && envelope.MailboxSize(name, env) > limit {
+		env = nil
+	}
+	doorbell := envelope.AppendMailbox(nil, name, env)
 	if ring != nil {
 		return ring(doorbell)
 	}
