@@ -7,7 +7,9 @@
 // envelope's length, its CRC-32C) and the envelope. A router killed while
 // writing leaves an entry whose header or length does not check, which a
 // reader skips (Read says ErrTorn); nobody rings for it, as the doorbell
-// goes only after the write. A second persistent subscriber of the same
+// goes only after the write. A file that does not start as an entry does
+// (ErrForeign: an older broker's mailbox file) is skipped too, and never
+// deleted as torn. A second persistent subscriber of the same
 // message gets a hard link to the first one's entry (Link), not a second
 // write.
 //

@@ -1,6 +1,7 @@
 package mailstore
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -27,6 +28,20 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // ErrTorn: an entry's header or length does not check — its writer died
 // while writing it, or is writing it still.
 var ErrTorn = errors.New("mailstore: torn entry")
+
+// ErrForeign is an ErrTorn whose file does not even start as an entry
+// does: not one of this format's (an older broker's mailbox file, say),
+// so not to be deleted as a torn one.
+var ErrForeign = fmt.Errorf("%w: not an entry of this format", ErrTorn)
+
+// torn is the error of an entry that does not check, whose first bytes
+// are b.
+func torn(b []byte) error {
+	if !bytes.HasPrefix(magic[:], b[:min(len(b), len(magic))]) {
+		return ErrForeign
+	}
+	return ErrTorn
+}
 
 // Name is a new entry name: the time in nanoseconds (16 hex digits, so
 // names sort by time), then the writer's pid and a sequence number of the
@@ -187,7 +202,7 @@ func Read(dir, name string, buf []byte) (env []byte, f *os.File, age time.Durati
 	if n < len(buf) {
 		env, err := Decode(buf[:n])
 		if err != nil {
-			age = ageOf(fd)
+			age, err = ageOf(fd), torn(buf[:n])
 		}
 		unix.Close(fd)
 		return env, nil, age, err
@@ -204,7 +219,7 @@ func Read(dir, name string, buf []byte) (env []byte, f *os.File, age time.Durati
 		}
 	}
 	if err != nil {
-		age = ageOf(fd)
+		age, err = ageOf(fd), torn(buf[:n])
 		unix.Close(fd)
 		return nil, nil, age, err
 	}

@@ -94,6 +94,30 @@ func TestTornEntryIsDetected(t *testing.T) {
 	}
 }
 
+// A file that does not start as an entry does (an older broker's mailbox
+// file) is ErrForeign, still an ErrTorn; one of ours cut short is not.
+func TestForeignFileIsToldFromATornEntry(t *testing.T) {
+	for _, tc := range []struct {
+		content string
+		foreign bool
+	}{
+		{"", false},
+		{"fq", false},
+		{"fqm1\x00\x00", false},
+		{"\x02\x02\x00\x01tpayload of an older entry", true},
+		{"fqX", true},
+	} {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "e"), []byte(tc.content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, _, _, err := Read(dir, "e", make([]byte, 64))
+		if !errors.Is(err, ErrTorn) || errors.Is(err, ErrForeign) != tc.foreign {
+			t.Errorf("%q: %v, want ErrTorn, foreign %v", tc.content, err, tc.foreign)
+		}
+	}
+}
+
 func TestNamesSortByTime(t *testing.T) {
 	t0 := time.Unix(1_700_000_000, 5)
 	a, b := Name(t0, 99999, 12), Name(t0.Add(time.Nanosecond), 1, 1)

@@ -272,7 +272,7 @@ func (mb *mailbox) read(name string) (core.Item, error) {
 		mb.buf = make([]byte, entryBuf)
 	}
 	env, f, age, err := mailstore.Read(mb.dir, name, mb.buf)
-	if errors.Is(err, mailstore.ErrTorn) && age > tornAge {
+	if errors.Is(err, mailstore.ErrTorn) && !errors.Is(err, mailstore.ErrForeign) && age > tornAge {
 		mb.log.Warn().Str("entry", name).Dur("age", age).Msg("mailbox: torn entry deleted (its router died writing it)")
 		_ = mailstore.Remove(mb.dir, name)
 	}
