@@ -158,6 +158,9 @@ func (d *deliverer) close() {
 	// The session's reader lock goes with the client, not the process: a
 	// pool worker lives on, and a session it held would look online to
 	// every router (sessionOnline) — which would wait on its full queue.
+	if d.mailbox != nil {
+		d.mailbox.Close()
+	}
 	if d.reader != nil {
 		d.reader.Close()
 		d.reader = nil
@@ -539,7 +542,7 @@ func (d *deliverer) adopt(body string) error {
 		d.msg = make([]byte, attr.MsgSize)
 	}
 	d.identity = name
-	d.mailbox = newMailbox(d.spool, name)
+	d.mailbox = newMailbox(d.spool, name, d.log)
 	if d.reader, err = readSession(d.spool.QueueDir(name)); err != nil {
 		return fmt.Errorf("adopt session queue: %w", err)
 	}

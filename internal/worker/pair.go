@@ -226,16 +226,15 @@ func (p *pair) Retained(topic string, qos packet.QoS, body io.Reader, size int64
 		}
 		return p.send(envelope.AppendPublish(nil, flags, topic, payload))
 	}
-	item, err := p.spool.WriteFrom(envelope.AppendPublish(nil, flags, topic, nil), body)
+	head := envelope.AppendPublish(nil, flags, topic, nil)
+	if mailbox {
+		return p.queues.toMailboxFrom(p.client.identity, head, body, p.send)
+	}
+	item, err := p.spool.WriteFrom(head, body)
 	if err != nil {
 		return err
 	}
 	defer item.Release()
-	if mailbox {
-		o := outgoing{}
-		o.item[qos] = item
-		return p.queues.toMailbox(p.client.identity, &o, qos, p.send)
-	}
 	return p.sendSpooled(item)
 }
 
