@@ -142,3 +142,30 @@ func Sendmmsg(fd int, hdrs []unix.Mmsghdr, flags int) (int, error) {
 	}
 	return call(unix.SYS_SENDMMSG, fd, unsafe.Pointer(&hdrs[0]), uintptr(len(hdrs)), uintptr(flags))
 }
+
+// ReadProc reads a file of /proc into buf (what fits): open, read until
+// the end or buf is full, close. Those never wait on /proc: its files are
+// made from the kernel's own counters when read.
+func ReadProc(path string, buf []byte) (int, error) {
+	p, err := unix.BytePtrFromString(path)
+	if err != nil {
+		return 0, err
+	}
+	fd, err := call(unix.SYS_OPENAT, unix.AT_FDCWD, unsafe.Pointer(p), uintptr(unix.O_RDONLY|unix.O_CLOEXEC), 0)
+	if err != nil {
+		return 0, err
+	}
+	defer call(unix.SYS_CLOSE, fd, nil, 0, 0)
+	n := 0
+	for n < len(buf) {
+		m, err := Read(fd, buf[n:])
+		if err != nil {
+			return n, err
+		}
+		if m == 0 {
+			break
+		}
+		n += m
+	}
+	return n, nil
+}
