@@ -4,13 +4,16 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"runtime"
+	"syscall"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/forkmq/forkmq/internal/nowait"
 )
 
 // oobSpace is room for the ancillary data of the message with the most
@@ -32,8 +35,16 @@ func Pair() (supervisor, worker *os.File, err error) {
 
 // Conn is one end of a control channel. Send may be called from several
 // goroutines; Receive from one at a time.
+//
+// It waits in the runtime's poller (through raw, its syscall.RawConn) but
+// sends and receives with the calls of package nowait, which do not tell
+// the scheduler: the first ordinary system call after a Go process was
+// idle wakes its sysmon thread (two context switches or more), and a
+// worker or the supervisor woken by a control message (a Grant, a Claim,
+// a Hand) may have nothing else to call.
 type Conn struct {
-	c *net.UnixConn
+	c   *net.UnixConn
+	raw syscall.RawConn
 
 	keep     bool   // Receive keeps its buffers (KeepBuffers)
 	buf, oob []byte // Receive's buffers, when kept
@@ -71,7 +82,12 @@ func FromFile(f *os.File) (*Conn, error) {
 		c.Close()
 		return nil, fmt.Errorf("control channel %s: %w", f.Name(), ErrNotSeqpacket)
 	}
-	return &Conn{c: uc}, nil
+	raw, err := uc.SyscallConn()
+	if err != nil {
+		uc.Close()
+		return nil, fmt.Errorf("control channel %s: %w", f.Name(), err)
+	}
+	return &Conn{c: uc, raw: raw}, nil
 }
 
 func checkSeqpacket(f *os.File) error {
@@ -114,12 +130,24 @@ func (c *Conn) Send(m Message) error {
 		}
 		oob = unix.UnixRights(fds...)
 	}
-	_, _, err = c.c.WriteMsgUnix(b, oob, nil)
+	var serr error
+	werr := c.raw.Write(func(fd uintptr) bool {
+		_, serr = nowait.Sendmsg(int(fd), b, oob, unix.MSG_NOSIGNAL)
+		return !errors.Is(serr, unix.EAGAIN) // else wait for room
+	})
 	runtime.KeepAlive(files) // the descriptors stay open until the kernel has them
-	if err != nil {
+	if err := cmp.Or(werr, syscallError("sendmsg", serr)); err != nil {
 		return fmt.Errorf("control send %s: %w", m.Type(), err)
 	}
 	return nil
+}
+
+// syscallError names the call that failed, as package os does.
+func syscallError(call string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return os.NewSyscallError(call, err)
 }
 
 // SendAll sends messages without descriptors, each as its own datagram, in
@@ -138,33 +166,20 @@ func (c *Conn) SendAll(ms ...Message) error {
 		}
 		bufs[i] = b
 	}
-	iovs := make([]unix.Iovec, len(bufs))
-	hdrs := make([]unix.Mmsghdr, len(bufs))
-	for i, b := range bufs {
-		iovs[i].Base = &b[0]
-		iovs[i].SetLen(len(b))
-		hdrs[i].Hdr.Iov = &iovs[i]
-		hdrs[i].Hdr.SetIovlen(1)
-	}
-	rc, err := c.c.SyscallConn()
-	if err != nil {
-		return fmt.Errorf("control send: %w", err)
-	}
+	hdrs := nowait.Mmsghdrs(bufs)
 	sent := 0
 	var serr error
-	werr := rc.Write(func(fd uintptr) bool {
+	werr := c.raw.Write(func(fd uintptr) bool {
 		for sent < len(hdrs) {
-			n, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&hdrs[sent])), uintptr(len(hdrs)-sent), 0, 0, 0)
+			n, err := nowait.Sendmmsg(int(fd), hdrs[sent:], unix.MSG_NOSIGNAL)
 			switch {
-			case errno == unix.EINTR:
-			case errno == unix.EAGAIN:
+			case errors.Is(err, unix.EAGAIN):
 				return false // wait for room
-			case errno != 0:
-				serr = os.NewSyscallError("sendmmsg", errno)
+			case err != nil:
+				serr = os.NewSyscallError("sendmmsg", err)
 				return true
-			default:
-				sent += int(n)
 			}
+			sent += n
 		}
 		return true
 	})
@@ -197,9 +212,20 @@ func (c *Conn) Receive() (Message, error) {
 			c.buf, c.oob = b, oob
 		}
 	}
-	n, oobn, flags, _, err := c.c.ReadMsgUnix(b, oob)
-	if err != nil {
+	var n, oobn, flags int
+	var rerr error
+	err := c.raw.Read(func(fd uintptr) bool {
+		// MSG_CMSG_CLOEXEC: descriptors received are not inherited by
+		// what this process starts (as package net receives them).
+		n, oobn, flags, rerr = nowait.Recvmsg(int(fd), b, oob, unix.MSG_CMSG_CLOEXEC)
+		return !errors.Is(rerr, unix.EAGAIN) // else wait for a message
+	})
+	if err := cmp.Or(err, syscallError("recvmsg", rerr)); err != nil {
 		return nil, fmt.Errorf("control receive: %w", err)
+	}
+	if n == 0 {
+		// No message is empty: the other end closed the channel.
+		return nil, fmt.Errorf("control receive: %w", io.EOF)
 	}
 	return Parse(b[:n], oob[:oobn], flags)
 }

@@ -3,16 +3,19 @@
 package nowait
 
 import (
-	"runtime"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
 
-// call makes a raw system call, again while it is interrupted.
-func call(trap, a1, a2, a3, a4, a5, a6 uintptr) (int, error) {
+// call makes a raw system call on fd whose second argument points into
+// memory, again while it is interrupted. Passed as an unsafe.Pointer (a
+// uintptr would not be), ptr keeps what it points at alive, and follows it
+// should the stack move, until the call is made; the conversion in
+// RawSyscall6's own argument list keeps it so during the call.
+func call(trap uintptr, fd int, ptr unsafe.Pointer, a3, a4 uintptr) (int, error) {
 	for {
-		r, _, errno := unix.RawSyscall6(trap, a1, a2, a3, a4, a5, a6)
+		r, _, errno := unix.RawSyscall6(trap, uintptr(fd), uintptr(ptr), a3, a4, 0, 0)
 		switch errno {
 		case 0:
 			return int(r), nil
@@ -25,22 +28,22 @@ func call(trap, a1, a2, a3, a4, a5, a6 uintptr) (int, error) {
 
 // bufPtr is the address of b's first byte, or of a byte that is not b's
 // when b is empty (the kernel reads nothing there).
-func bufPtr(b []byte) uintptr {
+func bufPtr(b []byte) unsafe.Pointer {
 	if len(b) == 0 {
 		var zero byte
-		return uintptr(unsafe.Pointer(&zero))
+		return unsafe.Pointer(&zero)
 	}
-	return uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	return unsafe.Pointer(unsafe.SliceData(b))
 }
 
 // Read is read(2) on a non-blocking descriptor.
 func Read(fd int, p []byte) (int, error) {
-	return call(unix.SYS_READ, uintptr(fd), bufPtr(p), uintptr(len(p)), 0, 0, 0)
+	return call(unix.SYS_READ, fd, bufPtr(p), uintptr(len(p)), 0)
 }
 
 // Write is write(2) on a non-blocking descriptor.
 func Write(fd int, p []byte) (int, error) {
-	return call(unix.SYS_WRITE, uintptr(fd), bufPtr(p), uintptr(len(p)), 0, 0, 0)
+	return call(unix.SYS_WRITE, fd, bufPtr(p), uintptr(len(p)), 0)
 }
 
 // Writev is writev(2) of bufs on a non-blocking descriptor; iov is scratch
@@ -58,14 +61,14 @@ func Writev(fd int, bufs [][]byte, iov []unix.Iovec) (int, []unix.Iovec, error) 
 	if len(iov) == 0 {
 		return 0, iov, nil
 	}
-	n, err := call(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)), 0, 0, 0)
+	n, err := call(unix.SYS_WRITEV, fd, unsafe.Pointer(&iov[0]), uintptr(len(iov)), 0)
 	return n, iov, err
 }
 
 // Recv is recvfrom(2) without the sender's address, with flags (MSG_DONTWAIT
 // for a descriptor that may be blocking).
 func Recv(fd int, p []byte, flags int) (int, error) {
-	return call(unix.SYS_RECVFROM, uintptr(fd), bufPtr(p), uintptr(len(p)), uintptr(flags), 0, 0)
+	return call(unix.SYS_RECVFROM, fd, bufPtr(p), uintptr(len(p)), uintptr(flags))
 }
 
 // EpollPoll is epoll_pwait(2) with a zero timeout: the events ready now.
@@ -73,7 +76,71 @@ func EpollPoll(epfd int, events []unix.EpollEvent) (int, error) {
 	if len(events) == 0 {
 		return 0, nil
 	}
-	return call(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
+	return call(unix.SYS_EPOLL_PWAIT, epfd, unsafe.Pointer(&events[0]), uintptr(len(events)), 0)
+}
+
+// msghdr describes p and oob for recvmsg and sendmsg; iov is its one
+// iovec, the caller's (the header points at it).
+func msghdr(msg *unix.Msghdr, iov *unix.Iovec, p, oob []byte) {
+	if len(p) > 0 {
+		iov.Base = unsafe.SliceData(p)
+		iov.SetLen(len(p))
+		msg.Iov = iov
+		msg.SetIovlen(1)
+	}
+	if len(oob) > 0 {
+		msg.Control = unsafe.SliceData(oob)
+		msg.SetControllen(len(oob))
+	}
+}
+
+// Recvmsg is recvmsg(2) of one datagram into p, its ancillary data into oob,
+// with flags (MSG_DONTWAIT for a descriptor that may be blocking). It
+// returns the lengths of both and the message's flags (MSG_TRUNC,
+// MSG_CTRUNC).
+func Recvmsg(fd int, p, oob []byte, flags int) (n, oobn, recvflags int, err error) {
+	var msg unix.Msghdr
+	var iov unix.Iovec
+	msghdr(&msg, &iov, p, oob)
+	n, err = call(unix.SYS_RECVMSG, fd, unsafe.Pointer(&msg), uintptr(flags), 0)
+	if err != nil {
+		return -1, 0, 0, err
+	}
+	return n, int(msg.Controllen), int(msg.Flags), nil
+}
+
+// Sendmsg is sendmsg(2) of p with the ancillary data oob (descriptors, see
+// unix.UnixRights), with flags (MSG_NOSIGNAL: an EPIPE, not a SIGPIPE, for
+// a peer gone).
+func Sendmsg(fd int, p, oob []byte, flags int) (int, error) {
+	var msg unix.Msghdr
+	var iov unix.Iovec
+	msghdr(&msg, &iov, p, oob)
+	return call(unix.SYS_SENDMSG, fd, unsafe.Pointer(&msg), uintptr(flags), 0)
+}
+
+// Mmsghdrs describes bufs, one datagram each, for Sendmmsg.
+func Mmsghdrs(bufs [][]byte) []unix.Mmsghdr {
+	iovs := make([]unix.Iovec, len(bufs))
+	hdrs := make([]unix.Mmsghdr, len(bufs))
+	for i, b := range bufs {
+		if len(b) > 0 {
+			iovs[i].Base = &b[0]
+			iovs[i].SetLen(len(b))
+		}
+		hdrs[i].Hdr.Iov = &iovs[i]
+		hdrs[i].Hdr.SetIovlen(1)
+	}
+	return hdrs
+}
+
+// Sendmmsg is sendmmsg(2) of the messages hdrs describe (Mmsghdrs), with
+// flags; it returns how many were sent.
+func Sendmmsg(fd int, hdrs []unix.Mmsghdr, flags int) (int, error) {
+	if len(hdrs) == 0 {
+		return 0, nil
+	}
+	return call(unix.SYS_SENDMMSG, fd, unsafe.Pointer(&hdrs[0]), uintptr(len(hdrs)), uintptr(flags))
 }
 
 // ReadProc reads a file of /proc into buf (what fits): open, read until
@@ -84,13 +151,11 @@ func ReadProc(path string, buf []byte) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	cwd := unix.AT_FDCWD
-	fd, err := call(unix.SYS_OPENAT, uintptr(cwd), uintptr(unsafe.Pointer(p)), uintptr(unix.O_RDONLY|unix.O_CLOEXEC), 0, 0, 0)
-	runtime.KeepAlive(p) // call is not syscall.Syscall: the compiler does not keep p alive for it
+	fd, err := call(unix.SYS_OPENAT, unix.AT_FDCWD, unsafe.Pointer(p), uintptr(unix.O_RDONLY|unix.O_CLOEXEC), 0)
 	if err != nil {
 		return 0, err
 	}
-	defer call(unix.SYS_CLOSE, uintptr(fd), 0, 0, 0, 0, 0)
+	defer call(unix.SYS_CLOSE, fd, nil, 0, 0)
 	n := 0
 	for n < len(buf) {
 		m, err := Read(fd, buf[n:])

@@ -123,6 +123,97 @@ func TestEpollPoll(t *testing.T) {
 	}
 }
 
+// Sendmsg and Sendmmsg keep datagram boundaries and carry descriptors;
+// Recvmsg returns them, with the flags that say a datagram or its
+// descriptors did not fit.
+func TestMsg(t *testing.T) {
+	tests := []struct {
+		name      string
+		send      func(fd int, rights []byte) error
+		buf, oob  int
+		want      []string
+		wantFiles int
+		wantFlags int
+	}{
+		{"sendmsg with a descriptor", func(fd int, rights []byte) error {
+			_, err := Sendmsg(fd, []byte("hand"), rights, unix.MSG_NOSIGNAL)
+			return err
+		}, 64, unix.CmsgSpace(4), []string{"hand"}, 1, 0},
+		{"sendmmsg of two", func(fd int, _ []byte) error {
+			n, err := Sendmmsg(fd, Mmsghdrs([][]byte{[]byte("cleanup"), []byte("idle")}), unix.MSG_NOSIGNAL)
+			if err == nil && n != 2 {
+				t.Errorf("sendmmsg sent %d of 2", n)
+			}
+			return err
+		}, 64, 0, []string{"cleanup", "idle"}, 0, 0},
+		{"datagram past the buffer", func(fd int, _ []byte) error {
+			_, err := Sendmsg(fd, []byte("too long"), nil, unix.MSG_NOSIGNAL)
+			return err
+		}, 3, 0, []string{"too"}, 0, unix.MSG_TRUNC},
+		{"descriptor without room", func(fd int, rights []byte) error {
+			_, err := Sendmsg(fd, []byte("hand"), rights, unix.MSG_NOSIGNAL)
+			return err
+		}, 64, 0, []string{"hand"}, 0, unix.MSG_CTRUNC},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			a, b := pairOf(t, unix.SOCK_SEQPACKET)
+			if err := tc.send(a, unix.UnixRights(a)); err != nil {
+				t.Fatal(err)
+			}
+			buf, oob := make([]byte, tc.buf), make([]byte, tc.oob)
+			for _, want := range tc.want {
+				n, oobn, flags, err := Recvmsg(b, buf, oob, unix.MSG_DONTWAIT|unix.MSG_CMSG_CLOEXEC)
+				if err != nil || string(buf[:n]) != want {
+					t.Fatalf("recvmsg = %q, %v; want %q", buf[:max(n, 0)], err, want)
+				}
+				if flags&(unix.MSG_TRUNC|unix.MSG_CTRUNC) != tc.wantFlags {
+					t.Errorf("flags %#x, want %#x", flags, tc.wantFlags)
+				}
+				files := 0
+				if oobn > 0 {
+					msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+					if err != nil {
+						t.Fatal(err)
+					}
+					for i := range msgs {
+						fds, _ := unix.ParseUnixRights(&msgs[i])
+						for _, fd := range fds {
+							unix.Close(fd)
+						}
+						files += len(fds)
+					}
+				}
+				if files != tc.wantFiles {
+					t.Errorf("%d descriptors received, want %d", files, tc.wantFiles)
+				}
+			}
+			if _, _, _, err := Recvmsg(b, buf, oob, unix.MSG_DONTWAIT); !errors.Is(err, unix.EAGAIN) {
+				t.Errorf("recvmsg of nothing: %v; want EAGAIN", err)
+			}
+		})
+	}
+}
+
+// A peer gone gives EPIPE with MSG_NOSIGNAL (no SIGPIPE), and the other
+// way round a zero-length read.
+func TestMsgPeerGone(t *testing.T) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fds[0])
+	buf := make([]byte, 8)
+	unix.Shutdown(fds[1], unix.SHUT_WR)
+	if n, _, _, err := Recvmsg(fds[0], buf, nil, unix.MSG_DONTWAIT); n != 0 || err != nil {
+		t.Errorf("recvmsg after the peer's shutdown = %d, %v; want 0, nil", n, err)
+	}
+	unix.Close(fds[1])
+	if _, err := Sendmsg(fds[0], []byte("x"), nil, unix.MSG_NOSIGNAL); !errors.Is(err, unix.EPIPE) {
+		t.Errorf("sendmsg to a closed peer: %v; want EPIPE", err)
+	}
+}
+
 func TestReadProc(t *testing.T) {
 	want, err := os.ReadFile("/proc/self/stat")
 	if err != nil {

@@ -32,6 +32,10 @@ type client struct {
 	group     *group
 	router    *worker
 	deliverer *worker
+	// delivery is the deliverer's Hand, kept from accept until the answer
+	// to the router's claim (handDeliverer): nil once sent, or once the
+	// deliverer was let go without it (releaseDeliverer).
+	delivery *control.Hand
 	// A worker is done with the client once it said CleanupDone, or died.
 	routerDone, delivererDone bool
 	partnerTimer              *time.Timer // stops a worker that does not follow its partner's end
@@ -98,7 +102,8 @@ func (s *Supervisor) pendingTimedOut(p *pendingConn) {
 }
 
 // startClient sets a client up and hands it to an idle pair: a record, its
-// spool folder, the pair channel, then one Hand to each worker.
+// spool folder, the pair channel, then the router's Hand (the deliverer's
+// follows the answer to the router's claim, see handDeliverer).
 // A failure before the Hands undoes what was done, puts the pair back and
 // refuses the client with CONNACK 3, naming the limit.
 func (s *Supervisor) startClient(conn net.Conn, r, d *worker) {
@@ -136,14 +141,13 @@ func (s *Supervisor) handOver(c *client, conn net.Conn) error {
 	if err != nil {
 		return err
 	}
-	defer sock.Close()
 	// The pair channel: a socket pair, one end for each worker.
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
+		sock.Close()
 		return spawnLimit(os.NewSyscallError("socketpair", err))
 	}
 	delivererEnd, routerEnd := os.NewFile(uintptr(fds[0]), "pair"), os.NewFile(uintptr(fds[1]), "pair")
-	defer delivererEnd.Close()
 	defer routerEnd.Close()
 
 	// From here on the client is its workers': a Hand that fails kills its
@@ -151,21 +155,67 @@ func (s *Supervisor) handOver(c *client, conn net.Conn) error {
 	s.clients[c.conn] = c
 	c.group.clients++
 	c.router.client, c.deliverer.client = c, c
-	for _, h := range []struct {
-		w, partner *worker
-		role       control.Role
-		pair       *os.File
-	}{
-		{c.deliverer, c.router, control.RoleDeliverer, delivererEnd},
-		{c.router, c.deliverer, control.RoleRouter, routerEnd},
-	} {
-		err := s.send(h.w, &control.Hand{Role: h.role, Conn: c.conn, Remote: c.remote, Identity: identity, Generation: s.gen,
-			Partner: uint32(h.partner.pid), Socket: sock, Pair: h.pair})
-		if err != nil {
-			s.kill(h.w)
-		}
+	hand := func(role control.Role, partner *worker, pair *os.File) *control.Hand {
+		return &control.Hand{Role: role, Conn: c.conn, Remote: c.remote, Identity: identity, Generation: s.gen,
+			Partner: uint32(partner.pid), Socket: sock, Pair: pair}
+	}
+	// The deliverer's Hand waits for the answer to the router's claim
+	// (handDeliverer): until the client has sent CONNECT there is nothing
+	// to write, and sent after the Grant it finds CONNACK on the pair
+	// channel as it starts — one wake-up of it per connection fewer than
+	// being handed the client now and woken again for CONNACK.
+	c.delivery = hand(control.RoleDeliverer, c.router, delivererEnd)
+	if err := s.send(c.router, hand(control.RoleRouter, c.deliverer, routerEnd)); err != nil {
+		s.kill(c.router)
 	}
 	return nil
+}
+
+// handDeliverer sends the deliverer the client kept for it, right after
+// the answer to the router's claim (the Grant, at once or after a
+// takeover, or a Refuse), or when the router ended with something left
+// for the deliverer to write (a refusing CONNACK). Handed after the
+// answer, it usually finds CONNACK on the pair channel as it starts. The
+// supervisor's copies of the socket and the pair channel's end are closed
+// then.
+func (s *Supervisor) handDeliverer(c *client) {
+	h := c.delivery
+	if h == nil {
+		return
+	}
+	c.delivery = nil
+	defer h.Socket.Close()
+	defer h.Pair.Close()
+	if c.delivererDone {
+		return // it died waiting
+	}
+	if err := s.send(c.deliverer, h); err != nil {
+		s.kill(c.deliverer)
+	}
+}
+
+// releaseDeliverer lets the deliverer of a client whose router ended
+// before claiming an identifier, with nothing left to write (a malformed
+// first packet, no CONNECT in time, a router that died), go back to the
+// pool without ever being handed the client: it never saw it.
+func (s *Supervisor) releaseDeliverer(c *client) {
+	h := c.delivery
+	if h == nil {
+		return
+	}
+	c.delivery = nil
+	h.Socket.Close()
+	h.Pair.Close()
+	d := c.deliverer
+	if c.delivererDone {
+		return
+	}
+	c.delivererDone = true
+	d.client = nil
+	if d.reaped || d.stopSent {
+		return
+	}
+	s.toPool(d)
 }
 
 // claim decides on a router's claim of a client identifier [MQTT-3.1.4-2]:
@@ -180,7 +230,7 @@ func (s *Supervisor) claim(w *worker, m *control.Claim) {
 	}
 	c.id = m.ClientID
 	if s.stopping {
-		s.sendIfAllowed(w, &control.Refuse{ClientID: c.id, Reason: control.RefuseShutdown})
+		s.refuse(c, control.RefuseShutdown)
 		return
 	}
 	owner := s.owners[c.id]
@@ -191,7 +241,7 @@ func (s *Supervisor) claim(w *worker, m *control.Claim) {
 	if prev := owner.claimant; prev != nil {
 		prev.claimTimer.Stop()
 		prev.claiming = nil
-		s.sendIfAllowed(prev.router, &control.Refuse{ClientID: prev.id, Reason: control.RefuseBusy})
+		s.refuse(prev, control.RefuseBusy)
 	}
 	owner.claimant, c.claiming = c, owner
 	c.claimTimer = s.later(takeoverWait, func() { s.takeoverTimedOut(owner, c) })
@@ -207,6 +257,13 @@ func (s *Supervisor) grant(c *client, replaced bool) {
 	if s.sendIfAllowed(c.router, &control.Grant{ClientID: c.id, Replaced: replaced}) {
 		s.owners[c.id], c.granted = c, true
 	}
+	s.handDeliverer(c)
+}
+
+// refuse refuses c's claim.
+func (s *Supervisor) refuse(c *client, why control.RefuseReason) {
+	s.sendIfAllowed(c.router, &control.Refuse{ClientID: c.id, Reason: why})
+	s.handDeliverer(c)
 }
 
 // takeoverTimedOut refuses a claim whose old connection did not end in
@@ -218,7 +275,7 @@ func (s *Supervisor) takeoverTimedOut(owner, c *client) {
 	owner.claimant, c.claiming = nil, nil
 	s.log.Error().Str("client_id", c.id).Str("previous", owner.conn).Dur("waited", takeoverWait).
 		Msg("the earlier connection did not end in time; refusing the new one and killing the old one's workers")
-	s.sendIfAllowed(c.router, &control.Refuse{ClientID: c.id, Reason: control.RefuseTimeout})
+	s.refuse(c, control.RefuseTimeout)
 	for _, w := range []*worker{owner.router, owner.deliverer, owner.willWorker} {
 		if w != nil && w.client == owner {
 			s.kill(w)
@@ -254,6 +311,16 @@ func (s *Supervisor) cleanupDone(w *worker, m *control.CleanupDone) {
 		}
 		s.finish(c)
 	default:
+		if w == c.router {
+			// A router that ended before claiming an identifier left the
+			// deliverer something to write only with an orderly end (a
+			// refusing CONNACK); otherwise it shut the socket down.
+			if m.End == spawn.ExitOrderly {
+				s.handDeliverer(c)
+			} else {
+				s.releaseDeliverer(c)
+			}
+		}
 		role := w.track.Role.String()
 		s.workerDone(c, w, role+": "+m.End.String(), genericEnd(m.End),
 			w == c.deliverer && m.End == spawn.ExitOrderly)
@@ -267,6 +334,9 @@ func (s *Supervisor) workerLost(c *client, w *worker, reason string) {
 		c.willPublished = false
 		s.finish(c)
 		return
+	}
+	if w == c.router {
+		s.releaseDeliverer(c) // nothing left that it could write
 	}
 	s.workerDone(c, w, reason, false, false)
 }
@@ -367,6 +437,7 @@ func (s *Supervisor) finish(c *client) {
 	}
 	delete(s.clients, c.conn)
 	c.group.clients--
+	s.releaseDeliverer(c) // both workers are gone or done: nobody to hand it to
 	if c.pumped != nil {
 		c.pumped.Close()
 	}

@@ -8,10 +8,13 @@
 //
 // It keeps a pool of idle worker processes (package worker) started ahead
 // of demand, each with a control channel (package control) to it. For
-// every accepted client it records the connection, creates its POSIX queue,
-// makes the pair channel, and hands two idle workers of the pool the
-// client's descriptors over their control channels (control.Hand): one
-// becomes the client's router, the other its deliverer. It decides who
+// every accepted client it records the connection, makes the pair
+// channel, and hands two idle workers of the pool the client's descriptors
+// over their control channels (control.Hand): one becomes the client's
+// router at once, the other its deliverer once the router's claim of a
+// client identifier is answered (so that it finds CONNACK waiting), or
+// goes back to the pool unhanded if the router ends first with nothing to
+// write (its router makes the client's queue). It decides who
 // serves a client identifier (control.Claim: an older connection is taken
 // over, cleaned up and its will published before the claim is granted),
 // keeps each client's will until the client ends, publishes it with another

@@ -20,6 +20,7 @@ const maxTitleID = 256
 func (w *worker) serve(h *control.Hand) spawn.ExitCode {
 	log := w.log.With().Str("role", h.Role.String()).Str("conn", h.Conn).Str("queue", h.Conn).Logger()
 	w.slot.Serve(slotRoles[h.Role], h.Conn, h.Remote)
+	w.quiet()
 	memDumpLater(log)
 	if h.Role == control.RoleDeliverer {
 		w.title.Set(proctitle.Format("forkmq:", "deliverer", h.Remote), "forkmq-deliver")

@@ -152,7 +152,7 @@ func TestHostileInput(t *testing.T) {
 			rc := rawmqtt.Open(t, b.Addr)
 			rc.Send(t, claim256MiB(rawmqtt.HeaderConnect), []byte{0, 4, 'M', 'Q'})
 			if engine == "process" {
-				pair, _, err := b.pairServing(rc.NetConn().LocalAddr().String())
+				pair, _, err := b.routerServing(rc.NetConn().LocalAddr().String())
 				if err != nil {
 					t.Fatal(err)
 				}
