@@ -236,7 +236,7 @@ func (d *Deliverer) send(it Item, id uint16, dup bool) {
 	d.out.Write(h)
 	switch {
 	case m.File == nil:
-		d.out.Write(m.Payload)
+		d.out.Share(m.Payload)
 	case m.Size <= inlineFile:
 		payload := make([]byte, m.Size)
 		if _, err := m.File.ReadAt(payload, m.Offset); err != nil && !errors.Is(err, io.EOF) {
