@@ -13,6 +13,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte{0, 0})
 	f.Add([]byte{0, 0xff, 0xff, 'a'})
 	f.Add(AppendAck(nil, 4, 7)[1:])
+	f.Add(AppendSegment(nil, 1<<40, 16<<10)[1:])
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if pub, err := ParsePublication(b); err == nil {
 			if got := AppendPublication(nil, pub.Flags, pub.Topic, pub.Payload); !bytes.Equal(got, b) {
@@ -26,6 +27,11 @@ func FuzzParse(f *testing.F) {
 				if !bytes.Equal(again[1:], b) {
 					t.Fatalf("batch re-encoded % x, want % x", again[1:], b)
 				}
+			}
+		}
+		if off, n, err := ParseSegment(b); err == nil {
+			if got := AppendSegment(nil, off, n)[1:]; !bytes.Equal(got, b) {
+				t.Fatalf("segment reference re-encoded % x, want % x", got, b)
 			}
 		}
 		if typ, id, err := ParseAck(b); err == nil {

@@ -48,14 +48,15 @@ const queueSlice = 250 * time.Millisecond
 // when the router is about to wait for its client (Flush). A burst thus
 // costs one hand-over per subscriber, not one per message.
 type queues struct {
-	args    spawn.Args
-	log     zerolog.Logger
-	spool   *spool.Spool
-	writers *writerCache
-	cur     outgoing // the message being routed
-	dropped uint64
-	batches map[string]*batch // by queue: what waits to be sent there
-	pending []string          // the queues with a batch, in the order they got it
+	args     spawn.Args
+	log      zerolog.Logger
+	spool    *spool.Spool
+	segments *spool.Segments // the receiving queues' spool segments
+	writers  *writerCache
+	cur      outgoing // the message being routed
+	dropped  uint64
+	batches  map[string]*batch // by queue: what waits to be sent there
+	pending  []string          // the queues with a batch, in the order they got it
 }
 
 // batch is what waits to be sent to one queue: envelopes, in order.
@@ -67,7 +68,7 @@ type batch struct {
 }
 
 func newQueues(args spawn.Args, log zerolog.Logger, sp *spool.Spool) *queues {
-	return &queues{args: args, log: log, spool: sp, writers: newWriterCache(), batches: map[string]*batch{}}
+	return &queues{args: args, log: log, spool: sp, segments: sp.Segments(), writers: newWriterCache(), batches: map[string]*batch{}}
 }
 
 // outgoing is one message being routed: its envelope and spool file are
@@ -129,6 +130,10 @@ func (q *queues) Offer(to string, m *core.Message, qos packet.QoS) error {
 	if o.fits(q.args.QueueMsgSize) {
 		return q.add(to, o.envelope(qos), m.Routed, wait)
 	}
+	if env := o.envelope(qos); len(env) <= core.InlineFile && !state.IsSessionQueue(to) {
+		// (A session's folder is its mailbox: no segment there.)
+		return q.toSegment(to, env, m.Routed, wait)
+	}
 	if err := q.flush(to); err != nil {
 		return err
 	}
@@ -144,6 +149,20 @@ func (q *queues) Offer(to string, m *core.Message, qos packet.QoS) error {
 		return err
 	}
 	return nil
+}
+
+// toSegment appends a copy too large for a queue message to the queue's
+// spool segment, and batches the reference to it like any envelope: the
+// copy is written before the reference can be sent.
+func (q *queues) toSegment(to string, env []byte, routed time.Time, wait time.Duration) error {
+	off, err := q.segments.Append(to, env)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil // a departed subscriber: its folder is gone
+	}
+	if err != nil {
+		return err
+	}
+	return q.add(to, envelope.AppendSegment(nil, off, int64(len(env))), routed, wait)
 }
 
 // add puts an envelope in the batch for a queue, sending the batch first
@@ -265,6 +284,7 @@ func (q *queues) deliver(name string, env []byte, wait time.Duration) error {
 	err := q.sendTo(name, func(w *queue.Queue) error { return q.sendWaiting(w, name, env, wait) })
 	if errors.Is(err, queue.ErrNotExist) {
 		q.writers.forget(name)
+		q.segments.Forget(name)
 		return nil // an offline or departed subscriber
 	}
 	if err != nil {
@@ -273,6 +293,7 @@ func (q *queues) deliver(name string, env []byte, wait time.Duration) error {
 			q.log.Error().Err(err).Str("to", name).Uint64("dropped_total", q.dropped).Dur("waited", wait).
 				Msg("message dropped: the subscriber's queue stayed full, nothing is draining it")
 			q.writers.forget(name)
+			q.segments.Forget(name)
 		}
 		return err
 	}
