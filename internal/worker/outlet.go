@@ -132,7 +132,7 @@ func (q *queues) Offer(to string, m *core.Message, qos packet.QoS) error {
 	}
 	if env := o.envelope(qos); len(env) <= core.InlineFile && !state.IsSessionQueue(to) {
 		// (A session's folder is its mailbox: no segment there.)
-		return q.toSegment(to, env, m.Routed, wait)
+		return q.toSegment(to, env, wait)
 	}
 	if err := q.flush(to); err != nil {
 		return err
@@ -152,9 +152,15 @@ func (q *queues) Offer(to string, m *core.Message, qos packet.QoS) error {
 }
 
 // toSegment appends a copy too large for a queue message to the queue's
-// spool segment, and batches the reference to it like any envelope: the
-// copy is written before the reference can be sent.
-func (q *queues) toSegment(to string, env []byte, routed time.Time, wait time.Duration) error {
+// spool segment and sends the reference to it, after what the queue's
+// batch held. The reference goes alone, as a spool file's name does: in a
+// batch, dozens of large copies would wait for a batch of small
+// references to fill (a 100→1 fan-in of 16 KiB payloads delivered nothing
+// for seconds), and the deliverer would take them all at once.
+func (q *queues) toSegment(to string, env []byte, wait time.Duration) error {
+	if err := q.flush(to); err != nil {
+		return err
+	}
 	off, err := q.segments.Append(to, env)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil // a departed subscriber: its folder is gone
@@ -162,7 +168,7 @@ func (q *queues) toSegment(to string, env []byte, routed time.Time, wait time.Du
 	if err != nil {
 		return err
 	}
-	return q.add(to, envelope.AppendSegment(nil, off, int64(len(env))), routed, wait)
+	return q.deliver(to, envelope.AppendSegment(nil, off, int64(len(env))), wait)
 }
 
 // add puts an envelope in the batch for a queue, sending the batch first
