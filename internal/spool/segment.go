@@ -40,25 +40,29 @@ func (s *Spool) Segments() *Segments {
 	return &Segments{s: s, fds: map[string]int{}, page: page, pad: make([]byte, page)}
 }
 
-// Append writes body at the end of queue's segment and returns where it
-// starts. Copies start and end on page boundaries, so freeing one frees
-// its memory whole. Each router writes through a descriptor of its own
-// opened O_APPEND: the kernel places concurrent writes one after the
-// other, and the descriptor's offset after the write tells where this one
-// went. A queue whose folder is gone (its client left) gives an error
-// that is os.ErrNotExist.
-func (g *Segments) Append(queue string, body []byte) (int64, error) {
+// Append writes a copy, head then body, at the end of queue's segment and
+// returns where it starts (its length is len(head)+len(body)). Copies start
+// and end on page boundaries, so freeing one frees its memory whole. Each
+// router writes through a descriptor of its own opened O_APPEND: the kernel
+// places concurrent writes one after the other, and the descriptor's offset
+// after the write tells where this one went. Head and body go in one
+// writev, so a payload is not copied into an envelope first. A queue whose
+// folder is gone (its client left) gives an error that is os.ErrNotExist.
+func (g *Segments) Append(queue string, head, body []byte) (int64, error) {
 	fd, err := g.open(queue)
 	if err != nil {
 		return 0, err
 	}
-	size := roundUp(len(body), g.page)
-	iov := [][]byte{body, g.pad[:size-len(body)]}
-	if len(body) == 0 {
-		iov = iov[1:]
+	n := len(head) + len(body)
+	size := roundUp(n, g.page)
+	iov := make([][]byte, 0, 3)
+	for _, b := range [][]byte{head, body, g.pad[:size-n]} {
+		if len(b) > 0 {
+			iov = append(iov, b)
+		}
 	}
-	n, err := ignoringEINTR(func() (int, error) { return unix.Writev(fd, iov) })
-	if err == nil && n != size {
+	wrote, err := ignoringEINTR(func() (int, error) { return unix.Writev(fd, iov) })
+	if err == nil && wrote != size {
 		err = io.ErrShortWrite
 	}
 	if err != nil {

@@ -46,7 +46,7 @@ func TestSegmentCopies(t *testing.T) {
 	type ref struct{ off, n int64 }
 	var refs []ref
 	for i, n := range sizes {
-		off, err := g.Append("q", bytes.Repeat([]byte{byte(i + 1)}, n))
+		off, err := g.Append("q", []byte{byte(i + 1)}[:min(n, 1)], bytes.Repeat([]byte{byte(i + 1)}, max(n-1, 0)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -92,7 +92,7 @@ func TestSegmentAppendersInterleave(t *testing.T) {
 			g := s.Segments()
 			defer g.Close()
 			for range copies {
-				off, err := g.Append("q", bytes.Repeat([]byte{byte(i + 1)}, 5000))
+				off, err := g.Append("q", nil, bytes.Repeat([]byte{byte(i + 1)}, 5000))
 				if err != nil {
 					t.Error(err)
 					return
@@ -139,13 +139,13 @@ func TestSegmentOfADepartedQueue(t *testing.T) {
 	}
 	g := s.Segments()
 	defer g.Close()
-	if _, err := g.Append("gone", []byte("x")); !errors.Is(err, os.ErrNotExist) {
+	if _, err := g.Append("gone", nil, []byte("x")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("Append to a queue without a folder: %v, want os.ErrNotExist", err)
 	}
 	if err := s.AddQueue("q"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := g.Append("q", []byte("never taken")); err != nil {
+	if _, err := g.Append("q", []byte("never "), []byte("taken")); err != nil {
 		t.Fatal(err)
 	}
 	g.Forget("q")

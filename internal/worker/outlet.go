@@ -93,6 +93,18 @@ func (o *outgoing) fits(limit int) bool {
 	return 1+envelope.PublicationSize(len(o.msg.Topic), int(o.msg.Len())) <= limit
 }
 
+// inline reports whether the message's envelope is small enough for a
+// queue's spool segment (its deliverer reads such a copy whole).
+func (o *outgoing) inline() bool {
+	return o.msg.File == nil && 1+envelope.PublicationSize(len(o.msg.Topic), len(o.msg.Payload)) <= core.InlineFile
+}
+
+// head is the message's envelope without its payload, for a copy written
+// with the payload beside it.
+func (o *outgoing) head(qos packet.QoS) []byte {
+	return envelope.AppendPublish(nil, publishFlags(qos, o.msg.Retain), o.msg.Topic, nil)
+}
+
 func (o *outgoing) envelope(qos packet.QoS) []byte {
 	if o.env[qos] == nil {
 		o.env[qos] = envelope.AppendPublish(nil, publishFlags(qos, o.msg.Retain), o.msg.Topic, o.msg.Payload)
@@ -130,9 +142,9 @@ func (q *queues) Offer(to string, m *core.Message, qos packet.QoS) error {
 	if o.fits(q.args.QueueMsgSize) {
 		return q.add(to, o.envelope(qos), m.Routed, wait)
 	}
-	if env := o.envelope(qos); len(env) <= core.InlineFile && !state.IsSessionQueue(to) {
+	if o.inline() && !state.IsSessionQueue(to) {
 		// (A session's folder is its mailbox: no segment there.)
-		return q.toSegment(to, env, wait)
+		return q.toSegment(to, o.head(qos), o.msg.Payload, wait)
 	}
 	if err := q.flush(to); err != nil {
 		return err
@@ -157,18 +169,18 @@ func (q *queues) Offer(to string, m *core.Message, qos packet.QoS) error {
 // batch, dozens of large copies would wait for a batch of small
 // references to fill (a 100→1 fan-in of 16 KiB payloads delivered nothing
 // for seconds), and the deliverer would take them all at once.
-func (q *queues) toSegment(to string, env []byte, wait time.Duration) error {
+func (q *queues) toSegment(to string, head, payload []byte, wait time.Duration) error {
 	if err := q.flush(to); err != nil {
 		return err
 	}
-	off, err := q.segments.Append(to, env)
+	off, err := q.segments.Append(to, head, payload)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil // a departed subscriber: its folder is gone
 	}
 	if err != nil {
 		return err
 	}
-	return q.deliver(to, envelope.AppendSegment(nil, off, int64(len(env))), wait)
+	return q.deliver(to, envelope.AppendSegment(nil, off, int64(len(head)+len(payload))), wait)
 }
 
 // add puts an envelope in the batch for a queue, sending the batch first
