@@ -244,7 +244,7 @@ func (d *Deliverer) send(it Item, id uint16, dup bool) {
 			d.log.Warn().Err(err).Str("topic", m.Topic).Msg("payload file unreadable")
 		}
 		m.File.Close()
-		d.out.Write(payload)
+		d.out.Share(payload)
 	default:
 		d.out.AppendFile(m.File, m.Offset, m.Size)
 	}

@@ -25,23 +25,27 @@ type Output struct {
 	ends    []int64 // stream offsets where a publication not yet written ends
 	iov     [][]byte
 	iovecs  []unix.Iovec // the kernel's form of iov
-	spare   []byte       // a written run's buffer, for the next run
-	segBuf  [4]outSeg
+	// arena is the buffer runs of bytes are cut from, one after the
+	// other; tail says the last segment is the run at its end, which the
+	// next Write extends. Once everything is written it starts again from
+	// the front: a deliverer allocates nothing per burst, and a header
+	// between two shared payloads costs its bytes, not a buffer.
+	arena  []byte
+	tail   bool
+	segBuf [4]outSeg
 }
 
-// outSeg is a run of bytes, or (f != nil) n bytes of f from offset off.
-// A run is the Output's own buffer (buf), which later packets may extend,
-// or a slice shared with a Message (buf nil), which is never written into.
+// outSeg is a run of bytes, or (f != nil) n bytes of f from offset off. A
+// run is cut from the Output's arena, or is a slice shared with a Message,
+// which is never written into.
 type outSeg struct {
-	b      []byte // what is left to write of buf, or of the shared slice
-	buf    []byte // the run's buffer; nil for a shared slice
+	b      []byte // what is left to write of the run
 	f      *os.File
 	off, n int64
 }
 
-// bufSize is where a run of bytes stops growing and a new one starts. The
-// buffer of a run written whole is kept for the next one: a deliverer
-// allocates nothing per burst.
+// bufSize is the size of an arena: where runs of bytes stop growing into
+// one buffer and the next buffer starts.
 const bufSize = 16 << 10
 
 // Write appends bytes. It never fails; it is an io.Writer for packet
@@ -50,16 +54,17 @@ func (o *Output) Write(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	if n := len(o.segs); n > 0 && o.segs[n-1].buf != nil && len(o.segs[n-1].b)+len(p) <= cap(o.segs[n-1].b) {
-		o.segs[n-1].b = append(o.segs[n-1].b, p...)
+	if len(p) > cap(o.arena)-len(o.arena) {
+		o.arena = make([]byte, 0, max(bufSize, len(p)))
+		o.tail = false
+	}
+	start := len(o.arena)
+	o.arena = append(o.arena, p...)
+	if n := len(o.segs); o.tail && n > 0 {
+		o.segs[n-1].b = o.segs[n-1].b[:len(o.segs[n-1].b)+len(p)]
 	} else {
-		b := o.spare
-		if b == nil || len(p) > cap(b) {
-			b = make([]byte, 0, max(bufSize, len(p)))
-		}
-		o.spare = nil
-		b = append(b[:0], p...)
-		o.segs = append(o.segs, outSeg{b: b, buf: b})
+		o.segs = append(o.segs, outSeg{b: o.arena[start:len(o.arena)]})
+		o.tail = true
 	}
 	o.total += int64(len(p))
 	return len(p), nil
@@ -82,6 +87,7 @@ func (o *Output) Share(p []byte) {
 		return
 	}
 	o.segs = append(o.segs, outSeg{b: p})
+	o.tail = false
 	o.total += int64(len(p))
 }
 
@@ -92,6 +98,7 @@ func (o *Output) AppendFile(f *os.File, off, n int64) {
 		return
 	}
 	o.segs = append(o.segs, outSeg{f: f, off: off, n: n})
+	o.tail = false
 	o.total += n
 }
 
@@ -248,13 +255,16 @@ func (o *Output) consume(n int64) {
 }
 
 func (o *Output) popSeg() {
-	if buf := o.segs[0].buf; buf != nil && cap(buf) == bufSize && o.spare == nil {
-		o.spare = buf[:0]
-	}
 	o.segs[0] = outSeg{}
 	o.segs = o.segs[1:]
 	if len(o.segs) == 0 {
-		o.segs = o.segBuf[:0] // start again at the front: no allocation per burst
+		// Everything is written: start again at the front, with no
+		// allocation per burst (an arena grown for one large packet goes).
+		o.segs = o.segBuf[:0]
+		o.arena, o.tail = o.arena[:0], false
+		if cap(o.arena) > bufSize {
+			o.arena = nil
+		}
 	}
 }
 

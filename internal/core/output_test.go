@@ -103,7 +103,7 @@ func TestOutputShare(t *testing.T) {
 			if tt.aliases {
 				shared := false
 				for _, s := range o.segs {
-					shared = shared || (s.buf == nil && s.f == nil && &s.b[0] == &big[0])
+					shared = shared || (s.f == nil && &s.b[0] == &big[0])
 				}
 				if !shared {
 					t.Error("the large payload was copied, not shared")
@@ -124,6 +124,49 @@ func TestOutputShare(t *testing.T) {
 				t.Errorf("calls %v, want %v", w.calls, tt.calls)
 			}
 		})
+	}
+}
+
+// TestOutputHeadersShareTheArena: the headers between shared payloads are
+// cut from one buffer, not one buffer each, and the buffer is used again
+// from its front once everything is written.
+func TestOutputHeadersShareTheArena(t *testing.T) {
+	payload := make([]byte, shareMin)
+	var o Output
+	for range 100 {
+		o.Write([]byte("header"))
+		o.Share(payload)
+	}
+	arenas := map[*byte]bool{} // by the last byte of each run's backing array
+	for i, s := range o.segs {
+		if i%2 == 0 {
+			arenas[&s.b[:cap(s.b)][cap(s.b)-1]] = true
+			if string(s.b) != "header" {
+				t.Fatalf("run %d holds %q", i, s.b)
+			}
+		}
+	}
+	if len(arenas) != 1 {
+		t.Errorf("100 headers took %d buffers", len(arenas))
+	}
+	first := &o.arena[:1][0]
+	var w buffersWriter
+	w.limit = 1 << 30
+	if _, err := o.WriteTo(&w); err != nil {
+		t.Fatal(err)
+	}
+	if w.out.Len() != 100*(6+shareMin) {
+		t.Fatalf("wrote %d bytes, want %d", w.out.Len(), 100*(6+shareMin))
+	}
+	if allocs := testing.AllocsPerRun(10, func() {
+		o.Write([]byte("header"))
+		o.Share(payload)
+		o.WriteTo(&w)
+	}); allocs > 2 {
+		t.Errorf("a written burst allocates %v times", allocs)
+	}
+	if &o.arena[:1][0] != first {
+		t.Error("the arena was not used again once everything was written")
 	}
 }
 
