@@ -25,19 +25,32 @@ const SegmentFile = "segment"
 // are all closed and opened again as needed.
 const maxSegments = 256
 
+// segmentEnd is how far a segment may grow. Taken copies are holes, but
+// offsets only grow while the client stays: a client that stays for days
+// on a disk file system would reach its largest file (16 TiB on ext4).
+// Past this, a router sends that queue's copies as files of their own
+// (ErrSegmentFull). On tmpfs (files up to 8 EiB) it is 1 TiB of traffic
+// to one client.
+const segmentEnd = 1 << 40
+
+// ErrSegmentFull says a queue's segment has grown as far as it may: send
+// the copy another way.
+var ErrSegmentFull = errors.New("spool: the queue's segment is full")
+
 // Segments is a router's way into the segments of the queues it routes to:
 // one descriptor per queue, opened (O_APPEND) the first time and kept.
 type Segments struct {
 	s    *Spool
-	fds  map[string]int
+	fds  map[string]int // -1: the queue's segment is full
 	page int
 	pad  []byte // zeros that round a copy up to whole pages
+	end  int64  // segmentEnd; less in tests
 }
 
 // Segments returns the router's segment writer on s.
 func (s *Spool) Segments() *Segments {
 	page := os.Getpagesize()
-	return &Segments{s: s, fds: map[string]int{}, page: page, pad: make([]byte, page)}
+	return &Segments{s: s, fds: map[string]int{}, page: page, pad: make([]byte, page), end: segmentEnd}
 }
 
 // Append writes a copy, head then body, at the end of queue's segment and
@@ -52,6 +65,9 @@ func (g *Segments) Append(queue string, head, body []byte) (int64, error) {
 	fd, err := g.open(queue)
 	if err != nil {
 		return 0, err
+	}
+	if fd < 0 {
+		return 0, ErrSegmentFull
 	}
 	n := len(head) + len(body)
 	size := roundUp(n, g.page)
@@ -73,6 +89,10 @@ func (g *Segments) Append(queue string, head, body []byte) (int64, error) {
 	if err != nil {
 		g.Forget(queue)
 		return 0, fmt.Errorf("spool: append to the segment of %s: %w", queue, err)
+	}
+	if end > g.end {
+		unix.Close(fd)
+		g.fds[queue] = -1 // this copy is in; the next go as files
 	}
 	return end - int64(size), nil
 }
@@ -100,7 +120,9 @@ func (g *Segments) open(queue string) (int, error) {
 // in it alive.)
 func (g *Segments) Forget(queue string) {
 	if fd, ok := g.fds[queue]; ok {
-		unix.Close(fd)
+		if fd >= 0 {
+			unix.Close(fd)
+		}
 		delete(g.fds, queue)
 	}
 }

@@ -156,3 +156,41 @@ func TestSegmentOfADepartedQueue(t *testing.T) {
 		t.Errorf("the queue's folder outlived RemoveQueue: %v", err)
 	}
 }
+
+// TestSegmentGrowsNoFurther: past its end a segment takes the copy that
+// crossed it and refuses the next ones with ErrSegmentFull (the router
+// sends them as files), until the router forgets the queue.
+func TestSegmentGrowsNoFurther(t *testing.T) {
+	s := withQueue(t, "q")
+	g := s.Segments()
+	defer g.Close()
+	g.end = 3 * int64(os.Getpagesize())
+	var offs []int64
+	for range 3 {
+		off, err := g.Append("q", nil, []byte("copy"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		offs = append(offs, off)
+	}
+	if _, err := g.Append("q", nil, []byte("copy")); err != nil {
+		t.Fatalf("the copy that reaches the end: %v", err)
+	}
+	if _, err := g.Append("q", nil, []byte("copy")); !errors.Is(err, ErrSegmentFull) {
+		t.Fatalf("a copy past the end: %v, want ErrSegmentFull", err)
+	}
+	r, err := s.OpenSegment("q")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for _, off := range offs {
+		if b, err := r.Take(off, 4); err != nil || string(b) != "copy" {
+			t.Fatalf("copy at %d: %q, %v", off, b, err)
+		}
+	}
+	g.Forget("q")
+	if _, err := g.Append("q", nil, []byte("copy")); !errors.Is(err, ErrSegmentFull) && err != nil {
+		t.Fatalf("after Forget: %v", err)
+	}
+}

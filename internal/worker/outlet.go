@@ -144,7 +144,9 @@ func (q *queues) Offer(to string, m *core.Message, qos packet.QoS) error {
 	}
 	if o.inline() && !state.IsSessionQueue(to) {
 		// (A session's folder is its mailbox: no segment there.)
-		return q.toSegment(to, o.head(qos), o.msg.Payload, wait)
+		if err := q.toSegment(to, o.head(qos), o.msg.Payload, wait); !errors.Is(err, spool.ErrSegmentFull) {
+			return err
+		}
 	}
 	if err := q.flush(to); err != nil {
 		return err
