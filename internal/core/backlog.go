@@ -37,6 +37,10 @@ func (d *Deliverer) OutputFull() bool {
 	return d.out.PendingPackets() >= d.lim.BacklogMsgs || d.out.Pending() >= d.lim.BacklogBytes
 }
 
+// WindowFull reports whether messages wait for room in the window: only
+// the client's acknowledgements let them out.
+func (d *Deliverer) WindowFull() bool { return d.flows.Waiting() > 0 }
+
 // Busy reports whether the client has something to take: output not yet
 // written, or messages waiting for room in the window.
 func (d *Deliverer) Busy() bool {

@@ -17,6 +17,7 @@
 //	                    did not fit in a queue message (usually a KindPublish)
 //	KindClose    0x04                    flush what came before, then close
 //	KindMailbox  0x05 | file name in the persistent session's mailbox (kept until acknowledged)
+//	                    [| 0x00 | the entry's envelope, when it fits: the deliverer need not read it]
 //	KindAck      0x06 | packet type | packet id (2)   the client's PUBACK, PUBREC or PUBCOMP
 //	KindAdopt    0x07 | queue name   CONNACK is out: read this queue from now on
 //	                                 (a persistent session's: after replaying its mailbox)

@@ -1,6 +1,7 @@
 package envelope
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -104,6 +105,32 @@ var Close = []byte{byte(KindClose)}
 // KindMailbox, KindAdopt).
 func AppendNamed(dst []byte, k Kind, name string) []byte {
 	return append(append(dst, byte(k)), name...)
+}
+
+// AppendMailbox appends a KindMailbox envelope: the doorbell of a
+// persistent session's mailbox entry, and the entry's own envelope when
+// the deliverer may take it from here rather than read the entry (env
+// nil: it reads the entry).
+func AppendMailbox(dst []byte, name string, env []byte) []byte {
+	dst = AppendNamed(dst, KindMailbox, name)
+	if env != nil {
+		dst = append(append(dst, 0), env...)
+	}
+	return dst
+}
+
+// MailboxSize is the size of a KindMailbox envelope carrying env.
+func MailboxSize(name string, env []byte) int { return 1 + len(name) + 1 + len(env) }
+
+// ParseMailbox splits a KindMailbox envelope's body into the entry's name
+// and its envelope, nil when the doorbell carries none. (An entry's name
+// never holds a NUL.)
+func ParseMailbox(body []byte) (name string, env []byte) {
+	n, env, found := bytes.Cut(body, []byte{0})
+	if !found {
+		return string(body), nil
+	}
+	return string(n), env
 }
 
 // AppendAck appends a KindAck envelope.

@@ -14,6 +14,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte{0, 0xff, 0xff, 'a'})
 	f.Add(AppendAck(nil, 4, 7)[1:])
 	f.Add(AppendSegment(nil, 1<<40, 16<<10)[1:])
+	f.Add(AppendMailbox(nil, "0001-2-3", AppendPublish(nil, 0x02, "t", []byte("p")))[1:])
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if pub, err := ParsePublication(b); err == nil {
 			if got := AppendPublication(nil, pub.Flags, pub.Topic, pub.Payload); !bytes.Equal(got, b) {
@@ -33,6 +34,9 @@ func FuzzParse(f *testing.F) {
 			if got := AppendSegment(nil, off, n)[1:]; !bytes.Equal(got, b) {
 				t.Fatalf("segment reference re-encoded % x, want % x", got, b)
 			}
+		}
+		if name, env := ParseMailbox(b); !bytes.Equal(AppendMailbox(nil, name, env)[1:], b) {
+			t.Fatalf("doorbell re-encoded % x, want % x", AppendMailbox(nil, name, env)[1:], b)
 		}
 		if typ, id, err := ParseAck(b); err == nil {
 			if got := AppendAck(nil, typ, id)[1:]; !bytes.Equal(got, b) {

@@ -3,6 +3,7 @@
 package nowait
 
 import (
+	"runtime"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -73,4 +74,33 @@ func EpollPoll(epfd int, events []unix.EpollEvent) (int, error) {
 		return 0, nil
 	}
 	return call(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
+}
+
+// ReadProc reads a file of /proc into buf (what fits): open, read until
+// the end or buf is full, close. Those never wait on /proc: its files are
+// made from the kernel's own counters when read.
+func ReadProc(path string, buf []byte) (int, error) {
+	p, err := unix.BytePtrFromString(path)
+	if err != nil {
+		return 0, err
+	}
+	cwd := unix.AT_FDCWD
+	fd, err := call(unix.SYS_OPENAT, uintptr(cwd), uintptr(unsafe.Pointer(p)), uintptr(unix.O_RDONLY|unix.O_CLOEXEC), 0, 0, 0)
+	runtime.KeepAlive(p) // call is not syscall.Syscall: the compiler does not keep p alive for it
+	if err != nil {
+		return 0, err
+	}
+	defer call(unix.SYS_CLOSE, uintptr(fd), 0, 0, 0, 0, 0)
+	n := 0
+	for n < len(buf) {
+		m, err := Read(fd, buf[n:])
+		if err != nil {
+			return n, err
+		}
+		if m == 0 {
+			break
+		}
+		n += m
+	}
+	return n, nil
 }

@@ -5,6 +5,7 @@ package nowait
 import (
 	"bytes"
 	"errors"
+	"os"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -119,5 +120,27 @@ func TestEpollPoll(t *testing.T) {
 	}
 	if n, err := EpollPoll(epfd, nil); n != 0 || err != nil {
 		t.Fatalf("no room for events: %d, %v; want 0, nil", n, err)
+	}
+}
+
+func TestReadProc(t *testing.T) {
+	want, err := os.ReadFile("/proc/self/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 4096)
+	n, err := ReadProc("/proc/self/stat", buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The CPU times move between the two reads; the pid and name do not.
+	if i := bytes.IndexByte(want, ')'); n <= i || !bytes.Equal(buf[:i+1], want[:i+1]) {
+		t.Fatalf("ReadProc read %q, want it to start as %q", buf[:n], want)
+	}
+	if n, err := ReadProc("/proc/self/stat", buf[:3]); n != 3 || err != nil {
+		t.Fatalf("into 3 bytes: %d, %v", n, err)
+	}
+	if _, err := ReadProc("/proc/self/no such file", buf); !errors.Is(err, unix.ENOENT) {
+		t.Fatalf("a missing file: %v, want ENOENT", err)
 	}
 }

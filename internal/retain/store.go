@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -239,7 +241,16 @@ func checkTopic(t string) error {
 // check the file's slot and rename it into place. When the slot changed
 // meanwhile (only a chain shared through a hash collision can), Set writes
 // again, in the end under the lock.
-func (s *Store) Set(m Message) error {
+func (s *Store) Set(m Message) error { return s.set(m, true) }
+
+// SetVolatile is Set without the sync: for a message the broker makes
+// again and again and a restart need not keep ($SYS, published every
+// -sys-interval; mosquitto keeps it in memory only). A reader sees it as
+// it sees any other; after a crash of the machine its file may be damaged,
+// which readers skip and the next SetVolatile replaces.
+func (s *Store) SetVolatile(m Message) error { return s.set(m, false) }
+
+func (s *Store) set(m Message, sync bool) error {
 	if err := checkTopic(m.Topic); err != nil {
 		return err
 	}
@@ -252,11 +263,11 @@ func (s *Store) Set(m Message) error {
 	for try := 1; ; try++ {
 		underLock := try >= maxTries
 		var sl fsname.Slot
-		var pf *renameio.PendingFile
+		var pf pendingFile
 		if !underLock {
 			var err error
 			if sl, err = s.slotFor(m.Topic); err == nil {
-				pf, err = s.prepare(sl, m)
+				pf, err = s.prepare(sl, m, sync)
 			}
 			if err != nil {
 				return err
@@ -267,7 +278,7 @@ func (s *Store) Set(m Message) error {
 			now, err := s.slotFor(m.Topic)
 			if err == nil && underLock {
 				sl = now
-				pf, err = s.prepare(sl, m)
+				pf, err = s.prepare(sl, m, sync)
 			}
 			if err != nil || now != sl {
 				return err
@@ -284,29 +295,94 @@ func (s *Store) Set(m Message) error {
 	}
 }
 
+// pendingFile is a message file written to a temporary name, waiting to
+// be renamed into its slot.
+type pendingFile interface {
+	CloseAtomicallyReplace() error
+	Cleanup() error
+}
+
 // prepare writes m's file to a temporary name destined for slot sl, and
-// syncs it. The temporary file is flocked while it is open, so Open in
-// another process never takes it for a leftover.
-func (s *Store) prepare(sl fsname.Slot, m Message) (*renameio.PendingFile, error) {
-	pf, err := renameio.NewPendingFile(msgsName+"/"+sl.Name(), renameio.WithRoot(s.root), renameio.WithPermissions(0o660))
-	if err != nil {
-		return nil, err
+// syncs it if asked (renameio; it syncs again before its rename). The
+// temporary file is flocked while it is open, so Open in another process
+// never takes it for a leftover.
+func (s *Store) prepare(sl fsname.Slot, m Message, sync bool) (pendingFile, error) {
+	var f *os.File
+	var pf pendingFile
+	if sync {
+		p, err := renameio.NewPendingFile(msgsName+"/"+sl.Name(), renameio.WithRoot(s.root), renameio.WithPermissions(0o660))
+		if err != nil {
+			return nil, err
+		}
+		f, pf = p.File, p
+	} else {
+		v, err := s.createVolatile(msgsName + "/" + sl.Name())
+		if err != nil {
+			return nil, err
+		}
+		f, pf = v.f, v
 	}
-	err = filelock.TryLock(pf.File)
+	err := filelock.TryLock(f)
 	if err == nil {
-		_, err = pf.Write(encodeHeader(m.Topic, m.QoS, len(m.Payload)))
+		_, err = f.Write(encodeHeader(m.Topic, m.QoS, len(m.Payload)))
 	}
 	if err == nil {
-		_, err = pf.Write(m.Payload)
+		_, err = f.Write(m.Payload)
 	}
-	if err == nil {
-		err = pf.Sync()
+	if err == nil && sync {
+		err = f.Sync()
 	}
 	if err != nil {
 		pf.Cleanup()
 		return nil, err
 	}
 	return pf, nil
+}
+
+// volatileFile is a pendingFile that is never synced (SetVolatile): named
+// as renameio names its temporary files ("." + name + digits, at the top
+// of the store), so removeStaleTemps treats both alike.
+type volatileFile struct {
+	root      *os.Root
+	f         *os.File
+	tmp, path string
+	done      bool
+}
+
+func (s *Store) createVolatile(path string) (*volatileFile, error) {
+	for try := 0; ; try++ {
+		tmp := "." + filepath.Base(path) + strconv.FormatUint(rand.Uint64()%1e12, 10)
+		f, err := s.root.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o660)
+		if err == nil {
+			return &volatileFile{root: s.root, f: f, tmp: tmp, path: path}, nil
+		}
+		if !errors.Is(err, fs.ErrExist) || try == 100 {
+			return nil, err
+		}
+	}
+}
+
+// CloseAtomicallyReplace closes the file and renames it into place.
+func (v *volatileFile) CloseAtomicallyReplace() error {
+	if err := v.f.Close(); err != nil {
+		return err
+	}
+	v.done = true
+	if err := v.root.Rename(v.tmp, v.path); err != nil {
+		v.root.Remove(v.tmp)
+		return err
+	}
+	return nil
+}
+
+// Cleanup closes and removes the file unless it was renamed into place.
+func (v *volatileFile) Cleanup() error {
+	if v.done {
+		return nil
+	}
+	v.done = true
+	v.f.Close()
+	return v.root.Remove(v.tmp)
 }
 
 // remove deletes topic's file, under the lock. A file with a successor in

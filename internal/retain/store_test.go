@@ -435,3 +435,29 @@ func TestMessageOpenOfPayload(t *testing.T) {
 		t.Errorf("Open = %q, %d", got, size)
 	}
 }
+
+// SetVolatile stores and replaces like Set (only the sync differs): a
+// reader cannot tell which wrote a message, and either replaces the other.
+func TestSetVolatileIsLikeSet(t *testing.T) {
+	s := openAt(t, storeDir(t))
+	for i, step := range []struct {
+		volatile bool
+		payload  string
+	}{{true, "v1"}, {false, "s2"}, {true, "v3"}, {true, "v4"}} {
+		m := Message{Topic: "$SYS/broker/uptime", Payload: []byte(step.payload)}
+		set := s.Set
+		if step.volatile {
+			set = s.SetVolatile
+		}
+		if err := set(m); err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+		got, ok, err := s.Get(m.Topic)
+		if err != nil || !ok || string(got.Payload) != step.payload {
+			t.Fatalf("step %d: Get = %q, %v, %v; want %q", i, got.Payload, ok, err, step.payload)
+		}
+		if n, err := s.Count(); err != nil || n != 1 {
+			t.Fatalf("step %d: Count = %d, %v; want 1", i, n, err)
+		}
+	}
+}

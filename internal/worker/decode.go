@@ -55,7 +55,11 @@ func (d *deliverer) decode(env []byte) (core.Item, error) {
 		}
 		return spooledItem(b)
 	case envelope.KindMailbox:
-		return core.Item{Kind: core.Bell, Entry: string(body)}, nil
+		name, entry := envelope.ParseMailbox(body)
+		if entry != nil && d.mailbox != nil {
+			d.mailbox.keep(name, entry)
+		}
+		return core.Item{Kind: core.Bell, Entry: name}, nil
 	case envelope.KindAck:
 		t, id, err := envelope.ParseAck(body)
 		if err != nil {

@@ -64,6 +64,7 @@ type deliverer struct {
 	// flag is cleared only when a call finds nothing (EAGAIN).
 	pairReady, queueReady, sockWritable bool
 	routerGone                          bool  // the pair channel ended without a close request
+	hungry                              bool  // said so to the router since the pair channel last brought anything (see pair)
 	closing                             error // core.ErrClose once seen
 
 	msg    []byte // one queue message
@@ -158,6 +159,9 @@ func (d *deliverer) close() {
 	// The session's reader lock goes with the client, not the process: a
 	// pool worker lives on, and a session it held would look online to
 	// every router (sessionOnline) — which would wait on its full queue.
+	if d.mailbox != nil {
+		d.mailbox.Close()
+	}
 	if d.reader != nil {
 		d.reader.Close()
 		d.reader = nil
@@ -195,6 +199,9 @@ func (d *deliverer) turn() error {
 		if err := d.core.Settle(); err != nil {
 			return err
 		}
+		// Before the socket write: the client may acknowledge what it is
+		// about to get at once, and the router must then find the ask.
+		d.askForAcks()
 		if err := d.flush(); err != nil {
 			return err
 		}
@@ -230,11 +237,30 @@ func (d *deliverer) readPair() error {
 			d.set.remove(d.pair)
 			return errRouterGone
 		}
+		d.hungry = false
 		if err := d.each(d.pmsg[:n], d.control); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// askForAcks tells the router, once until it next sends anything, that
+// messages wait for room in the window: it then sends the acknowledgements
+// it holds (see pair). It is called before each write to the socket, so
+// that an acknowledgement the client sends for what it then reads finds
+// the ask at the router: asked only on the way to sleep, a router quick
+// to read that acknowledgement held it, and with the rest of the window
+// waiting for new messages to acknowledge (TestQoSBurst/WindowWithoutAcks)
+// nothing woke it again. A full pair channel is no matter: the router has
+// the earlier bytes still to read. A persistent session's router holds
+// none: it is not asked.
+func (d *deliverer) askForAcks() {
+	if d.hungry || d.routerGone || d.mailbox != nil || !d.core.WindowFull() {
+		return
+	}
+	_, _ = nowait.Write(d.pair, []byte{1})
+	d.hungry = true
 }
 
 // control acts on one envelope from the pair channel.
@@ -517,7 +543,7 @@ func (d *deliverer) adopt(body string) error {
 		d.msg = make([]byte, attr.MsgSize)
 	}
 	d.identity = name
-	d.mailbox = newMailbox(d.spool, name)
+	d.mailbox = newMailbox(d.spool, name, d.log)
 	if d.reader, err = readSession(d.spool.QueueDir(name)); err != nil {
 		return fmt.Errorf("adopt session queue: %w", err)
 	}

@@ -6,29 +6,27 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
+	"time"
 
+	"github.com/rs/zerolog"
 	"golang.org/x/sys/unix"
 
 	"github.com/forkmq/forkmq/internal/core"
+	"github.com/forkmq/forkmq/internal/envelope"
+	"github.com/forkmq/forkmq/internal/mailstore"
 	"github.com/forkmq/forkmq/internal/packet"
 	"github.com/forkmq/forkmq/internal/spool"
 )
 
 // A persistent session's mailbox is its spool folder: the process engine's
-// core.Mailbox. Each QoS 1/2 message routed to the session is a file there
-// until the client settles it, and the file's name records how far its flow
-// got:
-//
-//	<base>          routed, not yet sent
-//	<base>.p<id>    sent as PUBLISH with packet identifier id
-//	<base>.r<id>    PUBREC received, PUBREL sent (QoS 2)
-//
-// So a new connection of the session resends exactly what is unsettled, with
-// the same identifiers and DUP set [MQTT-4.4.0-1], and never sends a QoS 2
-// message again once PUBREC came back. Base names sort by the time they were
-// routed.
+// core.Mailbox, kept on disk as package mailstore lays it out. Each QoS 1/2
+// message routed to the session is an entry there until the client settles
+// it, and the folder's journal records how far each entry's flow got (sent
+// under an identifier, PUBREC received). So a new connection of the session
+// resends exactly what is unsettled, with the same identifiers and DUP set
+// [MQTT-4.4.0-1], and never sends a QoS 2 message again once PUBREC came
+// back. Entry names sort by the time they were routed.
 const mailboxMissed = ".missed" // a router could not ring the doorbell: rescan
 
 // mailboxReader is the file in a session's mailbox folder that the
@@ -54,16 +52,18 @@ func readSession(dir string) (*os.File, error) {
 
 // sessionOnline reports whether a deliverer reads the session whose
 // mailbox folder is dir.
+// Raw calls, not os.Open: this is on a router's path per message when the
+// session looks behind, and os.Open adds five fcntl/epoll_ctl calls.
 func sessionOnline(dir string) bool {
-	f, err := os.Open(filepath.Join(dir, mailboxReader))
+	fd, err := unix.Open(filepath.Join(dir, mailboxReader), unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return false
 	}
-	defer f.Close()
-	if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) != nil {
+	defer unix.Close(fd)
+	if unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB) != nil {
 		return true // a reader holds it
 	}
-	unix.Flock(int(f.Fd()), unix.LOCK_UN)
+	unix.Flock(fd, unix.LOCK_UN)
 	return false
 }
 
@@ -85,52 +85,108 @@ func mailboxUsage(dir string) (n int, size int64) {
 	return n, size
 }
 
+// missedEvery is how often at most a deliverer looks for the
+// missed-doorbell marker. A router leaves it only when an online session's
+// queue stayed full for publishWait (its deliverer ran no more); looking
+// every turn cost a failing unlink per turn.
+const missedEvery = time.Second
+
+// tornAge is how old a torn entry must be before a deliverer deletes it:
+// far longer than a router takes to write one, so the entry's writer died.
+const tornAge = time.Minute
+
+// entryBuf is how much of an entry a deliverer reads into memory: one read
+// takes any entry that fits in a queue message.
+const entryBuf = 16 << 10
+
 // mailbox is a persistent session's mailbox, as its deliverer reads it.
 type mailbox struct {
-	dir    string
-	known  []string        // entries not yet sent, sorted: rung or found by a scan
-	given  map[string]bool // entries handed out and not settled
-	rescan bool            // a doorbell was missed: read the folder again
+	dir     string
+	known   []string                      // entries not yet sent, sorted: rung or found by a scan
+	given   map[string]mailstore.Progress // entries handed out and not settled (ID 0: not sent yet)
+	journal *mailstore.Journal            // open once Unsettled has replayed it
+	limit   int64                         // the journal's size before it is compacted
+	rescan  bool                          // a doorbell was missed: read the folder again
+	looked  time.Time                     // when takeMissed last looked for the marker
+	kept    map[string]core.Item          // entries their doorbell carried: not read back from disk
+	buf     []byte
+	log     zerolog.Logger
 }
 
-func newMailbox(sp *spool.Spool, queue string) *mailbox {
-	return &mailbox{dir: sp.QueueDir(queue), given: map[string]bool{}}
+func newMailbox(sp *spool.Spool, queue string, log zerolog.Logger) *mailbox {
+	return &mailbox{dir: sp.QueueDir(queue), given: map[string]mailstore.Progress{}, kept: map[string]core.Item{}, limit: mailstore.DefaultLimit, log: log}
 }
 
-func (mb *mailbox) path(base, suffix string) string { return filepath.Join(mb.dir, base+suffix) }
+// Close closes the journal.
+func (mb *mailbox) Close() {
+	if mb.journal != nil {
+		mb.journal.Close()
+		mb.journal = nil
+	}
+}
 
 // Rung implements core.Mailbox.
 func (mb *mailbox) Rung() int { return len(mb.known) }
 
-// Unsettled implements core.Mailbox.
+// Unsettled implements core.Mailbox: it replays the journal against the
+// entries still in the folder (an entry gone is settled), and starts the
+// journal afresh with the flows under way.
 func (mb *mailbox) Unsettled() ([]core.Unsettled, error) {
-	entries, err := mb.entries()
+	flows, err := mailstore.Recover(mb.dir)
+	if err != nil {
+		return nil, err
+	}
+	names, err := mailstore.Entries(mb.dir)
 	if err != nil {
 		return nil, err
 	}
 	var out []core.Unsettled
-	for _, e := range entries {
-		switch e.state {
-		case 0:
-			mb.known = append(mb.known, e.base)
-		case 'r':
-			mb.given[e.base] = true
-			out = append(out, core.Unsettled{Item: core.Item{Kind: core.Publication, QoS: packet.ExactlyOnce, Entry: e.base}, ID: e.id, Released: true})
-		case 'p':
-			f, err := os.Open(mb.path(e.base, ".p"+strconv.Itoa(int(e.id))))
-			if err != nil {
-				continue // settled meanwhile
-			}
-			it, err := openPublication(f, 0)
-			if err != nil {
-				return nil, err
-			}
-			it.Entry = e.base
-			mb.given[e.base] = true
-			out = append(out, core.Unsettled{Item: it, ID: e.id})
+	live := map[string]mailstore.Progress{}
+	for _, name := range names {
+		p, sent := flows[name]
+		if !sent {
+			mb.known = append(mb.known, name)
+			continue
 		}
+		if p.Released {
+			live[name] = p
+			out = append(out, core.Unsettled{Item: core.Item{Kind: core.Publication, QoS: packet.ExactlyOnce, Entry: name}, ID: p.ID, Released: true})
+			continue
+		}
+		it, err := mb.read(name)
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) || errors.Is(err, mailstore.ErrTorn) {
+				continue // settled meanwhile; or never whole, so never sent
+			}
+			return nil, err
+		}
+		live[name] = p
+		out = append(out, core.Unsettled{Item: it, ID: p.ID})
+	}
+	if mb.journal, err = mailstore.Create(mb.dir, live, mb.limit); err != nil {
+		return nil, err
+	}
+	for name, p := range live {
+		mb.given[name] = p
 	}
 	return out, nil
+}
+
+// keepMax bounds the entries kept from doorbells. They are the entries
+// rung and not yet taken, which the backlog bounds already; past it the
+// deliverer reads entries from disk again.
+const keepMax = 4096
+
+// keep holds the envelope of an entry that its doorbell carried, for Next
+// to take instead of reading the entry (env is copied).
+func (mb *mailbox) keep(entry string, env []byte) {
+	if _, given := mb.given[entry]; given || len(mb.kept) >= keepMax {
+		return
+	}
+	if it, err := memoryPublication(env); err == nil {
+		it.Entry = entry
+		mb.kept[entry] = it
+	}
 }
 
 // Rang implements core.Mailbox: the doorbell names the entry.
@@ -139,7 +195,8 @@ func (mb *mailbox) Rang(entry string) {
 		mb.rescan = true
 		return
 	}
-	if mb.given[entry] {
+	if _, given := mb.given[entry]; given {
+		delete(mb.kept, entry)
 		return
 	}
 	if i, found := slices.BinarySearch(mb.known, entry); !found {
@@ -148,9 +205,14 @@ func (mb *mailbox) Rang(entry string) {
 }
 
 // takeMissed reports (once) whether a router left the missed-doorbell
-// marker.
+// marker; it looks at most every missedEvery.
 func (mb *mailbox) takeMissed() bool {
-	if os.Remove(filepath.Join(mb.dir, mailboxMissed)) == nil {
+	if now := time.Now(); now.Sub(mb.looked) >= missedEvery {
+		mb.looked = now
+	} else {
+		return false
+	}
+	if unix.Unlink(filepath.Join(mb.dir, mailboxMissed)) == nil {
 		mb.rescan = true
 		return true
 	}
@@ -161,102 +223,129 @@ func (mb *mailbox) takeMissed() bool {
 func (mb *mailbox) Next(n int) ([]core.Item, error) {
 	if mb.rescan {
 		mb.rescan = false
-		entries, err := mb.entries()
+		names, err := mailstore.Entries(mb.dir)
 		if err != nil {
 			return nil, err
 		}
-		for _, e := range entries {
-			if e.state == 0 {
-				mb.Rang(e.base)
-			}
+		for _, name := range names {
+			mb.Rang(name)
 		}
 	}
 	var out []core.Item
 	for len(out) < n && len(mb.known) > 0 {
-		base := mb.known[0]
+		name := mb.known[0]
 		mb.known = mb.known[1:]
-		f, err := os.Open(mb.path(base, ""))
-		if errors.Is(err, os.ErrNotExist) {
-			continue // settled already, or sent under a new name
+		it, err := mb.take(name)
+		if errors.Is(err, os.ErrNotExist) || errors.Is(err, mailstore.ErrTorn) {
+			continue // settled already; or not whole (yet: its doorbell is still to come)
 		}
 		if err != nil {
 			return out, fmt.Errorf("mailbox: %w", err)
 		}
-		it, err := openPublication(f, 0)
-		if err != nil {
-			return out, err
-		}
-		it.Entry = base
-		mb.given[base] = true
+		mb.given[name] = mailstore.Progress{}
 		out = append(out, it)
 	}
 	return out, nil
 }
 
-// Sent implements core.Mailbox.
-func (mb *mailbox) Sent(base string, id uint16) error {
-	return mb.rename(mb.path(base, ""), mb.path(base, ".p"+strconv.Itoa(int(id))))
-}
-
-// Released implements core.Mailbox.
-func (mb *mailbox) Released(base string, id uint16) error {
-	return mb.rename(mb.path(base, ".p"+strconv.Itoa(int(id))), mb.path(base, ".r"+strconv.Itoa(int(id))))
-}
-
-// Settled implements core.Mailbox.
-func (mb *mailbox) Settled(base string, id uint16, released bool) error {
-	delete(mb.given, base)
-	suffix := ".p"
-	if released {
-		suffix = ".r"
+// take is an entry's publication: the one its doorbell carried — once the
+// entry is known to be still there (a router drops the entry of a full
+// mailbox after ringing; the message is not to be delivered then) — or
+// read from disk.
+func (mb *mailbox) take(name string) (core.Item, error) {
+	it, kept := mb.kept[name]
+	if !kept {
+		return mb.read(name)
 	}
-	if err := os.Remove(mb.path(base, suffix+strconv.Itoa(int(id)))); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
+	delete(mb.kept, name)
+	if err := unix.Access(mailstore.Path(mb.dir, name), unix.F_OK); err != nil {
+		return core.Item{}, fmt.Errorf("mailbox: %s: %w", name, os.NewSyscallError("access", err))
 	}
-	return nil
+	return it, nil
 }
 
-func (mb *mailbox) rename(from, to string) error {
-	if err := os.Rename(from, to); err != nil && !errors.Is(err, os.ErrNotExist) {
+// read reads an entry: a publication in memory, or one whose payload stays
+// in the entry's file. A torn entry old enough that its writer must have
+// died is deleted.
+func (mb *mailbox) read(name string) (core.Item, error) {
+	if mb.buf == nil {
+		mb.buf = make([]byte, entryBuf)
+	}
+	env, f, age, err := mailstore.Read(mb.dir, name, mb.buf)
+	if errors.Is(err, mailstore.ErrTorn) && !errors.Is(err, mailstore.ErrForeign) && age > tornAge {
+		mb.log.Warn().Str("entry", name).Dur("age", age).Msg("mailbox: torn entry deleted (its router died writing it)")
+		_ = mailstore.Remove(mb.dir, name)
+	}
+	if err != nil {
+		return core.Item{}, err
+	}
+	var it core.Item
+	if f != nil {
+		it, err = openPublication(f, mailstore.HeaderSize)
+	} else {
+		it, err = memoryPublication(env)
+	}
+	it.Entry = name
+	return it, err
+}
+
+// memoryPublication is the Item of a publication envelope read into memory
+// (copied: env is the mailbox's buffer).
+func memoryPublication(env []byte) (core.Item, error) {
+	if len(env) == 0 || envelope.Kind(env[0]) != envelope.KindPublish {
+		return core.Item{}, fmt.Errorf("%w: mailbox entry is not a publication", envelope.ErrBadEnvelope)
+	}
+	pub, err := envelope.ParsePublication(env[1:])
+	if err != nil {
+		return core.Item{}, err
+	}
+	return publicationItem(pub.Flags, pub.Topic, &core.Message{Topic: pub.Topic, Payload: append([]byte(nil), pub.Payload...)}), nil
+}
+
+// Sent implements core.Mailbox: one journal record, before the PUBLISH is
+// written to the socket.
+func (mb *mailbox) Sent(entry string, id uint16) error {
+	return mb.record(entry, mailstore.Progress{ID: id})
+}
+
+// Released implements core.Mailbox: one journal record, before PUBREL is
+// written to the socket.
+func (mb *mailbox) Released(entry string, id uint16) error {
+	return mb.record(entry, mailstore.Progress{ID: id, Released: true})
+}
+
+func (mb *mailbox) record(entry string, p mailstore.Progress) error {
+	if mb.journal == nil {
+		return fmt.Errorf("mailbox: %s recorded before the journal was replayed", entry)
+	}
+	mb.given[entry] = p
+	if err := mb.journal.Append(mailstore.Record{Entry: entry, Progress: p}); err != nil {
 		return fmt.Errorf("mailbox: %w", err)
 	}
+	if mb.journal.Full() {
+		if err := mb.journal.Rewrite(mb.sent()); err != nil {
+			return fmt.Errorf("mailbox: %w", err)
+		}
+	}
 	return nil
 }
 
-type mailboxEntry struct {
-	base  string
-	state byte // 0 new, 'p' sent, 'r' released
-	id    uint16
+// sent is the progress of the flows under way (those sent), for a
+// compaction of the journal.
+func (mb *mailbox) sent() map[string]mailstore.Progress {
+	flows := make(map[string]mailstore.Progress, len(mb.given))
+	for name, p := range mb.given {
+		if p.ID != 0 {
+			flows[name] = p
+		}
+	}
+	return flows
 }
 
-// entries lists the mailbox in arrival order (names sort by time).
-func (mb *mailbox) entries() ([]mailboxEntry, error) {
-	names, err := readDirNames(mb.dir)
-	if err != nil {
-		return nil, fmt.Errorf("mailbox: %w", err)
-	}
-	slices.Sort(names)
-	var out []mailboxEntry
-	for _, n := range names {
-		if strings.HasPrefix(n, ".") {
-			continue
-		}
-		e := mailboxEntry{base: n}
-		if i := strings.LastIndexByte(n, '.'); i > 0 && i+2 <= len(n) && (n[i+1] == 'p' || n[i+1] == 'r') {
-			if id, err := strconv.ParseUint(n[i+2:], 10, 16); err == nil && id > 0 {
-				e = mailboxEntry{base: n[:i], state: n[i+1], id: uint16(id)}
-			}
-		}
-		out = append(out, e)
-	}
-	return out, nil
-}
-
-func readDirNames(dir string) ([]string, error) {
-	f, err := os.Open(dir)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return f.Readdirnames(-1)
+// Settled implements core.Mailbox: the entry's file goes, which settles it
+// whatever the journal says; the journal is not written.
+func (mb *mailbox) Settled(entry string, id uint16, released bool) error {
+	delete(mb.given, entry)
+	delete(mb.kept, entry)
+	return mailstore.Remove(mb.dir, entry)
 }

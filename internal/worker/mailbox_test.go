@@ -1,17 +1,26 @@
 package worker
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
-	"reflect"
 	"testing"
+	"time"
 
+	"github.com/rs/zerolog"
+
+	"github.com/forkmq/forkmq/internal/core"
+	"github.com/forkmq/forkmq/internal/envelope"
+	"github.com/forkmq/forkmq/internal/mailstore"
+	"github.com/forkmq/forkmq/internal/packet"
 	"github.com/forkmq/forkmq/internal/spool"
 )
 
-func TestMailboxEntries(t *testing.T) {
-	dir := t.TempDir()
-	sp, err := spool.Open(dir)
+// testMailbox makes a session's mailbox folder holding the given entries
+// (name → QoS), each a publication whose payload is its name.
+func testMailbox(t *testing.T, entries map[string]packet.QoS) (*spool.Spool, string) {
+	t.Helper()
+	sp, err := spool.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -19,23 +28,192 @@ func TestMailboxEntries(t *testing.T) {
 	if err := sp.AddQueue(q); err != nil {
 		t.Fatal(err)
 	}
-	for _, n := range []string{"0002-1-1.p7", "0001-1-1", "0003-1-1.r9", ".missed", "0004-1-1.p0", "0005-1-1.px"} {
-		if err := os.WriteFile(filepath.Join(sp.QueueDir(q), n), nil, 0o600); err != nil {
+	for name, qos := range entries {
+		if err := mailstore.Write(sp.QueueDir(q), name, envelope.AppendPublish(nil, publishFlags(qos, false), "t", []byte(name))); err != nil {
 			t.Fatal(err)
 		}
 	}
-	got, err := newMailbox(sp, q).entries()
+	return sp, q
+}
+
+// describe is what a flow is, for comparing: entry, QoS, identifier,
+// released, payload.
+func describe(u core.Unsettled) string {
+	payload := ""
+	if u.Item.Msg != nil {
+		payload = string(u.Item.Msg.Payload)
+	}
+	return fmt.Sprintf("%s q%d id%d rel=%v %q", u.Item.Entry, u.Item.QoS, u.ID, u.Released, payload)
+}
+
+func names(items []core.Item) []string {
+	var out []string
+	for _, it := range items {
+		out = append(out, it.Entry)
+	}
+	return out
+}
+
+// A deliverer killed at any point leaves the mailbox so that the next one
+// resends exactly what is unsettled, with the same identifiers
+// [MQTT-4.4.0-1]: a QoS 2 message whose PUBREC came only as PUBREL
+// [MQTT-4.3.3-1]; an acknowledged one never; one taken but not yet sent as
+// new. A torn entry (its router died writing it) is never delivered, and
+// deleted once old.
+func TestMailboxRecoversAfterAKill(t *testing.T) {
+	sp, q := testMailbox(t, map[string]packet.QoS{"e1": 1, "e2": 2, "e3": 2, "e4": 1, "e5": 1})
+	dir := sp.QueueDir(q)
+	for name, age := range map[string]time.Duration{"e0-dead": time.Hour, "e6-writing": 0} {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte("fqm1\x00\x00"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		os.Chtimes(path, time.Now().Add(-age), time.Now().Add(-age))
+	}
+
+	mb := newMailbox(sp, q, zerolog.Nop())
+	if flows, err := mb.Unsettled(); err != nil || len(flows) != 0 {
+		t.Fatalf("a new mailbox has flows under way: %v, %v", flows, err)
+	}
+	items, err := mb.Next(10)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []mailboxEntry{
-		{base: "0001-1-1"},
-		{base: "0002-1-1", state: 'p', id: 7},
-		{base: "0003-1-1", state: 'r', id: 9},
-		{base: "0004-1-1.p0"}, // id 0 is no identifier: an entry not sent yet
-		{base: "0005-1-1.px"},
+	if got, want := names(items), []string{"e1", "e2", "e3", "e4", "e5"}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("Next = %v, want %v", got, want)
 	}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("entries\n got %+v\nwant %+v", got, want)
+	for i, name := range []string{"e1", "e2", "e3", "e4"} {
+		if err := mb.Sent(name, uint16(i+1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(t, mb.Released("e3", 3))
+	must(t, mb.Settled("e1", 1, false))
+	// Killed here: no Close. e5 was taken, never sent.
+
+	if _, err := os.Stat(filepath.Join(dir, "e0-dead")); !os.IsNotExist(err) {
+		t.Errorf("the old torn entry is still there (%v)", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "e6-writing")); err != nil {
+		t.Errorf("a torn entry still being written was deleted: %v", err)
+	}
+
+	again := newMailbox(sp, q, zerolog.Nop())
+	flows, err := again.Unsettled()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, f := range flows {
+		got = append(got, describe(f))
+	}
+	want := []string{`e2 q2 id2 rel=false "e2"`, `e3 q2 id3 rel=true ""`, `e4 q1 id4 rel=false "e4"`}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("Unsettled after the kill:\n got %q\nwant %q", got, want)
+	}
+	items, err = again.Next(10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := names(items); fmt.Sprint(got) != "[e5]" {
+		t.Fatalf("Next after the kill = %v, want [e5]", got)
+	}
+	// A doorbell for an entry already under way changes nothing.
+	again.Rang("e2")
+	if again.Rung() != 0 {
+		t.Fatalf("a bell for an entry under way was noted")
+	}
+	again.Close()
+}
+
+// A doorbell that carries its entry spares the deliverer reading it back;
+// an entry dropped after its doorbell rang (a full mailbox) is not
+// delivered for all that.
+func TestMailboxTakesWhatTheDoorbellCarried(t *testing.T) {
+	sp, q := testMailbox(t, map[string]packet.QoS{"e1": 1, "e2": 1, "e3": 1})
+	mb := newMailbox(sp, q, zerolog.Nop())
+	if _, err := mb.Unsettled(); err != nil {
+		t.Fatal(err)
+	}
+	bell := func(name, payload string) {
+		body := envelope.AppendMailbox(nil, name, envelope.AppendPublish(nil, publishFlags(1, false), "t", []byte(payload)))[1:]
+		name, env := envelope.ParseMailbox(body)
+		mb.keep(name, env)
+		mb.Rang(name)
+	}
+	bell("e1", "from the bell") // differs from the entry only to show where it came from
+	bell("e2", "dropped")
+	must(t, mailstore.Remove(sp.QueueDir(q), "e2"))
+	items, err := mb.Next(10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, it := range items {
+		got = append(got, it.Entry+"="+string(it.Msg.Payload))
+	}
+	if want := "[e1=from the bell e3=e3]"; fmt.Sprint(got) != want {
+		t.Fatalf("Next = %v, want %s", got, want)
+	}
+	if len(mb.kept) != 0 {
+		t.Fatalf("%d doorbells still kept after Next took them", len(mb.kept))
+	}
+}
+
+// The journal is compacted as it grows, and what it says after many
+// compactions is still what is under way.
+func TestMailboxJournalCompaction(t *testing.T) {
+	entries := map[string]packet.QoS{}
+	for i := range 200 {
+		entries[fmt.Sprintf("e%03d", i)] = 1
+	}
+	sp, q := testMailbox(t, entries)
+	mb := newMailbox(sp, q, zerolog.Nop())
+	mb.limit = 300 // a handful of records
+	if _, err := mb.Unsettled(); err != nil {
+		t.Fatal(err)
+	}
+	items, err := mb.Next(200)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, it := range items {
+		must(t, mb.Sent(it.Entry, uint16(i+1)))
+		if i%2 == 0 || i >= 190 {
+			continue // unsettled: the even ones and the last ten
+		}
+		must(t, mb.Settled(it.Entry, uint16(i+1), false))
+	}
+	want := 0
+	for i := range items {
+		if i%2 == 0 || i >= 190 {
+			want++
+		}
+	}
+	// Uncompacted it would hold a 12-byte record per message sent (200);
+	// compacted, at most one per flow under way plus what came since.
+	if info, err := os.Stat(filepath.Join(sp.QueueDir(q), ".journal")); err != nil || info.Size() > mb.limit+int64(want)*12 {
+		t.Fatalf("the journal was not compacted: %d bytes, %v", info.Size(), err)
+	}
+	flows, err := newMailbox(sp, q, zerolog.Nop()).Unsettled()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(flows) != want {
+		t.Fatalf("%d flows under way after compactions, want %d", len(flows), want)
+	}
+	for _, f := range flows {
+		var i int
+		fmt.Sscanf(f.Item.Entry, "e%d", &i)
+		if f.ID != uint16(i+1) {
+			t.Errorf("%s resumes as id %d, want %d", f.Item.Entry, f.ID, i+1)
+		}
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
 	}
 }

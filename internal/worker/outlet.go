@@ -3,6 +3,7 @@ package worker
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/forkmq/forkmq/internal/core"
 	"github.com/forkmq/forkmq/internal/envelope"
+	"github.com/forkmq/forkmq/internal/mailstore"
 	"github.com/forkmq/forkmq/internal/packet"
 	"github.com/forkmq/forkmq/internal/queue"
 	"github.com/forkmq/forkmq/internal/spawn"
@@ -57,6 +59,8 @@ type queues struct {
 	dropped  uint64
 	batches  map[string]*batch // by queue: what waits to be sent there
 	pending  []string          // the queues with a batch, in the order they got it
+	pid      int               // for mailbox entry names
+	entrySeq uint64            // the last mailbox entry name's sequence number
 }
 
 // batch is what waits to be sent to one queue: envelopes, in order.
@@ -68,15 +72,16 @@ type batch struct {
 }
 
 func newQueues(args spawn.Args, log zerolog.Logger, sp *spool.Spool) *queues {
-	return &queues{args: args, log: log, spool: sp, segments: sp.Segments(), writers: newWriterCache(), batches: map[string]*batch{}}
+	return &queues{args: args, log: log, spool: sp, segments: sp.Segments(), writers: newWriterCache(), batches: map[string]*batch{}, pid: os.Getpid()}
 }
 
 // outgoing is one message being routed: its envelope and spool file are
 // made once per QoS it is sent at, and shared by every subscriber.
 type outgoing struct {
-	msg  *core.Message
-	env  [3][]byte
-	item [3]*spool.Item
+	msg   *core.Message
+	env   [3][]byte
+	item  [3]*spool.Item
+	entry [3]string // a persistent session's mailbox entry holding it, to link into the next one's
 }
 
 // message returns the routing state of m, starting it if m is new.
@@ -253,26 +258,70 @@ func (q *queues) Routed(m *core.Message) {
 // log line; an offline one (no queue reader) keeps it for its next
 // connection.
 func (q *queues) toMailbox(to string, o *outgoing, qos packet.QoS, ring func([]byte) error) error {
-	item, err := o.spooled(q.spool, qos)
-	if err != nil {
-		return err
+	dir := q.spool.QueueDir(to)
+	name := q.entryName()
+	err := os.ErrNotExist
+	if o.entry[qos] != "" {
+		// The copy of another session: linked, not written again (unless
+		// that session settled it already).
+		err = mailstore.Link(o.entry[qos], dir, name)
 	}
-	if err := item.LinkTo(to); err != nil {
+	if err != nil {
+		err = mailstore.Write(dir, name, o.envelope(qos))
 		if errors.Is(err, os.ErrNotExist) {
 			return nil // the session was discarded meanwhile
 		}
+		if err != nil {
+			return err
+		}
+		o.entry[qos] = mailstore.Path(dir, name)
+	}
+	return q.ringMailbox(to, name, o.envelope(qos), ring)
+}
+
+// toMailboxFrom stores a QoS 1/2 message whose envelope starts with head
+// and goes on with body (a retained payload streamed from the store) for a
+// persistent session, and rings its doorbell as toMailbox does.
+func (q *queues) toMailboxFrom(to string, head []byte, body io.Reader, ring func([]byte) error) error {
+	name := q.entryName()
+	err := mailstore.WriteFrom(q.spool.QueueDir(to), name, head, body)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil // the session was discarded meanwhile
+	}
+	if err != nil {
 		return err
 	}
-	doorbell := envelope.AppendNamed(nil, envelope.KindMailbox, item.Name())
+	return q.ringMailbox(to, name, nil, ring)
+}
+
+// entryName is the name of a new mailbox entry.
+func (q *queues) entryName() string {
+	q.entrySeq++
+	return mailstore.Name(time.Now(), q.pid, q.entrySeq)
+}
+
+// ringMailbox rings the doorbell of the entry name, stored in the mailbox
+// of the session to. The doorbell carries the entry's envelope env too
+// when it fits, so that the deliverer need not read the entry back.
+func (q *queues) ringMailbox(to, name string, env []byte, ring func([]byte) error) error {
+	limit := q.args.QueueMsgSize
+	if ring != nil {
+		limit = pairMax
+	}
+	if env != nil && envelope.MailboxSize(name, env) > limit {
+		env = nil
+	}
+	doorbell := envelope.AppendMailbox(nil, name, env)
 	if ring != nil {
 		return ring(doorbell)
 	}
 	// An online session's full queue is back-pressure, as for any
-	// subscriber (sendWaiting); an offline one's mailbox fills up to its
-	// bounds, which are checked only when the session looks behind — no
-	// queue (offline, unlinked), a full queue, or messages already waiting
-	// in it — so a keeping-up subscriber costs no directory scan per
-	// message.
+	// subscriber (sendWaiting): its mailbox holds at most what its
+	// deliverer's backlog and window take. An offline one's mailbox fills
+	// up to its bounds, which are checked only when the session looks
+	// behind — no queue (offline, unlinked), a full queue, or messages
+	// already waiting in it while nobody reads it — so a session that keeps
+	// up, or is online, costs no directory scan per message.
 	behind := true
 	_ = q.sendTo(to, func(w *queue.Queue) error {
 		if err := q.sendWaiting(w, to, doorbell, publishWait(q.args.StallTimeout)); err != nil {
@@ -280,7 +329,7 @@ func (q *queues) toMailbox(to string, o *outgoing, qos packet.QoS, ring func([]b
 			if f, err := os.OpenFile(filepath.Join(q.spool.QueueDir(to), mailboxMissed), os.O_CREATE|os.O_WRONLY, 0o660); err == nil {
 				f.Close()
 			}
-		} else if attr, err := w.Attr(); err == nil && attr.CurMsgs <= 1 {
+		} else if attr, err := w.Attr(); (err == nil && attr.CurMsgs <= 1) || sessionOnline(q.spool.QueueDir(to)) {
 			behind = false
 		}
 		return nil
@@ -289,7 +338,7 @@ func (q *queues) toMailbox(to string, o *outgoing, qos packet.QoS, ring func([]b
 		return nil
 	}
 	if n, size := mailboxUsage(q.spool.QueueDir(to)); n > q.args.SessionMsgs || size > q.args.SessionBytes {
-		item.Unlink(to)
+		_ = mailstore.Remove(q.spool.QueueDir(to), name)
 		q.dropped++
 		q.log.Warn().Str("to", to).Int("messages", n).Int64("bytes", size).Int("max_messages", q.args.SessionMsgs).
 			Int64("max_bytes", q.args.SessionBytes).Uint64("dropped_total", q.dropped).

@@ -3,12 +3,12 @@ package worker
 import (
 	"bufio"
 	"fmt"
-	"net"
 	"os"
 	"sync"
 	"sync/atomic"
 
 	"github.com/rs/zerolog"
+	"golang.org/x/sys/unix"
 
 	"github.com/forkmq/forkmq/internal/control"
 	"github.com/forkmq/forkmq/internal/core"
@@ -64,13 +64,19 @@ func (w *worker) serveRouter(h *control.Hand, log zerolog.Logger) spawn.ExitCode
 		return spawn.ExitUsage
 	}
 	defer conn.Close()
-	pair, err := fileConn[*net.UnixConn](h.Pair, "pair channel")
+	pair, err := rawFd(h.Pair, "pair channel")
+	if err == nil {
+		err = unix.SetNonblock(pair, true)
+	}
 	if err != nil {
+		if pair >= 0 {
+			unix.Close(pair)
+		}
 		shutdown(conn, log)
 		log.Error().Err(err).Msg("router start")
 		return spawn.ExitUsage
 	}
-	defer pair.Close()
+	defer unix.Close(pair)
 	r, err := w.newRouter(h, log, conn, pair)
 	if err != nil {
 		shutdown(conn, log)
@@ -83,7 +89,7 @@ func (w *worker) serveRouter(h *control.Hand, log zerolog.Logger) spawn.ExitCode
 	return r.run()
 }
 
-func (w *worker) newRouter(h *control.Hand, log zerolog.Logger, conn socket, pairConn *net.UnixConn) (*router, error) {
+func (w *worker) newRouter(h *control.Hand, log zerolog.Logger, conn socket, pairFd int) (*router, error) {
 	rt, err := w.openRouting()
 	if err != nil {
 		return nil, err
@@ -97,7 +103,7 @@ func (w *worker) newRouter(h *control.Hand, log zerolog.Logger, conn socket, pai
 	r.outlet, r.closeOutlet = rt.outlet(w.args, log, w.spool)
 	r.files = &files{args: w.args, log: log, layout: state.Layout{Root: w.args.StateDir, Instance: w.args.Instance},
 		topics: rt.index.dir, spool: w.spool, client: client, link: w.link, quit: r.quit}
-	own := &pair{conn: pairConn, client: client, queues: r.outlet, spool: w.spool, wait: max(minReplyWait, 2*w.args.StallTimeout)}
+	own := &pair{fd: pairFd, holdMax: w.args.MaxInflight / 2, client: client, queues: r.outlet, spool: w.spool, wait: max(minReplyWait, 2*w.args.StallTimeout)}
 	r.own = own
 	r.core = core.NewRouter[string](log, rt.index, r.outlet, own, r.files, rt.retained)
 	r.core.Counts = w.slot

@@ -13,6 +13,7 @@ import (
 	"github.com/forkmq/forkmq/internal/control"
 	"github.com/forkmq/forkmq/internal/core"
 	"github.com/forkmq/forkmq/internal/packet"
+	"github.com/forkmq/forkmq/internal/retain"
 	"github.com/forkmq/forkmq/internal/scoreboard"
 	"github.com/forkmq/forkmq/internal/spawn"
 	"github.com/forkmq/forkmq/internal/state"
@@ -59,7 +60,9 @@ func (w *worker) publishSys() spawn.ExitCode {
 	}
 	publish := func(m systopics.Message) error {
 		p := &packet.Publish{Topic: m.Topic, Retain: true, Payload: []byte(m.Payload)}
-		if err := r.Retain(p); err != nil {
+		// Retained for later subscribers, but not synced: the next round
+		// makes it again, and a restart need not keep it.
+		if err := rt.retained.SetVolatile(retain.Message{Topic: p.Topic, Payload: p.Payload}); err != nil {
 			return err
 		}
 		err := r.Publish(p)
