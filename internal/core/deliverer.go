@@ -33,9 +33,10 @@ type Limits struct {
 	BacklogBytes int64 // -max-queued-bytes
 }
 
-// inlineFile is the largest payload from a file copied into the output
-// buffer; larger ones stay in their file (sendfile).
-const inlineFile = 64 << 10
+// InlineFile is the largest payload from a file copied into memory (the
+// output buffer, or a spooled copy read whole); larger ones stay in their
+// file (sendfile).
+const InlineFile = 64 << 10
 
 // Deliverer is the state of a client's socket writer: what it is to write,
 // in which order, under which bounds. The engine's loop feeds it — Control
@@ -236,14 +237,14 @@ func (d *Deliverer) send(it Item, id uint16, dup bool) {
 	d.out.Write(h)
 	switch {
 	case m.File == nil:
-		d.out.Write(m.Payload)
-	case m.Size <= inlineFile:
+		d.out.Share(m.Payload)
+	case m.Size <= InlineFile:
 		payload := make([]byte, m.Size)
 		if _, err := m.File.ReadAt(payload, m.Offset); err != nil && !errors.Is(err, io.EOF) {
 			d.log.Warn().Err(err).Str("topic", m.Topic).Msg("payload file unreadable")
 		}
 		m.File.Close()
-		d.out.Write(payload)
+		d.out.Share(payload)
 	default:
 		d.out.AppendFile(m.File, m.Offset, m.Size)
 	}

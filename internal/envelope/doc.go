@@ -5,8 +5,9 @@
 // channel (its own router: replies, acknowledgements, the requests to
 // start, hold, release and close, and its own copies). Queue messages are
 // small (the queue's message size is planned from the RLIMIT_MSGQUEUE
-// budget), so a publication that does not fit travels as a spool file and
-// the envelope carries only the file's name.
+// budget), so a publication that does not fit travels through the spool:
+// in the receiving queue's segment, the envelope carrying its place, or as
+// a spool file shared by several queues, the envelope carrying its name.
 //
 // Wire format, one queue message or pair datagram each:
 //
@@ -24,6 +25,8 @@
 //	                                 from the queue until KindRelease
 //	KindRelease  0x09                SUBACK is out: write the held publications
 //	KindBatch    0x0a | (uvarint length | envelope)…   several envelopes, in order
+//	KindSegment  0x0b | offset (8) | length (8)   what a KindSpooled file would hold,
+//	                    at that place in the queue's spool segment (package spool)
 //
 // flags uses the bit layout of a PUBLISH fixed header: bit 0 retain, bits 1–2
 // QoS, bit 3 DUP.

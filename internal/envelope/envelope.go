@@ -22,6 +22,7 @@ const (
 	KindHold    Kind = 0x08
 	KindRelease Kind = 0x09
 	KindBatch   Kind = 0x0a
+	KindSegment Kind = 0x0b
 )
 
 // Hold and Release are the KindHold and KindRelease envelopes.
@@ -70,6 +71,32 @@ func AppendPacket(dst []byte, mqtt []byte) []byte {
 
 // AppendSpooled appends a KindSpooled envelope naming a spool file.
 func AppendSpooled(dst []byte, file string) []byte { return AppendNamed(dst, KindSpooled, file) }
+
+// A KindSegment envelope names a copy in the receiving queue's spool
+// segment (package spool): where it starts and how long it is, each 8 bytes
+// big-endian. The copy is what a KindSpooled file would hold.
+
+// SegmentSize is the size of a KindSegment envelope.
+const SegmentSize = 1 + 8 + 8
+
+// AppendSegment appends a KindSegment envelope for n bytes at off.
+func AppendSegment(dst []byte, off, n int64) []byte {
+	dst = binary.BigEndian.AppendUint64(append(dst, byte(KindSegment)), uint64(off))
+	return binary.BigEndian.AppendUint64(dst, uint64(n))
+}
+
+// ParseSegment reads the body (without kind byte) of a KindSegment
+// envelope.
+func ParseSegment(b []byte) (off, n int64, err error) {
+	if len(b) != SegmentSize-1 {
+		return 0, 0, fmt.Errorf("%w: segment reference of %d bytes", ErrBadEnvelope, len(b))
+	}
+	off, n = int64(binary.BigEndian.Uint64(b)), int64(binary.BigEndian.Uint64(b[8:]))
+	if off < 0 || n < 0 {
+		return 0, 0, fmt.Errorf("%w: segment reference %d+%d", ErrBadEnvelope, off, n)
+	}
+	return off, n, nil
+}
 
 // Close is the KindClose envelope.
 var Close = []byte{byte(KindClose)}

@@ -113,3 +113,41 @@ func TestSendable(t *testing.T) {
 		}
 	}
 }
+
+// TestSegmentReference: a KindSegment envelope carries its place and
+// length whole; a body of another size, or negative numbers, is refused.
+func TestSegmentReference(t *testing.T) {
+	tests := []struct {
+		name    string
+		body    []byte
+		off, n  int64
+		wantErr bool
+	}{
+		{"first copy", AppendSegment(nil, 0, 16<<10)[1:], 0, 16 << 10, false},
+		{"far into the segment", AppendSegment(nil, 1<<42, 64<<10)[1:], 1 << 42, 64 << 10, false},
+		{"short", AppendSegment(nil, 4096, 1)[1:15], 0, 0, true},
+		{"long", append(AppendSegment(nil, 4096, 1)[1:], 0), 0, 0, true},
+		{"negative offset", AppendSegment(nil, -4096, 1)[1:], 0, 0, true},
+		{"negative length", AppendSegment(nil, 0, -1)[1:], 0, 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			off, n, err := ParseSegment(tt.body)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("err = %v, want an error: %v", err, tt.wantErr)
+			}
+			if err != nil {
+				if !errors.Is(err, ErrBadEnvelope) {
+					t.Errorf("err = %v, not ErrBadEnvelope", err)
+				}
+				return
+			}
+			if off != tt.off || n != tt.n {
+				t.Errorf("got %d+%d, want %d+%d", off, n, tt.off, tt.n)
+			}
+		})
+	}
+	if env := AppendSegment(nil, 1, 2); len(env) != SegmentSize || Kind(env[0]) != KindSegment {
+		t.Errorf("envelope % x: want %d bytes of kind %#x", env, SegmentSize, KindSegment)
+	}
+}

@@ -13,6 +13,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte{0, 0})
 	f.Add([]byte{0, 0xff, 0xff, 'a'})
 	f.Add(AppendAck(nil, 4, 7)[1:])
+	f.Add(AppendSegment(nil, 1<<40, 16<<10)[1:])
 	f.Add(AppendMailbox(nil, "0001-2-3", AppendPublish(nil, 0x02, "t", []byte("p")))[1:])
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if pub, err := ParsePublication(b); err == nil {
@@ -27,6 +28,11 @@ func FuzzParse(f *testing.F) {
 				if !bytes.Equal(again[1:], b) {
 					t.Fatalf("batch re-encoded % x, want % x", again[1:], b)
 				}
+			}
+		}
+		if off, n, err := ParseSegment(b); err == nil {
+			if got := AppendSegment(nil, off, n)[1:]; !bytes.Equal(got, b) {
+				t.Fatalf("segment reference re-encoded % x, want % x", got, b)
 			}
 		}
 		if name, env := ParseMailbox(b); !bytes.Equal(AppendMailbox(nil, name, env)[1:], b) {

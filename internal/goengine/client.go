@@ -77,11 +77,21 @@ func newClient(name string, conn net.Conn, cfg *options.Options, log zerolog.Log
 		ctrl:      make(chan own, replyLen),
 		maxBytes:  cfg.BacklogBytes,
 		watch:     watch,
-		sock:      stall.NewWriter(conn, watch),
+		sock:      stall.NewWriter(socketOf(conn), watch),
 		stop:      make(chan struct{}),
 		delivered: make(chan struct{}),
 		cleaned:   make(chan struct{}),
 	}
+}
+
+// socketOf is the socket under conn, which the deliverer writes to: a
+// *listener.Conn only wraps it (its writes are the socket's), and hides
+// the writev(2) that net.Buffers finds on the socket itself.
+func socketOf(conn net.Conn) net.Conn {
+	if lc, ok := conn.(*listener.Conn); ok {
+		return lc.Conn
+	}
+	return conn
 }
 
 // overBytes reports whether a publication of size bytes is past the

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Spool is a spool directory.
@@ -115,15 +117,51 @@ type Item struct {
 	name string
 }
 
-// Write stores a publication body in a new temporary spool file.
+// Write stores a publication body in a new temporary spool file. It makes
+// the three system calls a file takes (open, write, close) and no more:
+// os.WriteFile also registers the file with the runtime's poller and sets
+// it non-blocking, four more calls per spooled message for a file that
+// never waits.
 func (s *Spool) Write(body []byte) (*Item, error) {
 	name := fmt.Sprintf("%016x-%s-%d", time.Now().UnixNano(), s.pid, s.seq.Add(1))
 	path := filepath.Join(s.tmp, name)
-	if err := os.WriteFile(path, body, 0o660); err != nil {
-		os.Remove(path)
+	if err := writeFile(path, body); err != nil {
+		unix.Unlink(path)
 		return nil, fmt.Errorf("spool: write: %w", err)
 	}
 	return &Item{s: s, name: name}, nil
+}
+
+// writeFile creates path (it must not exist) holding b.
+func writeFile(path string, b []byte) error {
+	fd, err := ignoringEINTR(func() (int, error) {
+		return unix.Open(path, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, 0o660)
+	})
+	if err != nil {
+		return &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	for len(b) > 0 {
+		n, err := ignoringEINTR(func() (int, error) { return unix.Write(fd, b) })
+		if err != nil {
+			unix.Close(fd)
+			return &os.PathError{Op: "write", Path: path, Err: err}
+		}
+		b = b[n:]
+	}
+	if err := unix.Close(fd); err != nil {
+		return &os.PathError{Op: "close", Path: path, Err: err}
+	}
+	return nil
+}
+
+// ignoringEINTR retries call while a signal interrupts it.
+func ignoringEINTR(call func() (int, error)) (int, error) {
+	for {
+		n, err := call()
+		if !errors.Is(err, unix.EINTR) {
+			return n, err
+		}
+	}
 }
 
 // WriteFrom stores a publication whose body starts with head and goes on
@@ -162,28 +200,58 @@ func (it *Item) LinkTo(queue string) error {
 
 // Unlink takes back queue's copy, when its envelope could not be sent.
 func (it *Item) Unlink(queue string) {
-	os.Remove(filepath.Join(it.s.queueDir(queue), it.name))
+	unix.Unlink(filepath.Join(it.s.queueDir(queue), it.name))
 }
 
-// Release removes the temporary name; linked copies stay.
+// Release removes the temporary name; linked copies stay. (os.Remove
+// would try rmdir as well when the unlink fails.)
 func (it *Item) Release() {
-	os.Remove(filepath.Join(it.s.tmp, it.name))
+	unix.Unlink(filepath.Join(it.s.tmp, it.name))
+}
+
+// TakeSmall takes queue's copy of a spooled publication like Take, and
+// when it holds at most limit bytes reads it whole and closes it: one
+// pread instead of a file kept open and read piece by piece. Either the
+// bytes or the file is returned.
+func (s *Spool) TakeSmall(queue, name string, limit int64) ([]byte, *os.File, error) {
+	if filepath.Base(name) != name || name == "." || name == ".." {
+		return nil, nil, fmt.Errorf("spool: bad file name %q", name)
+	}
+	path := filepath.Join(s.queueDir(queue), name)
+	fd, err := ignoringEINTR(func() (int, error) { return unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0) })
+	if err != nil {
+		return nil, nil, fmt.Errorf("spool: take: %w", &os.PathError{Op: "open", Path: path, Err: err})
+	}
+	if err := unix.Unlink(path); err != nil {
+		unix.Close(fd)
+		return nil, nil, fmt.Errorf("spool: take: %w", &os.PathError{Op: "unlink", Path: path, Err: err})
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return nil, nil, fmt.Errorf("spool: take: %w", &os.PathError{Op: "fstat", Path: path, Err: err})
+	}
+	if st.Size > limit {
+		return nil, os.NewFile(uintptr(fd), path), nil
+	}
+	defer unix.Close(fd)
+	b := make([]byte, st.Size)
+	for done := 0; done < len(b); {
+		n, err := ignoringEINTR(func() (int, error) { return unix.Pread(fd, b[done:], int64(done)) })
+		if err != nil {
+			return nil, nil, fmt.Errorf("spool: take: %w", &os.PathError{Op: "pread", Path: path, Err: err})
+		}
+		if n == 0 {
+			return nil, nil, fmt.Errorf("spool: take %s: %w", path, io.ErrUnexpectedEOF)
+		}
+		done += n
+	}
+	return b, nil, nil
 }
 
 // Take opens queue's copy of a spooled publication and unlinks it, so the
 // bytes disappear when the returned file is closed.
 func (s *Spool) Take(queue, name string) (*os.File, error) {
-	if filepath.Base(name) != name || name == "." || name == ".." {
-		return nil, fmt.Errorf("spool: bad file name %q", name)
-	}
-	path := filepath.Join(s.queueDir(queue), name)
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("spool: take: %w", err)
-	}
-	if err := os.Remove(path); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("spool: take: %w", err)
-	}
-	return f, nil
+	_, f, err := s.TakeSmall(queue, name, -1)
+	return f, err
 }

@@ -91,3 +91,62 @@ func TestUnlinkTakesBackACopy(t *testing.T) {
 		t.Fatal("copy still there after Unlink")
 	}
 }
+
+// TestTakeSmall: a copy of at most the limit comes back as its bytes, a
+// larger one as its open file; either way the copy's name is gone at once,
+// and a second take of it fails.
+func TestTakeSmall(t *testing.T) {
+	tests := []struct {
+		name     string
+		size     int
+		limit    int64
+		wantFile bool
+	}{
+		{"empty", 0, 64, false},
+		{"below the limit", 63, 64, false},
+		{"at the limit", 64, 64, false},
+		{"above the limit", 65, 64, true},
+		{"16 KiB under the deliverer's limit", 16 << 10, 64 << 10, false},
+		{"Take's limit: always the file", 1, -1, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := withQueue(t, "q")
+			body := make([]byte, tt.size)
+			for i := range body {
+				body[i] = byte(i * 7)
+			}
+			it, err := s.Write(body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := it.LinkTo("q"); err != nil {
+				t.Fatal(err)
+			}
+			it.Release()
+			b, f, err := s.TakeSmall("q", it.Name(), tt.limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (f != nil) != tt.wantFile {
+				t.Fatalf("TakeSmall gave bytes %v and file %v; want the file: %v", b != nil, f != nil, tt.wantFile)
+			}
+			if f != nil {
+				b, err = io.ReadAll(f)
+				f.Close()
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			if string(b) != string(body) {
+				t.Errorf("took %d bytes, not the %d written", len(b), len(body))
+			}
+			if entries, _ := os.ReadDir(s.QueueDir("q")); len(entries) != 0 {
+				t.Errorf("the copy is still in the queue's folder: %v", entries)
+			}
+			if _, _, err := s.TakeSmall("q", it.Name(), tt.limit); err == nil {
+				t.Error("second take succeeded")
+			}
+		})
+	}
+}

@@ -204,6 +204,21 @@ func (w *Writer) Write(p []byte) (int, error) {
 	return done, nil
 }
 
+// WriteBuffers writes all of bufs, consuming them, in slices of time like
+// Write: with one writev(2) per slice when the connection is a socket
+// (net.Buffers on a *net.TCPConn or *net.UnixConn).
+func (w *Writer) WriteBuffers(bufs *net.Buffers) (int64, error) {
+	var done int64
+	for len(*bufs) > 0 {
+		n, err := w.attempt(func() (int64, error) { return bufs.WriteTo(w.conn) })
+		done += n
+		if err != nil {
+			return done, err
+		}
+	}
+	return done, nil
+}
+
 // SendFile writes the next n bytes of f to the connection (sendfile(2) on a
 // TCP socket), in slices of time like Write, advancing f's offset.
 func (w *Writer) SendFile(f *os.File, n int64) (int64, error) {

@@ -31,12 +31,29 @@ func (d *deliverer) decode(env []byte) (core.Item, error) {
 		}
 		return publicationItem(pub.Flags, pub.Topic, &core.Message{Topic: pub.Topic, Payload: append([]byte(nil), pub.Payload...), Routed: d.routed}), nil
 	case envelope.KindSpooled:
-		f, err := d.spool.Take(d.identity, string(body))
+		b, f, err := d.spool.TakeSmall(d.identity, string(body), core.InlineFile)
 		if err != nil {
 			d.log.Warn().Err(err).Msg("spooled message missing") // swept after a crash
 			return core.Item{}, errSpoolGone
 		}
-		return openPublication(f, 0)
+		if f != nil {
+			return openPublication(f, 0)
+		}
+		return spooledItem(b)
+	case envelope.KindSegment:
+		off, n, err := envelope.ParseSegment(body)
+		if err != nil {
+			return core.Item{}, err
+		}
+		b, err := d.segmentCopy(off, n)
+		if b == nil {
+			d.log.Warn().Err(err).Msg("spooled message missing")
+			return core.Item{}, errSpoolGone
+		}
+		if err != nil {
+			d.log.Warn().Err(err).Msg("spool segment: a copy was read but its memory not freed")
+		}
+		return spooledItem(b)
 	case envelope.KindMailbox:
 		name, entry := envelope.ParseMailbox(body)
 		if entry != nil && d.mailbox != nil {
@@ -57,6 +74,38 @@ func (d *deliverer) decode(env []byte) (core.Item, error) {
 		return core.Item{Kind: core.Close}, nil
 	}
 	return core.Item{}, fmt.Errorf("%w: kind %#x", envelope.ErrBadEnvelope, env[0])
+}
+
+// segmentCopy takes the copy of n bytes at off from the client's spool
+// segment, opened the first time.
+func (d *deliverer) segmentCopy(off, n int64) ([]byte, error) {
+	if d.segment == nil {
+		r, err := d.spool.OpenSegment(d.identity)
+		if err != nil {
+			return nil, err
+		}
+		d.segment = r
+	}
+	return d.segment.Take(off, n)
+}
+
+// spooledItem is the Item of a spooled copy read whole: a packet, or a
+// publication whose payload stays in b (b is the Item's).
+func spooledItem(b []byte) (core.Item, error) {
+	if len(b) == 0 {
+		return core.Item{}, fmt.Errorf("%w: empty spooled copy", envelope.ErrBadEnvelope)
+	}
+	switch envelope.Kind(b[0]) {
+	case envelope.KindPacket:
+		return core.Item{Kind: core.Reply, Packet: b[1:]}, nil
+	case envelope.KindPublish:
+		pub, err := envelope.ParsePublication(b[1:])
+		if err != nil {
+			return core.Item{}, err
+		}
+		return publicationItem(pub.Flags, pub.Topic, &core.Message{Topic: pub.Topic, Payload: pub.Payload}), nil
+	}
+	return core.Item{}, fmt.Errorf("%w: spooled kind %#x", envelope.ErrBadEnvelope, b[0])
 }
 
 // publicationItem is the Item of a routed publication with PUBLISH flags.

@@ -36,15 +36,16 @@ import (
 // (the socket took nothing for the stall timeout) it takes from the queue
 // again and the slow-consumer policy applies (core.Deliverer.Refuse).
 type deliverer struct {
-	args  spawn.Args
-	log   zerolog.Logger
-	sock  int          // the client's socket, non-blocking
-	q     *queue.Queue // the connection's queue, then the adopted one
-	pair  int          // the pair channel, non-blocking
-	spool *spool.Spool
-	set   *epollSet // nil once closed
-	core  *core.Deliverer
-	conn  string // the connection's queue name
+	args    spawn.Args
+	log     zerolog.Logger
+	sock    int          // the client's socket, non-blocking
+	q       *queue.Queue // the connection's queue, then the adopted one
+	pair    int          // the pair channel, non-blocking
+	spool   *spool.Spool
+	segment *spool.SegmentReader // its queue's spool segment, opened when a copy first comes through it
+	set     *epollSet            // nil once closed
+	core    *core.Deliverer
+	conn    string // the connection's queue name
 
 	// The supervisor's orders: wake is counted when one arrives, orders
 	// takes them (nil, or an error that ends the client).

@@ -53,6 +53,7 @@ type queues struct {
 	args     spawn.Args
 	log      zerolog.Logger
 	spool    *spool.Spool
+	segments *spool.Segments // the receiving queues' spool segments
 	writers  *writerCache
 	cur      outgoing // the message being routed
 	dropped  uint64
@@ -71,7 +72,7 @@ type batch struct {
 }
 
 func newQueues(args spawn.Args, log zerolog.Logger, sp *spool.Spool) *queues {
-	return &queues{args: args, log: log, spool: sp, writers: newWriterCache(), batches: map[string]*batch{}, pid: os.Getpid()}
+	return &queues{args: args, log: log, spool: sp, segments: sp.Segments(), writers: newWriterCache(), batches: map[string]*batch{}, pid: os.Getpid()}
 }
 
 // outgoing is one message being routed: its envelope and spool file are
@@ -95,6 +96,18 @@ func (q *queues) message(m *core.Message) *outgoing {
 // fits reports whether the message fits in one envelope of limit bytes.
 func (o *outgoing) fits(limit int) bool {
 	return 1+envelope.PublicationSize(len(o.msg.Topic), int(o.msg.Len())) <= limit
+}
+
+// inline reports whether the message's envelope is small enough for a
+// queue's spool segment (its deliverer reads such a copy whole).
+func (o *outgoing) inline() bool {
+	return o.msg.File == nil && 1+envelope.PublicationSize(len(o.msg.Topic), len(o.msg.Payload)) <= core.InlineFile
+}
+
+// head is the message's envelope without its payload, for a copy written
+// with the payload beside it.
+func (o *outgoing) head(qos packet.QoS) []byte {
+	return envelope.AppendPublish(nil, publishFlags(qos, o.msg.Retain), o.msg.Topic, nil)
 }
 
 func (o *outgoing) envelope(qos packet.QoS) []byte {
@@ -134,6 +147,12 @@ func (q *queues) Offer(to string, m *core.Message, qos packet.QoS) error {
 	if o.fits(q.args.QueueMsgSize) {
 		return q.add(to, o.envelope(qos), m.Routed, wait)
 	}
+	if o.inline() && !state.IsSessionQueue(to) {
+		// (A session's folder is its mailbox: no segment there.)
+		if err := q.toSegment(to, o.head(qos), o.msg.Payload, wait); !errors.Is(err, spool.ErrSegmentFull) {
+			return err
+		}
+	}
 	if err := q.flush(to); err != nil {
 		return err
 	}
@@ -149,6 +168,26 @@ func (q *queues) Offer(to string, m *core.Message, qos packet.QoS) error {
 		return err
 	}
 	return nil
+}
+
+// toSegment appends a copy too large for a queue message to the queue's
+// spool segment and sends the reference to it, after what the queue's
+// batch held. The reference goes alone, as a spool file's name does: in a
+// batch, dozens of large copies would wait for a batch of small
+// references to fill (a 100→1 fan-in of 16 KiB payloads delivered nothing
+// for seconds), and the deliverer would take them all at once.
+func (q *queues) toSegment(to string, head, payload []byte, wait time.Duration) error {
+	if err := q.flush(to); err != nil {
+		return err
+	}
+	off, err := q.segments.Append(to, head, payload)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil // a departed subscriber: its folder is gone
+	}
+	if err != nil {
+		return err
+	}
+	return q.deliver(to, envelope.AppendSegment(nil, off, int64(len(head)+len(payload))), wait)
 }
 
 // add puts an envelope in the batch for a queue, sending the batch first
@@ -314,6 +353,7 @@ func (q *queues) deliver(name string, env []byte, wait time.Duration) error {
 	err := q.sendTo(name, func(w *queue.Queue) error { return q.sendWaiting(w, name, env, wait) })
 	if errors.Is(err, queue.ErrNotExist) {
 		q.writers.forget(name)
+		q.segments.Forget(name)
 		return nil // an offline or departed subscriber
 	}
 	if err != nil {
@@ -322,6 +362,7 @@ func (q *queues) deliver(name string, env []byte, wait time.Duration) error {
 			q.log.Error().Err(err).Str("to", name).Uint64("dropped_total", q.dropped).Dur("waited", wait).
 				Msg("message dropped: the subscriber's queue stayed full, nothing is draining it")
 			q.writers.forget(name)
+			q.segments.Forget(name)
 		}
 		return err
 	}

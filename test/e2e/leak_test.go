@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/forkmq/forkmq/internal/queue"
+	"github.com/forkmq/forkmq/internal/spool"
 	"github.com/forkmq/forkmq/internal/state"
 	"github.com/forkmq/forkmq/internal/topicdir"
 )
@@ -303,14 +304,19 @@ func (b *broker) queueOf(name string) string {
 // checkSpool requires the spool to hold no payload file (nothing is in
 // flight when the tests look) and a folder only for live queues; its
 // staging folder tmp/ may stay, and so may the mailboxes of the persistent
-// sessions on record, with the messages they keep.
+// sessions on record, with the messages they keep. A live queue's segment
+// stays too, but holds no byte: every copy in it was freed once taken.
 func (b *broker) checkSpool(errs *errList, live []string, sessions map[string]bool) {
-	spool := filepath.Join(b.StateDir, "spool")
-	_ = filepath.WalkDir(spool, func(path string, d fs.DirEntry, err error) error {
-		rel, _ := filepath.Rel(spool, path)
+	dir := filepath.Join(b.StateDir, "spool")
+	_ = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		rel, _ := filepath.Rel(dir, path)
 		owner, _, _ := strings.Cut(rel, string(filepath.Separator))
 		switch {
 		case err != nil || rel == "." || rel == "tmp" || sessions[owner]:
+		case !d.IsDir() && filepath.Base(rel) == spool.SegmentFile && filepath.Dir(rel) == owner:
+			if held := allocated(path); held != 0 {
+				errs.add("spool segment %s holds %d bytes of copies never freed", rel, held)
+			}
 		case !d.IsDir():
 			errs.add("spool holds the file %s", rel)
 		case !strings.Contains(rel, string(filepath.Separator)) && !slices.Contains(live, rel):
@@ -318,6 +324,16 @@ func (b *broker) checkSpool(errs *errList, live []string, sessions map[string]bo
 		}
 		return nil
 	})
+}
+
+// allocated is how many bytes of memory or disk the file at path holds (a
+// sparse file's holes hold none).
+func allocated(path string) int64 {
+	var st syscall.Stat_t
+	if err := syscall.Stat(path, &st); err != nil {
+		return 0 // gone meanwhile
+	}
+	return st.Blocks * 512
 }
 
 // assertGone asserts, after the broker exited, that none of its workers
