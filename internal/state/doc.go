@@ -6,9 +6,11 @@
 //	sessions/<hash>             a persistent session: the client identifier
 //	sessions/<hash>.in/<id>     QoS 2 packet identifiers received and not yet released
 //	topics/                     per-topic files (package topicdir)
-//	spool/                      publications too large for a queue message, the
-//	                            mailboxes of persistent sessions, and each worker's
-//	                            files being written, tmp/<slot>/ (package spool)
+//	spool/                      publications too large for a queue message (each
+//	                            live queue's segment file, spool/<queue>/segment,
+//	                            and a file each above 64 KiB), the mailboxes of
+//	                            persistent sessions (package mailstore), and each
+//	                            worker's files being written, tmp/<slot>/ (package spool)
 //	retained/                   retained messages (package retain)
 //
 // Who holds a client identifier and a connection's will are the
