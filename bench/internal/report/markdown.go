@@ -237,10 +237,13 @@ func (r *Results) writeTrust(w func(string, ...any)) {
 	}
 	w("- Broker CPU: %s.\n", t.CPUSource)
 	counts := map[string]int{}
-	busy, saturated := 0, 0
+	busy, saturated, slowed := 0, 0, 0
 	maxOther := 0.0
 	for _, run := range r.Runs {
 		counts[run.Status]++
+		if Slowed(run) {
+			slowed++
+		}
 		for _, f := range run.Flags {
 			switch {
 			case strings.HasPrefix(f, "busy machine"):
@@ -259,6 +262,12 @@ func (r *Results) writeTrust(w func(string, ...any)) {
 		counts[scenario.StatusFailed], counts[scenario.StatusSkipped], r.Repetitions)
 	w("- %d run(s) on a busy machine (other processes above %.0f%% of a core; the most was %.1f%%), %d with a saturated "+
 		"load generator: marked * in the tables and listed at the end.\n", busy, t.Limits.OtherPct, maxOther, saturated)
+	if slowed > 0 {
+		w("- %d seed run(s) on a slowed machine: the load generator, offered the same messages in every run, needed %.0f× "+
+			"or more the CPU of the case's quietest run, so the whole machine was slower (it happens here for seconds at a "+
+			"time, to every broker alike). They are listed at the end and left out of the figures (each cell says n=k/N), "+
+			"unless every run of a cell was.\n", slowed, slowedFactor)
+	}
 	w("- Brokers ran in a new random order in every repetition (seed %d), each run on a freshly started broker.\n", t.OrderSeed)
 	if t.Stopped != "" {
 		w("- **The benchmark stopped early**: %s.\n", t.Stopped)
@@ -472,7 +481,7 @@ func (r *Results) writeProblems(w func(string, ...any)) {
 			noted = append(noted, run)
 		}
 	}
-	w("## Flagged runs\n\nRuns that count but whose figure may be doubtful (marked * in the tables).\n\n")
+	w("## Flagged runs\n\nRuns that count but whose figure may be doubtful (marked * in the tables), and runs on a slowed machine (left out of the figures).\n\n")
 	if len(flagged) == 0 {
 		w("None.\n\n")
 	} else {

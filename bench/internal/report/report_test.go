@@ -137,3 +137,59 @@ func TestFormat(t *testing.T) {
 		}
 	}
 }
+
+// In a paced workload the load generator's CPU is a control: a run where
+// it needed twice its quietest run's CPU ran on a slowed machine and is
+// left out of its cell's figures — unless every run of the cell was slowed.
+func TestSlowedMachineRunsLeftOut(t *testing.T) {
+	const cas = "50pub-50sub"
+	seed := func(broker string, rep int, gen, cpu float64) Run {
+		return Run{Scenario: scenario.Seed, Case: cas, Broker: broker, Rep: rep, Result: scenario.Result{Status: scenario.StatusOK,
+			Metrics: map[string]float64{"gen_cpu_pct": gen, "cpu_pct": cpu, "packets_per_s": 200}}}
+	}
+	tests := []struct {
+		name        string
+		runs        []Run
+		broker      string
+		median      float64
+		n, slowed   int
+		flaggedRuns int
+	}{
+		{"one slowed run of three is left out",
+			[]Run{seed(process, 1, 1.6, 3), seed(process, 2, 1.9, 4), seed(process, 3, 7.5, 15), seed("mosquitto", 1, 1.5, 1)},
+			process, 3.5, 2, 1, 1},
+		{"the quietest run of any broker sets the control",
+			[]Run{seed(process, 1, 2.9, 3), seed("mosquitto", 1, 1.4, 1), seed("mosquitto", 2, 1.5, 1)},
+			process, 3, 1, 0, 1},
+		{"a cell whose runs were all slowed keeps them, flagged",
+			[]Run{seed(process, 1, 8, 14), seed(process, 2, 9, 16), seed("mosquitto", 1, 1.5, 1)},
+			process, 15, 2, 0, 2},
+		{"below the floor nothing is compared",
+			[]Run{seed(process, 1, 0.1, 0.2), seed(process, 2, 0.4, 0.3)},
+			process, 0.25, 2, 0, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := &Results{Metrics: scenario.Metrics, Runs: tc.runs}
+			r.Summarize()
+			r.Summarize() // idempotent: flags are replaced, not added again
+			s, ok := r.Lookup(scenario.Seed, cas, tc.broker, "cpu_pct")
+			c, _ := r.CellOf(scenario.Seed, cas, tc.broker)
+			if !ok || s.Median != tc.median || s.N != tc.n || c.Slowed != tc.slowed || c.Counted() != tc.n {
+				t.Fatalf("summary %+v, cell %+v; want median %v of %d, %d slowed", s, c, tc.median, tc.n, tc.slowed)
+			}
+			flagged := 0
+			for _, run := range r.Runs {
+				if Slowed(run) {
+					flagged++
+					if len(run.Flags) != 1 {
+						t.Fatalf("flags %q", run.Flags)
+					}
+				}
+			}
+			if flagged != tc.flaggedRuns {
+				t.Fatalf("%d runs flagged slowed, want %d", flagged, tc.flaggedRuns)
+			}
+		})
+	}
+}

@@ -2,9 +2,11 @@ package report
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/forkmq/forkmq/bench/internal/machine"
@@ -128,10 +130,11 @@ type Cell struct {
 	Failed   int    `json:"failed,omitempty"`
 	Skipped  int    `json:"skipped,omitempty"`
 	Flagged  int    `json:"flagged,omitempty"` // counted runs with a flag (busy machine, saturated generator, …)
+	Slowed   int    `json:"slowed,omitempty"`  // ok or partial runs left out of the figures: the machine slowed
 }
 
 // Counted is the number of runs behind the cell's figures.
-func (c Cell) Counted() int { return c.OK + c.Partial }
+func (c Cell) Counted() int { return c.OK + c.Partial - c.Slowed }
 
 type key struct{ scenario, cas, broker string }
 
@@ -140,6 +143,13 @@ type key struct{ scenario, cas, broker string }
 // cell, never averaged in.
 func (r *Results) Summarize() {
 	r.Summary, r.Cells = nil, nil
+	r.markSlowed()
+	steady := map[key]int{} // counted runs not on a slowed machine
+	for _, run := range r.Runs {
+		if scenario.Counts(run.Status) && !Slowed(run) {
+			steady[key{run.Scenario, run.Case, run.Broker}]++
+		}
+	}
 	metrics := map[key]map[string][]float64{}
 	cells := map[key]*Cell{}
 	var order []key
@@ -168,6 +178,10 @@ func (r *Results) Summarize() {
 		if !scenario.Counts(run.Status) {
 			continue
 		}
+		if Slowed(run) && steady[k] > 0 {
+			c.Slowed++
+			continue
+		}
 		if len(run.Flags) > 0 {
 			c.Flagged++
 		}
@@ -186,6 +200,51 @@ func (r *Results) Summarize() {
 				Metric: m.Name, Median: Median(vs), Min: slices.Min(vs), Max: slices.Max(vs), N: len(vs)})
 		}
 	}
+}
+
+// A paced workload — the seed: every broker is offered the same messages —
+// gives the load generator the same work in every run, so its CPU is a
+// control: in a run where it needed slowedFactor times what it needed in
+// the case's quietest run, the machine itself slowed (on this kind of
+// virtual machine, for seconds at a time, every process at once: the
+// hypervisor, a noisy neighbour), and the broker's CPU and latency in that
+// run measure the machine more than the broker. Such a run is flagged and
+// left out of the figures, unless every counted run of its cell is.
+const (
+	slowedFactor = 2.0
+	slowedFloor  = 0.5 // % of a core: below it the generator's CPU is too small to compare
+	slowedPrefix = "machine slowed"
+)
+
+// markSlowed flags the seed runs on a slowed machine; it replaces any
+// earlier such flag, so Summarize can run again as runs arrive.
+func (r *Results) markSlowed() {
+	quietest := map[string]float64{}
+	for _, run := range r.Runs {
+		g, ok := run.Metrics["gen_cpu_pct"]
+		if run.Scenario != scenario.Seed || !scenario.Counts(run.Status) || !ok || run.Metrics["packets_per_s"] <= 0 {
+			continue
+		}
+		if q, seen := quietest[run.Case]; !seen || g < q {
+			quietest[run.Case] = g
+		}
+	}
+	for i := range r.Runs {
+		run := &r.Runs[i]
+		run.Flags = slices.DeleteFunc(run.Flags, func(f string) bool { return strings.HasPrefix(f, slowedPrefix) })
+		q, ok := quietest[run.Case]
+		g := run.Metrics["gen_cpu_pct"]
+		if run.Scenario != scenario.Seed || !scenario.Counts(run.Status) || !ok || q < slowedFloor || g < slowedFactor*q {
+			continue
+		}
+		run.Flags = append(run.Flags, fmt.Sprintf("%s: the load generator used %.1f× the CPU of the case's quietest run "+
+			"(%.2f%% of a core against %.2f%%) for the same messages; left out of the figures unless every run of its cell was slowed", slowedPrefix, g/q, g, q))
+	}
+}
+
+// Slowed reports whether a run was flagged as run on a slowed machine.
+func Slowed(run Run) bool {
+	return slices.ContainsFunc(run.Flags, func(f string) bool { return strings.HasPrefix(f, slowedPrefix) })
 }
 
 // Median returns the median of vs (the mean of the middle two for an even
