@@ -28,7 +28,9 @@ import (
 // under an identifier, PUBREC received). So a new connection of the session
 // resends exactly what is unsettled, with the same identifiers and DUP set
 // [MQTT-4.4.0-1], and never sends a QoS 2 message again once PUBREC came
-// back. Entry names sort by the time they were routed.
+// back. Entry names sort by the time they were routed. What an older
+// broker left in the folder is converted when the session is opened (see
+// mailboxConverted).
 const mailboxMissed = ".missed" // a router could not ring the doorbell: rescan
 
 // mailboxReader is the file in a session's mailbox folder that the
