@@ -376,3 +376,32 @@ func TestMailboxConversionInterrupted(t *testing.T) {
 		must(t, os.Remove(filepath.Join(dir, mailboxConverted)))
 	}
 }
+
+// An older file larger than a deliverer reads into memory is converted
+// whole (streamed, not read in at once) and resent from the new entry.
+func TestMailboxConvertsALargeOlderFile(t *testing.T) {
+	payload := strings.Repeat("0123456789abcdef", 3*entryBuf/16)
+	sp, q := olderMailbox(t, nil, map[string]string{
+		"e1.p3": string(envelope.AppendPublish(nil, publishFlags(1, true), "big", []byte(payload))),
+	})
+	mb := newMailbox(sp, q, zerolog.Nop())
+	flows, err := mb.Unsettled()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(flows) != 1 || flows[0].ID != 3 || flows[0].Item.Entry != "e1" || flows[0].Item.QoS != 1 {
+		t.Fatalf("Unsettled = %+v, want e1 sent as id 3 at QoS 1", flows)
+	}
+	m := flows[0].Item.Msg
+	if m.File == nil {
+		t.Fatalf("a %d-byte payload was read into memory", len(payload))
+	}
+	defer m.File.Close()
+	got := make([]byte, m.Size)
+	if _, err := m.File.ReadAt(got, m.Offset); err != nil || string(got) != payload || m.Topic != "big" || !m.Retain {
+		t.Fatalf("resent %q (%d bytes, retain %v, %v), want the older file's %d bytes on \"big\", retained", m.Topic, len(got), m.Retain, err, len(payload))
+	}
+	if got := folder(t, sp.QueueDir(q)); fmt.Sprint(got) != "[.converted .journal e1]" {
+		t.Fatalf("folder %v", got)
+	}
+}
