@@ -8,8 +8,10 @@
 // writing leaves an entry whose header or length does not check, which a
 // reader skips (Read says ErrTorn); nobody rings for it, as the doorbell
 // goes only after the write. A file that does not start as an entry does
-// (ErrForeign: an older broker's mailbox file) is skipped too, and never
-// deleted as torn. A second persistent subscriber of the same
+// (ErrForeign) is skipped too, and never deleted as torn: an older
+// broker's mailbox file, which the deliverer converts to an entry when it
+// opens the session (package worker, convertOlder), or a file of neither
+// format, left alone. A second persistent subscriber of the same
 // message gets a hard link to the first one's entry (Link), not a second
 // write.
 //

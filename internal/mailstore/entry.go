@@ -30,8 +30,9 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 var ErrTorn = errors.New("mailstore: torn entry")
 
 // ErrForeign is an ErrTorn whose file does not even start as an entry
-// does: not one of this format's (an older broker's mailbox file, say),
-// so not to be deleted as a torn one.
+// does: not one of this format's (an older broker's mailbox file, which
+// the deliverer converts; anything else), so not to be deleted as a torn
+// one.
 var ErrForeign = fmt.Errorf("%w: not an entry of this format", ErrTorn)
 
 // torn is the error of an entry that does not check, whose first bytes

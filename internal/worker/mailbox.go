@@ -1,11 +1,13 @@
 package worker
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -26,7 +28,9 @@ import (
 // under an identifier, PUBREC received). So a new connection of the session
 // resends exactly what is unsettled, with the same identifiers and DUP set
 // [MQTT-4.4.0-1], and never sends a QoS 2 message again once PUBREC came
-// back. Entry names sort by the time they were routed.
+// back. Entry names sort by the time they were routed. What an older
+// broker left in the folder is converted when the session is opened (see
+// mailboxConverted).
 const mailboxMissed = ".missed" // a router could not ring the doorbell: rescan
 
 // mailboxReader is the file in a session's mailbox folder that the
@@ -128,12 +132,16 @@ func (mb *mailbox) Close() {
 // Rung implements core.Mailbox.
 func (mb *mailbox) Rung() int { return len(mb.known) }
 
-// Unsettled implements core.Mailbox: it replays the journal against the
-// entries still in the folder (an entry gone is settled), and starts the
-// journal afresh with the flows under way.
+// Unsettled implements core.Mailbox: it converts what an older broker left
+// in the folder (convertOlder), replays the journal against the entries
+// still there (an entry gone is settled), and starts the journal afresh
+// with the flows under way.
 func (mb *mailbox) Unsettled() ([]core.Unsettled, error) {
 	flows, err := mailstore.Recover(mb.dir)
 	if err != nil {
+		return nil, err
+	}
+	if err := mb.convertOlder(flows); err != nil {
 		return nil, err
 	}
 	names, err := mailstore.Entries(mb.dir)
@@ -163,7 +171,12 @@ func (mb *mailbox) Unsettled() ([]core.Unsettled, error) {
 		live[name] = p
 		out = append(out, core.Unsettled{Item: it, ID: p.ID})
 	}
-	if mb.journal, err = mailstore.Create(mb.dir, live, mb.limit); err != nil {
+	if mb.journal != nil { // opened by convertOlder
+		err = mb.journal.Rewrite(live)
+	} else {
+		mb.journal, err = mailstore.Create(mb.dir, live, mb.limit)
+	}
+	if err != nil {
 		return nil, err
 	}
 	for name, p := range live {
@@ -348,4 +361,166 @@ func (mb *mailbox) Settled(entry string, id uint16, released bool) error {
 	delete(mb.given, entry)
 	delete(mb.kept, entry)
 	return mailstore.Remove(mb.dir, entry)
+}
+
+// An older broker (before package mailstore) kept each entry as the bare
+// envelope, and its progress in the file's name:
+//
+//	<base>          routed, not yet sent
+//	<base>.p<id>    sent as PUBLISH with packet identifier id
+//	<base>.r<id>    PUBREC received, PUBREL sent (QoS 2)
+//
+// The first deliverer to read a session after an upgrade converts them
+// (convertOlder), so that what that broker would have delivered is
+// delivered, and once: each becomes an entry under its base name, its
+// progress a journal record, and only then is the older file removed. A
+// deliverer killed at any step leaves the older file, which the next one
+// converts again: a base already an entry is kept, the record appended
+// again. The older file's progress is the truth while it exists, as no
+// flow of the session goes on before every older file is gone. Done, the
+// deliverer leaves mailboxConverted, so later connections do not look
+// again (a broker downgraded and upgraded again would need it removed).
+const mailboxConverted = ".converted"
+
+// convertingPrefix names an older file's copy being written as an entry,
+// before it is renamed to its base name: a name starting with "." is not
+// an entry, so a copy cut short is never delivered.
+const convertingPrefix = ".converting."
+
+// olderFile is a file an older broker left in a session's mailbox.
+type olderFile struct {
+	name, base string
+	mailstore.Progress
+}
+
+// convertOlder converts the folder's older files (unless mailboxConverted
+// says it was done), recording the progress of those sent in flows, the
+// journal as recovered.
+func (mb *mailbox) convertOlder(flows map[string]mailstore.Progress) error {
+	marker := filepath.Join(mb.dir, mailboxConverted)
+	if unix.Access(marker, unix.F_OK) == nil {
+		return nil
+	}
+	names, err := mailstore.Entries(mb.dir)
+	if err != nil {
+		return err
+	}
+	converted := 0
+	for _, name := range names {
+		old, ok, err := readOlder(mb.dir, name)
+		if err != nil {
+			return fmt.Errorf("mailbox: convert: %w", err)
+		}
+		if !ok {
+			continue
+		}
+		if ok, err = mb.convert(old, flows); err != nil {
+			return fmt.Errorf("mailbox: convert %s: %w", name, err)
+		}
+		if ok {
+			converted++
+		}
+	}
+	if converted > 0 {
+		mb.log.Info().Str("mailbox", mb.dir).Int("entries", converted).Msg("mailbox: an older broker's entries converted")
+	}
+	fd, err := unix.Open(marker, unix.O_WRONLY|unix.O_CREAT|unix.O_CLOEXEC, 0o660)
+	if err != nil {
+		return fmt.Errorf("mailbox: convert: %w", os.NewSyscallError("open", err))
+	}
+	unix.Close(fd)
+	return nil
+}
+
+// readOlder reports whether the file name in dir is an older broker's:
+// named as one, and holding a bare publication envelope of QoS 1 or 2
+// (an entry starts with mailstore's magic; anything else is foreign, and
+// left alone).
+func readOlder(dir, name string) (olderFile, bool, error) {
+	old := olderFile{name: name, base: name}
+	if i := strings.LastIndexByte(name, '.'); i > 0 && i+2 <= len(name) && (name[i+1] == 'p' || name[i+1] == 'r') {
+		if id, err := strconv.ParseUint(name[i+2:], 10, 16); err == nil && id > 0 {
+			old.base, old.ID, old.Released = name[:i], uint16(id), name[i+1] == 'r'
+		}
+	}
+	fd, err := unix.Open(filepath.Join(dir, name), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err == unix.ENOENT {
+		return old, false, nil
+	}
+	if err != nil {
+		return old, false, fmt.Errorf("%s: %w", name, os.NewSyscallError("open", err))
+	}
+	defer unix.Close(fd)
+	var head [4]byte // kind, flags, topic length
+	if n, err := unix.Pread(fd, head[:], 0); err != nil || n < len(head) || envelope.Kind(head[0]) != envelope.KindPublish {
+		return old, false, nil
+	}
+	if qos := packet.QoS(head[1] >> 1 & 3); qos != packet.AtLeastOnce && qos != packet.ExactlyOnce {
+		return old, false, nil
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return old, false, fmt.Errorf("%s: %w", name, os.NewSyscallError("fstat", err))
+	}
+	return old, st.Size >= int64(len(head))+int64(binary.BigEndian.Uint16(head[2:])), nil
+}
+
+// convert makes an older file an entry under its base name, with its
+// progress in the journal (and in flows), then removes it. It reports
+// false for an older file left as it is: its base name is taken by a file
+// that is not an entry.
+func (mb *mailbox) convert(old olderFile, flows map[string]mailstore.Progress) (bool, error) {
+	if old.ID == 0 {
+		return true, mb.rewrite(old) // the entry replaces the file: nothing to record, nothing to remove
+	}
+	var buf [mailstore.HeaderSize + 64]byte
+	_, f, _, err := mailstore.Read(mb.dir, old.base, buf[:])
+	switch {
+	case err == nil: // written by a deliverer killed before it removed the older file
+		if f != nil {
+			f.Close()
+		}
+	case errors.Is(err, os.ErrNotExist):
+		if err := mb.rewrite(old); err != nil {
+			return false, err
+		}
+	case errors.Is(err, mailstore.ErrTorn):
+		mb.log.Warn().Str("file", old.name).Str("entry", old.base).Msg("mailbox: an older broker's file not converted: its entry name holds a file that is not an entry")
+		return false, nil
+	default:
+		return false, err
+	}
+	if mb.journal == nil {
+		if mb.journal, err = mailstore.Create(mb.dir, flows, mb.limit); err != nil {
+			return false, err
+		}
+	}
+	flows[old.base] = old.Progress
+	if err := mb.journal.Append(mailstore.Record{Entry: old.base, Progress: old.Progress}); err != nil {
+		return false, err
+	}
+	return true, mailstore.Remove(mb.dir, old.name)
+}
+
+// rewrite writes an older file's envelope as the entry old.base: first
+// under a name that is not an entry, then renamed (over the older file
+// itself, for one not yet sent).
+func (mb *mailbox) rewrite(old olderFile) error {
+	tmp := convertingPrefix + old.base
+	if err := mailstore.Remove(mb.dir, tmp); err != nil { // a copy a killed deliverer left
+		return err
+	}
+	f, err := os.Open(filepath.Join(mb.dir, old.name))
+	if err != nil {
+		return err
+	}
+	err = mailstore.WriteFrom(mb.dir, tmp, nil, f)
+	f.Close()
+	if err != nil {
+		return err
+	}
+	if err := unix.Rename(mailstore.Path(mb.dir, tmp), mailstore.Path(mb.dir, old.base)); err != nil {
+		return fmt.Errorf("%s: %w", old.base, os.NewSyscallError("rename", err))
+	}
+	return nil
 }
