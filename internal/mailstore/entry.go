@@ -143,9 +143,18 @@ func WriteFrom(dir, name string, head []byte, body io.Reader) error {
 	if err != nil {
 		return fmt.Errorf("mailstore: write %s: %w", name, err)
 	}
+	// The magic goes first, with a length no entry has, so that a writer
+	// killed while streaming leaves an entry that reads as torn (and is
+	// deleted once old), not as a foreign file (kept for ever).
+	var h [HeaderSize]byte
+	copy(h[:], magic[:])
+	binary.BigEndian.PutUint32(h[4:8], ^uint32(0))
 	sum := crc32.New(castagnoli)
 	var n int64
-	if _, err = f.WriteAt(head, HeaderSize); err == nil {
+	if _, err = f.WriteAt(h[:], 0); err == nil {
+		_, err = f.WriteAt(head, HeaderSize)
+	}
+	if err == nil {
 		sum.Write(head)
 		if _, err = f.Seek(int64(HeaderSize+len(head)), io.SeekStart); err == nil {
 			n, err = io.Copy(io.MultiWriter(f, sum), body)
@@ -155,8 +164,6 @@ func WriteFrom(dir, name string, head []byte, body io.Reader) error {
 		err = fmt.Errorf("envelope of %d bytes is too large for an entry", int64(len(head))+n)
 	}
 	if err == nil {
-		var h [HeaderSize]byte
-		copy(h[:], magic[:])
 		binary.BigEndian.PutUint32(h[4:8], uint32(int64(len(head))+n))
 		binary.BigEndian.PutUint32(h[8:12], sum.Sum32())
 		_, err = f.WriteAt(h[:], 0)

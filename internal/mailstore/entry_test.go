@@ -118,6 +118,45 @@ func TestForeignFileIsToldFromATornEntry(t *testing.T) {
 	}
 }
 
+// An entry streamed by WriteFrom whose writer dies half-way reads as torn,
+// never as a foreign file: a torn entry is deleted once old, a foreign one
+// never is.
+func TestStreamedEntryIsTornWhileWritten(t *testing.T) {
+	dir := t.TempDir()
+	body := bytes.Repeat([]byte("x"), 3*8192)
+	checked := 0
+	r := readerFunc(func(p []byte) (int, error) {
+		if len(body) == 0 {
+			return 0, io.EOF
+		}
+		_, _, _, err := Read(dir, "e", make([]byte, 64))
+		if !errors.Is(err, ErrTorn) || errors.Is(err, ErrForeign) {
+			t.Fatalf("an entry being streamed reads as %v, want ErrTorn and not ErrForeign", err)
+		}
+		checked++
+		n := copy(p, body[:min(len(p), len(body), 1000)])
+		body = body[n:]
+		return n, nil
+	})
+	if err := WriteFrom(dir, "e", []byte("head"), r); err != nil {
+		t.Fatal(err)
+	}
+	if checked == 0 {
+		t.Fatal("the body was never read")
+	}
+	env, f, _, err := Read(dir, "e", make([]byte, 64<<10))
+	if f != nil {
+		f.Close()
+	}
+	if err != nil || len(env) != 4+3*8192 || !bytes.HasPrefix(env, []byte("head")) {
+		t.Fatalf("the finished entry reads as %d bytes %q…, %v", len(env), env[:min(len(env), 8)], err)
+	}
+}
+
+type readerFunc func([]byte) (int, error)
+
+func (f readerFunc) Read(p []byte) (int, error) { return f(p) }
+
 func TestNamesSortByTime(t *testing.T) {
 	t0 := time.Unix(1_700_000_000, 5)
 	a, b := Name(t0, 99999, 12), Name(t0.Add(time.Nanosecond), 1, 1)
