@@ -68,7 +68,7 @@ type deliverer struct {
 	closing                             error // core.ErrClose once seen
 
 	msg    []byte // one queue message
-	pmsg   []byte // one pair message
+	pmsg   []byte // one pair message (the worker's, see buffers)
 	batch  []core.Item
 	events []unix.EpollEvent
 }
@@ -93,7 +93,9 @@ type delivererFds struct {
 	sock, pair int
 }
 
-func newDeliverer(args spawn.Args, log zerolog.Logger, conn string, fds delivererFds, sp *spool.Spool, counts *scoreboard.Writer, wake int, orders func() error) (*deliverer, error) {
+// pairBuf is the buffer pair messages are read into (buffers.pairIn):
+// pairMax+1 bytes, lent for the client.
+func newDeliverer(args spawn.Args, log zerolog.Logger, conn string, fds delivererFds, pairBuf []byte, sp *spool.Spool, counts *scoreboard.Writer, wake int, orders func() error) (*deliverer, error) {
 	lim := core.Limits{Window: args.MaxInflight, BacklogMsgs: args.BacklogMsgs, BacklogBytes: args.BacklogBytes}
 	d := &deliverer{
 		args:     args,
@@ -107,7 +109,7 @@ func newDeliverer(args spawn.Args, log zerolog.Logger, conn string, fds delivere
 		core:     core.NewDeliverer(lim, stall.NewWatch(args.StallTimeout), log),
 		identity: conn,
 		msg:      make([]byte, args.QueueMsgSize),
-		pmsg:     make([]byte, pairMax+1),
+		pmsg:     pairBuf,
 		events:   make([]unix.EpollEvent, 8),
 		// Everything may be ready at the start.
 		pairReady: true, sockWritable: true,

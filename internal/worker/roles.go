@@ -47,7 +47,7 @@ func (w *worker) serveDeliverer(h *control.Hand, log zerolog.Logger) spawn.ExitC
 	// The queue comes with the router's first word on the pair channel
 	// (adopt): the router creates it once the client has claimed its
 	// identifier.
-	d, err := newDeliverer(w.args, log, h.Conn, delivererFds{sock: sock, pair: pair}, w.spool, w.slot, w.link.wake, w.orders)
+	d, err := newDeliverer(w.args, log, h.Conn, delivererFds{sock: sock, pair: pair}, w.bufs.pairIn(), w.spool, w.slot, w.link.wake, w.orders)
 	defer d.close()
 	if err != nil {
 		shutdownFd(sock, log)

@@ -1,7 +1,6 @@
 package worker
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"sync"
@@ -129,7 +128,8 @@ func (r *router) run() spawn.ExitCode {
 		shutdown(r.conn, r.log)
 		return spawn.ExitFailure
 	}
-	end, err := r.proto.Serve(r.conn, bufio.NewReaderSize(r.core.Counts.Reader(sock), 64<<10), protocol.ServeConfig{
+	defer r.w.bufs.routerDone()
+	end, err := r.proto.Serve(r.conn, r.w.bufs.routerIn(r.core.Counts.Reader(sock)), protocol.ServeConfig{
 		MaxPacketSize: r.w.args.MaxPacketSize,
 		ConnectWait:   r.w.args.ConnectWait,
 		OnConnect:     r.connected,

@@ -41,6 +41,7 @@ type worker struct {
 	link  *link
 	title *proctitle.Title
 	spool *spool.Spool
+	bufs  buffers // lent to each client in turn
 
 	routing  *routing           // opened by the first router, will or sys role
 	access   *access            // loaded by the first router role
