@@ -41,6 +41,7 @@ type deliverer struct {
 	sock    int          // the client's socket, non-blocking
 	q       *queue.Queue // the connection's queue, then the adopted one
 	pair    int          // the pair channel, non-blocking
+	pairOf  *os.File     // owns pair (see delivererFds)
 	spool   *spool.Spool
 	segment *spool.SegmentReader // its queue's spool segment, opened when a copy first comes through it
 	set     *epollSet            // nil once closed
@@ -88,9 +89,12 @@ const (
 )
 
 // delivererFds are the descriptors of one client, which the deliverer owns
-// (and closes, see close) from newDeliverer on.
+// (and closes, see close) from newDeliverer on: the socket, non-blocking
+// already, and the pair channel's, made so by pairFd, which pairOwner
+// holds (closing pairOwner closes pair).
 type delivererFds struct {
 	sock, pair int
+	pairOwner  *os.File
 }
 
 // pairBuf is the buffer pair messages are read into (buffers.pairIn):
@@ -102,6 +106,7 @@ func newDeliverer(args spawn.Args, log zerolog.Logger, conn string, fds delivere
 		log:      log,
 		sock:     fds.sock,
 		pair:     fds.pair,
+		pairOf:   fds.pairOwner,
 		spool:    sp,
 		conn:     conn,
 		wake:     wake,
@@ -115,10 +120,8 @@ func newDeliverer(args spawn.Args, log zerolog.Logger, conn string, fds delivere
 		pairReady: true, sockWritable: true,
 	}
 	d.core.Counts = counts
-	for _, fd := range []int{d.sock, d.pair} {
-		if err := unix.SetNonblock(fd, true); err != nil {
-			return d, fmt.Errorf("deliverer: fd %d: %w", fd, err)
-		}
+	if err := unix.SetNonblock(d.sock, true); err != nil {
+		return d, fmt.Errorf("deliverer: socket: %w", err)
 	}
 	set, err := newEpollSet()
 	if err != nil {
@@ -148,10 +151,12 @@ func (d *deliverer) close() {
 		d.set.close()
 		d.set = nil
 	}
-	for _, fd := range []int{d.sock, d.pair} {
-		if fd >= 0 {
-			unix.Close(fd)
-		}
+	if d.sock >= 0 {
+		unix.Close(d.sock)
+	}
+	if d.pairOf != nil {
+		d.pairOf.Close()
+		d.pairOf = nil
 	}
 	d.sock, d.pair = -1, -1
 	if d.q != nil {

@@ -7,7 +7,6 @@ import (
 	"sync/atomic"
 
 	"github.com/rs/zerolog"
-	"golang.org/x/sys/unix"
 
 	"github.com/forkmq/forkmq/internal/control"
 	"github.com/forkmq/forkmq/internal/core"
@@ -56,26 +55,20 @@ type router struct {
 // client ended. The socket and the pair channel are closed when it returns,
 // and every queue descriptor it opened.
 func (w *worker) serveRouter(h *control.Hand, log zerolog.Logger) spawn.ExitCode {
-	conn, err := fileConn[socket](h.Socket, "socket")
+	conn, err := handedSocket(h.Socket)
 	if err != nil {
 		h.Pair.Close()
 		log.Error().Err(err).Msg("router start")
 		return spawn.ExitUsage
 	}
 	defer conn.Close()
-	pair, err := rawFd(h.Pair, "pair channel")
-	if err == nil {
-		err = unix.SetNonblock(pair, true)
-	}
+	defer h.Pair.Close()
+	pair, err := pairFd(h.Pair)
 	if err != nil {
-		if pair >= 0 {
-			unix.Close(pair)
-		}
 		shutdown(conn, log)
 		log.Error().Err(err).Msg("router start")
 		return spawn.ExitUsage
 	}
-	defer unix.Close(pair)
 	r, err := w.newRouter(h, log, conn, pair)
 	if err != nil {
 		shutdown(conn, log)
