@@ -41,6 +41,7 @@ type deliverer struct {
 	sock    int          // the client's socket, non-blocking
 	q       *queue.Queue // the connection's queue, then the adopted one
 	pair    int          // the pair channel, non-blocking
+	pairOf  *os.File     // owns pair (see delivererFds)
 	spool   *spool.Spool
 	segment *spool.SegmentReader // its queue's spool segment, opened when a copy first comes through it
 	set     *epollSet            // nil once closed
@@ -68,7 +69,7 @@ type deliverer struct {
 	closing                             error // core.ErrClose once seen
 
 	msg    []byte // one queue message
-	pmsg   []byte // one pair message
+	pmsg   []byte // one pair message (the worker's, see buffers)
 	batch  []core.Item
 	events []unix.EpollEvent
 }
@@ -88,18 +89,24 @@ const (
 )
 
 // delivererFds are the descriptors of one client, which the deliverer owns
-// (and closes, see close) from newDeliverer on.
+// (and closes, see close) from newDeliverer on: the socket, non-blocking
+// already, and the pair channel's, made so by pairFd, which pairOwner
+// holds (closing pairOwner closes pair).
 type delivererFds struct {
 	sock, pair int
+	pairOwner  *os.File
 }
 
-func newDeliverer(args spawn.Args, log zerolog.Logger, conn string, fds delivererFds, sp *spool.Spool, counts *scoreboard.Writer, wake int, orders func() error) (*deliverer, error) {
+// pairBuf is the buffer pair messages are read into (buffers.pairIn):
+// pairMax+1 bytes, lent for the client.
+func newDeliverer(args spawn.Args, log zerolog.Logger, conn string, fds delivererFds, pairBuf []byte, sp *spool.Spool, counts *scoreboard.Writer, wake int, orders func() error) (*deliverer, error) {
 	lim := core.Limits{Window: args.MaxInflight, BacklogMsgs: args.BacklogMsgs, BacklogBytes: args.BacklogBytes}
 	d := &deliverer{
 		args:     args,
 		log:      log,
 		sock:     fds.sock,
 		pair:     fds.pair,
+		pairOf:   fds.pairOwner,
 		spool:    sp,
 		conn:     conn,
 		wake:     wake,
@@ -107,16 +114,14 @@ func newDeliverer(args spawn.Args, log zerolog.Logger, conn string, fds delivere
 		core:     core.NewDeliverer(lim, stall.NewWatch(args.StallTimeout), log),
 		identity: conn,
 		msg:      make([]byte, args.QueueMsgSize),
-		pmsg:     make([]byte, pairMax+1),
+		pmsg:     pairBuf,
 		events:   make([]unix.EpollEvent, 8),
 		// Everything may be ready at the start.
 		pairReady: true, sockWritable: true,
 	}
 	d.core.Counts = counts
-	for _, fd := range []int{d.sock, d.pair} {
-		if err := unix.SetNonblock(fd, true); err != nil {
-			return d, fmt.Errorf("deliverer: fd %d: %w", fd, err)
-		}
+	if err := unix.SetNonblock(d.sock, true); err != nil {
+		return d, fmt.Errorf("deliverer: socket: %w", err)
 	}
 	set, err := newEpollSet()
 	if err != nil {
@@ -146,10 +151,12 @@ func (d *deliverer) close() {
 		d.set.close()
 		d.set = nil
 	}
-	for _, fd := range []int{d.sock, d.pair} {
-		if fd >= 0 {
-			unix.Close(fd)
-		}
+	if d.sock >= 0 {
+		unix.Close(d.sock)
+	}
+	if d.pairOf != nil {
+		d.pairOf.Close()
+		d.pairOf = nil
 	}
 	d.sock, d.pair = -1, -1
 	if d.q != nil {

@@ -33,21 +33,20 @@ func (w *worker) serve(h *control.Hand) spawn.ExitCode {
 // serveDeliverer serves the client of h as its deliverer.
 func (w *worker) serveDeliverer(h *control.Hand, log zerolog.Logger) spawn.ExitCode {
 	sock, sockErr := rawFd(h.Socket, "socket")
-	pair, pairErr := rawFd(h.Pair, "pair channel")
+	pair, pairErr := pairFd(h.Pair)
 	if sockErr != nil || pairErr != nil {
-		for _, fd := range []int{sock, pair} {
-			if fd >= 0 {
-				shutdownFd(fd, log)
-				_ = unix.Close(fd)
-			}
+		if sock >= 0 {
+			shutdownFd(sock, log)
+			_ = unix.Close(sock)
 		}
+		h.Pair.Close()
 		log.Error().Err(firstErr(sockErr, pairErr)).Msg("deliverer start")
 		return spawn.ExitUsage
 	}
 	// The queue comes with the router's first word on the pair channel
 	// (adopt): the router creates it once the client has claimed its
 	// identifier.
-	d, err := newDeliverer(w.args, log, h.Conn, delivererFds{sock: sock, pair: pair}, w.spool, w.slot, w.link.wake, w.orders)
+	d, err := newDeliverer(w.args, log, h.Conn, delivererFds{sock: sock, pair: pair, pairOwner: h.Pair}, w.bufs.pairIn(), w.spool, w.slot, w.link.wake, w.orders)
 	defer d.close()
 	if err != nil {
 		shutdownFd(sock, log)

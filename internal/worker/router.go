@@ -1,14 +1,12 @@
 package worker
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"sync"
 	"sync/atomic"
 
 	"github.com/rs/zerolog"
-	"golang.org/x/sys/unix"
 
 	"github.com/forkmq/forkmq/internal/control"
 	"github.com/forkmq/forkmq/internal/core"
@@ -57,26 +55,20 @@ type router struct {
 // client ended. The socket and the pair channel are closed when it returns,
 // and every queue descriptor it opened.
 func (w *worker) serveRouter(h *control.Hand, log zerolog.Logger) spawn.ExitCode {
-	conn, err := fileConn[socket](h.Socket, "socket")
+	conn, err := handedSocket(h.Socket)
 	if err != nil {
 		h.Pair.Close()
 		log.Error().Err(err).Msg("router start")
 		return spawn.ExitUsage
 	}
 	defer conn.Close()
-	pair, err := rawFd(h.Pair, "pair channel")
-	if err == nil {
-		err = unix.SetNonblock(pair, true)
-	}
+	defer h.Pair.Close()
+	pair, err := pairFd(h.Pair)
 	if err != nil {
-		if pair >= 0 {
-			unix.Close(pair)
-		}
 		shutdown(conn, log)
 		log.Error().Err(err).Msg("router start")
 		return spawn.ExitUsage
 	}
-	defer unix.Close(pair)
 	r, err := w.newRouter(h, log, conn, pair)
 	if err != nil {
 		shutdown(conn, log)
@@ -129,7 +121,8 @@ func (r *router) run() spawn.ExitCode {
 		shutdown(r.conn, r.log)
 		return spawn.ExitFailure
 	}
-	end, err := r.proto.Serve(r.conn, bufio.NewReaderSize(r.core.Counts.Reader(sock), 64<<10), protocol.ServeConfig{
+	defer r.w.bufs.routerDone()
+	end, err := r.proto.Serve(r.conn, r.w.bufs.routerIn(r.core.Counts.Reader(sock)), protocol.ServeConfig{
 		MaxPacketSize: r.w.args.MaxPacketSize,
 		ConnectWait:   r.w.args.ConnectWait,
 		OnConnect:     r.connected,

@@ -41,6 +41,7 @@ type worker struct {
 	link  *link
 	title *proctitle.Title
 	spool *spool.Spool
+	bufs  buffers // lent to each client in turn
 
 	routing  *routing           // opened by the first router, will or sys role
 	access   *access            // loaded by the first router role
@@ -259,26 +260,43 @@ func (rt *routing) outlet(args spawn.Args, log zerolog.Logger, sp *spool.Spool) 
 	}
 }
 
-// fileConn wraps a socket handed over as a connection of type C; f is
-// closed (the connection holds a duplicate).
-func fileConn[C net.Conn](f *os.File, name string) (C, error) {
-	var zero C
+// handedSocket takes the client's socket as the control channel handed it
+// over, as the router reads it. The supervisor hands its accepted sockets
+// non-blocking, so the control channel's os.NewFile has already
+// registered f with the runtime's poller, which is all the router needs
+// of it (a read that waits, and a read deadline): f is used as it is, and
+// costs nothing more. net.FileConn would duplicate it, ask its type and
+// both its addresses, register the duplicate and unregister f — seven
+// system calls for the same descriptor. A socket handed blocking (not in
+// the poller: SetReadDeadline says so without a system call) is wrapped
+// by net.FileConn, which makes it non-blocking. f is the caller's no
+// more.
+func handedSocket(f *os.File) (socket, error) {
+	if err := f.SetReadDeadline(time.Time{}); err == nil {
+		return f, nil
+	} else if !errors.Is(err, os.ErrNoDeadline) {
+		f.Close()
+		return nil, fmt.Errorf("socket: %w", err)
+	}
 	defer f.Close()
 	c, err := net.FileConn(f)
 	if err != nil {
-		return zero, fmt.Errorf("%s: %w", name, err)
+		return nil, fmt.Errorf("socket: %w", err)
 	}
-	typed, ok := c.(C)
+	s, ok := c.(socket)
 	if !ok {
 		c.Close()
-		return zero, fmt.Errorf("%s is a %T, not a %T", name, c, zero)
+		return nil, fmt.Errorf("socket is a %T, not a socket", c)
 	}
-	return typed, nil
+	return s, nil
 }
 
 // rawFd takes the descriptor of a file handed over, for a loop that works
 // on descriptors: a duplicate the caller closes; f is closed. (f.Fd() would
-// make the shared open file blocking, under the partner's feet.)
+// make the shared open file blocking, under the partner's feet.) The
+// duplicate is what takes a descriptor out of the runtime's poller, where
+// os.NewFile put it if it was non-blocking (see pairFd for one that was
+// not).
 func rawFd(f *os.File, name string) (int, error) {
 	defer f.Close()
 	rc, err := f.SyscallConn()
@@ -295,12 +313,41 @@ func rawFd(f *os.File, name string) (int, error) {
 	return fd, nil
 }
 
+// pairFd is the descriptor of f, the pair channel's end handed over, for
+// a loop that works on it raw; f owns it still, and the caller closes f
+// when done (neither a duplicate nor its close: two system calls fewer
+// than rawFd). The supervisor makes the pair blocking, so os.NewFile did
+// not put it in the runtime's poller, which would wake for it in vain.
+// It is made non-blocking with one fcntl: F_SETFL sets the status flags
+// whole, and a socketpair made without flags has none to keep (its access
+// mode is not one F_SETFL changes).
+func pairFd(f *os.File) (int, error) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return -1, fmt.Errorf("pair channel: %w", err)
+	}
+	fd, setErr := -1, error(nil)
+	if err := rc.Control(func(u uintptr) {
+		fd = int(u)
+		_, setErr = unix.FcntlInt(u, unix.F_SETFL, unix.O_NONBLOCK)
+	}); err != nil {
+		return -1, fmt.Errorf("pair channel: %w", err)
+	}
+	if setErr != nil {
+		return -1, fmt.Errorf("pair channel: %w", os.NewSyscallError("fcntl", setErr))
+	}
+	return fd, nil
+}
+
 // socket is the client's connection as handed over: a TCP socket, or the
 // plain end of a socketpair whose other end the supervisor's terminator
 // pumps to a TLS or WebSocket session (package listener). The pair does
-// not know the difference.
+// not know the difference. It is what the router needs of it: reads that
+// wait in the runtime's poller, a read deadline, the descriptor — an
+// *os.File in the poller, or a net.Conn (see handedSocket).
 type socket interface {
-	net.Conn
+	io.ReadCloser
+	SetReadDeadline(t time.Time) error
 	SyscallConn() (syscall.RawConn, error)
 }
 
