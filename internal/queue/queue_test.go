@@ -399,6 +399,36 @@ func TestCloseWakesWaiter(t *testing.T) {
 	}
 }
 
+// Make creates a queue with the asked attributes and keeps no descriptor:
+// a writer and a reader opened afterwards pass a message through it.
+func TestMakeOpensNothing(t *testing.T) {
+	name := queueName(t, "make")
+	if err := Make(name, small, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { Unlink(name) })
+	r, err := OpenReader(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if a, err := r.Attr(); err != nil || a.MaxMsg != small.MaxMsg || a.MsgSize != small.MsgSize {
+		t.Fatalf("attributes %+v, %v; want %+v", a, err, small)
+	}
+	w, err := OpenWriter(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if err := w.Send([]byte("m"), 0, soon()); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, small.MsgSize)
+	if n, _, err := r.Receive(buf, soon()); err != nil || string(buf[:n]) != "m" {
+		t.Fatalf("received %q, %v", buf[:n], err)
+	}
+}
+
 func TestErrors(t *testing.T) {
 	l, err := ReadLimits()
 	if err != nil {
@@ -417,6 +447,8 @@ func TestErrors(t *testing.T) {
 		{"long name", func() error { return Unlink(strings.Repeat("n", 256)) }, ErrInvalid, ""},
 		{"zero attributes", func() error { _, err := Create(queueName(t, "zero"), Attr{}); return err }, ErrInvalid, ""},
 		{"exists", func() error { _, err := Create(existing.Name(), small); return err }, ErrExist, ""},
+		{"make existing", func() error { return Make(existing.Name(), small, 0o600) }, ErrExist, ""},
+		{"make zero attributes", func() error { return Make(queueName(t, "mzero"), Attr{}, 0o600) }, ErrInvalid, ""},
 		{"open missing", func() error { _, err := OpenWriter(queueName(t, "missing")); return err }, ErrNotExist, ""},
 		{"unlink missing", func() error { return Unlink(queueName(t, "missing")) }, ErrNotExist, ""},
 		{"above msg_max", func() error {

@@ -132,9 +132,8 @@ const (
 // createQueue makes a queue of the planned size; a queue the limits do not
 // allow refuses the client with CONNACK 3, naming the limit.
 func (st *files) createQueue(clientID, name string, perm uint32) error {
-	q, err := queue.CreateMode(name, queue.Attr{MaxMsg: int64(st.args.QueueMsgMax), MsgSize: int64(st.args.QueueMsgSize)}, perm)
+	err := queue.Make(name, queue.Attr{MaxMsg: int64(st.args.QueueMsgMax), MsgSize: int64(st.args.QueueMsgSize)}, perm)
 	if err == nil {
-		q.Close()
 		return nil
 	}
 	var le *queue.LimitError
