@@ -159,15 +159,8 @@ func (s *Spool) OpenSegment(queue string) (*SegmentReader, error) {
 // caller's.
 func (r *SegmentReader) Take(off, n int64) ([]byte, error) {
 	b := make([]byte, n)
-	for done := 0; done < len(b); {
-		m, err := ignoringEINTR(func() (int, error) { return unix.Pread(r.fd, b[done:], off+int64(done)) })
-		if err != nil {
-			return nil, fmt.Errorf("spool: take from the segment: %w", &os.PathError{Op: "pread", Path: r.path, Err: err})
-		}
-		if m == 0 {
-			return nil, fmt.Errorf("spool: take %d+%d from %s: %w", off, n, r.path, io.ErrUnexpectedEOF)
-		}
-		done += m
+	if err := preadFull(r.fd, r.path, b, off); err != nil {
+		return nil, fmt.Errorf("spool: take from the segment: %w", err)
 	}
 	if err := r.free(off, n); err != nil {
 		return b, err

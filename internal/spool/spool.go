@@ -236,17 +236,26 @@ func (s *Spool) TakeSmall(queue, name string, limit int64) ([]byte, *os.File, er
 	}
 	defer unix.Close(fd)
 	b := make([]byte, st.Size)
+	if err := preadFull(fd, path, b, 0); err != nil {
+		return nil, nil, fmt.Errorf("spool: take: %w", err)
+	}
+	return b, nil, nil
+}
+
+// preadFull fills b from the file at off (path names it in errors); a file
+// that ends first is io.ErrUnexpectedEOF.
+func preadFull(fd int, path string, b []byte, off int64) error {
 	for done := 0; done < len(b); {
-		n, err := ignoringEINTR(func() (int, error) { return unix.Pread(fd, b[done:], int64(done)) })
+		n, err := ignoringEINTR(func() (int, error) { return unix.Pread(fd, b[done:], off+int64(done)) })
 		if err != nil {
-			return nil, nil, fmt.Errorf("spool: take: %w", &os.PathError{Op: "pread", Path: path, Err: err})
+			return &os.PathError{Op: "pread", Path: path, Err: err}
 		}
 		if n == 0 {
-			return nil, nil, fmt.Errorf("spool: take %s: %w", path, io.ErrUnexpectedEOF)
+			return fmt.Errorf("%d bytes at %d of %s: %w", len(b), off, path, io.ErrUnexpectedEOF)
 		}
 		done += n
 	}
-	return b, nil, nil
+	return nil
 }
 
 // Take opens queue's copy of a spooled publication and unlinks it, so the
