@@ -263,14 +263,16 @@ func holds(it core.Item) bool {
 //
 // Why: 100 publishers to one subscriber keep its backlog full, so each
 // publisher's router waits (back-pressure) after routing each PUBLISH,
-// and its deliverer, woken by that PUBLISH's PUBACK, wrote it alone: one
-// write per PUBACK, a third of the broker's CPU. Held, they go one write
-// per burst the client sent, as the process engine's pair channel batches
-// them until its router is about to wait for its client. A held PUBACK is
-// late by at most the time the router takes to route what the client had
-// already sent after that PUBLISH; the client's own PUBACKs of what it was
-// sent are never held (they free room in its window, which a router
-// waiting on back-pressure must not keep).
+// and its deliverer, woken by that PUBLISH's PUBACK, wrote it alone:
+// 115k writes for 117k PUBACKs in a benchmark run, 18 s of CPU per
+// million deliveries against 4 for one publisher. Held, they go one write
+// per burst the client sent (13k writes for 647k), as the process
+// engine's pair channel batches them until its router is about to wait
+// for its client. A held PUBACK is late by at most the time the router
+// takes to route what the client had already sent after that PUBLISH.
+// The client's own PUBACKs of what it was sent are never held: they free
+// room in its window, which two routers waiting on each other's
+// back-pressure would otherwise each keep from the other.
 func (r *router) hold(reply []byte) error {
 	r.held = append(r.held, reply)
 	if len(r.held) < holdMax {
