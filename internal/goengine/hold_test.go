@@ -154,3 +154,50 @@ func collect(t *testing.T, c *rawmqtt.Conn, first string, want int) []string {
 	}
 	return got
 }
+
+// TestInflightWindow: with -max-inflight 3 or 4, a burst of 10 QoS 1
+// messages reaches a subscriber that acknowledges lazily — one PUBACK, and
+// the next only after the next message came — a window at a time, each
+// PUBACK letting exactly one more go [MQTT-4.6.0-2], in order, none lost.
+func TestInflightWindow(t *testing.T) {
+	const n = 10
+	for _, inflight := range []int{3, 4} {
+		t.Run(strconv.Itoa(inflight), func(t *testing.T) {
+			b := start(t, func(c *options.Options) { c.MaxInflight = inflight })
+			sub := connect(t, b.addr, "lazysub", 30)
+			sub.SubscribeGranted(t, 1, "lazy/#")
+			pub := connect(t, b.addr, "lazypub", 30)
+			burst := make([][]byte, 0, n)
+			for i := range n {
+				burst = append(burst, rawmqtt.Publish{Topic: "lazy/x", Payload: strconv.Itoa(i), QoS: 1, ID: uint16(i + 1)}.Bytes())
+			}
+			pub.Send(t, burst...)
+			for i := range n {
+				pub.ExpectAck(t, rawmqtt.HeaderPuback, uint16(i+1))
+			}
+
+			var got []rawmqtt.Publish
+			receive := func(want int) {
+				t.Helper()
+				for range want {
+					got = append(got, sub.ExpectPlainPublish(t, 1))
+				}
+				sub.ExpectSilence(t, 200*time.Millisecond)
+			}
+			receive(inflight)
+			sub.Send(t, rawmqtt.Ack(rawmqtt.HeaderPuback, got[0].ID))
+			receive(1)
+			for i := 1; len(got) < n; i++ {
+				sub.Send(t, rawmqtt.Ack(rawmqtt.HeaderPuback, got[i].ID))
+				got = append(got, sub.ExpectPlainPublish(t, 1))
+			}
+			var order string
+			for _, m := range got {
+				order += m.Payload
+			}
+			if order != "0123456789" {
+				t.Errorf("messages arrived as %q, want 0123456789", order)
+			}
+		})
+	}
+}
