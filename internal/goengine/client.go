@@ -19,10 +19,13 @@ import (
 // own is what a client's router sends its deliverer on the ctrl channel:
 // a core.Item, and with Start the persistent session's mailbox to attach
 // (nil for a clean session) — the counterpart of the process engine's
-// pair channel and its adopt envelope.
+// pair channel and its adopt envelope. Or, instead of an Item, a batch of
+// acknowledgements of the client's publications (replies, see
+// router.hold), written in order.
 type own struct {
 	it      core.Item
 	mailbox *mailbox
+	replies [][]byte
 }
 
 // client is one connection: what its router, its deliverer and other

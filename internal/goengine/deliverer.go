@@ -117,10 +117,18 @@ func (d *deliverer) turn() error {
 	return nil
 }
 
-// control acts on what the router sent: Start attaches the session's
-// mailbox; a publication for the client itself comes after what pubs held
-// when it arrived.
+// control acts on what the router sent: a batch of replies is written in
+// order; Start attaches the session's mailbox; a publication for the
+// client itself comes after what pubs held when it arrived.
 func (d *deliverer) control(o own) error {
+	if o.replies != nil {
+		for _, p := range o.replies {
+			if err := d.core.Control(core.Item{Kind: core.Reply, Packet: p}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	if o.it.Kind == core.Start {
 		if o.mailbox == nil {
 			return d.core.Start(nil)

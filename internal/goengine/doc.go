@@ -38,6 +38,12 @@
 // identifiers, the -max-inflight window, PUBREL), and flushes its buffer
 // when nothing is waiting.
 //
+// The PUBACK, PUBREC or PUBCOMP answering the client's publication waits
+// until the router has read all the client sent, then goes with the others
+// of that burst as one ctrl item (router.hold): a publisher whose router
+// waits on back-pressure after each PUBLISH costs one write a burst, not
+// one a PUBACK.
+//
 // # Slow consumers
 //
 // pubs is the client's backlog: the channel holds -max-queued-messages

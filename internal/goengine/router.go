@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -22,6 +23,10 @@ const (
 	// takeoverWait bounds how long a new connection waits for an earlier
 	// one with the same client identifier to end and publish its will.
 	takeoverWait = 5 * time.Second
+	// holdMax is how many acknowledgements of the client's publications
+	// the router holds before it sends them anyway (see hold): a bound on
+	// what one ctrl item carries, not a delay.
+	holdMax = 64
 )
 
 // errClientGone is returned by Send when the client was ended meanwhile.
@@ -45,6 +50,7 @@ type router struct {
 	will    *packet.Will // published after an abnormal end [MQTT-3.1.2-8]
 	timer   reusedTimer  // reused by every wait on a channel
 	dropped uint64
+	held    [][]byte // acknowledgements of the client's publications not yet sent (see hold)
 }
 
 func newRouter(e *Engine, c *client) *router {
@@ -69,6 +75,7 @@ func (r *router) run() {
 	end, err := r.proto.Serve(r.c.conn, bufio.NewReaderSize(r.core.Counts.Reader(r.c.conn), 64<<10), protocol.ServeConfig{
 		MaxPacketSize: r.e.cfg.MaxPacketSize,
 		ConnectWait:   r.e.cfg.ConnectWait,
+		Idle:          r.release,
 		OnConnect:     r.connected,
 		OnPacket: func(p packet.Packet) {
 			if r.log.Debug().Enabled() {
@@ -195,6 +202,9 @@ func (r *router) publishWill() bool {
 // this connection's publications, and its deliverer resends what is
 // unsettled and sends what was stored (after CONNACK: ctrl is in order).
 func (r *router) Send(it core.Item) error {
+	if holds(it) {
+		return r.hold(it.Packet)
+	}
 	o := own{it: it}
 	if it.Kind == core.Start {
 		r.sess.online.Store(r.c)
@@ -224,7 +234,66 @@ func (r *router) Retained(topic string, qos packet.QoS, body io.Reader, size int
 	return r.Publish(&core.Message{Topic: topic, Payload: payload, Retain: true}, qos)
 }
 
+// control sends o on the ctrl channel, after the acknowledgements held.
 func (r *router) control(o own) error {
+	if err := r.release(); err != nil {
+		return err
+	}
+	return r.put(o)
+}
+
+// holds reports whether a reply acknowledges one of the client's
+// publications (PUBACK, PUBREC, or PUBCOMP after its PUBREL): one that may
+// wait for the rest of what the client sent in the same burst.
+func holds(it core.Item) bool {
+	if it.Kind != core.Reply || len(it.Packet) == 0 {
+		return false
+	}
+	switch packet.Type(it.Packet[0] >> 4) {
+	case packet.TypePuback, packet.TypePubrec, packet.TypePubcomp:
+		return true
+	}
+	return false
+}
+
+// hold keeps an acknowledgement of the client's publication until the
+// router has read everything the client sent so far (Serve's Idle, before
+// a read that would wait), until anything else goes to the deliverer, or
+// until holdMax are held; then they go as one ctrl item (release).
+//
+// Why: 100 publishers to one subscriber keep its backlog full, so each
+// publisher's router waits (back-pressure) after routing each PUBLISH,
+// and its deliverer, woken by that PUBLISH's PUBACK, wrote it alone:
+// 115k writes for 117k PUBACKs in a benchmark run, 18 s of CPU per
+// million deliveries against 4 for one publisher. Held, they go one write
+// per burst the client sent (13k writes for 647k), as the process
+// engine's pair channel batches them until its router is about to wait
+// for its client. A held PUBACK is late by at most the time the router
+// takes to route what the client had already sent after that PUBLISH.
+// The client's own PUBACKs of what it was sent are never held: they free
+// room in its window, which two routers waiting on each other's
+// back-pressure would otherwise each keep from the other.
+func (r *router) hold(reply []byte) error {
+	r.held = append(r.held, reply)
+	if len(r.held) < holdMax {
+		return nil
+	}
+	return r.release()
+}
+
+// release sends the acknowledgements held, in order, as one ctrl item.
+func (r *router) release() error {
+	if len(r.held) == 0 {
+		return nil
+	}
+	o := own{replies: slices.Clone(r.held)}
+	clear(r.held)
+	r.held = r.held[:0]
+	return r.put(o)
+}
+
+// put waits for room on the ctrl channel, at most replyWait.
+func (r *router) put(o own) error {
 	select {
 	case r.c.ctrl <- o:
 		return nil
