@@ -35,6 +35,12 @@
 //	              sleep, and preempts the thread every 10 ms)
 //	+gmp2         the workers at GOMAXPROCS=2
 //
+// Beside the figures, each run says what it met: the load's own CPU per
+// message ("gen", the same work for every target, so a run where it jumps
+// met a slowed machine), the tree's CPU busy with other processes
+// ("others", this machine is shared) and the time the hypervisor took from
+// it ("steal"), over the same window.
+//
 // e.g. -targets pair,pair+block,pair+gmp2,client,mosquitto,forkmq. Every
 // repetition runs each target once, in an order rotated by repetition; the
 // summary gives each figure's median and range.

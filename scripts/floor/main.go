@@ -18,6 +18,10 @@ import (
 	"time"
 )
 
+// ticksPerSecond is USER_HZ, the unit of /proc/stat: 100 on every Linux
+// port Go supports.
+const ticksPerSecond = 100
+
 // pinnedEnv marks the process re-executed under taskset.
 const pinnedEnv = "FLOOR_PINNED"
 
@@ -138,13 +142,16 @@ type result struct {
 	msgs                        int64 // delivered in the window
 	window                      time.Duration
 	d                           threadStat
-	sent, delivered, acked, bad int64 // over the whole run, after the drain
+	sent, delivered, acked, bad int64   // over the whole run, after the drain
+	genNS                       uint64  // the load's own CPU in the window
+	othersPct, stealPct         float64 // the tree's CPU: busy with anything but the tree, and stolen by the hypervisor; -1 unknown
 }
 
 func (r result) cpuPerMsg() float64   { return float64(r.d.cpuNS) / 1e3 / float64(r.msgs) }
 func (r result) wakesPerMsg() float64 { return float64(r.d.voluntary) / float64(r.msgs) }
 func (r result) involPerMsg() float64 { return float64(r.d.involuntary) / float64(r.msgs) }
 func (r result) cpuPct() float64      { return 100 * float64(r.d.cpuNS) / float64(r.window.Nanoseconds()) }
+func (r result) genPerMsg() float64   { return float64(r.genNS) / 1e3 / float64(r.msgs) }
 func (r result) lost() int64          { return r.sent - min(r.delivered, r.acked) }
 
 func measure(o options, w *os.File) error {
@@ -153,8 +160,9 @@ func measure(o options, w *os.File) error {
 	}
 	fmt.Fprintf(w, "floor: %d pairs, %g msg/s each, %d B payload, warm-up %s, window %s; %s\n",
 		o.n, o.rate, o.size, o.warmup, o.window, buildNote())
-	fmt.Fprintf(w, "%-3s %-14s %5s %6s %6s %10s %9s %9s %7s %6s %6s %5s\n",
-		"rep", "target", "procs", "thrds", "msgs", "CPU µs/msg", "wakes/msg", "invol/msg", "CPU %", "sent", "deliv", "lost")
+	fmt.Fprintf(w, "%-3s %-14s %5s %6s %6s %10s %9s %9s %7s %6s %6s %5s %10s %8s %7s\n",
+		"rep", "target", "procs", "thrds", "msgs", "CPU µs/msg", "wakes/msg", "invol/msg", "CPU %", "sent", "deliv", "lost",
+		"gen µs/msg", "others %", "steal %")
 	results := map[string][]result{}
 	for rep := 0; rep < o.reps; rep++ {
 		for k := range o.targets {
@@ -164,25 +172,29 @@ func measure(o options, w *os.File) error {
 				return fmt.Errorf("rep %d, %s: %w", rep+1, t.name, err)
 			}
 			results[t.name] = append(results[t.name], r)
-			fmt.Fprintf(w, "%-3d %-14s %5d %6d %6d %10.1f %9.2f %9.2f %7.2f %6d %6d %5d\n", rep+1, t.name, r.procs, r.threads,
-				r.msgs, r.cpuPerMsg(), r.wakesPerMsg(), r.involPerMsg(), r.cpuPct(), r.sent, r.delivered, r.lost())
+			fmt.Fprintf(w, "%-3d %-14s %5d %6d %6d %10.1f %9.2f %9.2f %7.2f %6d %6d %5d %10.1f %8.1f %7.1f\n", rep+1, t.name, r.procs, r.threads,
+				r.msgs, r.cpuPerMsg(), r.wakesPerMsg(), r.involPerMsg(), r.cpuPct(), r.sent, r.delivered, r.lost(),
+				r.genPerMsg(), r.othersPct, r.stealPct)
 		}
 	}
-	fmt.Fprintf(w, "\nmedian [range] of %d runs:\n%-14s %-22s %-20s %-20s %s\n", o.reps, "target", "CPU µs/msg", "wakes/msg", "CPU %", "÷ mosquitto (CPU/msg)")
+	fmt.Fprintf(w, "\nmedian [range] of %d runs:\n%-14s %-22s %-20s %-9s %-20s %-20s %s\n", o.reps,
+		"target", "CPU µs/msg", "wakes/msg", "µs/wake", "CPU %", "gen µs/msg", "÷ mosquitto (CPU/msg)")
 	var mosq float64
 	if rs, ok := results["mosquitto"]; ok {
 		mosq = stats(rs, result.cpuPerMsg)[0]
 	}
+	span := func(v [3]float64, format string) string {
+		return fmt.Sprintf(format+" ["+format+"–"+format+"]", v[0], v[1], v[2])
+	}
 	for _, t := range o.targets {
 		rs := results[t.name]
-		c, wk, p := stats(rs, result.cpuPerMsg), stats(rs, result.wakesPerMsg), stats(rs, result.cpuPct)
+		c, wk := stats(rs, result.cpuPerMsg), stats(rs, result.wakesPerMsg)
 		ratio := ""
 		if mosq > 0 {
 			ratio = fmt.Sprintf("%.2f", c[0]/mosq)
 		}
-		fmt.Fprintf(w, "%-14s %-22s %-20s %-20s %s\n", t.name,
-			fmt.Sprintf("%.1f [%.1f–%.1f]", c[0], c[1], c[2]), fmt.Sprintf("%.2f [%.2f–%.2f]", wk[0], wk[1], wk[2]),
-			fmt.Sprintf("%.2f [%.2f–%.2f]", p[0], p[1], p[2]), ratio)
+		fmt.Fprintf(w, "%-14s %-22s %-20s %-9.1f %-20s %-20s %s\n", t.name, span(c, "%.1f"), span(wk, "%.2f"), c[0]/wk[0],
+			span(stats(rs, result.cpuPct), "%.2f"), span(stats(rs, result.genPerMsg), "%.1f"), ratio)
 	}
 	return nil
 }
@@ -257,11 +269,22 @@ func runOnce(o options, t target, seed uint64) (result, error) {
 	l.run(o.rate, o.size, seed)
 	time.Sleep(o.warmup)
 	root := rt.cmd.Process.Pid // taskset execs: the pid is the target's
-	before, m0, t0 := sampleTree(root), l.delivered.Load(), time.Now()
+	self := []int{os.Getpid()}
+	cpu, cpuErr := strconv.Atoi(o.treeCPU)
+	c0, ok0 := readCPU(cpu)
+	before, gen0, m0, t0 := sampleTree(root), sampleProcs(self), l.delivered.Load(), time.Now()
 	time.Sleep(o.window)
-	after, m1, t1 := sampleTree(root), l.delivered.Load(), time.Now()
+	after, gen1, m1, t1 := sampleTree(root), sampleProcs(self), l.delivered.Load(), time.Now()
+	c1, ok1 := readCPU(cpu)
 	res.window, res.msgs = t1.Sub(t0), m1-m0
 	res.d, res.procs, res.threads = after.since(before), after.procs, len(after.threads)
+	res.genNS = gen1.since(gen0).cpuNS
+	res.othersPct, res.stealPct = -1, -1
+	if cpuErr == nil && ok0 && ok1 {
+		ticks := res.window.Seconds() * ticksPerSecond
+		res.othersPct = max(0, 100*float64(c1.busy-c0.busy)/ticks-res.cpuPct())
+		res.stealPct = 100 * float64(c1.steal-c0.steal) / ticks
+	}
 	l.finish(3 * time.Second)
 	res.sent, res.delivered, res.acked, res.bad = l.sent.Load(), l.delivered.Load(), l.acked.Load(), l.malformed.Load()
 	if res.msgs == 0 {

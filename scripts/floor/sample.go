@@ -26,9 +26,12 @@ type sample struct {
 // those are clock ticks (10 ms), and at the seed's load a worker uses a
 // few milliseconds in a measured window, so each process's figure would be
 // rounded away.
-func sampleTree(root int) sample {
+func sampleTree(root int) sample { return sampleProcs(descendants(root)) }
+
+// sampleProcs reads every thread of the processes pids.
+func sampleProcs(pids []int) sample {
 	s := sample{threads: map[int]threadStat{}}
-	for _, pid := range descendants(root) {
+	for _, pid := range pids {
 		tasks, _ := filepath.Glob("/proc/" + strconv.Itoa(pid) + "/task/*")
 		if len(tasks) > 0 {
 			s.procs++
@@ -111,4 +114,37 @@ func descendants(root int) []int {
 		out = append(out, children[out[k]]...)
 	}
 	return out
+}
+
+// cpuTimes is one CPU's line of /proc/stat, in clock ticks: the time it
+// was busy (user, nice, system, irq, softirq) and the time the hypervisor
+// gave it to someone else (steal).
+type cpuTimes struct {
+	busy, steal uint64
+}
+
+// readCPU reads the line of CPU cpu from /proc/stat; ok is false when
+// there is none.
+func readCPU(cpu int) (t cpuTimes, ok bool) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return t, false
+	}
+	prefix := []byte("cpu" + strconv.Itoa(cpu) + " ")
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		if !bytes.HasPrefix(line, prefix) {
+			continue
+		}
+		f := bytes.Fields(line[len(prefix):])
+		if len(f) < 8 {
+			return t, false
+		}
+		var v [8]uint64
+		for i := range v {
+			v[i], _ = strconv.ParseUint(string(f[i]), 10, 64)
+		}
+		// user nice system idle iowait irq softirq steal
+		return cpuTimes{busy: v[0] + v[1] + v[2] + v[5] + v[6], steal: v[7]}, true
+	}
+	return t, false
 }
