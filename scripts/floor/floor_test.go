@@ -106,11 +106,11 @@ func TestTinyRun(t *testing.T) {
 	runs := 0
 	for _, line := range strings.Split(string(out), "\n") {
 		f := strings.Fields(line)
-		if len(f) != 15 || f[0] != "1" {
+		if len(f) != 17 || f[0] != "1" {
 			continue
 		}
 		runs++
-		// rep target procs thrds msgs CPU wakes invol CPU% sent deliv lost gen others steal
+		// rep target procs thrds msgs CPU wakes invol CPU% sent deliv lost gen others steal cpu/s wakes/s
 		num := func(i int) float64 {
 			v, err := strconv.ParseFloat(f[i], 64)
 			if err != nil {

@@ -11,12 +11,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // ticksPerSecond is USER_HZ, the unit of /proc/stat: 100 on every Linux
@@ -145,6 +148,7 @@ type result struct {
 	d                           threadStat
 	sent, delivered, acked, bad int64   // over the whole run, after the drain
 	genNS                       uint64  // the load's own CPU in the window
+	steadyCPU, steadyWakes      float64 // medians of the window's seconds: CPU µs and wake-ups per message
 	othersPct, stealPct         float64 // the tree's CPU: busy with anything but the tree, and stolen by the hypervisor; -1 unknown
 }
 
@@ -161,9 +165,9 @@ func measure(o options, w *os.File) error {
 	}
 	fmt.Fprintf(w, "floor: %d pairs, %g msg/s each, %d B payload, warm-up %s, window %s; %s\n",
 		o.n, o.rate, o.size, o.warmup, o.window, buildNote())
-	fmt.Fprintf(w, "%-3s %-14s %5s %6s %6s %10s %9s %9s %7s %6s %6s %5s %10s %8s %7s\n",
+	fmt.Fprintf(w, "%-3s %-14s %5s %6s %6s %10s %9s %9s %7s %6s %6s %5s %10s %8s %7s %9s %9s\n",
 		"rep", "target", "procs", "thrds", "msgs", "CPU µs/msg", "wakes/msg", "invol/msg", "CPU %", "sent", "deliv", "lost",
-		"gen µs/msg", "others %", "steal %")
+		"gen µs/msg", "others %", "steal %", "µs/msg /s", "wakes /s")
 	results := map[string][]result{}
 	for rep := 0; rep < o.reps; rep++ {
 		for k := range o.targets {
@@ -173,17 +177,19 @@ func measure(o options, w *os.File) error {
 				return fmt.Errorf("rep %d, %s: %w", rep+1, t.name, err)
 			}
 			results[t.name] = append(results[t.name], r)
-			fmt.Fprintf(w, "%-3d %-14s %5d %6d %6d %10.1f %9.2f %9.2f %7.2f %6d %6d %5d %10.1f %8.1f %7.1f\n", rep+1, t.name, r.procs, r.threads,
+			fmt.Fprintf(w, "%-3d %-14s %5d %6d %6d %10.1f %9.2f %9.2f %7.2f %6d %6d %5d %10.1f %8.1f %7.1f %9.1f %9.2f\n", rep+1, t.name, r.procs, r.threads,
 				r.msgs, r.cpuPerMsg(), r.wakesPerMsg(), r.involPerMsg(), r.cpuPct(), r.sent, r.delivered, r.lost(),
-				r.genPerMsg(), r.othersPct, r.stealPct)
+				r.genPerMsg(), r.othersPct, r.stealPct, r.steadyCPU, r.steadyWakes)
 		}
 	}
 	results, slowed := keepSteady(results)
-	fmt.Fprintf(w, "\nmedian [range] of the runs of each target (%d left out: the load needed more than twice its quietest run's CPU per message, the machine was slowed):\n%-14s %-5s %-22s %-20s %-9s %-20s %-20s %s\n", slowed,
-		"target", "runs", "CPU µs/msg", "wakes/msg", "µs/wake", "CPU %", "gen µs/msg", "÷ mosquitto (CPU/msg)")
-	var mosq float64
+	fmt.Fprintf(w, "\nmedian [range] of the runs of each target (%d left out: the load needed more than twice the CPU per message of the target's quietest run: a slowed machine);\n"+
+		"/s: each run's median second; ÷ mosquitto: of the medians\n%-14s %-4s %-22s %-20s %-7s %-20s %-20s %-22s %-17s %s\n", slowed,
+		"target", "runs", "CPU µs/msg", "wakes/msg", "µs/wake", "CPU %", "gen µs/msg", "CPU µs/msg /s", "wakes/msg /s", "÷ mosquitto (/s)")
+	cpuPerMsg, steadyCPU := result.cpuPerMsg, func(r result) float64 { return r.steadyCPU }
+	var mosq, mosqSteady float64
 	if rs := results["mosquitto"]; len(rs) > 0 {
-		mosq = stats(rs, result.cpuPerMsg)[0]
+		mosq, mosqSteady = stats(rs, cpuPerMsg)[0], stats(rs, steadyCPU)[0]
 	}
 	span := func(v [3]float64, format string) string {
 		return fmt.Sprintf(format+" ["+format+"–"+format+"]", v[0], v[1], v[2])
@@ -191,36 +197,39 @@ func measure(o options, w *os.File) error {
 	for _, t := range o.targets {
 		rs := results[t.name]
 		if len(rs) == 0 {
-			fmt.Fprintf(w, "%-14s %-5d every run met a slowed machine\n", t.name, 0)
+			fmt.Fprintf(w, "%-14s %-4d every run met a slowed machine\n", t.name, 0)
 			continue
 		}
-		c, wk := stats(rs, result.cpuPerMsg), stats(rs, result.wakesPerMsg)
+		c, wk, sc := stats(rs, cpuPerMsg), stats(rs, result.wakesPerMsg), stats(rs, steadyCPU)
 		ratio := ""
 		if mosq > 0 {
-			ratio = fmt.Sprintf("%.2f", c[0]/mosq)
+			ratio = fmt.Sprintf("%.2f (%.2f)", c[0]/mosq, sc[0]/mosqSteady)
 		}
-		fmt.Fprintf(w, "%-14s %-5d %-22s %-20s %-9.1f %-20s %-20s %s\n", t.name, len(rs), span(c, "%.1f"), span(wk, "%.2f"), c[0]/wk[0],
-			span(stats(rs, result.cpuPct), "%.2f"), span(stats(rs, result.genPerMsg), "%.1f"), ratio)
+		fmt.Fprintf(w, "%-14s %-4d %-22s %-20s %-7.1f %-20s %-20s %-22s %-17s %s\n", t.name, len(rs), span(c, "%.1f"), span(wk, "%.2f"), c[0]/wk[0],
+			span(stats(rs, result.cpuPct), "%.2f"), span(stats(rs, result.genPerMsg), "%.1f"),
+			span(sc, "%.1f"), span(stats(rs, func(r result) float64 { return r.steadyWakes }), "%.2f"), ratio)
 	}
 	return nil
 }
 
-// keepSteady leaves out the runs that met a slowed machine, as mqbench
-// does for the seed: the load does the same work for every target, so a
-// run whose load needed more than twice the CPU per message of the
-// quietest run met a machine slowed for everyone (on this VM a slowed
-// stretch costs mosquitto and the floor alike three to ten times their
-// steady figure, with no steal and no other process on the CPU to show
-// for it). It returns the runs kept and how many it left out.
+// keepSteady leaves out the runs that met a slowed machine, much as
+// mqbench does for the seed: the load does the same work in every run of a
+// target, so a run whose load needed more than twice the CPU per message
+// of the target's quietest run met a machine slowed for everyone (on this
+// VM a slowed stretch costs mosquitto and the floor alike three to ten
+// times their steady figure, with no steal and no other process on the
+// CPU to show for it). Each target is judged against its own runs: the
+// load's cost differs between targets (mosquitto writes a PUBACK and its
+// PUBLISH in one wake-up, which the load then reads in one; the floor's
+// come from two processes). It returns the runs kept and how many it left
+// out.
 func keepSteady(results map[string][]result) (map[string][]result, int) {
-	quietest := math.Inf(1)
-	for _, rs := range results {
+	kept, out := map[string][]result{}, 0
+	for name, rs := range results {
+		quietest := math.Inf(1)
 		for _, r := range rs {
 			quietest = min(quietest, r.genPerMsg())
 		}
-	}
-	kept, out := map[string][]result{}, 0
-	for name, rs := range results {
 		for _, r := range rs {
 			if r.genPerMsg() > 2*quietest {
 				out++
@@ -232,6 +241,27 @@ func keepSteady(results map[string][]result) (map[string][]result, int) {
 	return kept, out
 }
 
+// median is the median of v, 0 for none.
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	v = slices.Sorted(slices.Values(v))
+	if len(v)%2 == 0 {
+		return (v[len(v)/2-1] + v[len(v)/2]) / 2
+	}
+	return v[len(v)/2]
+}
+
+// threadCPU is the CPU time of the calling thread, in nanoseconds.
+func threadCPU() uint64 {
+	var ts unix.Timespec
+	if unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts) != nil {
+		return 0
+	}
+	return uint64(ts.Nano())
+}
+
 // stats returns the median, minimum and maximum of f over rs.
 func stats(rs []result, f func(result) float64) [3]float64 {
 	v := make([]float64, len(rs))
@@ -239,11 +269,7 @@ func stats(rs []result, f func(result) float64) [3]float64 {
 		v[i] = f(r)
 	}
 	slices.Sort(v)
-	m := v[len(v)/2]
-	if len(v)%2 == 0 {
-		m = (v[len(v)/2-1] + v[len(v)/2]) / 2
-	}
-	return [3]float64{m, v[0], v[len(v)-1]}
+	return [3]float64{median(v), v[0], v[len(v)-1]}
 }
 
 // buildNote says how this binary was built: its workers should be built
@@ -302,16 +328,48 @@ func runOnce(o options, t target, seed uint64) (result, error) {
 	l.run(o.rate, o.size, seed)
 	time.Sleep(o.warmup)
 	root := rt.cmd.Process.Pid // taskset execs: the pid is the target's
+	// The window is sampled every second: the figures of the whole
+	// window, and the median of its seconds' CPU and wake-ups per message,
+	// which a slowed stretch of a few seconds does not move. The load's
+	// own CPU leaves out what the sampling costs (it runs on this locked
+	// thread, which clocks itself).
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	self := []int{os.Getpid()}
+	var samplerNS uint64
+	type snap struct {
+		tree, gen sample
+		msgs      int64
+		at        time.Time
+	}
+	take := func() snap {
+		c := threadCPU()
+		s := snap{tree: sampleTree(root), gen: sampleProcs(self), msgs: l.delivered.Load(), at: time.Now()}
+		samplerNS += threadCPU() - c
+		return s
+	}
 	cpu, cpuErr := strconv.Atoi(o.treeCPU)
 	c0, ok0 := readCPU(cpu)
-	before, gen0, m0, t0 := sampleTree(root), sampleProcs(self), l.delivered.Load(), time.Now()
-	time.Sleep(o.window)
-	after, gen1, m1, t1 := sampleTree(root), sampleProcs(self), l.delivered.Load(), time.Now()
+	first := take()
+	samplerNS = 0
+	prev := first
+	var perSecCPU, perSecWakes []float64
+	for k := 1; k <= int(o.window/time.Second); k++ {
+		time.Sleep(time.Until(first.at.Add(time.Duration(k) * time.Second)))
+		cur := take()
+		if n := cur.msgs - prev.msgs; n > 0 {
+			d := cur.tree.since(prev.tree)
+			perSecCPU = append(perSecCPU, float64(d.cpuNS)/1e3/float64(n))
+			perSecWakes = append(perSecWakes, float64(d.voluntary)/float64(n))
+		}
+		prev = cur
+	}
+	last := prev
 	c1, ok1 := readCPU(cpu)
-	res.window, res.msgs = t1.Sub(t0), m1-m0
-	res.d, res.procs, res.threads = after.since(before), after.procs, len(after.threads)
-	res.genNS = gen1.since(gen0).cpuNS
+	res.window, res.msgs = last.at.Sub(first.at), last.msgs-first.msgs
+	res.d, res.procs, res.threads = last.tree.since(first.tree), last.tree.procs, len(last.tree.threads)
+	res.genNS = last.gen.since(first.gen).cpuNS - min(samplerNS, last.gen.since(first.gen).cpuNS)
+	res.steadyCPU, res.steadyWakes = median(perSecCPU), median(perSecWakes)
 	res.othersPct, res.stealPct = -1, -1
 	if cpuErr == nil && ok0 && ok1 {
 		ticks := res.window.Seconds() * ticksPerSecond
