@@ -112,6 +112,9 @@ func serveHop(h hop, wait string) error {
 	}
 	for {
 		n, err := take(buf)
+		if errors.Is(err, unix.ECONNRESET) && !h.isQueue() {
+			return errClosed // the load closed with a PUBACK unread: the end of a run
+		}
 		if err != nil {
 			return fmt.Errorf("hop %s: %w", h.name, err)
 		}
