@@ -381,6 +381,9 @@ func runOnce(o options, t target, seed uint64) (result, error) {
 	if res.msgs == 0 {
 		return res, fmt.Errorf("no message delivered in the window (sent %d)", res.sent)
 	}
+	if res.bad > 0 {
+		return res, fmt.Errorf("%d packets the load did not expect (a subscriber wants PUBLISH, a publisher PUBACK)", res.bad)
+	}
 	return res, nil
 }
 
