@@ -19,7 +19,9 @@
 //
 // It reports, over -window after -warmup, the tree's CPU per delivered
 // message (schedstat of every thread of every process), the wake-ups per
-// message (voluntary context switches of every thread), and the same for
+// message (voluntary context switches of every thread), both also as the
+// median of the window's seconds (sampled each second: a stretch of a
+// slowed machine inside a run does not move it), and the same for
 // mosquitto and for forkmq itself driven by the same load (targets
 // "mosquitto" and "forkmq": real MQTT, CONNECT and SUBSCRIBE first), so
 // that the floor's cost stands beside both, measured by one harness in one

@@ -310,6 +310,8 @@ func pinned(cpus, name string, args ...string) *exec.Cmd {
 	return exec.Command("taskset", append([]string{"-c", cpus, name}, args...)...)
 }
 
+// runOnce starts the target, connects the load, lets it warm up, measures
+// the window and stops the target: one line of the report.
 func runOnce(o options, t target, seed uint64) (result, error) {
 	res := result{target: t.name, window: o.window}
 	rt, err := start(o, t)
