@@ -87,6 +87,31 @@ func (l *link) sendAll(ms ...control.Message) error {
 	return l.conn.SendAll(ms...)
 }
 
+// endInPool applies to the track, without sending them, the CleanupDone
+// and Idle of a router that ends its client in order and whose deliverer
+// will say them for it (control.PartnerIdle, control.PartnerEnd), and
+// reports whether it did. Only a router that has claimed its client ends
+// so (its deliverer has been handed the client: before the claim it has
+// not), and not once told to stop (a Stop makes Idle late: the router says
+// its end itself, then exits). From here on the pump takes orders for an
+// idle pool worker: a Hand waits in inbox until the router has dropped its
+// client.
+func (l *link) endInPool(served uint32) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.track.Role != control.RoleRouter || l.track.State != control.StateConnected && l.track.State != control.StateClosing {
+		return false
+	}
+	probe := l.track
+	for _, m := range control.PartnerEnd(served) {
+		if probe.Send(m) != nil {
+			return false
+		}
+	}
+	l.track = probe
+	return true
+}
+
 // pump reads the channel until the supervisor goes.
 func (l *link) pump() {
 	for {
@@ -132,4 +157,11 @@ func (l *link) role() control.Role {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.track.Role
+}
+
+// state is where the worker is in its life, as its track says.
+func (l *link) state() control.State {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.track.State
 }
