@@ -156,7 +156,7 @@ func (d *deliverer) close() {
 		d.set = nil
 	}
 	if d.sock >= 0 {
-		unix.Close(d.sock)
+		nowait.Close(d.sock) // raw: the end of a client wakes no sysmon for it
 	}
 	if d.pairOf != nil {
 		d.pairOf.Close()

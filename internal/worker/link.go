@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/forkmq/forkmq/internal/control"
+	"github.com/forkmq/forkmq/internal/nowait"
 	"github.com/forkmq/forkmq/internal/spawn"
 )
 
@@ -140,7 +141,7 @@ func (l *link) pump() {
 			l.inbox <- m
 			var one [8]byte
 			binary.NativeEndian.PutUint64(one[:], 1)
-			_, _ = unix.Write(l.wake, one[:])
+			_, _ = nowait.Write(l.wake, one[:]) // raw: a Hand to an idle worker wakes no sysmon for it
 		}
 	}
 }
@@ -149,7 +150,7 @@ func (l *link) pump() {
 // inbox.
 func (l *link) drainWake() {
 	var b [8]byte
-	_, _ = unix.Read(l.wake, b[:])
+	_, _ = nowait.Read(l.wake, b[:])
 }
 
 // role is what the supervisor has made of this worker.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/forkmq/forkmq/internal/control"
 	"github.com/forkmq/forkmq/internal/logging"
+	"github.com/forkmq/forkmq/internal/nowait"
 	"github.com/forkmq/forkmq/internal/proctitle"
 	"github.com/forkmq/forkmq/internal/retain"
 	"github.com/forkmq/forkmq/internal/scoreboard"
@@ -326,7 +327,7 @@ func rawFd(f *os.File, name string) (int, error) {
 		return -1, fmt.Errorf("%s: %w", name, err)
 	}
 	fd, dupErr := -1, error(nil)
-	if err := rc.Control(func(u uintptr) { fd, dupErr = unix.FcntlInt(u, unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
+	if err := rc.Control(func(u uintptr) { fd, dupErr = nowait.FcntlInt(int(u), unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
 		return -1, fmt.Errorf("%s: %w", name, err)
 	}
 	if dupErr != nil {
@@ -351,7 +352,7 @@ func pairFd(f *os.File) (int, error) {
 	fd, setErr := -1, error(nil)
 	if err := rc.Control(func(u uintptr) {
 		fd = int(u)
-		_, setErr = unix.FcntlInt(u, unix.F_SETFL, unix.O_NONBLOCK)
+		_, setErr = nowait.FcntlInt(int(u), unix.F_SETFL, unix.O_NONBLOCK)
 	}); err != nil {
 		return -1, fmt.Errorf("pair channel: %w", err)
 	}
@@ -385,7 +386,7 @@ func shutdown(conn socket, log zerolog.Logger) {
 
 // shutdownFd is shutdown on a raw descriptor.
 func shutdownFd(fd int, log zerolog.Logger) {
-	if err := unix.Shutdown(fd, unix.SHUT_RDWR); err != nil && !errors.Is(err, unix.ENOTCONN) {
+	if err := nowait.Shutdown(fd, unix.SHUT_RDWR); err != nil && !errors.Is(err, unix.ENOTCONN) {
 		log.Debug().Err(err).Msg("socket shutdown")
 	}
 }
