@@ -16,27 +16,30 @@ import (
 func call(trap uintptr, fd int, ptr unsafe.Pointer, a3, a4 uintptr) (int, error) {
 	for {
 		r, _, errno := unix.RawSyscall6(trap, uintptr(fd), uintptr(ptr), a3, a4, 0, 0)
-		switch errno {
-		case 0:
-			return int(r), nil
-		case unix.EINTR:
-			continue
+		if n, done, err := result(r, errno); done {
+			return n, err
 		}
-		return -1, errno
 	}
+}
+
+// result is a raw call's result; not done on EINTR, when it is made again.
+func result(r uintptr, errno unix.Errno) (n int, done bool, err error) {
+	switch errno {
+	case 0:
+		return int(r), true, nil
+	case unix.EINTR:
+		return 0, false, nil
+	}
+	return -1, true, errno
 }
 
 // callInts is call for a system call whose arguments are all numbers.
 func callInts(trap uintptr, fd int, a2, a3 uintptr) (int, error) {
 	for {
 		r, _, errno := unix.RawSyscall(trap, uintptr(fd), a2, a3)
-		switch errno {
-		case 0:
-			return int(r), nil
-		case unix.EINTR:
-			continue
+		if n, done, err := result(r, errno); done {
+			return n, err
 		}
-		return -1, errno
 	}
 }
 
