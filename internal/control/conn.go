@@ -41,7 +41,9 @@ func Pair() (supervisor, worker *os.File, err error) {
 // the scheduler: the first ordinary system call after a Go process was
 // idle wakes its sysmon thread (two context switches or more), and a
 // worker or the supervisor woken by a control message (a Grant, a Claim,
-// a Hand) may have nothing else to call.
+// a Hand) may have nothing else to call. A worker's end waits for reading
+// only (Inherit, quietSocket): the supervisor reading what it sent does
+// not wake it.
 type Conn struct {
 	c   end // the socket: the supervisor's a *net.UnixConn, a worker's a quietSocket
 	raw syscall.RawConn

@@ -20,7 +20,10 @@
 // message and needs no length prefix, and a peer's death reads as EOF.
 // Descriptors (a client's socket, the pair channel's end, a will)
 // travel with the message that names them, as SCM_RIGHTS ancillary data, so
-// a message and its descriptors arrive together or not at all.
+// a message and its descriptors arrive together or not at all. The
+// supervisor's ends wait in the runtime's poller; a worker's end waits
+// there only for what it can read (quietSocket), since the poller would
+// also wake it each time the supervisor read what it sent.
 //
 // # Wire format
 //
