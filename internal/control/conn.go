@@ -41,13 +41,22 @@ func Pair() (supervisor, worker *os.File, err error) {
 // the scheduler: the first ordinary system call after a Go process was
 // idle wakes its sysmon thread (two context switches or more), and a
 // worker or the supervisor woken by a control message (a Grant, a Claim,
-// a Hand) may have nothing else to call.
+// a Hand) may have nothing else to call. A worker's end waits for reading
+// only (Inherit, quietSocket): the supervisor reading what it sent does
+// not wake it.
 type Conn struct {
-	c   *net.UnixConn
+	c   end // the socket: the supervisor's a *net.UnixConn, a worker's a quietSocket
 	raw syscall.RawConn
 
 	keep     bool   // Receive keeps its buffers (KeepBuffers)
 	buf, oob []byte // Receive's buffers, when kept
+}
+
+// end is what Conn needs of its socket besides raw.
+type end interface {
+	SetReadDeadline(time.Time) error
+	SetWriteDeadline(time.Time) error
+	Close() error
 }
 
 // KeepBuffers makes Receive reuse one buffer from call to call (Decode
@@ -57,13 +66,24 @@ type Conn struct {
 // supervisor, which holds one Conn per worker, does not keep 4 KiB for each.
 func (c *Conn) KeepBuffers() { c.keep = true }
 
-// Inherit returns the control channel a worker inherited at fd.
+// Inherit returns the control channel a worker inherited at fd. It waits
+// only for what it can read (see quietSocket).
 func Inherit(fd int) (*Conn, error) {
-	f := os.NewFile(uintptr(fd), "control")
-	if f == nil {
+	typ, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE)
+	switch {
+	case errors.Is(err, unix.EBADF):
 		return nil, fmt.Errorf("control channel: no descriptor %d", fd)
+	case err != nil:
+		return nil, fmt.Errorf("control channel %d: %w: %v", fd, ErrNotSeqpacket, err)
+	case typ != unix.SOCK_SEQPACKET:
+		return nil, fmt.Errorf("control channel %d: %w", fd, ErrNotSeqpacket)
 	}
-	return FromFile(f)
+	unix.CloseOnExec(fd)
+	q, err := newQuietSocket(fd)
+	if err != nil {
+		return nil, fmt.Errorf("control channel %d: %w", fd, err)
+	}
+	return &Conn{c: q, raw: q}, nil
 }
 
 // FromFile makes a Conn of a SOCK_SEQPACKET socket and closes f (the Conn
@@ -132,7 +152,7 @@ func (c *Conn) Send(m Message) error {
 	}
 	var serr error
 	werr := c.raw.Write(func(fd uintptr) bool {
-		_, serr = nowait.Sendmsg(int(fd), b, oob, unix.MSG_NOSIGNAL)
+		_, serr = nowait.Sendmsg(int(fd), b, oob, unix.MSG_NOSIGNAL|unix.MSG_DONTWAIT)
 		return !errors.Is(serr, unix.EAGAIN) // else wait for room
 	})
 	runtime.KeepAlive(files) // the descriptors stay open until the kernel has them
@@ -171,7 +191,7 @@ func (c *Conn) SendAll(ms ...Message) error {
 	var serr error
 	werr := c.raw.Write(func(fd uintptr) bool {
 		for sent < len(hdrs) {
-			n, err := nowait.Sendmmsg(int(fd), hdrs[sent:], unix.MSG_NOSIGNAL)
+			n, err := nowait.Sendmmsg(int(fd), hdrs[sent:], unix.MSG_NOSIGNAL|unix.MSG_DONTWAIT)
 			switch {
 			case errors.Is(err, unix.EAGAIN):
 				return false // wait for room
@@ -217,7 +237,8 @@ func (c *Conn) Receive() (Message, error) {
 	err := c.raw.Read(func(fd uintptr) bool {
 		// MSG_CMSG_CLOEXEC: descriptors received are not inherited by
 		// what this process starts (as package net receives them).
-		n, oobn, flags, rerr = nowait.Recvmsg(int(fd), b, oob, unix.MSG_CMSG_CLOEXEC)
+		// MSG_DONTWAIT: a worker's socket is blocking (quietSocket).
+		n, oobn, flags, rerr = nowait.Recvmsg(int(fd), b, oob, unix.MSG_CMSG_CLOEXEC|unix.MSG_DONTWAIT)
 		return !errors.Is(rerr, unix.EAGAIN) // else wait for a message
 	})
 	if err := cmp.Or(err, syscallError("recvmsg", rerr)); err != nil {

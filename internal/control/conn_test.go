@@ -215,8 +215,12 @@ func rawSend(t testing.TB, c *Conn, b []byte, fds ...int) {
 	if len(fds) > 0 {
 		oob = unix.UnixRights(fds...)
 	}
-	if _, _, err := c.c.WriteMsgUnix(b, oob, nil); err != nil {
-		t.Fatal(err)
+	var serr error
+	if err := c.raw.Write(func(fd uintptr) bool {
+		serr = unix.Sendmsg(int(fd), b, oob, nil, unix.MSG_DONTWAIT)
+		return !errors.Is(serr, unix.EAGAIN)
+	}); err != nil || serr != nil {
+		t.Fatal(err, serr)
 	}
 }
 
@@ -354,5 +358,61 @@ func TestSendAll(t *testing.T) {
 	}
 	if got, err := sup.Receive(); err != nil || got.(*Idle).Served != 9 {
 		t.Fatalf("after the refused SendAll: %#v, %v; want the Idle sent after it", got, err)
+	}
+}
+
+// TestInheritedEnd: a worker's end (Inherit, a quietSocket) sends and
+// receives like the supervisor's, its read deadline holds, its socket
+// stays blocking (out of the runtime's poller, which would wake it each
+// time the supervisor reads what it sent), and the supervisor's close
+// reads as EOF.
+func TestInheritedEnd(t *testing.T) {
+	a, b, err := Pair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sup, err := FromFile(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sup.Close()
+	fd, err := unix.Dup(int(b.Fd()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	wrk, err := Inherit(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wrk.Close()
+	sup.SetReadDeadline(time.Now().Add(wait))
+
+	if err := wrk.SendAll(&CleanupDone{End: spawn.ExitOrderly}, &Idle{Served: 2}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []Type{TypeCleanupDone, TypeIdle} {
+		if m, err := sup.Receive(); err != nil || m.Type() != want {
+			t.Fatalf("supervisor received %v, %v; want %s", m, err, want)
+		}
+	}
+	if fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0); err != nil || fl&unix.O_NONBLOCK != 0 {
+		t.Errorf("the worker's socket flags %#x, %v: want blocking", fl, err)
+	}
+
+	wrk.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+	if _, err := wrk.Receive(); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("Receive with nothing sent past its deadline: %v; want os.ErrDeadlineExceeded", err)
+	}
+	wrk.SetReadDeadline(time.Now().Add(wait))
+	if err := sup.Send(&Stop{Reason: StopTrim}); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := wrk.Receive(); err != nil || m.Type() != TypeStop {
+		t.Fatalf("worker received %v, %v; want Stop", m, err)
+	}
+	sup.Close()
+	if _, err := wrk.Receive(); !errors.Is(err, io.EOF) {
+		t.Errorf("Receive after the supervisor closed: %v; want io.EOF", err)
 	}
 }

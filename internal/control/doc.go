@@ -20,7 +20,10 @@
 // message and needs no length prefix, and a peer's death reads as EOF.
 // Descriptors (a client's socket, the pair channel's end, a will)
 // travel with the message that names them, as SCM_RIGHTS ancillary data, so
-// a message and its descriptors arrive together or not at all.
+// a message and its descriptors arrive together or not at all. The
+// supervisor's ends wait in the runtime's poller; a worker's end waits
+// there only for what it can read (quietSocket), since the poller would
+// also wake it each time the supervisor read what it sent.
 //
 // # Wire format
 //
@@ -52,12 +55,20 @@
 //	Connected ──Takeover───────────▶ Closing
 //	Assigned, Connected, Closing ──CleanupDone──▶ Cleaned
 //	Cleaned   ──Idle───────────────▶ Idle         (role: pool again)
+//	Assigned, Stopping ──PartnerIdle──▶ unchanged (deliverer only: its router's
+//	                                  CleanupDone and Idle, said for it)
 //	any       ──Stop───────────────▶ Stopping     (CleanupDone there keeps it Stopping)
 //	any       ──Exiting────────────▶ Exited
 //
 // Will, WillCleared and Adopt keep a connected router's state (and are still
 // taken in Closing and Stopping); Reload keeps the state, in every live
 // state but Starting, Closing and Stopping.
+//
+// A router that ends its client in order after claiming it does not say
+// CleanupDone and Idle itself: its deliverer says PartnerIdle for it with
+// its own end, in one system call, and the supervisor checks what that
+// stands for (PartnerEnd) against the router's track; the router applies
+// the same to its own track as it hands its deliverer the close request.
 //
 // Both ends keep a Track of the worker's role and state and apply every
 // message, sent or received, to it; the table (rules in table.go, read

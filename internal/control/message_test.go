@@ -44,6 +44,7 @@ func samples(t testing.TB, s string) []Message {
 		&Reload{Generation: 8, PasswordFile: "/etc/forkmq/passwd" + s, ACLFile: "/etc/forkmq/acl" + s, AllowAnon: true, SysInterval: 10e9},
 		&Stop{Reason: StopShutdown},
 		&Exiting{Code: spawn.ExitKeepAlive, Detail: "keep-alive timeout" + s},
+		&PartnerIdle{},
 	}
 }
 

@@ -104,6 +104,27 @@ type Idle struct {
 	Served uint32 // clients served since it started
 }
 
+// PartnerIdle is a deliverer's word for its router: the router ended the
+// client in order (its last word on the pair channel was the close request,
+// envelope.ClosePooled), has dropped everything of it, and is back in the
+// pool. It stands for the router's own CleanupDone and Idle (PartnerEnd),
+// which the router then does not send: it applies them to its own track as
+// it sends the close request, and the supervisor applies them to its track
+// of the router when the deliverer says PartnerIdle, where the table checks
+// them as if the router had sent them. The end of a client is then one
+// message to the supervisor instead of one from each worker, and the
+// supervisor wakes once for it. Only a router that has claimed its client's
+// identifier ends this way: before the claim, its deliverer has not been
+// handed the client.
+type PartnerIdle struct{}
+
+// PartnerEnd returns what a PartnerIdle stands for: the CleanupDone and
+// Idle of a router that ended its client in order, having served served
+// clients (that one included).
+func PartnerEnd(served uint32) []Message {
+	return []Message{&CleanupDone{End: spawn.ExitOrderly}, &Idle{Served: served}}
+}
+
 // Reload tells a worker that the options changed (SIGHUP): the ones that
 // apply while the broker runs, which it takes, and it re-reads the access
 // files. A worker started before it gets the same from the supervisor as
@@ -143,6 +164,7 @@ func (*Idle) Type() Type        { return TypeIdle }
 func (*Reload) Type() Type      { return TypeReload }
 func (*Stop) Type() Type        { return TypeStop }
 func (*Exiting) Type() Type     { return TypeExiting }
+func (*PartnerIdle) Type() Type { return TypePartnerIdle }
 
 func (m *Ready) walk(f *fields) { f.u64("generation", &m.Generation) }
 
@@ -182,6 +204,8 @@ func (m *Will) walk(f *fields) {
 }
 
 func (*WillCleared) walk(*fields) {}
+
+func (*PartnerIdle) walk(*fields) {}
 
 func (m *Adopt) walk(f *fields) { f.name("session", &m.Session) }
 

@@ -65,6 +65,10 @@ var rules = []Rule{
 	{Type: TypeCleanupDone, Roles: clientRole, States: SetOf(StateAssigned, StateConnected, StateClosing), Next: StateCleaned},
 	{Type: TypeCleanupDone, Roles: clientRole, States: SetOf(StateStopping)},
 	{Type: TypeIdle, Roles: clientRole, States: SetOf(StateCleaned), Next: StateIdle, Becomes: RolePool},
+	// A deliverer says its router's end for it (see PartnerIdle), before its
+	// own CleanupDone; the router's track is then checked for what it
+	// stands for.
+	{Type: TypePartnerIdle, Roles: SetOf(RoleDeliverer), States: SetOf(StateAssigned, StateStopping)},
 
 	// Any live worker may be reloaded, stopped, or exit.
 	{Type: TypeReload, Roles: anyRole, States: SetOf(StateIdle, StateAssigned, StateClaiming, StateConnected, StateCleaned)},

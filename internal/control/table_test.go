@@ -9,9 +9,10 @@ import (
 // the other end's receive step), or one end receives the oldest message in
 // flight towards it.
 type step struct {
-	from Side    // the end acting
-	send Message // nil: receive
-	late bool    // a receive step: the message is expected to be late
+	from  Side    // the end acting
+	send  Message // nil: receive (or apply)
+	apply Message // applied to this end's track, never sent (see quiet)
+	late  bool    // a receive step: the message is expected to be late
 }
 
 func supSends(m Message) step  { return step{from: FromSupervisor, send: m} }
@@ -28,6 +29,37 @@ func other(s Side) Side {
 		return FromSupervisor
 	}
 	return FromWorker
+}
+
+// wrkApplies and supApplies are one end applying to its track what the
+// worker did not send on this channel (control.PartnerIdle): the worker as
+// if it sent it, the supervisor as if it received it.
+func wrkApplies(ms ...Message) []step {
+	var out []step
+	for _, m := range ms {
+		out = append(out, step{from: FromWorker, apply: m})
+	}
+	return out
+}
+
+func supApplies(ms ...Message) []step {
+	var out []step
+	for _, m := range ms {
+		out = append(out, step{from: FromSupervisor, apply: m})
+	}
+	return out
+}
+
+func supAppliesLate(m Message) step { return step{from: FromSupervisor, apply: m, late: true} }
+
+// quiet is messages both ends apply without sending them.
+func quiet(ms ...Message) []step {
+	var out []step
+	for _, m := range ms {
+		out = append(out, wrkApplies(m)...)
+		out = append(out, supApplies(m)...)
+	}
+	return out
 }
 
 // steps flattens steps and pairs of steps.
@@ -93,6 +125,32 @@ var lifecycles = []struct {
 		&Ready{}, &Hand{Role: RoleDeliverer},
 		supSends(&Reload{}), wrkSends(&CleanupDone{}), wrkSends(&Idle{}), wrkReceives(), supReceives(), supReceives(),
 	), RolePool, StateIdle},
+	// The router's end said by its deliverer (PartnerIdle): the router
+	// applies PartnerEnd to its track without sending it, the supervisor
+	// on the deliverer's word; both views of the router end the same.
+	{"router ended by its deliverer's word", RolePool, steps(
+		&Ready{}, &Hand{Role: RoleRouter}, &Claim{ClientID: "c"}, &Grant{ClientID: "c"},
+		quiet(PartnerEnd(1)...), &Hand{Role: RoleRouter},
+	), RoleRouter, StateAssigned},
+	{"refused router ended by its deliverer's word", RolePool, steps(
+		&Ready{}, &Hand{Role: RoleRouter}, &Claim{ClientID: "c"}, &Refuse{ClientID: "c", Reason: RefuseBusy},
+		quiet(PartnerEnd(1)...),
+	), RolePool, StateIdle},
+	{"takeover crosses the router's end said by its deliverer", RolePool, steps(
+		&Ready{}, &Hand{Role: RoleRouter}, &Claim{ClientID: "c"}, &Grant{ClientID: "c"},
+		supSends(&Takeover{}), quiet(PartnerEnd(1)...), wrkReceivesLate(),
+	), RolePool, StateIdle},
+	{"stop crosses the router's end said by its deliverer", RolePool, steps(
+		&Ready{}, &Hand{Role: RoleRouter}, &Claim{ClientID: "c"}, &Grant{ClientID: "c"},
+		supSends(&Stop{Reason: StopShutdown}), wrkApplies(PartnerEnd(1)...), wrkReceives(),
+		supApplies(&CleanupDone{}), supAppliesLate(&Idle{}), &Exiting{},
+	), RolePool, StateExited},
+	{"deliverer says its router's end, then its own", RolePool, steps(
+		&Ready{}, &Hand{Role: RoleDeliverer}, &PartnerIdle{}, &CleanupDone{}, &Idle{Served: 1},
+	), RolePool, StateIdle},
+	{"stopped deliverer says its router's end, then exits", RolePool, steps(
+		&Ready{}, &Hand{Role: RoleDeliverer}, &Stop{Reason: StopShutdown}, &PartnerIdle{}, &CleanupDone{}, &Exiting{},
+	), RoleDeliverer, StateExited},
 	{"will publisher", RolePool, steps(
 		&Ready{}, &PublishWill{Conn: "q"}, &CleanupDone{}, &Idle{},
 	), RolePool, StateIdle},
@@ -114,6 +172,19 @@ func TestLifecycles(t *testing.T) {
 			inFlight := map[Side][]Message{} // towards that end
 			for i, s := range lc.steps {
 				tr := tracks[s.from]
+				if s.apply != nil {
+					var late bool
+					var err error
+					if s.from == FromWorker {
+						err = tr.Send(s.apply)
+					} else {
+						late, err = tr.Receive(s.apply)
+					}
+					if err != nil || late != s.late {
+						t.Fatalf("step %d: %s applies %s: late %v, %v; want late %v", i, s.from, s.apply.Type(), late, err, s.late)
+					}
+					continue
+				}
 				if s.send != nil {
 					if err := tr.Send(s.send); err != nil {
 						t.Fatalf("step %d: %s sends %s: %v", i, s.from, s.send.Type(), err)
@@ -171,6 +242,13 @@ func TestOutOfState(t *testing.T) {
 		{"takeover of a deliverer", FromWorker, RoleDeliverer, StateAssigned, &Takeover{}},
 		{"publish will to a router", FromWorker, RoleRouter, StateAssigned, &PublishWill{Conn: "q"}},
 		{"the supervisor sends a worker's message", FromWorker, RoleRouter, StateConnected, &Claim{ClientID: "c"}},
+		{"a router says its own end as its partner", FromSupervisor, RoleRouter, StateConnected, &PartnerIdle{}},
+		{"partner's end from an idle deliverer", FromSupervisor, RolePool, StateIdle, &PartnerIdle{}},
+		{"partner's end after the deliverer's own cleanup", FromSupervisor, RoleDeliverer, StateCleaned, &PartnerIdle{}},
+		{"partner's end from a will publisher", FromSupervisor, RoleWill, StateAssigned, &PartnerIdle{}},
+		// What a PartnerIdle stands for, checked against the router's track.
+		{"a router's end said for it while it claims", FromSupervisor, RoleRouter, StateClaiming, PartnerEnd(1)[0]},
+		{"a router's end said for it twice", FromSupervisor, RolePool, StateIdle, PartnerEnd(1)[1]},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -25,6 +25,7 @@ const (
 	TypeReload                      // supervisor: options changed (SIGHUP); take these, re-read the access files
 	TypeStop                        // supervisor: finish and exit (why)
 	TypeExiting                     // worker: exiting now (exit code and detail)
+	TypePartnerIdle                 // deliverer: my router ended in order and is back in the pool (its CleanupDone and Idle)
 	typeEnd
 )
 
@@ -68,6 +69,7 @@ var types = [typeEnd]typeInfo{
 	TypeReload:      {"Reload", FromSupervisor, 0, func() Message { return new(Reload) }},
 	TypeStop:        {"Stop", FromSupervisor, 0, func() Message { return new(Stop) }},
 	TypeExiting:     {"Exiting", FromWorker, 0, func() Message { return new(Exiting) }},
+	TypePartnerIdle: {"PartnerIdle", FromWorker, 0, func() Message { return new(PartnerIdle) }},
 }
 
 // known reports whether t is in the list.

@@ -101,6 +101,19 @@ func ParseSegment(b []byte) (off, n int64, err error) {
 // Close is the KindClose envelope.
 var Close = []byte{byte(KindClose)}
 
+// ClosePooled is a KindClose envelope from a router that is back in the
+// pool already: its deliverer says so for it when it ends
+// (control.PartnerIdle).
+var ClosePooled = []byte{byte(KindClose), closePooled}
+
+// closePooled is ClosePooled's flag byte.
+const closePooled = 1
+
+// Pooled reports whether a KindClose envelope is ClosePooled.
+func Pooled(env []byte) bool {
+	return len(env) == 2 && Kind(env[0]) == KindClose && env[1] == closePooled
+}
+
 // AppendNamed appends an envelope of a kind that carries a name (KindSpooled,
 // KindMailbox, KindAdopt).
 func AppendNamed(dst []byte, k Kind, name string) []byte {

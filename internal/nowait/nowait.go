@@ -16,13 +16,30 @@ import (
 func call(trap uintptr, fd int, ptr unsafe.Pointer, a3, a4 uintptr) (int, error) {
 	for {
 		r, _, errno := unix.RawSyscall6(trap, uintptr(fd), uintptr(ptr), a3, a4, 0, 0)
-		switch errno {
-		case 0:
-			return int(r), nil
-		case unix.EINTR:
-			continue
+		if n, done, err := result(r, errno); done {
+			return n, err
 		}
-		return -1, errno
+	}
+}
+
+// result is a raw call's result; not done on EINTR, when it is made again.
+func result(r uintptr, errno unix.Errno) (n int, done bool, err error) {
+	switch errno {
+	case 0:
+		return int(r), true, nil
+	case unix.EINTR:
+		return 0, false, nil
+	}
+	return -1, true, errno
+}
+
+// callInts is call for a system call whose arguments are all numbers.
+func callInts(trap uintptr, fd int, a2, a3 uintptr) (int, error) {
+	for {
+		r, _, errno := unix.RawSyscall(trap, uintptr(fd), a2, a3)
+		if n, done, err := result(r, errno); done {
+			return n, err
+		}
 	}
 }
 
@@ -63,6 +80,31 @@ func Writev(fd int, bufs [][]byte, iov []unix.Iovec) (int, []unix.Iovec, error) 
 	}
 	n, err := call(unix.SYS_WRITEV, fd, unsafe.Pointer(&iov[0]), uintptr(len(iov)), 0)
 	return n, iov, err
+}
+
+// FcntlInt is fcntl(2) with an integer argument, for the commands that
+// never wait (F_DUPFD_CLOEXEC, F_GETFL, F_SETFL; not the lock commands).
+func FcntlInt(fd, cmd, arg int) (int, error) {
+	return callInts(unix.SYS_FCNTL, fd, uintptr(cmd), uintptr(arg))
+}
+
+// Shutdown is shutdown(2) of a socket: it never waits (a lingering close
+// would be close's, not shutdown's).
+func Shutdown(fd, how int) error {
+	_, err := callInts(unix.SYS_SHUTDOWN, fd, uintptr(how), 0)
+	return err
+}
+
+// Close is close(2) of a socket, pipe, eventfd or epoll descriptor that
+// no os.File owns (its finalizer would close the number again) and no
+// SO_LINGER makes wait. EINTR is not retried: Linux has released the
+// descriptor by then, and a second close could close one reused since.
+func Close(fd int) error {
+	_, _, errno := unix.RawSyscall(unix.SYS_CLOSE, uintptr(fd), 0, 0)
+	if errno != 0 && errno != unix.EINTR {
+		return errno
+	}
+	return nil
 }
 
 // Recv is recvfrom(2) without the sender's address, with flags (MSG_DONTWAIT

@@ -235,3 +235,37 @@ func TestReadProc(t *testing.T) {
 		t.Fatalf("a missing file: %v, want ENOENT", err)
 	}
 }
+
+// TestDescriptorCalls: FcntlInt, Shutdown and Close do what the libc calls
+// of the same names do.
+func TestDescriptorCalls(t *testing.T) {
+	a, b := pairOf(t, unix.SOCK_STREAM)
+	dup, err := FcntlInt(a, unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil || dup == a || dup == b {
+		t.Fatalf("F_DUPFD_CLOEXEC = %d, %v; want a new descriptor", dup, err)
+	}
+	if fl, err := FcntlInt(dup, unix.F_GETFD, 0); err != nil || fl&unix.FD_CLOEXEC == 0 {
+		t.Errorf("F_GETFD of the duplicate = %#x, %v; want FD_CLOEXEC", fl, err)
+	}
+	if _, err := FcntlInt(b, unix.F_SETFL, unix.O_NONBLOCK); err != nil {
+		t.Fatal(err)
+	}
+	if fl, err := FcntlInt(b, unix.F_GETFL, 0); err != nil || fl&unix.O_NONBLOCK == 0 {
+		t.Errorf("F_GETFL after F_SETFL O_NONBLOCK = %#x, %v", fl, err)
+	}
+	if err := Shutdown(dup, unix.SHUT_WR); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := Read(b, make([]byte, 1)); n != 0 || err != nil {
+		t.Errorf("read after the peer's shutdown = %d, %v; want 0, nil (EOF)", n, err)
+	}
+	if err := Close(dup); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := FcntlInt(dup, unix.F_GETFD, 0); !errors.Is(err, unix.EBADF) {
+		t.Errorf("F_GETFD after Close: %v; want EBADF", err)
+	}
+	if err := Shutdown(-1, unix.SHUT_RDWR); !errors.Is(err, unix.EBADF) {
+		t.Errorf("Shutdown(-1): %v; want EBADF", err)
+	}
+}

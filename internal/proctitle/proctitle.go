@@ -6,6 +6,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/forkmq/forkmq/internal/nowait"
 )
 
 // Title is the memory of this process's original command line.
@@ -79,7 +81,9 @@ func (t *Title) setComm(name string) {
 		t.commFd = fd
 	}
 	if t.commFd > 0 {
-		_, _ = unix.Write(t.commFd, []byte(name))
+		// Raw (package nowait): the kernel takes the name at once, and a
+		// worker renames itself first thing when woken for a client.
+		_, _ = nowait.Write(t.commFd, []byte(name))
 	}
 }
 

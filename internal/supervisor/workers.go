@@ -195,8 +195,29 @@ func (s *Supervisor) controlEvent(ev controlEvent) {
 		s.cleanupDone(w, m)
 	case *control.Idle:
 		s.backInPool(w, m)
+	case *control.PartnerIdle:
+		s.partnerIdle(w)
 	case *control.Exiting:
 		s.exiting(w, m)
+	}
+}
+
+// partnerIdle acts on a deliverer's word for its router (control.PartnerIdle):
+// what it stands for is applied to the router as if the router had sent it,
+// through the same table check — a router whose state does not allow it
+// is ended, like one that sent it out of state. A router that is gone, or
+// has said its end itself, needs nothing more.
+func (s *Supervisor) partnerIdle(d *worker) {
+	c := d.client
+	if c == nil || c.deliverer != d || c.routerDone {
+		return
+	}
+	r := c.router
+	if r.reaped || r.track.State == control.StateExited {
+		return
+	}
+	for _, m := range control.PartnerEnd(r.served + 1) {
+		s.controlEvent(controlEvent{w: r, m: m})
 	}
 }
 

@@ -67,6 +67,10 @@ type deliverer struct {
 	routerGone                          bool  // the pair channel ended without a close request
 	hungry                              bool  // said so to the router since the pair channel last brought anything (see pair)
 	closing                             error // core.ErrClose once seen
+	// routerPooled: the close request said the router is back in the pool
+	// already (envelope.ClosePooled); this worker says so for it as it
+	// ends, whatever ends it (control.PartnerIdle).
+	routerPooled bool
 
 	msg    []byte // one queue message
 	pmsg   []byte // one pair message (the worker's, see buffers)
@@ -152,7 +156,7 @@ func (d *deliverer) close() {
 		d.set = nil
 	}
 	if d.sock >= 0 {
-		unix.Close(d.sock)
+		nowait.Close(d.sock) // raw: the end of a client wakes no sysmon for it
 	}
 	if d.pairOf != nil {
 		d.pairOf.Close()
@@ -274,6 +278,9 @@ func (d *deliverer) askForAcks() {
 func (d *deliverer) control(env []byte) error {
 	if envelope.Kind(env[0]) == envelope.KindAdopt {
 		return d.adopt(string(env[1:]))
+	}
+	if envelope.Pooled(env) {
+		d.routerPooled = true
 	}
 	it, err := d.decode(env)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/forkmq/forkmq/internal/control"
+	"github.com/forkmq/forkmq/internal/nowait"
 	"github.com/forkmq/forkmq/internal/spawn"
 )
 
@@ -87,6 +88,31 @@ func (l *link) sendAll(ms ...control.Message) error {
 	return l.conn.SendAll(ms...)
 }
 
+// endInPool applies to the track, without sending them, the CleanupDone
+// and Idle of a router that ends its client in order and whose deliverer
+// will say them for it (control.PartnerIdle, control.PartnerEnd), and
+// reports whether it did. Only a router that has claimed its client ends
+// so (its deliverer has been handed the client: before the claim it has
+// not), and not once told to stop (a Stop makes Idle late: the router says
+// its end itself, then exits). From here on the pump takes orders for an
+// idle pool worker: a Hand waits in inbox until the router has dropped its
+// client.
+func (l *link) endInPool(served uint32) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.track.Role != control.RoleRouter || l.track.State != control.StateConnected && l.track.State != control.StateClosing {
+		return false
+	}
+	probe := l.track
+	for _, m := range control.PartnerEnd(served) {
+		if probe.Send(m) != nil {
+			return false
+		}
+	}
+	l.track = probe
+	return true
+}
+
 // pump reads the channel until the supervisor goes.
 func (l *link) pump() {
 	for {
@@ -115,7 +141,7 @@ func (l *link) pump() {
 			l.inbox <- m
 			var one [8]byte
 			binary.NativeEndian.PutUint64(one[:], 1)
-			_, _ = unix.Write(l.wake, one[:])
+			_, _ = nowait.Write(l.wake, one[:]) // raw: a Hand to an idle worker wakes no sysmon for it
 		}
 	}
 }
@@ -124,7 +150,7 @@ func (l *link) pump() {
 // inbox.
 func (l *link) drainWake() {
 	var b [8]byte
-	_, _ = unix.Read(l.wake, b[:])
+	_, _ = nowait.Read(l.wake, b[:])
 }
 
 // role is what the supervisor has made of this worker.
@@ -132,4 +158,11 @@ func (l *link) role() control.Role {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.track.Role
+}
+
+// state is where the worker is in its life, as its track says.
+func (l *link) state() control.State {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.track.State
 }

@@ -57,7 +57,9 @@ func (w *worker) serveDeliverer(h *control.Hand, log zerolog.Logger) spawn.ExitC
 		w.title.Set(proctitle.Format("forkmq:", "deliverer", clientID, h.Remote), "forkmq-deliver")
 		w.slot.SetClient(clientID, h.Remote)
 	}
-	return d.run()
+	end := d.run()
+	w.partnerPooled = d.routerPooled
+	return end
 }
 
 // orders takes the supervisor's orders while a deliverer serves a client;

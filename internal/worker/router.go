@@ -10,6 +10,7 @@ import (
 
 	"github.com/forkmq/forkmq/internal/control"
 	"github.com/forkmq/forkmq/internal/core"
+	"github.com/forkmq/forkmq/internal/envelope"
 	"github.com/forkmq/forkmq/internal/packet"
 	"github.com/forkmq/forkmq/internal/proctitle"
 	"github.com/forkmq/forkmq/internal/protocol"
@@ -49,6 +50,7 @@ type router struct {
 	takenOver atomic.Bool
 	quit      chan struct{} // closed on Takeover or Stop: a claim waits no more
 	quitOnce  sync.Once
+	stopWatch func() // ends watch (see close); more calls do nothing
 }
 
 // serveRouter serves the client of h as its router and returns why the
@@ -76,8 +78,8 @@ func (w *worker) serveRouter(h *control.Hand, log zerolog.Logger) spawn.ExitCode
 		return spawn.ExitFailure
 	}
 	defer r.closeOutlet()
-	stop := r.watch()
-	defer stop()
+	r.stopWatch = r.watch()
+	defer r.stopWatch()
 	return r.run()
 }
 
@@ -182,9 +184,12 @@ func (r *router) watch() (stop func()) {
 			}
 		}
 	}()
+	var once sync.Once
 	return func() {
-		close(done)
-		<-exited
+		once.Do(func() {
+			close(done)
+			<-exited
+		})
 	}
 }
 
@@ -192,6 +197,41 @@ func (r *router) watch() (stop func()) {
 func (r *router) end() {
 	r.quitOnce.Do(func() { close(r.quit) })
 	shutdown(r.conn, r.log)
+}
+
+// closeInOrder has the deliverer write what is queued (a refusing CONNACK
+// [MQTT-3.2.2-5]) and close the connection. A router that has claimed its
+// client goes back to the pool as it asks (link.endInPool): the close
+// request says so (envelope.ClosePooled), and the deliverer tells the
+// supervisor for both (control.PartnerIdle), which then wakes once for the
+// pair's end instead of once for each worker. The watch ends first, so
+// that no order meant for the pool worker this one is now is taken as one
+// for the client; the client's descriptors are closed after the request,
+// before the worker takes its next order from inbox.
+func (r *router) closeInOrder() spawn.ExitCode {
+	r.stopWatch()
+	env := envelope.Close
+	pooled := r.w.link.endInPool(r.w.served + 1)
+	if pooled {
+		env = envelope.ClosePooled
+	}
+	// What waits goes first, then the request (core.Router.Close's
+	// order; the item has nothing else to say).
+	err := r.own.now(env)
+	if err == nil {
+		return spawn.ExitOrderly
+	}
+	r.log.Debug().Err(err).Msg("close request not sent")
+	shutdown(r.conn, r.log)
+	if pooled {
+		// The deliverer will not say it: say it here, what the track
+		// already has (served1 sends nothing for a worker back in the
+		// pool).
+		if err := r.w.link.conn.SendAll(&control.CleanupDone{End: spawn.ExitFailure}, &control.Idle{Served: r.w.served + 1}); err != nil {
+			r.log.Error().Err(err).Msg("control channel: end not said")
+		}
+	}
+	return spawn.ExitFailure
 }
 
 // exitFor maps why the session ended to the code the supervisor is told.
@@ -219,13 +259,7 @@ func (r *router) close(end protocol.End, err error) spawn.ExitCode {
 	}
 	core.LogEnd(r.log, end, err, r.proto.ClientID(), r.hand.Remote)
 	if end.Orderly() {
-		// The deliverer writes what is queued (a refusing CONNACK
-		// [MQTT-3.2.2-5]), then closes the connection.
-		if sendErr := r.core.Close(); sendErr == nil {
-			return spawn.ExitOrderly
-		}
-		shutdown(r.conn, r.log)
-		return spawn.ExitFailure
+		return r.closeInOrder()
 	}
 	// [MQTT-4.8.0-1] anything else closes the connection at once — after
 	// what it published is routed.

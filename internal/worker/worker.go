@@ -16,6 +16,7 @@ import (
 
 	"github.com/forkmq/forkmq/internal/control"
 	"github.com/forkmq/forkmq/internal/logging"
+	"github.com/forkmq/forkmq/internal/nowait"
 	"github.com/forkmq/forkmq/internal/proctitle"
 	"github.com/forkmq/forkmq/internal/retain"
 	"github.com/forkmq/forkmq/internal/scoreboard"
@@ -51,6 +52,9 @@ type worker struct {
 	stopping atomic.Bool   // told to Stop while serving: exit after the client
 	trim     *time.Timer   // returns the heap's free pages once the worker is quiet (quiet)
 	trimmed  atomic.Uint32 // served when they were last returned
+	// partnerPooled: the client a deliverer served ended with its router
+	// back in the pool already; served1 says so for it (control.PartnerIdle).
+	partnerPooled bool
 }
 
 // trimAfter is how long a worker stays with one client, or in the pool,
@@ -135,6 +139,10 @@ func (w *worker) run() spawn.ExitCode {
 			w.reload(m)
 		case *control.Stop:
 			return w.exit(spawn.ExitStopped, m.Reason.String())
+		case *control.Takeover:
+			// For the client this worker served as its router: it came
+			// after the router's watch ended, before its end reached the
+			// supervisor. That client is gone; nothing to do.
 		default:
 			return w.fail(fmt.Errorf("control channel: %s while idle", m.Type()))
 		}
@@ -147,17 +155,32 @@ func (w *worker) run() spawn.ExitCode {
 func (w *worker) served1(end spawn.ExitCode) (spawn.ExitCode, bool) {
 	w.served++
 	w.idle()
+	if w.link.role() == control.RolePool {
+		// A router whose deliverer says its end (link.endInPool): it is
+		// back in the pool already, and an order that came since (a
+		// Stop) waits in inbox.
+		return 0, false
+	}
+	var ms []control.Message
+	if w.partnerPooled {
+		// Its router's end first: the supervisor notes the router done
+		// before this worker, as when each said its own.
+		ms = append(ms, &control.PartnerIdle{})
+		w.partnerPooled = false
+	}
+	ms = append(ms, &control.CleanupDone{End: end})
 	// Nothing sets stopping once the client is served (orders are taken
 	// from the inbox again only in run), so it decides now between exiting
-	// and returning to the pool.
-	if w.stopping.Load() {
-		if err := w.link.send(&control.CleanupDone{End: end}); err != nil {
+	// and returning to the pool. A Stop the watch did not take (it came
+	// after the client ended) is in the track: Idle would be late then.
+	if w.stopping.Load() || w.link.state() == control.StateStopping {
+		if err := w.link.sendAll(ms...); err != nil {
 			return w.fail(err), true
 		}
 		return w.exit(spawn.ExitStopped, "stopped while serving"), true
 	}
-	// Both in one system call: the supervisor wakes once for the two.
-	if err := w.link.sendAll(&control.CleanupDone{End: end}, &control.Idle{Served: w.served}); err != nil {
+	// All in one system call: the supervisor wakes once for them.
+	if err := w.link.sendAll(append(ms, &control.Idle{Served: w.served})...); err != nil {
 		return w.fail(err), true
 	}
 	return 0, false
@@ -304,7 +327,7 @@ func rawFd(f *os.File, name string) (int, error) {
 		return -1, fmt.Errorf("%s: %w", name, err)
 	}
 	fd, dupErr := -1, error(nil)
-	if err := rc.Control(func(u uintptr) { fd, dupErr = unix.FcntlInt(u, unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
+	if err := rc.Control(func(u uintptr) { fd, dupErr = nowait.FcntlInt(int(u), unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
 		return -1, fmt.Errorf("%s: %w", name, err)
 	}
 	if dupErr != nil {
@@ -329,7 +352,7 @@ func pairFd(f *os.File) (int, error) {
 	fd, setErr := -1, error(nil)
 	if err := rc.Control(func(u uintptr) {
 		fd = int(u)
-		_, setErr = unix.FcntlInt(u, unix.F_SETFL, unix.O_NONBLOCK)
+		_, setErr = nowait.FcntlInt(int(u), unix.F_SETFL, unix.O_NONBLOCK)
 	}); err != nil {
 		return -1, fmt.Errorf("pair channel: %w", err)
 	}
@@ -363,7 +386,7 @@ func shutdown(conn socket, log zerolog.Logger) {
 
 // shutdownFd is shutdown on a raw descriptor.
 func shutdownFd(fd int, log zerolog.Logger) {
-	if err := unix.Shutdown(fd, unix.SHUT_RDWR); err != nil && !errors.Is(err, unix.ENOTCONN) {
+	if err := nowait.Shutdown(fd, unix.SHUT_RDWR); err != nil && !errors.Is(err, unix.ENOTCONN) {
 		log.Debug().Err(err).Msg("socket shutdown")
 	}
 }

@@ -2,7 +2,9 @@
 // TestControlOutOfState: it starts like a worker (Ready), and when the
 // supervisor hands it a client it announces a persistent session
 // (control.Adopt) before any claim of a client identifier — a message the
-// table of package control allows no worker in that state.
+// table of package control allows no worker in that state. Built with
+// -ldflags '-X main.says=PartnerIdle' it says instead, as the router, what
+// only a deliverer may say (its router's end, control.PartnerIdle).
 package main
 
 import (
@@ -12,6 +14,9 @@ import (
 	"github.com/forkmq/forkmq/internal/control"
 	"github.com/forkmq/forkmq/internal/spawn"
 )
+
+// says is what it says when handed a client: "Adopt" or "PartnerIdle".
+var says = "Adopt"
 
 func main() {
 	if err := run(); err != nil {
@@ -34,7 +39,11 @@ func run() error {
 			return nil // the supervisor ended the channel
 		}
 		if _, ok := m.(*control.Hand); ok {
-			if err := ctl.Send(&control.Adopt{Session: "forkmq.00000000.s000000000000000000000000"}); err != nil {
+			var out control.Message = &control.Adopt{Session: "forkmq.00000000.s000000000000000000000000"}
+			if says == "PartnerIdle" {
+				out = &control.PartnerIdle{}
+			}
+			if err := ctl.Send(out); err != nil {
 				return err
 			}
 		}

@@ -1,0 +1,128 @@
+package control
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/forkmq/forkmq/internal/nowait"
+)
+
+// quietSocket is a worker's end of its control channel as a
+// syscall.RawConn that waits only for what can be read: the socket stays
+// blocking, out of the runtime's poller, and is in an epoll set of its own
+// for EPOLLIN and EPOLLRDHUP alone; the set is what the poller waits on.
+//
+// Why: the poller registers every descriptor for reading and writing,
+// edge-triggered, and a unix socket tells its writer of room each time its
+// reader takes a datagram. So each message the supervisor read from a
+// worker woke that worker's poller for nothing (2.2 wake-ups per
+// connection in the connect scenario, `perf record -e sched:sched_wakeup`:
+// unix_write_space under the supervisor's recvmsg). A worker's control
+// messages are small and rare; when one finds no room it waits in poll(2).
+//
+// Every call on the socket must not block: Conn's calls pass MSG_DONTWAIT.
+type quietSocket struct {
+	fd       int
+	set      *os.File // the epoll set, in the poller
+	setRaw   syscall.RawConn
+	deadline time.Time // of writes (SetWriteDeadline)
+}
+
+// newQuietSocket makes a quietSocket of fd, a SOCK_SEQPACKET socket it
+// owns from now on (closed if it fails).
+func newQuietSocket(fd int) (*quietSocket, error) {
+	if err := unix.SetNonblock(fd, false); err != nil {
+		unix.Close(fd)
+		return nil, os.NewSyscallError("fcntl", err)
+	}
+	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		unix.Close(fd)
+		return nil, os.NewSyscallError("epoll_create1", err)
+	}
+	// Level-triggered inside: the set stays readable while a message
+	// waits, and the poller's edge comes with each new one.
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP}
+	if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+		unix.Close(ep)
+		unix.Close(fd)
+		return nil, os.NewSyscallError("epoll_ctl", err)
+	}
+	// os.NewFile puts a non-blocking descriptor in the poller.
+	if err := unix.SetNonblock(ep, true); err != nil {
+		unix.Close(ep)
+		unix.Close(fd)
+		return nil, os.NewSyscallError("fcntl", err)
+	}
+	set := os.NewFile(uintptr(ep), "control epoll")
+	raw, err := set.SyscallConn()
+	if err != nil {
+		set.Close()
+		unix.Close(fd)
+		return nil, err
+	}
+	return &quietSocket{fd: fd, set: set, setRaw: raw}, nil
+}
+
+// Control implements syscall.RawConn.
+func (q *quietSocket) Control(f func(fd uintptr)) error {
+	f(uintptr(q.fd))
+	return nil
+}
+
+// Read implements syscall.RawConn: f is called until it is done, waiting
+// in the poller (under the read deadline) until the socket has something
+// to read, or its peer is gone.
+func (q *quietSocket) Read(f func(fd uintptr) bool) error {
+	events := make([]unix.EpollEvent, 1)
+	for !f(uintptr(q.fd)) {
+		err := q.setRaw.Read(func(ep uintptr) bool {
+			n, err := nowait.EpollPoll(int(ep), events)
+			return n > 0 || err != nil && !errors.Is(err, unix.EINTR)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Write implements syscall.RawConn: f is called until it is done, waiting
+// in poll(2) (under the write deadline) for room in between.
+func (q *quietSocket) Write(f func(fd uintptr) bool) error {
+	for !f(uintptr(q.fd)) {
+		timeout := -1
+		if !q.deadline.IsZero() {
+			left := time.Until(q.deadline)
+			if left <= 0 {
+				return os.ErrDeadlineExceeded
+			}
+			timeout = int(left.Milliseconds()) + 1
+		}
+		fds := []unix.PollFd{{Fd: int32(q.fd), Events: unix.POLLOUT}}
+		if _, err := unix.Poll(fds, timeout); err != nil && !errors.Is(err, unix.EINTR) {
+			return os.NewSyscallError("poll", err)
+		}
+	}
+	return nil
+}
+
+func (q *quietSocket) SetReadDeadline(t time.Time) error { return q.set.SetReadDeadline(t) }
+
+func (q *quietSocket) SetWriteDeadline(t time.Time) error {
+	q.deadline = t
+	return nil
+}
+
+func (q *quietSocket) Close() error {
+	err := q.set.Close()
+	if cerr := unix.Close(q.fd); err == nil && cerr != nil {
+		err = fmt.Errorf("control channel: %w", os.NewSyscallError("close", cerr))
+	}
+	return err
+}
