@@ -1,8 +1,9 @@
 #!/bin/bash
 # wakes.sh — what each worker role costs per message at the seed's paced
 # load (50 publishers + 50 subscribers, one QoS 1 message a second each):
-# wake-ups (voluntary context switches, every thread of the process), CPU
-# and system calls, per process and second — which is per message, since
+# wake-ups (voluntary context switches, every thread of the process),
+# preemptions (involuntary ones: a process woken on the same core that
+# ran first), CPU and system calls, per process and second — which is per message, since
 # each client handles one a second. The figures of "Where the time goes" in
 # docs/ARCHITECTURE.md for the seed.
 #
@@ -13,7 +14,10 @@
 # has its two workers, then samples /proc (schedstat, context switches of
 # every thread) and counts system calls with `perf stat --per-thread` over
 # the window, and prints one line per role: the publishers' routers and
-# deliverers, the subscribers' routers and deliverers, the $SYS worker.
+# deliverers, the subscribers' routers and deliverers, the $SYS worker,
+# the pool's idle workers, workers still starting (no title yet) and the
+# supervisor. A process started in the window counts from its start: the
+# pool's refill shows in idle and starting.
 set -euo pipefail
 
 if [ "${1:-}" = --wrap ]; then
@@ -32,8 +36,9 @@ if [ "${1:-}" = --wrap ]; then
 				role=$2-pub
 				case "${3:-}" in *-s[0-9]*) role=$2-sub ;; esac ;;
 			forkmq:*) role=${2:-worker} ;;
-			*) role=supervisor ;;
+			*) role=starting ;; # a worker not yet in the pool (no title yet)
 			esac
+			[ "$p" = "$broker" ] && role=supervisor
 			for t in /proc/$p/task/*; do
 				read -r ns rest <"$t/schedstat" 2>/dev/null || continue
 				v=0 nv=0
@@ -90,10 +95,11 @@ flock /tmp/forkmq-e2e.lock "$bin/mqbench" -bin "$bin" -repo . -allow-dirty -forc
 [ -s "$out/after" ] || { echo "$0: no sample (did every client connect?); see $out" >&2; exit 1; }
 
 awk -v window="$window" -v snapdt="$(echo "$(cat "$out/t1") - $(cat "$out/t0")" | bc)" '
-	FILENAME ~ /before$/ { ns[$2] = $4; v[$2] = $5; next }
+	FILENAME ~ /before$/ { ns[$2] = $4; v[$2] = $5; nv[$2] = $6; next }
 	FILENAME ~ /after$/ {
 		role[$2] = $3; procs[$3 " " $1] = 1
-		if ($2 in ns) { cpu[$3] += ($4 - ns[$2]) / 1000; wakes[$3] += $5 - v[$2] }
+		if ($2 in ns) { cpu[$3] += ($4 - ns[$2]) / 1000; wakes[$3] += $5 - v[$2]; preempt[$3] += $6 - nv[$2] }
+		else { cpu[$3] += $4 / 1000; wakes[$3] += $5; preempt[$3] += $6 } # started in the window
 		next
 	}
 	FILENAME ~ /perf$/ {
@@ -106,12 +112,12 @@ awk -v window="$window" -v snapdt="$(echo "$(cat "$out/t1") - $(cat "$out/t0")" 
 	END {
 		for (k in procs) { split(k, a, " "); nproc[a[1]]++ }
 		printf "per process and second (one message each), over %ss:\n", window
-		printf "%-15s %5s %8s %7s %7s", "role", "procs", "CPU µs", "wakes", "calls"
+		printf "%-15s %5s %8s %7s %7s %7s", "role", "procs", "CPU µs", "wakes", "preempt", "calls"
 		ne = 0; for (e in evs) if (e != "all") names[++ne] = e
 		for (i = 1; i <= ne; i++) printf " %9.9s", names[i]; printf "\n"
 		for (r in nproc) {
 			n = nproc[r]
-			printf "%-15s %5d %8.1f %7.2f %7.2f", r, n, cpu[r] / snapdt / n, wakes[r] / snapdt / n, calls[r " all"] / window / n
+			printf "%-15s %5d %8.1f %7.2f %7.2f %7.2f", r, n, cpu[r] / snapdt / n, wakes[r] / snapdt / n, preempt[r] / snapdt / n, calls[r " all"] / window / n
 			for (i = 1; i <= ne; i++) printf " %9.2f", calls[r " " names[i]] / window / n
 			printf "\n"; tcpu += cpu[r]
 		}

@@ -3,6 +3,7 @@
 package nowait
 
 import (
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -210,4 +211,22 @@ func ReadProc(path string, buf []byte) (int, error) {
 		n += m
 	}
 	return n, nil
+}
+
+// TimerfdSettime is timerfd_settime(2) on a timerfd: one expiry, after d
+// (relative); 0 disarms it.
+func TimerfdSettime(fd int, d time.Duration) error {
+	spec := unix.ItimerSpec{Value: unix.NsecToTimespec(int64(d))}
+	for {
+		// The pointer is the third argument (flags come second), so not
+		// through call; converted in the argument list, it stays valid.
+		_, _, errno := unix.RawSyscall6(unix.SYS_TIMERFD_SETTIME, uintptr(fd), 0, uintptr(unsafe.Pointer(&spec)), 0, 0, 0)
+		switch errno {
+		case 0:
+			return nil
+		case unix.EINTR:
+			continue
+		}
+		return errno
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -267,5 +268,46 @@ func TestDescriptorCalls(t *testing.T) {
 	}
 	if err := Shutdown(-1, unix.SHUT_RDWR); !errors.Is(err, unix.EBADF) {
 		t.Errorf("Shutdown(-1): %v; want EBADF", err)
+	}
+}
+
+// TestTimerfdSettime arms a timerfd and reads what the kernel says of it:
+// one expiry (no interval) after the time given, and nothing once disarmed.
+func TestTimerfdSettime(t *testing.T) {
+	fd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(fd) })
+	for _, d := range []time.Duration{time.Hour, 3 * time.Second, 0} {
+		if err := TimerfdSettime(fd, d); err != nil {
+			t.Fatalf("settime %v: %v", d, err)
+		}
+		var got unix.ItimerSpec
+		if err := unix.TimerfdGettime(fd, &got); err != nil {
+			t.Fatal(err)
+		}
+		if i := time.Duration(got.Interval.Nano()); i != 0 {
+			t.Errorf("settime %v: interval %v, want none", d, i)
+		}
+		// The time left is at most d, and close to it: the kernel counts
+		// down from the call.
+		if left := time.Duration(got.Value.Nano()); left > d || d > 0 && left < d/2 {
+			t.Errorf("settime %v: %v left", d, left)
+		}
+	}
+	if err := TimerfdSettime(fd, time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	var count [8]byte
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	if _, err := unix.Poll(fds, int((10 * time.Second).Milliseconds())); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := Read(fd, count[:]); n != 8 || err != nil {
+		t.Fatalf("read after the expiry: %d, %v", n, err)
+	}
+	if _, err := Read(fd, make([]byte, 8)); !errors.Is(err, unix.EAGAIN) {
+		t.Errorf("read of a disarmed timerfd: %v, want EAGAIN", err)
 	}
 }

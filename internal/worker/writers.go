@@ -28,15 +28,22 @@ import (
 // wakes it (a periodic sweep woke every router three to five times a
 // second).
 //
+// The timer is an alarm (a timerfd in the runtime's poller), not a Go
+// timer, whose every firing also woke the runtime's sysmon thread: five to
+// ten more wake-ups a firing (see alarm). If no timerfd can be had, a Go
+// timer does the job.
+//
 // The router's goroutine uses the cache; the timer's function runs on
 // another, so every method takes mu.
 type writerCache struct {
-	mu      sync.Mutex
-	entries map[string]*cachedWriter
-	timer   *time.Timer   // armed while entries is not empty
-	period  time.Duration // the timer's, while armed
-	swept   time.Time     // the last sweep
-	used    time.Time     // the last use
+	mu       sync.Mutex
+	entries  map[string]*cachedWriter
+	armed    bool          // the timer runs: while entries is not empty
+	period   time.Duration // the timer's, while armed
+	alarm    *alarm        // made at the first arm, kept until close
+	fallback *time.Timer   // instead of alarm, when there is none
+	swept    time.Time     // the last sweep
+	used     time.Time     // the last use
 }
 
 type cachedWriter struct {
@@ -100,13 +107,36 @@ func (c *writerCache) close() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.sweep(time.Now().Add(time.Hour + writerIdle))
+	if c.alarm != nil {
+		c.alarm.close()
+		c.alarm = nil
+	}
 }
 
 // arm starts the sweep timer with period if it is not running.
 func (c *writerCache) arm(period time.Duration) {
-	if c.timer == nil {
-		c.period = period
-		c.timer = time.AfterFunc(period, c.expire)
+	if c.armed {
+		return
+	}
+	c.armed, c.period = true, period
+	if c.alarm == nil && c.fallback == nil {
+		c.alarm, _ = newAlarm(c.expire) // none: the fallback below
+	}
+	if c.alarm != nil && c.alarm.set(period) == nil {
+		return
+	}
+	c.fallback = time.AfterFunc(period, c.expire)
+}
+
+// disarm stops the sweep timer.
+func (c *writerCache) disarm() {
+	c.armed = false
+	if c.alarm != nil {
+		_ = c.alarm.set(0) // a failure leaves one firing, which finds nothing to do
+	}
+	if c.fallback != nil {
+		c.fallback.Stop()
+		c.fallback = nil
 	}
 }
 
@@ -120,7 +150,10 @@ func (c *writerCache) expire() {
 	if now.Sub(c.used) < c.period {
 		period = sweepMax
 	}
-	c.timer = nil
+	if !c.armed {
+		return // stopped after it went off: nothing to do
+	}
+	c.armed, c.fallback = false, nil
 	c.sweep(now)
 	if len(c.entries) > 0 {
 		c.arm(period)
@@ -165,9 +198,8 @@ func (c *writerCache) sweep(now time.Time) {
 			delete(c.entries, n)
 		}
 	}
-	if len(c.entries) == 0 && c.timer != nil {
-		c.timer.Stop()
-		c.timer = nil
+	if len(c.entries) == 0 && c.armed {
+		c.disarm()
 	}
 }
 
