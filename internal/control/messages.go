@@ -106,7 +106,7 @@ type Idle struct {
 
 // PartnerIdle is a deliverer's word for its router: the router ended the
 // client in order (its last word on the pair channel was the close request,
-// envelope.ClosePooled), has dropped everything of it, and is back in the
+// envelope.AppendClosePooled), has dropped everything of it, and is back in the
 // pool. It stands for the router's own CleanupDone and Idle (PartnerEnd),
 // which the router then does not send: it applies them to its own track as
 // it sends the close request, and the supervisor applies them to its track
@@ -116,7 +116,16 @@ type Idle struct {
 // supervisor wakes once for it. Only a router that has claimed its client's
 // identifier ends this way: before the claim, its deliverer has not been
 // handed the client.
-type PartnerIdle struct{}
+//
+// The router's own messages and its deliverer's reach the supervisor on
+// two channels, read apart: a WillCleared the router sent as its client
+// said DISCONNECT, before its close request, can be read after the
+// deliverer's PartnerIdle. RouterSent is how many messages the router had
+// sent in its life when it asked to close; the supervisor applies
+// PartnerEnd once it has received that many from the router.
+type PartnerIdle struct {
+	RouterSent uint32
+}
 
 // PartnerEnd returns what a PartnerIdle stands for: the CleanupDone and
 // Idle of a router that ended its client in order, having served served
@@ -205,7 +214,7 @@ func (m *Will) walk(f *fields) {
 
 func (*WillCleared) walk(*fields) {}
 
-func (*PartnerIdle) walk(*fields) {}
+func (m *PartnerIdle) walk(f *fields) { f.u32("router sent", &m.RouterSent) }
 
 func (m *Adopt) walk(f *fields) { f.name("session", &m.Session) }
 

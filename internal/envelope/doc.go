@@ -15,9 +15,10 @@
 //	KindPublish  0x02 | flags | topic length (2, big endian) | topic | payload
 //	KindSpooled  0x03 | spool file name; the file holds a whole envelope that
 //	                    did not fit in a queue message (usually a KindPublish)
-//	KindClose    0x04 [| 0x01]           flush what came before, then close
+//	KindClose    0x04 [| 0x01 | sent (4)]  flush what came before, then close
 //	                    [0x01: the router is back in the pool already; the
-//	                    deliverer says so for it, control.PartnerIdle]
+//	                    deliverer says so for it, control.PartnerIdle, with
+//	                    the count of control messages the router has sent]
 //	KindMailbox  0x05 | file name in the persistent session's mailbox (kept until acknowledged)
 //	                    [| 0x00 | the entry's envelope, when it fits: the deliverer need not read it]
 //	KindAck      0x06 | packet type | packet id (2)   the client's PUBACK, PUBREC or PUBCOMP

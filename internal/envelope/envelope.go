@@ -101,17 +101,26 @@ func ParseSegment(b []byte) (off, n int64, err error) {
 // Close is the KindClose envelope.
 var Close = []byte{byte(KindClose)}
 
-// ClosePooled is a KindClose envelope from a router that is back in the
-// pool already: its deliverer says so for it when it ends
-// (control.PartnerIdle).
-var ClosePooled = []byte{byte(KindClose), closePooled}
+// AppendClosePooled appends the KindClose envelope of a router that is
+// back in the pool already: its deliverer says so for it when it ends
+// (control.PartnerIdle). sent is how many control messages the router has
+// sent the supervisor in its life; the deliverer passes it on, so that the
+// supervisor acts on the router's end only after all of them
+// (control.PartnerIdle.RouterSent).
+func AppendClosePooled(b []byte, sent uint32) []byte {
+	return binary.BigEndian.AppendUint32(append(b, byte(KindClose), closePooled), sent)
+}
 
-// closePooled is ClosePooled's flag byte.
+// closePooled is the flag byte of AppendClosePooled's envelope.
 const closePooled = 1
 
-// Pooled reports whether a KindClose envelope is ClosePooled.
-func Pooled(env []byte) bool {
-	return len(env) == 2 && Kind(env[0]) == KindClose && env[1] == closePooled
+// Pooled reports whether a KindClose envelope is one of AppendClosePooled,
+// and the count it carries.
+func Pooled(env []byte) (sent uint32, ok bool) {
+	if len(env) != 6 || Kind(env[0]) != KindClose || env[1] != closePooled {
+		return 0, false
+	}
+	return binary.BigEndian.Uint32(env[2:]), true
 }
 
 // AppendNamed appends an envelope of a kind that carries a name (KindSpooled,

@@ -195,6 +195,34 @@ func TestPoolReuse(t *testing.T) {
 	}
 }
 
+// TestPartnerEndAfterTheRoutersWord: a client that left a will and says
+// DISCONNECT makes its router send WillCleared [MQTT-3.1.2-10] on its own
+// control channel just before it asks its deliverer to close; the
+// deliverer then says the router's end for it (control.PartnerIdle) on
+// another channel, which the supervisor may read first. The router's end
+// must wait for its WillCleared: applied before, the WillCleared came to
+// an idle pool worker, out of state, and the worker was killed (seen once
+// in the e2e suite). Many clients in a row give the two channels' readers
+// every chance to cross.
+func TestPartnerEndAfterTheRoutersWord(t *testing.T) {
+	s, log := start(t, "worker", func(o *options.Options) { o.ClientsPerWorker = 1000 })
+	for i := range 60 {
+		id := fmt.Sprintf("will-%d", i)
+		c := rawmqtt.Connected(t, s.Addr().String(), rawmqtt.MQTT311(id).WithWill("gone/"+id, "bye", 0, false))
+		c.Send(t, rawmqtt.Disconnect())
+		c.ExpectClosed(t, 10*time.Second)
+		log.wait(t, "client disconnected", func(e map[string]any) bool { return e["client_id"] == id })
+	}
+	// The last pair's end is applied once the loop has taken both
+	// channels; a new client proves the loop went past it.
+	serveOne(t, s, log, "after")
+	for _, msg := range []string{"control channel: message out of state; ending the worker", "will not published"} {
+		if bad := log.find(msg, nil); len(bad) > 0 {
+			t.Errorf("%q: %v", msg, bad)
+		}
+	}
+}
+
 // TestIdleWorkerKilled: an idle pool worker that dies is logged and
 // forgotten; the pool refills and clients are still served.
 func TestIdleWorkerKilled(t *testing.T) {

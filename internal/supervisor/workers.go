@@ -32,6 +32,9 @@ type worker struct {
 	stopSent bool        // told to Stop (or killed): its exit is expected
 	killer   *time.Timer // SIGKILL once the grace period is over
 	reaped   bool
+
+	received   uint32               // messages it sent that the loop took (control.PartnerIdle.RouterSent)
+	partnerEnd *control.PartnerIdle // its deliverer's word for its end, waiting for the messages it sent before
 }
 
 func (w *worker) String() string { return fmt.Sprintf("%s %d", w.track.Role, w.pid) }
@@ -42,6 +45,8 @@ type controlEvent struct {
 	w   *worker
 	m   control.Message
 	err error
+
+	said bool // m is what a PartnerIdle says for w (control.PartnerEnd), not a message w sent
 }
 
 // spawnLimit names the limit behind a failed start, when there is one.
@@ -165,6 +170,10 @@ func (s *Supervisor) controlEvent(ev controlEvent) {
 		closeFiles(ev.m)
 		return
 	}
+	if !ev.said {
+		w.received++
+		defer s.partnerEndDue(w)
+	}
 	late, err := w.track.Receive(ev.m)
 	if err != nil {
 		s.log.Error().Err(err).Int("pid", w.pid).Str("control_message", ev.m.Type().String()).
@@ -196,7 +205,7 @@ func (s *Supervisor) controlEvent(ev controlEvent) {
 	case *control.Idle:
 		s.backInPool(w, m)
 	case *control.PartnerIdle:
-		s.partnerIdle(w)
+		s.partnerIdle(w, m)
 	case *control.Exiting:
 		s.exiting(w, m)
 	}
@@ -207,7 +216,12 @@ func (s *Supervisor) controlEvent(ev controlEvent) {
 // through the same table check — a router whose state does not allow it
 // is ended, like one that sent it out of state. A router that is gone, or
 // has said its end itself, needs nothing more.
-func (s *Supervisor) partnerIdle(d *worker) {
+//
+// The router's own messages come on its own channel, read apart from its
+// deliverer's: what it sent before its close request (a WillCleared as its
+// client said DISCONNECT) may not have been taken yet. Its end then waits
+// until they have (partnerEndDue).
+func (s *Supervisor) partnerIdle(d *worker, m *control.PartnerIdle) {
 	c := d.client
 	if c == nil || c.deliverer != d || c.routerDone {
 		return
@@ -216,8 +230,24 @@ func (s *Supervisor) partnerIdle(d *worker) {
 	if r.reaped || r.track.State == control.StateExited {
 		return
 	}
+	r.partnerEnd = m
+	s.partnerEndDue(r)
+}
+
+// partnerEndDue applies a router's end that its deliverer said for it
+// (control.PartnerEnd) once the loop has taken every message the router
+// sent before it.
+func (s *Supervisor) partnerEndDue(r *worker) {
+	m := r.partnerEnd
+	if m == nil || r.received < m.RouterSent {
+		return
+	}
+	r.partnerEnd = nil
+	if r.reaped || r.track.State == control.StateExited {
+		return
+	}
 	for _, m := range control.PartnerEnd(r.served + 1) {
-		s.controlEvent(controlEvent{w: r, m: m})
+		s.controlEvent(controlEvent{w: r, m: m, said: true})
 	}
 }
 

@@ -68,9 +68,10 @@ type deliverer struct {
 	hungry                              bool  // said so to the router since the pair channel last brought anything (see pair)
 	closing                             error // core.ErrClose once seen
 	// routerPooled: the close request said the router is back in the pool
-	// already (envelope.ClosePooled); this worker says so for it as it
+	// already (envelope.AppendClosePooled); this worker says so for it as it
 	// ends, whatever ends it (control.PartnerIdle).
 	routerPooled bool
+	routerSent   uint32 // the control messages the router had sent by then
 
 	msg    []byte // one queue message
 	pmsg   []byte // one pair message (the worker's, see buffers)
@@ -279,8 +280,8 @@ func (d *deliverer) control(env []byte) error {
 	if envelope.Kind(env[0]) == envelope.KindAdopt {
 		return d.adopt(string(env[1:]))
 	}
-	if envelope.Pooled(env) {
-		d.routerPooled = true
+	if sent, ok := envelope.Pooled(env); ok {
+		d.routerPooled, d.routerSent = true, sent
 	}
 	it, err := d.decode(env)
 	if err != nil {

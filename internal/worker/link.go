@@ -29,8 +29,9 @@ type link struct {
 	conn *control.Conn
 	log  zerolog.Logger
 
-	mu    sync.Mutex // guards track: the pump receives while the worker sends
+	mu    sync.Mutex // guards track and sent: the pump receives while the worker sends
 	track control.Track
+	sent  uint32 // messages sent in the worker's life (control.PartnerIdle.RouterSent)
 
 	inbox   chan control.Message // orders, in the order received
 	answers chan control.Message // Grant or Refuse, for a router's claim
@@ -64,11 +65,21 @@ func newLink(log zerolog.Logger) (*link, error) {
 func (l *link) send(m control.Message) error {
 	l.mu.Lock()
 	err := l.track.Send(m)
+	if err == nil {
+		l.sent++
+	}
 	l.mu.Unlock()
 	if err != nil {
 		return err
 	}
 	return l.conn.Send(m)
+}
+
+// sentCount is how many messages the worker has sent the supervisor.
+func (l *link) sentCount() uint32 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.sent
 }
 
 // sendAll checks that the worker may send each message in turn, and sends
@@ -84,6 +95,7 @@ func (l *link) sendAll(ms ...control.Message) error {
 		}
 	}
 	l.track = probe
+	l.sent += uint32(len(ms))
 	l.mu.Unlock()
 	return l.conn.SendAll(ms...)
 }

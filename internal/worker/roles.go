@@ -58,7 +58,7 @@ func (w *worker) serveDeliverer(h *control.Hand, log zerolog.Logger) spawn.ExitC
 		w.slot.SetClient(clientID, h.Remote)
 	}
 	end := d.run()
-	w.partnerPooled = d.routerPooled
+	w.partnerPooled, w.partnerSent = d.routerPooled, d.routerSent
 	return end
 }
 

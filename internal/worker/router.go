@@ -202,7 +202,7 @@ func (r *router) end() {
 // closeInOrder has the deliverer write what is queued (a refusing CONNACK
 // [MQTT-3.2.2-5]) and close the connection. A router that has claimed its
 // client goes back to the pool as it asks (link.endInPool): the close
-// request says so (envelope.ClosePooled), and the deliverer tells the
+// request says so (envelope.AppendClosePooled), and the deliverer tells the
 // supervisor for both (control.PartnerIdle), which then wakes once for the
 // pair's end instead of once for each worker. The watch ends first, so
 // that no order meant for the pool worker this one is now is taken as one
@@ -213,7 +213,7 @@ func (r *router) closeInOrder() spawn.ExitCode {
 	env := envelope.Close
 	pooled := r.w.link.endInPool(r.w.served + 1)
 	if pooled {
-		env = envelope.ClosePooled
+		env = envelope.AppendClosePooled(nil, r.w.link.sentCount())
 	}
 	// What waits goes first, then the request (core.Router.Close's
 	// order; the item has nothing else to say).

@@ -55,6 +55,7 @@ type worker struct {
 	// partnerPooled: the client a deliverer served ended with its router
 	// back in the pool already; served1 says so for it (control.PartnerIdle).
 	partnerPooled bool
+	partnerSent   uint32 // control.PartnerIdle.RouterSent
 }
 
 // trimAfter is how long a worker stays with one client, or in the pool,
@@ -165,7 +166,7 @@ func (w *worker) served1(end spawn.ExitCode) (spawn.ExitCode, bool) {
 	if w.partnerPooled {
 		// Its router's end first: the supervisor notes the router done
 		// before this worker, as when each said its own.
-		ms = append(ms, &control.PartnerIdle{})
+		ms = append(ms, &control.PartnerIdle{RouterSent: w.partnerSent})
 		w.partnerPooled = false
 	}
 	ms = append(ms, &control.CleanupDone{End: end})
