@@ -119,8 +119,13 @@ func parseConnTargets(list string) ([]target, error) {
 				engine = "process"
 			}
 			// The settings: no accept limit, room for the
-			// connections in flight, a share of the uid's queue budget.
-			t.brokerArgs = []string{"-engine", engine, "-max-clients", "200", "-queue-budget", "400000"}
+			// connections in flight, and for the process engine a share
+			// of the uid's queue budget (the goroutine engine refuses
+			// the flag: it has no queues).
+			t.brokerArgs = []string{"-engine", engine, "-max-clients", "200"}
+			if engine == "process" {
+				t.brokerArgs = append(t.brokerArgs, "-queue-budget", "400000")
+			}
 		default:
 			return nil, fmt.Errorf("unknown connect target %q (floor, forkmq, forkmq-goroutine, mosquitto)", name)
 		}
