@@ -5,8 +5,10 @@ package main
 import (
 	"bufio"
 	"cmp"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"math"
 	"net"
 	"os"
@@ -61,10 +63,15 @@ func main() {
 		}
 	case "conn-supervisor":
 		err = runConnSupervisor(o.pool)
-	case "conn-router":
-		err = runConnRouter()
-	case "conn-deliverer":
-		err = runConnDeliverer()
+	case "conn-router", "conn-deliverer":
+		if *role == "conn-router" {
+			err = runConnRouter()
+		} else {
+			err = runConnDeliverer()
+		}
+		if errors.Is(err, io.EOF) {
+			err = nil // a control socket's other end is gone: the supervisor stops the pool
+		}
 	case "tree":
 		err = runTree(o.n, *shapeName, *wait, *gomaxprocs)
 	case "":
