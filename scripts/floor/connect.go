@@ -108,8 +108,13 @@ func parseConnTargets(list string) ([]target, error) {
 	for _, name := range strings.Split(list, ",") {
 		t := target{name: name, wait: "poll", gomaxprocs: 1}
 		switch name {
-		case "floor":
-			t.shape = "connect"
+		case "floor", "floor+sched":
+			// wait says how the floor makes its calls: raw, as forkmq's
+			// control channel does, or through the scheduler.
+			t.shape, t.wait = "connect", "raw"
+			if name == "floor+sched" {
+				t.wait = "sched"
+			}
 		case "mosquitto":
 			t.broker = name
 		case "forkmq", "forkmq-goroutine":
@@ -127,7 +132,7 @@ func parseConnTargets(list string) ([]target, error) {
 				t.brokerArgs = append(t.brokerArgs, "-queue-budget", "400000")
 			}
 		default:
-			return nil, fmt.Errorf("unknown connect target %q (floor, forkmq, forkmq-goroutine, mosquitto)", name)
+			return nil, fmt.Errorf("unknown connect target %q (floor, floor+sched, forkmq, forkmq-goroutine, mosquitto)", name)
 		}
 		out = append(out, t)
 	}
@@ -181,7 +186,7 @@ func runConnOnce(o options, t target) (connResult, error) {
 	var rt *running
 	var err error
 	if t.broker == "" {
-		rt, err = startConnFloor(o)
+		rt, err = startConnFloor(o, t.wait)
 	} else {
 		rt, err = start(o, t)
 	}
@@ -220,10 +225,10 @@ func runConnOnce(o options, t target) (connResult, error) {
 // startConnFloor starts the connect floor's supervisor pinned to
 // o.treeCPU, given the listening socket; it is ready once it has started
 // its pool.
-func startConnFloor(o options) (*running, error) {
+func startConnFloor(o options, calls string) (*running, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	return startTree(o, self, "-role", "conn-supervisor", "-pool", strconv.Itoa(o.pool))
+	return startTree(o, self, "-role", "conn-supervisor", "-pool", strconv.Itoa(o.pool), "-calls", calls)
 }

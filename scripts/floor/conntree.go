@@ -37,7 +37,7 @@ type connPair struct {
 // accepts on the inherited listener, handing each socket to an idle
 // pair's router, and to its deliverer when the router claims it, until
 // stdin closes.
-func runConnSupervisor(pool int) error {
+func runConnSupervisor(pool int, calls sockCalls, callsName string) error {
 	self, err := os.Executable()
 	if err != nil {
 		return err
@@ -53,7 +53,7 @@ func runConnSupervisor(pool int) error {
 	errc := make(chan error, 2*pool+2)
 	pairs := make([]connPair, pool)
 	for i := range pairs {
-		p, err := startConnPair(self, i, &cmds)
+		p, err := startConnPair(self, i, calls, callsName, &cmds)
 		if err != nil {
 			return err
 		}
@@ -62,14 +62,14 @@ func runConnSupervisor(pool int) error {
 		go func() { errc <- serveDelivererCtl(p, i, idle) }()
 		idle <- i
 	}
-	if err := unix.SetNonblock(fdListener, true); err != nil {
+	if err := calls.setNonblock(fdListener); err != nil {
 		return fmt.Errorf("listener: %w", err)
 	}
 	ln, err := os.NewFile(fdListener, "listener").SyscallConn()
 	if err != nil {
 		return err
 	}
-	go func() { errc <- acceptLoop(ln, idle, pairs) }()
+	go func() { errc <- acceptLoop(ln, calls, idle, pairs) }()
 	if _, err := fmt.Printf("ready %d\n", len(cmds)); err != nil {
 		return err
 	}
@@ -79,7 +79,7 @@ func runConnSupervisor(pool int) error {
 
 // startConnPair starts pair i's router and deliverer, each with a control
 // socket to the supervisor and one to the other.
-func startConnPair(self string, i int, cmds *[]*exec.Cmd) (connPair, error) {
+func startConnPair(self string, i int, calls sockCalls, callsName string, cmds *[]*exec.Cmd) (connPair, error) {
 	var p connPair
 	var socks [3][2]int // supervisor–router, supervisor–deliverer, router–deliverer
 	for k := range socks {
@@ -104,7 +104,7 @@ func startConnPair(self string, i int, cmds *[]*exec.Cmd) (connPair, error) {
 		{"conn-router", routerFiles},
 		{"conn-deliverer", delivererFiles},
 	} {
-		cmd := exec.Command(self, "-role", w.role)
+		cmd := exec.Command(self, "-role", w.role, "-calls", callsName)
 		cmd.Args[0] = fmt.Sprintf("floor-%s-%d", w.role, i) // the title ps shows
 		cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
 		cmd.ExtraFiles = w.files
@@ -116,10 +116,10 @@ func startConnPair(self string, i int, cmds *[]*exec.Cmd) (connPair, error) {
 		*cmds = append(*cmds, cmd)
 	}
 	var err error
-	if p.router, err = openCtl(socks[0][0], "router-ctl-"+strconv.Itoa(i)); err != nil {
+	if p.router, err = openCtl(socks[0][0], "router-ctl-"+strconv.Itoa(i), calls); err != nil {
 		return p, err
 	}
-	if p.deliverer, err = openCtl(socks[1][0], "deliverer-ctl-"+strconv.Itoa(i)); err != nil {
+	if p.deliverer, err = openCtl(socks[1][0], "deliverer-ctl-"+strconv.Itoa(i), calls); err != nil {
 		return p, err
 	}
 	p.pending = make(chan int, 1)
@@ -128,12 +128,12 @@ func startConnPair(self string, i int, cmds *[]*exec.Cmd) (connPair, error) {
 
 // acceptLoop accepts, waits for an idle pair, and hands it the socket;
 // the supervisor keeps its copy until the router's claim.
-func acceptLoop(ln syscall.RawConn, idle chan int, pairs []connPair) error {
+func acceptLoop(ln syscall.RawConn, calls sockCalls, idle chan int, pairs []connPair) error {
 	for {
 		var fd int
 		var aerr error
 		err := ln.Read(func(l uintptr) bool {
-			fd, _, aerr = unix.Accept4(int(l), unix.SOCK_CLOEXEC)
+			fd, aerr = calls.accept(int(l))
 			return aerr != unix.EAGAIN
 		})
 		if err == nil {
@@ -144,9 +144,6 @@ func acceptLoop(ln syscall.RawConn, idle chan int, pairs []connPair) error {
 		}
 		if err != nil {
 			return fmt.Errorf("accept: %w", err)
-		}
-		if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1); err != nil {
-			return fmt.Errorf("TCP_NODELAY: %w", err)
 		}
 		p := pairs[<-idle]
 		p.pending <- fd
@@ -167,7 +164,7 @@ func serveRouterCtl(p connPair) error {
 		if err := p.deliverer.send(wordDeliver, fd); err != nil {
 			return err
 		}
-		unix.Close(fd)
+		p.deliverer.calls.close(fd)
 		if err := p.router.send(wordGrant, -1); err != nil {
 			return err
 		}
@@ -189,8 +186,8 @@ func serveDelivererCtl(p connPair, i int, idle chan<- int) error {
 // from the supervisor, reads the CONNECT, claims the client, waits for the
 // grant, reads the DISCONNECT, closes its copy and tells the deliverer.
 // It ends when the supervisor does.
-func runConnRouter() error {
-	sup, err := openCtl(fdCtl, "ctl")
+func runConnRouter(calls sockCalls) error {
+	sup, err := openCtl(fdCtl, "ctl", calls)
 	if err != nil {
 		return err
 	}
@@ -206,7 +203,7 @@ func runConnRouter() error {
 		if fd < 0 {
 			return errors.New("a hand-over without a socket")
 		}
-		conn, err := openCtl(fd, "conn")
+		conn, err := openCtl(fd, "conn", calls)
 		if err != nil {
 			return err
 		}
@@ -227,7 +224,7 @@ func runConnRouter() error {
 			return fmt.Errorf("DISCONNECT: %w", err)
 		}
 		conn.f.Close()
-		if _, err := unix.Write(fdMate, []byte{wordClose}); err != nil {
+		if _, err := calls.write(fdMate, []byte{wordClose}); err != nil {
 			return fmt.Errorf("to the deliverer: %w", err)
 		}
 	}
@@ -250,7 +247,7 @@ func readPacketInto(c *ctlSock, buf []byte, start int) (int, error) {
 		var n int
 		var rerr error
 		err := c.rc.Read(func(fd uintptr) bool {
-			n, rerr = unix.Read(int(fd), buf[end:])
+			n, rerr = c.calls.read(int(fd), buf[end:])
 			return rerr != unix.EAGAIN
 		})
 		if err == nil {
@@ -284,12 +281,12 @@ func packetLen(b []byte) (int, bool) {
 // socket from the supervisor, writes the CONNACK, waits for the router's
 // word that the client said DISCONNECT, closes its copy and tells the
 // supervisor the pair is idle.
-func runConnDeliverer() error {
-	sup, err := openCtl(fdCtl, "ctl")
+func runConnDeliverer(calls sockCalls) error {
+	sup, err := openCtl(fdCtl, "ctl", calls)
 	if err != nil {
 		return err
 	}
-	mate, err := openCtl(fdMate, "mate")
+	mate, err := openCtl(fdMate, "mate", calls)
 	if err != nil {
 		return err
 	}
@@ -305,15 +302,15 @@ func runConnDeliverer() error {
 			return errors.New("a delivery without a socket")
 		}
 		// A 4-byte write to a socket nothing was written to never waits.
-		if _, err := unix.Write(fd, connack); err != nil {
-			unix.Close(fd)
+		if _, err := calls.write(fd, connack); err != nil {
+			calls.close(fd)
 			return fmt.Errorf("CONNACK: %w", err)
 		}
 		if _, err := mate.expect(wordClose); err != nil {
-			unix.Close(fd)
+			calls.close(fd)
 			return fmt.Errorf("router: %w", err)
 		}
-		unix.Close(fd)
+		calls.close(fd)
 		if err := sup.send(wordIdle, -1); err != nil {
 			return err
 		}

@@ -166,9 +166,11 @@ func TestParseConnTargets(t *testing.T) {
 		list   string
 		broker string
 		engine string
+		calls  string
 		bad    bool
 	}{
-		{list: "floor"},
+		{list: "floor", calls: "raw"},
+		{list: "floor+sched", calls: "sched"},
 		{list: "mosquitto", broker: "mosquitto"},
 		{list: "forkmq", broker: "forkmq", engine: "process"},
 		{list: "forkmq-goroutine", broker: "forkmq", engine: "goroutine"},
@@ -190,14 +192,17 @@ func TestParseConnTargets(t *testing.T) {
 		if a := got[0].brokerArgs; len(a) >= 2 && a[0] == "-engine" {
 			engine = a[1]
 		}
+		if tc.broker == "" && got[0].wait != tc.calls {
+			t.Errorf("parseConnTargets(%q): calls %q, want %q", tc.list, got[0].wait, tc.calls)
+		}
 		if engine != tc.engine {
 			t.Errorf("parseConnTargets(%q): engine %q, want %q", tc.list, engine, tc.engine)
 		}
 	}
 }
 
-// TestTinyConnect runs the connect floor tiny: 2 clients at a time
-// against a pool of 3 pairs for 1 s. Every client's CONNECT must be
+// TestTinyConnect runs the connect floor tiny, its calls raw and through
+// the scheduler: 2 clients at a time against a pool of 3 pairs for 1 s. Every client's CONNECT must be
 // answered with CONNACK 0 [MQTT-3.2.2-3] (a failed one fails the run), the
 // tree must be the supervisor and its pairs, and the figures positive.
 // Unpinned, so that it runs on any machine.
@@ -206,7 +211,7 @@ func TestTinyConnect(t *testing.T) {
 		t.Skip("starts 7 processes for a few seconds")
 	}
 	bin := buildFloor(t)
-	out, err := exec.Command(bin, "-scenario", "connect", "-targets", "floor", "-conc", "2", "-pool", "3",
+	out, err := exec.Command(bin, "-scenario", "connect", "-targets", "floor,floor+sched", "-conc", "2", "-pool", "3",
 		"-warmup", "300ms", "-window", "1s", "-reps", "1", "-tree-cpu", "", "-load-cpu", "").CombinedOutput()
 	if err != nil {
 		t.Fatalf("floor: %v\n%s", err, out)
@@ -228,16 +233,16 @@ func TestTinyConnect(t *testing.T) {
 			return v
 		}
 		if num(2) != 1+2*3 {
-			t.Errorf("%v processes, want 7 (the supervisor and 3 pairs)", num(2))
+			t.Errorf("%s: %v processes, want 7 (the supervisor and 3 pairs)", f[1], num(2))
 		}
 		if num(4) <= 0 || num(6) <= 0 || num(7) <= 0 || num(8) <= 0 {
 			t.Errorf("connections, CPU per connection, wake-ups per connection and CPU %% must be positive: %q", line)
 		}
 		if num(9) != 0 {
-			t.Errorf("%v connections failed", num(9))
+			t.Errorf("%s: %v connections failed", f[1], num(9))
 		}
 	}
-	if runs != 1 {
-		t.Errorf("%d runs reported, want 1", runs)
+	if runs != 2 {
+		t.Errorf("%d runs reported, want 2", runs)
 	}
 }

@@ -28,14 +28,15 @@ const (
 // the workers' descriptors do. It owns its descriptor: its *os.File is the
 // only one (a second would close the descriptor when collected).
 type ctlSock struct {
-	fd  int
-	f   *os.File
-	rc  syscall.RawConn
-	oob []byte
+	calls sockCalls
+	fd    int
+	f     *os.File
+	rc    syscall.RawConn
+	oob   []byte
 }
 
-func openCtl(fd int, name string) (*ctlSock, error) {
-	if err := unix.SetNonblock(fd, true); err != nil {
+func openCtl(fd int, name string, calls sockCalls) (*ctlSock, error) {
+	if err := calls.setNonblock(fd); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	f := os.NewFile(uintptr(fd), name)
@@ -43,7 +44,7 @@ func openCtl(fd int, name string) (*ctlSock, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	return &ctlSock{fd: fd, f: f, rc: rc, oob: make([]byte, unix.CmsgSpace(4))}, nil
+	return &ctlSock{calls: calls, fd: fd, f: f, rc: rc, oob: make([]byte, unix.CmsgSpace(4))}, nil
 }
 
 // recv waits for the next word and the descriptor it carries (-1: none);
@@ -53,7 +54,7 @@ func (c *ctlSock) recv() (byte, int, error) {
 	var n, oobn int
 	var rerr error
 	err := c.rc.Read(func(fd uintptr) bool {
-		n, oobn, _, _, rerr = unix.Recvmsg(int(fd), buf[:], c.oob, unix.MSG_CMSG_CLOEXEC)
+		n, oobn, rerr = c.calls.recvmsg(int(fd), buf[:], c.oob)
 		return rerr != unix.EAGAIN
 	})
 	if err == nil {
@@ -88,7 +89,7 @@ func (c *ctlSock) expect(want byte) (int, error) {
 	}
 	if w != want {
 		if fd >= 0 {
-			unix.Close(fd)
+			c.calls.close(fd)
 		}
 		return -1, fmt.Errorf("word %q, want %q", w, want)
 	}
@@ -102,7 +103,7 @@ func (c *ctlSock) send(w byte, fd int) error {
 	if fd >= 0 {
 		oob = unix.UnixRights(fd)
 	}
-	if err := unix.Sendmsg(c.fd, []byte{w}, oob, nil, 0); err != nil {
+	if err := c.calls.sendmsg(c.fd, []byte{w}, oob); err != nil {
 		return fmt.Errorf("sendmsg %q: %w", w, err)
 	}
 	return nil

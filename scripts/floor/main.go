@@ -36,6 +36,7 @@ func main() {
 	hops := flag.String("hops", "", "internal: a worker's hops")
 	wait := flag.String("wait", "poll", "internal: how a worker waits (poll, block, rawblock)")
 	shapeName := flag.String("shape", "pair", "internal: the tree's shape")
+	callsName := flag.String("calls", "raw", "internal: how the connect floor makes its socket calls (raw, sched)")
 	gomaxprocs := flag.Int("gomaxprocs", 1, "internal: the workers' GOMAXPROCS")
 
 	var o options
@@ -61,13 +62,18 @@ func main() {
 		if err == errClosed {
 			err = nil
 		}
-	case "conn-supervisor":
-		err = runConnSupervisor(o.pool)
-	case "conn-router", "conn-deliverer":
-		if *role == "conn-router" {
-			err = runConnRouter()
-		} else {
-			err = runConnDeliverer()
+	case "conn-supervisor", "conn-router", "conn-deliverer":
+		var calls sockCalls
+		if calls, err = callsNamed(*callsName); err != nil {
+			break
+		}
+		switch *role {
+		case "conn-supervisor":
+			err = runConnSupervisor(o.pool, calls, *callsName)
+		case "conn-router":
+			err = runConnRouter(calls)
+		default:
+			err = runConnDeliverer(calls)
 		}
 		if errors.Is(err, io.EOF) {
 			err = nil // a control socket's other end is gone: the supervisor stops the pool
