@@ -86,7 +86,7 @@ type connResult struct {
 	procs, threads int
 	conns, failed  int64
 	window         time.Duration
-	d              threadStat
+	d, root        threadStat // the tree's threads, and its root's (the supervisor's) alone
 	genNS          uint64
 	steadyRate     float64 // median of the window's seconds, connections/s
 	othersPct      float64
@@ -96,6 +96,10 @@ type connResult struct {
 func (r connResult) rate() float64         { return float64(r.conns) / r.window.Seconds() }
 func (r connResult) cpuPerConn() float64   { return float64(r.d.cpuNS) / 1e3 / float64(r.conns) }
 func (r connResult) wakesPerConn() float64 { return float64(r.d.voluntary) / float64(r.conns) }
+func (r connResult) rootCPUPerConn() float64 {
+	return float64(r.root.cpuNS) / 1e3 / float64(r.conns)
+}
+func (r connResult) rootWakesPerConn() float64 { return float64(r.root.voluntary) / float64(r.conns) }
 func (r connResult) cpuPct() float64 {
 	return 100 * float64(r.d.cpuNS) / float64(r.window.Nanoseconds())
 }
@@ -144,8 +148,8 @@ func parseConnTargets(list string) ([]target, error) {
 func measureConnect(o options, w io.Writer) error {
 	fmt.Fprintf(w, "floor -scenario connect: %d clients at a time, pool %d, warm-up %s, window %s; %s\n",
 		o.conc, o.pool, o.warmup, o.window, buildNote())
-	fmt.Fprintf(w, "%-3s %-16s %5s %6s %7s %8s %11s %10s %7s %6s %11s %8s %7s %9s\n",
-		"rep", "target", "procs", "thrds", "conns", "conn/s", "CPU µs/conn", "wakes/conn", "CPU %", "failed",
+	fmt.Fprintf(w, "%-3s %-16s %5s %6s %7s %8s %11s %10s %8s %9s %7s %6s %11s %8s %7s %9s\n",
+		"rep", "target", "procs", "thrds", "conns", "conn/s", "CPU µs/conn", "wakes/conn", "sup µs/c", "sup wk/c", "CPU %", "failed",
 		"gen µs/conn", "others %", "steal %", "conn/s /s")
 	results := map[string][]connResult{}
 	for rep := 0; rep < o.reps; rep++ {
@@ -156,12 +160,12 @@ func measureConnect(o options, w io.Writer) error {
 				return fmt.Errorf("rep %d, %s: %w", rep+1, t.name, err)
 			}
 			results[t.name] = append(results[t.name], r)
-			fmt.Fprintf(w, "%-3d %-16s %5d %6d %7d %8.0f %11.1f %10.2f %7.1f %6d %11.1f %8.1f %7.1f %9.0f\n", rep+1, t.name, r.procs, r.threads,
-				r.conns, r.rate(), r.cpuPerConn(), r.wakesPerConn(), r.cpuPct(), r.failed, r.genPerConn(), r.othersPct, r.stealPct, r.steadyRate)
+			fmt.Fprintf(w, "%-3d %-16s %5d %6d %7d %8.0f %11.1f %10.2f %8.1f %9.2f %7.1f %6d %11.1f %8.1f %7.1f %9.0f\n", rep+1, t.name, r.procs, r.threads,
+				r.conns, r.rate(), r.cpuPerConn(), r.wakesPerConn(), r.rootCPUPerConn(), r.rootWakesPerConn(), r.cpuPct(), r.failed, r.genPerConn(), r.othersPct, r.stealPct, r.steadyRate)
 		}
 	}
 	fmt.Fprintf(w, "\nmedian [range] of the runs of each target; ÷ floor: of the medians (rate: floor ÷ target; CPU: target ÷ floor)\n"+
-		"%-16s %-4s %-22s %-22s %-20s %-20s %s\n", "target", "runs", "conn/s", "CPU µs/conn", "wakes/conn", "CPU %", "÷ floor (rate, CPU)")
+		"%-16s %-4s %-22s %-22s %-20s %-22s %-20s %s\n", "target", "runs", "conn/s", "CPU µs/conn", "wakes/conn", "supervisor µs/conn", "CPU %", "÷ floor (rate, CPU)")
 	span := func(v [3]float64, format string) string {
 		return fmt.Sprintf(format+" ["+format+"–"+format+"]", v[0], v[1], v[2])
 	}
@@ -173,8 +177,9 @@ func measureConnect(o options, w io.Writer) error {
 		if len(floor) > 0 {
 			ratio = fmt.Sprintf("%.2f, %.2f", stats(floor, connResult.rate)[0]/rate[0], cpu[0]/stats(floor, connResult.cpuPerConn)[0])
 		}
-		fmt.Fprintf(w, "%-16s %-4d %-22s %-22s %-20s %-20s %s\n", t.name, len(rs), span(rate, "%.0f"), span(cpu, "%.1f"),
-			span(stats(rs, connResult.wakesPerConn), "%.2f"), span(stats(rs, connResult.cpuPct), "%.1f"), ratio)
+		fmt.Fprintf(w, "%-16s %-4d %-22s %-22s %-20s %-22s %-20s %s\n", t.name, len(rs), span(rate, "%.0f"), span(cpu, "%.1f"),
+			span(stats(rs, connResult.wakesPerConn), "%.2f"), span(stats(rs, connResult.rootCPUPerConn), "%.1f"),
+			span(stats(rs, connResult.cpuPct), "%.1f"), ratio)
 	}
 	return nil
 }
@@ -208,6 +213,7 @@ func runConnOnce(o options, t target) (connResult, error) {
 	})
 	res.window, res.conns, res.failed = m.length(), m.count(), l.failed.Load()-failed0
 	res.d, res.procs, res.threads = m.d, m.last.tree.procs, len(m.last.tree.threads)
+	res.root = m.last.tree.sinceOf(m.first.tree, root)
 	res.genNS, res.othersPct, res.stealPct = m.genNS, m.othersPct, m.stealPct
 	res.steadyRate = median(perSec)
 	l.errMu.Lock()

@@ -220,11 +220,11 @@ func TestTinyConnect(t *testing.T) {
 	runs := 0
 	for _, line := range strings.Split(string(out), "\n") {
 		f := strings.Fields(line)
-		if len(f) != 14 || f[0] != "1" {
+		if len(f) != 16 || f[0] != "1" {
 			continue
 		}
 		runs++
-		// rep target procs thrds conns conn/s CPU wakes CPU% failed gen others steal conn/s/s
+		// rep target procs thrds conns conn/s CPU wakes supCPU supWakes CPU% failed gen others steal conn/s/s
 		num := func(i int) float64 {
 			v, err := strconv.ParseFloat(f[i], 64)
 			if err != nil {
@@ -235,11 +235,14 @@ func TestTinyConnect(t *testing.T) {
 		if num(2) != 1+2*3 {
 			t.Errorf("%s: %v processes, want 7 (the supervisor and 3 pairs)", f[1], num(2))
 		}
-		if num(4) <= 0 || num(6) <= 0 || num(7) <= 0 || num(8) <= 0 {
-			t.Errorf("connections, CPU per connection, wake-ups per connection and CPU %% must be positive: %q", line)
+		if num(4) <= 0 || num(6) <= 0 || num(7) <= 0 || num(8) <= 0 || num(10) <= 0 {
+			t.Errorf("connections, CPU and wake-ups per connection, the supervisor's CPU and CPU %% must be positive: %q", line)
 		}
-		if num(9) != 0 {
-			t.Errorf("%s: %v connections failed", f[1], num(9))
+		if num(8) >= num(6) {
+			t.Errorf("%s: the supervisor's CPU per connection %v is not a part of the tree's %v", f[1], num(8), num(6))
+		}
+		if num(11) != 0 {
+			t.Errorf("%s: %v connections failed", f[1], num(11))
 		}
 	}
 	if runs != 2 {
