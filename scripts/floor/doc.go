@@ -47,6 +47,28 @@
 // repetition runs each target once, in an order rotated by repetition; the
 // summary gives each figure's median and range.
 //
+// -scenario connect measures the floor of forkmq's connect path instead:
+// -conc clients (8) at a time, each in a loop opening a TCP connection,
+// sending CONNECT, reading CONNACK, sending DISCONNECT and closing. The
+// target "floor" is the process shape of that path with nothing but its
+// hops: a supervisor that accepts and keeps a pool (-pool, 12) of
+// pre-started pairs (router and deliverer, re-executions of this program,
+// GOMAXPROCS=1), and hands each accepted socket to an idle pair's router
+// (SCM_RIGHTS on a SOCK_SEQPACKET socket); the router reads the CONNECT
+// and claims the client, the supervisor grants the claim and hands the
+// socket to the deliverer, which writes CONNACK; the router reads the
+// DISCONNECT, closes its copy and tells the deliverer, which closes its
+// own and tells the supervisor the pair is idle. Its socket calls are
+// raw, as forkmq's control channel makes them (no word to Go's scheduler,
+// which would wake the sysmon thread); "floor+sched" makes them through
+// the scheduler. Beside it, the same load
+// against forkmq (targets "forkmq" and "forkmq-goroutine": real MQTT, with
+// -max-accept-rate 0 -max-clients 200 -queue-budget 400000) and
+// "mosquitto". It reports connections per second, the tree's CPU and
+// wake-ups per connection, pinned as above:
+//
+//	flock /tmp/forkmq-e2e.lock bin/floor -scenario connect -targets floor,floor+sched,forkmq,forkmq-goroutine -reps 3 -warmup 1s -window 10s
+//
 // Build it like the workers (static, without the Green Tea collector), and
 // run it under the lock every broker takes:
 //

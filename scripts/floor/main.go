@@ -4,14 +4,16 @@ package main
 
 import (
 	"bufio"
+	"cmp"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"math"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"runtime/debug"
 	"slices"
 	"strconv"
@@ -30,10 +32,11 @@ const ticksPerSecond = 100
 const pinnedEnv = "FLOOR_PINNED"
 
 func main() {
-	role := flag.String("role", "", "internal: tree or worker")
+	role := flag.String("role", "", "internal: tree, worker, conn-supervisor, conn-router or conn-deliverer")
 	hops := flag.String("hops", "", "internal: a worker's hops")
 	wait := flag.String("wait", "poll", "internal: how a worker waits (poll, block, rawblock)")
 	shapeName := flag.String("shape", "pair", "internal: the tree's shape")
+	callsName := flag.String("calls", "raw", "internal: how the connect floor makes its socket calls (raw, sched)")
 	gomaxprocs := flag.Int("gomaxprocs", 1, "internal: the workers' GOMAXPROCS")
 
 	var o options
@@ -43,10 +46,13 @@ func main() {
 	flag.DurationVar(&o.warmup, "warmup", 5*time.Second, "load before measuring")
 	flag.DurationVar(&o.window, "window", 20*time.Second, "measured window")
 	flag.IntVar(&o.reps, "reps", 3, "repetitions of every target")
-	targets := flag.String("targets", "pair,mosquitto", "comma-separated: pair, client (each with +block, +rawblock, +gmp2), mosquitto, forkmq")
+	targets := flag.String("targets", "", "comma-separated: pair, client (each with +block, +rawblock, +gmp2), mosquitto, forkmq (default pair,mosquitto); -scenario connect: floor, forkmq, forkmq-goroutine, mosquitto (default floor,forkmq)")
 	flag.StringVar(&o.broker, "broker", "bin/broker", "forkmq's broker binary, for the target forkmq")
 	flag.StringVar(&o.treeCPU, "tree-cpu", "0", "CPU list the measured tree is pinned to (taskset; empty: none)")
 	loadCPU := flag.String("load-cpu", "1", "CPU list this program (the load) is pinned to (empty: none)")
+	scenario := flag.String("scenario", "seed", "seed (publishers and subscribers) or connect (CONNECT, CONNACK, DISCONNECT in a loop; -targets floor,forkmq,forkmq-goroutine,mosquitto)")
+	flag.IntVar(&o.conc, "conc", 8, "connect: clients connecting at a time")
+	flag.IntVar(&o.pool, "pool", 12, "connect: the floor's pre-started pairs")
 	flag.Parse()
 
 	var err error
@@ -56,6 +62,22 @@ func main() {
 		if err == errClosed {
 			err = nil
 		}
+	case "conn-supervisor", "conn-router", "conn-deliverer":
+		var calls sockCalls
+		if calls, err = callsNamed(*callsName); err != nil {
+			break
+		}
+		switch *role {
+		case "conn-supervisor":
+			err = runConnSupervisor(o.pool, calls, *callsName)
+		case "conn-router":
+			err = runConnRouter(calls)
+		default:
+			err = runConnDeliverer(calls)
+		}
+		if errors.Is(err, io.EOF) {
+			err = nil // a control socket's other end is gone: the supervisor stops the pool
+		}
 	case "tree":
 		err = runTree(o.n, *shapeName, *wait, *gomaxprocs)
 	case "":
@@ -63,9 +85,19 @@ func main() {
 			err = repin(*loadCPU)
 			break
 		}
-		o.targets, err = parseTargets(*targets)
-		if err == nil {
-			err = measure(o, os.Stdout)
+		switch *scenario {
+		case "seed":
+			o.targets, err = parseTargets(cmp.Or(*targets, "pair,mosquitto"))
+			if err == nil {
+				err = measure(o, os.Stdout)
+			}
+		case "connect":
+			o.targets, err = parseConnTargets(cmp.Or(*targets, "floor,forkmq"))
+			if err == nil {
+				err = measureConnect(o, os.Stdout)
+			}
+		default:
+			err = fmt.Errorf("unknown -scenario %q (seed, connect)", *scenario)
 		}
 	default:
 		err = fmt.Errorf("unknown role %q", *role)
@@ -95,6 +127,7 @@ type options struct {
 	warmup, window  time.Duration
 	targets         []target
 	broker, treeCPU string
+	conc, pool      int // the connect scenario's clients at a time and pairs
 }
 
 // A target is what one run measures: the floor in one of its variants, or
@@ -105,6 +138,7 @@ type target struct {
 	shape      string
 	wait       string
 	gomaxprocs int
+	brokerArgs []string // more of the broker's flags
 }
 
 func parseTargets(list string) ([]target, error) {
@@ -263,7 +297,7 @@ func threadCPU() uint64 {
 }
 
 // stats returns the median, minimum and maximum of f over rs.
-func stats(rs []result, f func(result) float64) [3]float64 {
+func stats[R any](rs []R, f func(R) float64) [3]float64 {
 	v := make([]float64, len(rs))
 	for i, r := range rs {
 		v[i] = f(r)
@@ -330,54 +364,18 @@ func runOnce(o options, t target, seed uint64) (result, error) {
 	l.run(o.rate, o.size, seed)
 	time.Sleep(o.warmup)
 	root := rt.cmd.Process.Pid // taskset execs: the pid is the target's
-	// The window is sampled every second: the figures of the whole
-	// window, and the median of its seconds' CPU and wake-ups per message,
-	// which a slowed stretch of a few seconds does not move. The load's
-	// own CPU leaves out what the sampling costs (it runs on this locked
-	// thread, which clocks itself).
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	self := []int{os.Getpid()}
-	var samplerNS uint64
-	type snap struct {
-		tree, gen sample
-		msgs      int64
-		at        time.Time
-	}
-	take := func() snap {
-		c := threadCPU()
-		s := snap{tree: sampleTree(root), gen: sampleProcs(self), msgs: l.delivered.Load(), at: time.Now()}
-		samplerNS += threadCPU() - c
-		return s
-	}
-	cpu, cpuErr := strconv.Atoi(o.treeCPU)
-	c0, ok0 := readCPU(cpu)
-	first := take()
-	samplerNS = 0
-	prev := first
 	var perSecCPU, perSecWakes []float64
-	for k := 1; k <= int(o.window/time.Second); k++ {
-		time.Sleep(time.Until(first.at.Add(time.Duration(k) * time.Second)))
-		cur := take()
-		if n := cur.msgs - prev.msgs; n > 0 {
+	m := sampleWindow(root, o.window, o.treeCPU, l.delivered.Load, func(prev, cur windowSnap) {
+		if n := cur.count - prev.count; n > 0 {
 			d := cur.tree.since(prev.tree)
 			perSecCPU = append(perSecCPU, float64(d.cpuNS)/1e3/float64(n))
 			perSecWakes = append(perSecWakes, float64(d.voluntary)/float64(n))
 		}
-		prev = cur
-	}
-	last := prev
-	c1, ok1 := readCPU(cpu)
-	res.window, res.msgs = last.at.Sub(first.at), last.msgs-first.msgs
-	res.d, res.procs, res.threads = last.tree.since(first.tree), last.tree.procs, len(last.tree.threads)
-	res.genNS = last.gen.since(first.gen).cpuNS - min(samplerNS, last.gen.since(first.gen).cpuNS)
+	})
+	res.window, res.msgs = m.length(), m.count()
+	res.d, res.procs, res.threads = m.d, m.last.tree.procs, len(m.last.tree.threads)
+	res.genNS, res.othersPct, res.stealPct = m.genNS, m.othersPct, m.stealPct
 	res.steadyCPU, res.steadyWakes = median(perSecCPU), median(perSecWakes)
-	res.othersPct, res.stealPct = -1, -1
-	if cpuErr == nil && ok0 && ok1 {
-		ticks := res.window.Seconds() * ticksPerSecond
-		res.othersPct = max(0, 100*float64(c1.busy-c0.busy)/ticks-res.cpuPct())
-		res.stealPct = 100 * float64(c1.steal-c0.steal) / ticks
-	}
 	l.finish(3 * time.Second)
 	res.sent, res.delivered, res.acked, res.bad = l.sent.Load(), l.delivered.Load(), l.acked.Load(), l.malformed.Load()
 	if res.msgs == 0 {
@@ -423,6 +421,7 @@ func start(o options, t target) (*running, error) {
 	case "forkmq":
 		cmd = pinned(o.treeCPU, o.broker, "-listen", addr, "-state-dir", filepath.Join(dir, "state"),
 			"-max-clients", strconv.Itoa(2*o.n+50), "-max-accept-rate", "0", "-log-level", "warn")
+		cmd.Args = append(cmd.Args, t.brokerArgs...) // the last of a repeated flag wins
 	}
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
@@ -458,6 +457,14 @@ func start(o options, t target) (*running, error) {
 // startFloor starts the floor's tree, given the listening socket; it is
 // ready once it has started every worker.
 func startFloor(o options, t target, self string) (*running, error) {
+	return startTree(o, self, "-role", "tree", "-n", strconv.Itoa(o.n), "-shape", t.shape,
+		"-wait", t.wait, "-gomaxprocs", strconv.Itoa(t.gomaxprocs))
+}
+
+// startTree starts this program pinned to o.treeCPU with args (a tree
+// role), handing it a listening socket as descriptor 3; it is ready once
+// it says "ready" on stdout.
+func startTree(o options, self string, args ...string) (*running, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -468,8 +475,7 @@ func startFloor(o options, t target, self string) (*running, error) {
 		return nil, err
 	}
 	defer lf.Close()
-	cmd := pinned(o.treeCPU, self, "-role", "tree", "-n", strconv.Itoa(o.n), "-shape", t.shape,
-		"-wait", t.wait, "-gomaxprocs", strconv.Itoa(t.gomaxprocs))
+	cmd := pinned(o.treeCPU, self, args...)
 	cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
 	cmd.ExtraFiles = []*os.File{lf}
 	cmd.Stderr = os.Stderr

@@ -18,6 +18,7 @@ type threadStat struct {
 // A sample is every thread of a process tree at one moment, by thread id.
 type sample struct {
 	threads map[int]threadStat
+	owner   map[int]int // thread id → process id
 	procs   int
 }
 
@@ -30,7 +31,7 @@ func sampleTree(root int) sample { return sampleProcs(descendants(root)) }
 
 // sampleProcs reads every thread of the processes pids.
 func sampleProcs(pids []int) sample {
-	s := sample{threads: map[int]threadStat{}}
+	s := sample{threads: map[int]threadStat{}, owner: map[int]int{}}
 	for _, pid := range pids {
 		tasks, _ := filepath.Glob("/proc/" + strconv.Itoa(pid) + "/task/*")
 		if len(tasks) > 0 {
@@ -62,7 +63,7 @@ func sampleProcs(pids []int) sample {
 					t.involuntary = n
 				}
 			}
-			s.threads[tid] = t
+			s.threads[tid], s.owner[tid] = t, pid
 		}
 	}
 	return s
@@ -71,9 +72,15 @@ func sampleProcs(pids []int) sample {
 // since is what the tree's threads did between before and s: a thread new
 // since before counts whole (it was born in the window), a thread gone
 // since is lost (Go's threads live as long as their process).
-func (s sample) since(before sample) threadStat {
+func (s sample) since(before sample) threadStat { return s.sinceOf(before, -1) }
+
+// sinceOf is since for the threads of process pid alone (-1: all).
+func (s sample) sinceOf(before sample, pid int) threadStat {
 	var d threadStat
 	for tid, t := range s.threads {
+		if pid >= 0 && s.owner[tid] != pid {
+			continue
+		}
 		b := before.threads[tid]
 		d.cpuNS += t.cpuNS - min(b.cpuNS, t.cpuNS)
 		d.voluntary += t.voluntary - min(b.voluntary, t.voluntary)
