@@ -4,12 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 
-	"github.com/forkmq/forkmq/internal/nowait"
+	"github.com/forkmq/forkmq/internal/pollset"
 )
 
 // quietSocket is a worker's end of its control channel as a
@@ -28,8 +27,9 @@ import (
 // Every call on the socket must not block: Conn's calls pass MSG_DONTWAIT.
 type quietSocket struct {
 	fd       int
-	set      *os.File // the epoll set, in the poller
-	setRaw   syscall.RawConn
+	set      *pollset.Set // holds fd for reading, in the poller
+	events   []unix.EpollEvent
+	rDead    time.Time // of reads (SetReadDeadline, by the goroutine that reads, before it reads)
 	deadline time.Time // of writes (SetWriteDeadline)
 }
 
@@ -40,33 +40,19 @@ func newQuietSocket(fd int) (*quietSocket, error) {
 		unix.Close(fd)
 		return nil, os.NewSyscallError("fcntl", err)
 	}
-	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	set, err := pollset.New()
 	if err != nil {
 		unix.Close(fd)
-		return nil, os.NewSyscallError("epoll_create1", err)
+		return nil, err
 	}
 	// Level-triggered inside: the set stays readable while a message
 	// waits, and the poller's edge comes with each new one.
-	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP}
-	if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
-		unix.Close(ep)
-		unix.Close(fd)
-		return nil, os.NewSyscallError("epoll_ctl", err)
-	}
-	// os.NewFile puts a non-blocking descriptor in the poller.
-	if err := unix.SetNonblock(ep, true); err != nil {
-		unix.Close(ep)
-		unix.Close(fd)
-		return nil, os.NewSyscallError("fcntl", err)
-	}
-	set := os.NewFile(uintptr(ep), "control epoll")
-	raw, err := set.SyscallConn()
-	if err != nil {
+	if err := set.Add(fd, unix.EPOLLIN|unix.EPOLLRDHUP, 0); err != nil {
 		set.Close()
 		unix.Close(fd)
 		return nil, err
 	}
-	return &quietSocket{fd: fd, set: set, setRaw: raw}, nil
+	return &quietSocket{fd: fd, set: set, events: make([]unix.EpollEvent, 1)}, nil
 }
 
 // Control implements syscall.RawConn.
@@ -79,14 +65,13 @@ func (q *quietSocket) Control(f func(fd uintptr)) error {
 // in the poller (under the read deadline) until the socket has something
 // to read, or its peer is gone.
 func (q *quietSocket) Read(f func(fd uintptr) bool) error {
-	events := make([]unix.EpollEvent, 1)
 	for !f(uintptr(q.fd)) {
-		err := q.setRaw.Read(func(ep uintptr) bool {
-			n, err := nowait.EpollPoll(int(ep), events)
-			return n > 0 || err != nil && !errors.Is(err, unix.EINTR)
-		})
+		n, err := q.set.Wait(q.events, q.rDead)
 		if err != nil {
 			return err
+		}
+		if n == 0 {
+			return os.ErrDeadlineExceeded
 		}
 	}
 	return nil
@@ -112,7 +97,10 @@ func (q *quietSocket) Write(f func(fd uintptr) bool) error {
 	return nil
 }
 
-func (q *quietSocket) SetReadDeadline(t time.Time) error { return q.set.SetReadDeadline(t) }
+func (q *quietSocket) SetReadDeadline(t time.Time) error {
+	q.rDead = t
+	return nil
+}
 
 func (q *quietSocket) SetWriteDeadline(t time.Time) error {
 	q.deadline = t

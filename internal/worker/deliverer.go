@@ -13,6 +13,7 @@ import (
 	"github.com/forkmq/forkmq/internal/core"
 	"github.com/forkmq/forkmq/internal/envelope"
 	"github.com/forkmq/forkmq/internal/nowait"
+	"github.com/forkmq/forkmq/internal/pollset"
 	"github.com/forkmq/forkmq/internal/queue"
 	"github.com/forkmq/forkmq/internal/scoreboard"
 	"github.com/forkmq/forkmq/internal/spawn"
@@ -44,7 +45,7 @@ type deliverer struct {
 	pairOf  *os.File     // owns pair (see delivererFds)
 	spool   *spool.Spool
 	segment *spool.SegmentReader // its queue's spool segment, opened when a copy first comes through it
-	set     *epollSet            // nil once closed
+	set     *pollset.Set         // nil once closed
 	core    *core.Deliverer
 	conn    string // the connection's queue name
 
@@ -128,7 +129,7 @@ func newDeliverer(args spawn.Args, log zerolog.Logger, conn string, fds delivere
 	if err := unix.SetNonblock(d.sock, true); err != nil {
 		return d, fmt.Errorf("deliverer: socket: %w", err)
 	}
-	set, err := newEpollSet()
+	set, err := pollset.New()
 	if err != nil {
 		return d, fmt.Errorf("deliverer: %w", err)
 	}
@@ -138,11 +139,11 @@ func newDeliverer(args spawn.Args, log zerolog.Logger, conn string, fds delivere
 		events uint32
 		tag    int32
 	}{
-		{d.pair, unix.EPOLLIN | unix.EPOLLRDHUP, tagPair},
-		{d.sock, unix.EPOLLOUT, tagSock},
-		{d.wake, unix.EPOLLIN, tagControl},
+		{d.pair, unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLET, tagPair},
+		{d.sock, unix.EPOLLOUT | unix.EPOLLET, tagSock},
+		{d.wake, unix.EPOLLIN | unix.EPOLLET, tagControl},
 	} {
-		if err := set.add(r.fd, r.events, r.tag); err != nil {
+		if err := set.Add(r.fd, r.events, r.tag); err != nil {
 			return d, fmt.Errorf("deliverer: fd %d: %w", r.fd, err)
 		}
 	}
@@ -153,7 +154,7 @@ func newDeliverer(args spawn.Args, log zerolog.Logger, conn string, fds delivere
 // of it.
 func (d *deliverer) close() {
 	if d.set != nil {
-		d.set.close()
+		d.set.Close()
 		d.set = nil
 	}
 	if d.sock >= 0 {
@@ -246,7 +247,7 @@ func (d *deliverer) readPair() error {
 			// abnormally (it shut the socket down) or died (the supervisor
 			// then stops this worker). Nothing more will come to write.
 			d.routerGone, d.pairReady = true, false
-			d.set.remove(d.pair)
+			d.set.Remove(d.pair)
 			return errRouterGone
 		}
 		d.hungry = false
@@ -446,7 +447,7 @@ func (d *deliverer) wait() error {
 		}
 	}
 	d.core.Idle()
-	n, err := d.set.wait(d.events, deadline)
+	n, err := d.set.Wait(d.events, deadline)
 	if err != nil {
 		return err
 	}
@@ -548,7 +549,7 @@ func (d *deliverer) adopt(body string) error {
 		return fmt.Errorf("adopt queue: %w", err)
 	}
 	d.q = q
-	if err := d.set.add(q.Fd(), unix.EPOLLIN, tagQueue); err != nil {
+	if err := d.set.Add(q.Fd(), unix.EPOLLIN|unix.EPOLLET, tagQueue); err != nil {
 		return fmt.Errorf("adopt queue: %w", err)
 	}
 	if name == d.conn {

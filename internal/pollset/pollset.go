@@ -1,4 +1,4 @@
-package worker
+package pollset
 
 import (
 	"errors"
@@ -12,8 +12,8 @@ import (
 	"github.com/forkmq/forkmq/internal/nowait"
 )
 
-// epollSet is an epoll set of the deliverer's own, waited on through the
-// Go runtime's netpoller rather than in a blocking epoll_wait.
+// Set is an epoll set of a process's own, waited on through the Go
+// runtime's netpoller rather than in a blocking epoll_wait.
 //
 // Why: a goroutine blocked in a raw syscall keeps its P (GOMAXPROCS is 1 in
 // a worker), so the runtime's sysmon thread wakes every 20 µs to take the P
@@ -25,14 +25,15 @@ import (
 // set is registered with the netpoller like a socket: the deliverer asks
 // the set without blocking, and parks (its P idle, sysmon asleep) until the
 // netpoller says the set has something.
-type epollSet struct {
+type Set struct {
 	fd       int
 	file     *os.File
 	raw      syscall.RawConn
 	deadline time.Time // file's read deadline now (zero: none)
 }
 
-func newEpollSet() (*epollSet, error) {
+// New makes an empty set, in the poller.
+func New() (*Set, error) {
 	fd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, os.NewSyscallError("epoll_create1", err)
@@ -48,27 +49,28 @@ func newEpollSet() (*epollSet, error) {
 		f.Close()
 		return nil, fmt.Errorf("epoll: %w", err)
 	}
-	return &epollSet{fd: fd, file: f, raw: raw}, nil
+	return &Set{fd: fd, file: f, raw: raw}, nil
 }
 
-// add adds fd to the set, edge-triggered, with tag as its event's Fd.
-func (s *epollSet) add(fd int, events uint32, tag int32) error {
-	ev := unix.EpollEvent{Events: events | unix.EPOLLET, Fd: tag}
+// Add adds fd to the set for events (unix.EPOLLET among them for an edge),
+// with tag as its event's Fd.
+func (s *Set) Add(fd int, events uint32, tag int32) error {
+	ev := unix.EpollEvent{Events: events, Fd: tag}
 	if err := unix.EpollCtl(s.fd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
 		return os.NewSyscallError("epoll_ctl", err)
 	}
 	return nil
 }
 
-// remove takes fd out of the set.
-func (s *epollSet) remove(fd int) {
+// Remove takes fd out of the set.
+func (s *Set) Remove(fd int) {
 	_ = unix.EpollCtl(s.fd, unix.EPOLL_CTL_DEL, fd, nil)
 }
 
-// wait fills events with what is ready, waiting for something until
+// Wait fills events with what is ready, waiting for something until
 // deadline (zero: no bound); it returns 0 when the deadline passed. The
 // deadline is a timer in the runtime: it is set only when it changes.
-func (s *epollSet) wait(events []unix.EpollEvent, deadline time.Time) (int, error) {
+func (s *Set) Wait(events []unix.EpollEvent, deadline time.Time) (int, error) {
 	if !deadline.Equal(s.deadline) {
 		if err := s.file.SetReadDeadline(deadline); err != nil {
 			return 0, fmt.Errorf("epoll: %w", err)
@@ -97,7 +99,7 @@ func (s *epollSet) wait(events []unix.EpollEvent, deadline time.Time) (int, erro
 	return n, nil
 }
 
-// close closes the set (the descriptors in it stay open).
-func (s *epollSet) close() {
-	s.file.Close()
+// Close closes the set (the descriptors in it stay open).
+func (s *Set) Close() error {
+	return s.file.Close()
 }
