@@ -243,6 +243,12 @@ func Unbatch(b []byte, fn func(env []byte) error) error {
 		if k <= 0 || n == 0 || uint64(len(b)-k) < n {
 			return fmt.Errorf("%w: batch entry of %d bytes in %d", ErrBadEnvelope, n, len(b)-max(k, 0))
 		}
+		// One encoding for each length, the shortest (AppendBatched's): a
+		// length with redundant continuation bytes is not one a router
+		// writes (FuzzParse found 0x81 0x00 for 1).
+		if k != uvarintLen(int(n)) {
+			return fmt.Errorf("%w: batch entry length %d in %d bytes", ErrBadEnvelope, n, k)
+		}
 		if err := fn(b[k : k+int(n)]); err != nil {
 			return err
 		}
