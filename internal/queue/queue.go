@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/forkmq/forkmq/internal/nowait"
 )
 
 // Queue is an open descriptor of a POSIX message queue. Its methods are safe
@@ -79,7 +81,7 @@ func Make(name string, a Attr, perm uint32) error {
 	if err != nil {
 		return err
 	}
-	unix.Close(fd)
+	nowait.Close(fd)
 	return nil
 }
 
@@ -188,7 +190,7 @@ func FromFile(f *os.File, name string) (*Queue, error) {
 func newQueue(fd int, name string) (*Queue, error) {
 	var ka mqAttr
 	if errno := mqGetAttr(uintptr(fd), &ka); errno != 0 {
-		unix.Close(fd)
+		nowait.Close(fd)
 		return nil, &OpError{Op: "open", Name: name, Err: errnoError("mq_getsetattr", errno)}
 	}
 	return fromFile(os.NewFile(uintptr(fd), name), name, ka)
