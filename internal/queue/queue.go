@@ -129,14 +129,23 @@ func createError(errno unix.Errno, a Attr) error {
 
 // OpenReader opens an existing queue for receiving only.
 func OpenReader(name string) (*Queue, error) {
+	fd, err := openForReading(name)
+	if err != nil {
+		return nil, err
+	}
+	return newQueue(fd, name)
+}
+
+// openForReading opens an existing queue for receiving only, non-blocking.
+func openForReading(name string) (int, error) {
 	if err := checkName(name); err != nil {
-		return nil, &OpError{Op: "open", Name: name, Err: err}
+		return -1, &OpError{Op: "open", Name: name, Err: err}
 	}
 	fd, errno := mqOpen(name, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NONBLOCK, 0, nil)
 	if errno != 0 {
-		return nil, &OpError{Op: "open", Name: name, Err: errnoError("mq_open", errno)}
+		return -1, &OpError{Op: "open", Name: name, Err: errnoError("mq_open", errno)}
 	}
-	return newQueue(fd, name)
+	return fd, nil
 }
 
 // FromFile makes a Queue of a queue descriptor inherited from the parent
