@@ -11,6 +11,7 @@ import (
 	"github.com/forkmq/forkmq/internal/control"
 	"github.com/forkmq/forkmq/internal/core"
 	"github.com/forkmq/forkmq/internal/envelope"
+	"github.com/forkmq/forkmq/internal/nowait"
 	"github.com/forkmq/forkmq/internal/packet"
 	"github.com/forkmq/forkmq/internal/proctitle"
 	"github.com/forkmq/forkmq/internal/protocol"
@@ -57,16 +58,19 @@ type router struct {
 // client ended. The socket and the pair channel are closed when it returns,
 // and every queue descriptor it opened.
 func (w *worker) serveRouter(h *control.Hand, log zerolog.Logger) spawn.ExitCode {
-	conn, err := handedSocket(h.Socket)
+	// The socket waits in the runtime's poller (reads with a deadline), so
+	// it is wrapped as the control channel would have; the pair channel
+	// stays a raw descriptor, closed raw (see control.Conn.RawHands).
+	conn, err := handedSocket(os.NewFile(uintptr(h.SocketFd), "socket"))
 	if err != nil {
-		h.Pair.Close()
+		nowait.Close(h.PairFd)
 		log.Error().Err(err).Msg("router start")
 		return spawn.ExitUsage
 	}
 	defer conn.Close()
-	defer h.Pair.Close()
-	pair, err := pairFd(h.Pair)
-	if err != nil {
+	defer nowait.Close(h.PairFd)
+	pair := h.PairFd
+	if err := nonBlocking(pair, "pair channel"); err != nil {
 		shutdown(conn, log)
 		log.Error().Err(err).Msg("router start")
 		return spawn.ExitUsage

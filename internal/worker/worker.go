@@ -17,6 +17,7 @@ import (
 	"github.com/forkmq/forkmq/internal/control"
 	"github.com/forkmq/forkmq/internal/logging"
 	"github.com/forkmq/forkmq/internal/nowait"
+	"github.com/forkmq/forkmq/internal/pollset"
 	"github.com/forkmq/forkmq/internal/proctitle"
 	"github.com/forkmq/forkmq/internal/retain"
 	"github.com/forkmq/forkmq/internal/scoreboard"
@@ -42,7 +43,8 @@ type worker struct {
 	link  *link
 	title *proctitle.Title
 	spool *spool.Spool
-	bufs  buffers // lent to each client in turn
+	bufs  buffers      // lent to each client in turn
+	dset  *pollset.Set // the deliverers' epoll set (delivererSet), lent to each
 
 	routing  *routing           // opened by the first router, will or sys role
 	access   *access            // loaded by the first router role
@@ -108,7 +110,14 @@ func Main(argv []string, stderr io.Writer, title *proctitle.Title) spawn.ExitCod
 		log.Error().Err(err).Msg("worker start")
 		return spawn.ExitUsage
 	}
-	w := &worker{args: args, log: log, link: l, title: title, spool: sp, gen: args.Generation, slot: attachSlot(args, log)}
+	// Made now, before the first client, as a part of the worker like its
+	// control channel: no client's end leaves it behind.
+	dset, err := delivererSet(l.wake)
+	if err != nil {
+		log.Error().Err(err).Msg("worker start")
+		return spawn.ExitUsage
+	}
+	w := &worker{args: args, log: log, link: l, title: title, spool: sp, dset: dset, gen: args.Generation, slot: attachSlot(args, log)}
 	defer w.slot.Close()
 	return w.run()
 }
@@ -315,52 +324,21 @@ func handedSocket(f *os.File) (socket, error) {
 	return s, nil
 }
 
-// rawFd takes the descriptor of a file handed over, for a loop that works
-// on descriptors: a duplicate the caller closes; f is closed. (f.Fd() would
-// make the shared open file blocking, under the partner's feet.) The
-// duplicate is what takes a descriptor out of the runtime's poller, where
-// os.NewFile put it if it was non-blocking (see pairFd for one that was
-// not).
-func rawFd(f *os.File, name string) (int, error) {
-	defer f.Close()
-	rc, err := f.SyscallConn()
+// nonBlocking makes a descriptor handed over raw (control.Conn.RawHands)
+// non-blocking, for a loop that works on it with the calls of package
+// nowait, out of the runtime's poller: the pair channel (which the
+// supervisor makes blocking) and the deliverer's socket (non-blocking
+// already, unless a terminator's end). Raw fcntls: F_SETFL sets the status
+// flags whole, so the others are read first; neither waits.
+func nonBlocking(fd int, name string) error {
+	flags, err := nowait.FcntlInt(fd, unix.F_GETFL, 0)
+	if err == nil && flags&unix.O_NONBLOCK == 0 {
+		_, err = nowait.FcntlInt(fd, unix.F_SETFL, flags|unix.O_NONBLOCK)
+	}
 	if err != nil {
-		return -1, fmt.Errorf("%s: %w", name, err)
+		return fmt.Errorf("%s: %w", name, os.NewSyscallError("fcntl", err))
 	}
-	fd, dupErr := -1, error(nil)
-	if err := rc.Control(func(u uintptr) { fd, dupErr = nowait.FcntlInt(int(u), unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
-		return -1, fmt.Errorf("%s: %w", name, err)
-	}
-	if dupErr != nil {
-		return -1, fmt.Errorf("%s: %w", name, os.NewSyscallError("fcntl", dupErr))
-	}
-	return fd, nil
-}
-
-// pairFd is the descriptor of f, the pair channel's end handed over, for
-// a loop that works on it raw; f owns it still, and the caller closes f
-// when done (neither a duplicate nor its close: two system calls fewer
-// than rawFd). The supervisor makes the pair blocking, so os.NewFile did
-// not put it in the runtime's poller, which would wake for it in vain.
-// It is made non-blocking with one fcntl: F_SETFL sets the status flags
-// whole, and a socketpair made without flags has none to keep (its access
-// mode is not one F_SETFL changes).
-func pairFd(f *os.File) (int, error) {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return -1, fmt.Errorf("pair channel: %w", err)
-	}
-	fd, setErr := -1, error(nil)
-	if err := rc.Control(func(u uintptr) {
-		fd = int(u)
-		_, setErr = nowait.FcntlInt(int(u), unix.F_SETFL, unix.O_NONBLOCK)
-	}); err != nil {
-		return -1, fmt.Errorf("pair channel: %w", err)
-	}
-	if setErr != nil {
-		return -1, fmt.Errorf("pair channel: %w", os.NewSyscallError("fcntl", setErr))
-	}
-	return fd, nil
+	return nil
 }
 
 // socket is the client's connection as handed over: a TCP socket, or the
