@@ -38,7 +38,7 @@ type router struct {
 	w      *worker
 	hand   *control.Hand
 	log    zerolog.Logger
-	conn   socket
+	conn   *clientSocket
 	client *clientState
 	files  *files
 	outlet *queues
@@ -58,11 +58,13 @@ type router struct {
 // client ended. The socket and the pair channel are closed when it returns,
 // and every queue descriptor it opened.
 func (w *worker) serveRouter(h *control.Hand, log zerolog.Logger) spawn.ExitCode {
-	// The socket waits in the runtime's poller (reads with a deadline), so
-	// it is wrapped as the control channel would have; the pair channel
-	// stays a raw descriptor, closed raw (see control.Conn.RawHands).
-	conn, err := handedSocket(os.NewFile(uintptr(h.SocketFd), "socket"))
+	// Both descriptors come raw (control.Conn.RawHands) and stay so, and
+	// are closed raw: the socket waits in the worker's epoll set
+	// (clientSocket), the pair channel is written raw (pair.write).
+	conn, err := newClientSocket(h.SocketFd, w.dset)
 	if err != nil {
+		shutdownFd(h.SocketFd, log)
+		nowait.Close(h.SocketFd)
 		nowait.Close(h.PairFd)
 		log.Error().Err(err).Msg("router start")
 		return spawn.ExitUsage
@@ -71,13 +73,13 @@ func (w *worker) serveRouter(h *control.Hand, log zerolog.Logger) spawn.ExitCode
 	defer nowait.Close(h.PairFd)
 	pair := h.PairFd
 	if err := nonBlocking(pair, "pair channel"); err != nil {
-		shutdown(conn, log)
+		conn.shutdown(log)
 		log.Error().Err(err).Msg("router start")
 		return spawn.ExitUsage
 	}
 	r, err := w.newRouter(h, log, conn, pair)
 	if err != nil {
-		shutdown(conn, log)
+		conn.shutdown(log)
 		log.Error().Err(err).Msg("router start")
 		return spawn.ExitFailure
 	}
@@ -87,7 +89,7 @@ func (w *worker) serveRouter(h *control.Hand, log zerolog.Logger) spawn.ExitCode
 	return r.run()
 }
 
-func (w *worker) newRouter(h *control.Hand, log zerolog.Logger, conn socket, pairFd int) (*router, error) {
+func (w *worker) newRouter(h *control.Hand, log zerolog.Logger, conn *clientSocket, pairFd int) (*router, error) {
 	rt, err := w.openRouting()
 	if err != nil {
 		return nil, err
@@ -121,14 +123,8 @@ func (w *worker) newRouter(h *control.Hand, log zerolog.Logger, conn socket, pai
 
 // run is the router's loop: one packet at a time, in the order received.
 func (r *router) run() spawn.ExitCode {
-	sock, err := newSockReader(r.conn)
-	if err != nil {
-		r.log.Error().Err(err).Msg("router start")
-		shutdown(r.conn, r.log)
-		return spawn.ExitFailure
-	}
 	defer r.w.bufs.routerDone()
-	end, err := r.proto.Serve(r.conn, r.w.bufs.routerIn(r.core.Counts.Reader(sock)), protocol.ServeConfig{
+	end, err := r.proto.Serve(r.conn, r.w.bufs.routerIn(r.core.Counts.Reader(r.conn)), protocol.ServeConfig{
 		MaxPacketSize: r.w.args.MaxPacketSize,
 		ConnectWait:   r.w.args.ConnectWait,
 		OnConnect:     r.connected,
@@ -200,7 +196,7 @@ func (r *router) watch() (stop func()) {
 // end closes the connection from outside the read loop, which then ends.
 func (r *router) end() {
 	r.quitOnce.Do(func() { close(r.quit) })
-	shutdown(r.conn, r.log)
+	r.conn.shutdown(r.log)
 }
 
 // closeInOrder has the deliverer write what is queued (a refusing CONNACK
@@ -226,7 +222,7 @@ func (r *router) closeInOrder() spawn.ExitCode {
 		return spawn.ExitOrderly
 	}
 	r.log.Debug().Err(err).Msg("close request not sent")
-	shutdown(r.conn, r.log)
+	r.conn.shutdown(r.log)
 	if pooled {
 		// The deliverer will not say it: say it here, what the track
 		// already has (served1 sends nothing for a worker back in the
@@ -255,7 +251,7 @@ func (r *router) close(end protocol.End, err error) spawn.ExitCode {
 	if r.takenOver.Load() || r.w.stopping.Load() {
 		core.LogEnd(r.log, end, err, r.proto.ClientID(), r.hand.Remote)
 		r.outlet.Flush() // what it published before is routed
-		shutdown(r.conn, r.log)
+		r.conn.shutdown(r.log)
 		if r.takenOver.Load() {
 			return spawn.ExitTakenOver
 		}
@@ -268,6 +264,6 @@ func (r *router) close(end protocol.End, err error) spawn.ExitCode {
 	// [MQTT-4.8.0-1] anything else closes the connection at once — after
 	// what it published is routed.
 	r.own.queues.Flush()
-	shutdown(r.conn, r.log)
+	r.conn.shutdown(r.log)
 	return exitFor[end]
 }

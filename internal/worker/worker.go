@@ -4,11 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"runtime/debug"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -293,37 +291,6 @@ func (rt *routing) outlet(args spawn.Args, log zerolog.Logger, sp *spool.Spool) 
 	}
 }
 
-// handedSocket takes the client's socket as the control channel handed it
-// over, as the router reads it. The supervisor hands its accepted sockets
-// non-blocking, so the control channel's os.NewFile has already
-// registered f with the runtime's poller, which is all the router needs
-// of it (a read that waits, and a read deadline): f is used as it is, and
-// costs nothing more. net.FileConn would duplicate it, ask its type and
-// both its addresses, register the duplicate and unregister f — seven
-// system calls for the same descriptor. A socket handed blocking (not in
-// the poller: SetReadDeadline says so without a system call) is wrapped
-// by net.FileConn, which makes it non-blocking. f is the caller's no
-// more.
-func handedSocket(f *os.File) (socket, error) {
-	if err := f.SetReadDeadline(time.Time{}); err == nil {
-		return f, nil
-	} else if !errors.Is(err, os.ErrNoDeadline) {
-		f.Close()
-		return nil, fmt.Errorf("socket: %w", err)
-	}
-	defer f.Close()
-	c, err := net.FileConn(f)
-	if err != nil {
-		return nil, fmt.Errorf("socket: %w", err)
-	}
-	s, ok := c.(socket)
-	if !ok {
-		c.Close()
-		return nil, fmt.Errorf("socket is a %T, not a socket", c)
-	}
-	return s, nil
-}
-
 // nonBlocking makes a descriptor handed over raw (control.Conn.RawHands)
 // non-blocking, for a loop that works on it with the calls of package
 // nowait, out of the runtime's poller: the pair channel (which the
@@ -339,28 +306,6 @@ func nonBlocking(fd int, name string) error {
 		return fmt.Errorf("%s: %w", name, os.NewSyscallError("fcntl", err))
 	}
 	return nil
-}
-
-// socket is the client's connection as handed over: a TCP socket, or the
-// plain end of a socketpair whose other end the supervisor's terminator
-// pumps to a TLS or WebSocket session (package listener). The pair does
-// not know the difference. It is what the router needs of it: reads that
-// wait in the runtime's poller, a read deadline, the descriptor — an
-// *os.File in the poller, or a net.Conn (see handedSocket).
-type socket interface {
-	io.ReadCloser
-	SetReadDeadline(t time.Time) error
-	SyscallConn() (syscall.RawConn, error)
-}
-
-// shutdown ends the connection for both workers at once: the socket is
-// shared, so closing our descriptor alone would leave the partner's open.
-func shutdown(conn socket, log zerolog.Logger) {
-	rc, err := conn.SyscallConn()
-	if err != nil {
-		return
-	}
-	_ = rc.Control(func(fd uintptr) { shutdownFd(int(fd), log) })
 }
 
 // shutdownFd is shutdown on a raw descriptor.
