@@ -2,7 +2,6 @@ package worker
 
 import (
 	"fmt"
-	"os"
 	"sync"
 	"sync/atomic"
 
@@ -100,7 +99,7 @@ func (w *worker) newRouter(h *control.Hand, log zerolog.Logger, conn *clientSock
 	}
 	client := &clientState{queue: h.Conn, identity: h.Conn}
 	r := &router{w: w, hand: h, log: log, conn: conn, client: client, quit: make(chan struct{})}
-	r.outlet, r.closeOutlet = rt.outlet(w.args, log, w.spool)
+	r.outlet, r.closeOutlet = rt.outlet(w.args, log, w.spool, w.pid)
 	r.files = &files{args: w.args, log: log, layout: state.Layout{Root: w.args.StateDir, Instance: w.args.Instance},
 		topics: rt.index.dir, spool: w.spool, client: client, link: w.link, quit: r.quit}
 	own := &pair{fd: pairFd, holdMax: w.args.MaxInflight / 2, client: client, queues: r.outlet, spool: w.spool, wait: max(minReplyWait, 2*w.args.StallTimeout)}
@@ -146,7 +145,7 @@ func (r *router) connected() {
 	r.log.Info().
 		Str("client_id", r.proto.ClientID()).
 		Str("remote", r.hand.Remote).
-		Int("router_pid", os.Getpid()).
+		Int("router_pid", r.w.pid).
 		Int("deliverer_pid", int(r.hand.Partner)).
 		Dur("keep_alive", r.proto.KeepAlive()).
 		Bool("persistent", r.client.persistent).

@@ -38,6 +38,7 @@ import (
 type worker struct {
 	args  spawn.Args
 	log   zerolog.Logger
+	pid   int // os.Getpid's, once: a system call at every call
 	link  *link
 	title *proctitle.Title
 	spool *spool.Spool
@@ -87,7 +88,8 @@ func Main(argv []string, stderr io.Writer, title *proctitle.Title) spawn.ExitCod
 		fmt.Fprintf(stderr, "forkmq worker: %v\n", err)
 		return spawn.ExitUsage
 	}
-	log = log.With().Int("pid", os.Getpid()).Int("slot", args.Slot).Logger()
+	pid := os.Getpid()
+	log = log.With().Int("pid", pid).Int("slot", args.Slot).Logger()
 
 	if err := ignoreTerminalSignals(); err != nil {
 		log.Error().Err(err).Msg("worker start")
@@ -115,7 +117,7 @@ func Main(argv []string, stderr io.Writer, title *proctitle.Title) spawn.ExitCod
 		log.Error().Err(err).Msg("worker start")
 		return spawn.ExitUsage
 	}
-	w := &worker{args: args, log: log, link: l, title: title, spool: sp, dset: dset, gen: args.Generation, slot: attachSlot(args, log)}
+	w := &worker{args: args, log: log, pid: pid, link: l, title: title, spool: sp, dset: dset, gen: args.Generation, slot: attachSlot(args, log)}
 	defer w.slot.Close()
 	return w.run()
 }
@@ -282,8 +284,8 @@ func (w *worker) openRouting() (*routing, error) {
 // out through, and has the topic files tell it when subscriptions change:
 // its cached session queue descriptors may then name discarded queues (see
 // writerCache.forgetSessions). done hands the index back.
-func (rt *routing) outlet(args spawn.Args, log zerolog.Logger, sp *spool.Spool) (out *queues, done func()) {
-	out = newQueues(args, log, sp)
+func (rt *routing) outlet(args spawn.Args, log zerolog.Logger, sp *spool.Spool, pid int) (out *queues, done func()) {
+	out = newQueues(args, log, sp, pid)
 	rt.index.changed = out.writers.forgetSessions
 	return out, func() {
 		rt.index.changed = nil
