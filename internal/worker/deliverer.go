@@ -100,12 +100,12 @@ type delivererFds struct {
 	sock, pair int
 }
 
-// pairBuf is the buffer pair messages are read into (buffers.pairIn):
-// pairMax+1 bytes, lent for the client.
+// pairBuf and queueBuf are the buffers pair and queue messages are read
+// into (buffers.pairIn, buffers.queueIn), lent for the client.
 // set is the worker's epoll set for its deliverers (delivererSet), with
 // the control eventfd in it; the client's descriptors are added to it now,
 // and taken out again by close.
-func newDeliverer(args spawn.Args, log zerolog.Logger, conn string, fds delivererFds, pairBuf []byte, sp *spool.Spool, counts *scoreboard.Writer, set *pollset.Set, orders func() error) (*deliverer, error) {
+func newDeliverer(args spawn.Args, log zerolog.Logger, conn string, fds delivererFds, pairBuf, queueBuf []byte, sp *spool.Spool, counts *scoreboard.Writer, set *pollset.Set, orders func() error) (*deliverer, error) {
 	lim := core.Limits{Window: args.MaxInflight, BacklogMsgs: args.BacklogMsgs, BacklogBytes: args.BacklogBytes}
 	d := &deliverer{
 		args:     args,
@@ -118,7 +118,7 @@ func newDeliverer(args spawn.Args, log zerolog.Logger, conn string, fds delivere
 		orders:   orders,
 		core:     core.NewDeliverer(lim, stall.NewWatch(args.StallTimeout), log),
 		identity: conn,
-		msg:      make([]byte, args.QueueMsgSize),
+		msg:      queueBuf,
 		pmsg:     pairBuf,
 		events:   make([]unix.EpollEvent, 8),
 		// Everything may be ready at the start.

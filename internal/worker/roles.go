@@ -21,7 +21,7 @@ func (w *worker) serve(h *control.Hand) spawn.ExitCode {
 	log := w.log.With().Str("role", h.Role.String()).Str("conn", h.Conn).Str("queue", h.Conn).Logger()
 	w.slot.Serve(slotRoles[h.Role], h.Conn, h.Remote)
 	w.quiet()
-	memDumpLater(log)
+	memDumpLater(w.memDump, log)
 	if h.Role == control.RoleDeliverer {
 		w.title.Set(proctitle.Format("forkmq:", "deliverer", h.Remote), "forkmq-deliver")
 		return w.serveDeliverer(h, log)
@@ -46,7 +46,7 @@ func (w *worker) serveDeliverer(h *control.Hand, log zerolog.Logger) spawn.ExitC
 	// The queue comes with the router's first word on the pair channel
 	// (adopt): the router creates it once the client has claimed its
 	// identifier.
-	d, err := newDeliverer(w.args, log, h.Conn, delivererFds{sock: sock, pair: pair}, w.bufs.pairIn(), w.spool, w.slot, w.dset, w.orders)
+	d, err := newDeliverer(w.args, log, h.Conn, delivererFds{sock: sock, pair: pair}, w.bufs.pairIn(), w.bufs.queueIn(w.args.QueueMsgSize), w.spool, w.slot, w.dset, w.orders)
 	defer d.close()
 	if err != nil {
 		shutdownFd(sock, log)

@@ -36,14 +36,17 @@ import (
 // its will, its subscriptions' cache of queue descriptors, its limits, its
 // credentials — lives in values made for that client and dropped with it.
 type worker struct {
-	args  spawn.Args
-	log   zerolog.Logger
-	pid   int // os.Getpid's, once: a system call at every call
-	link  *link
-	title *proctitle.Title
-	spool *spool.Spool
-	bufs  buffers      // lent to each client in turn
-	dset  *pollset.Set // the deliverers' epoll set (delivererSet), lent to each
+	args spawn.Args
+	log  zerolog.Logger
+	pid  int // os.Getpid's, once: a system call at every call
+	// memDump is MemDumpEnv's directory, read once: looked up for every
+	// client, the environment showed in the connect scenario's profile.
+	memDump string
+	link    *link
+	title   *proctitle.Title
+	spool   *spool.Spool
+	bufs    buffers      // lent to each client in turn
+	dset    *pollset.Set // the deliverers' epoll set (delivererSet), lent to each
 
 	routing  *routing           // opened by the first router, will or sys role
 	access   *access            // loaded by the first router role
@@ -117,7 +120,7 @@ func Main(argv []string, stderr io.Writer, title *proctitle.Title) spawn.ExitCod
 		log.Error().Err(err).Msg("worker start")
 		return spawn.ExitUsage
 	}
-	w := &worker{args: args, log: log, pid: pid, link: l, title: title, spool: sp, dset: dset, gen: args.Generation, slot: attachSlot(args, log)}
+	w := &worker{args: args, log: log, pid: pid, memDump: os.Getenv(MemDumpEnv), link: l, title: title, spool: sp, dset: dset, gen: args.Generation, slot: attachSlot(args, log)}
 	defer w.slot.Close()
 	return w.run()
 }
