@@ -101,8 +101,8 @@ func (s *Supervisor) pendingTimedOut(p *pendingConn) {
 	}
 }
 
-// startClient sets a client up and hands it to an idle pair: a record, its
-// spool folder, the pair channel, then the router's Hand (the deliverer's
+// startClient sets a client up and hands it to an idle pair: a record,
+// the pair channel, then the router's Hand (the deliverer's
 // follows the answer to the router's claim, see handDeliverer).
 // A failure before the Hands undoes what was done, puts the pair back and
 // refuses the client with CONNACK 3, naming the limit.
@@ -132,11 +132,9 @@ func (s *Supervisor) handOver(c *client, conn net.Conn) error {
 		return err
 	}
 	// The queue is the router's to create, under its uid, once the client
-	// has claimed its identifier (see control.Hand); the record above lets
-	// a sweep find it whatever happens.
-	if err := s.spool.AddQueue(c.conn); err != nil {
-		return err
-	}
+	// has claimed its identifier (see control.Hand), and so is its spool
+	// folder, before its first subscription (spool.AddQueue); the record
+	// above lets a sweep find them whatever happens.
 	sock, identity, err := handedSocket(conn)
 	if err != nil {
 		return err
