@@ -37,12 +37,17 @@ func Create(path string) (*Table, error) {
 	if err != nil {
 		return nil, fmt.Errorf("conntable: %w", &os.PathError{Op: "open", Path: path, Err: err})
 	}
+	// The header first: a process killed at any step leaves an empty file
+	// or a valid record, never a file Read refuses.
+	if _, err := unix.Pwrite(fd, []byte(FileMagic), 0); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("conntable: %w", &os.PathError{Op: "write", Path: path, Err: err})
+	}
 	t := &Table{path: path, fd: fd}
 	if err := t.resize(os.Getpagesize()); err != nil {
 		unix.Close(fd)
 		return nil, err
 	}
-	copy(t.mem, FileMagic)
 	return t, nil
 }
 
@@ -112,8 +117,8 @@ func (t *Table) Close() error {
 
 // Read returns the sequence numbers recorded in the file at path, in slot
 // order: a running broker's connections, or those a killed one left. A
-// missing file records nothing. A file that does not start with FileMagic
-// is an error; a last slot cut short is ignored.
+// missing or empty file records nothing. A file that does not start with
+// FileMagic is an error; a last slot cut short is ignored.
 func Read(path string) ([]uint64, error) {
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
@@ -126,6 +131,9 @@ func Read(path string) ([]uint64, error) {
 	b, err := io.ReadAll(f)
 	if err != nil {
 		return nil, fmt.Errorf("conntable: %w", err)
+	}
+	if len(b) == 0 {
+		return nil, nil
 	}
 	if len(b) < headerSize || string(b[:headerSize]) != FileMagic {
 		return nil, fmt.Errorf("conntable: %s is not a connection record (no %q header)", path, FileMagic)

@@ -176,7 +176,7 @@ func strs(ns []uint64) []string {
 	return s
 }
 
-// TestReadOther: a missing file records nothing; a file that is not a
+// TestReadOther: a missing or empty file records nothing; a file that is not a
 // record is an error, not an empty record.
 func TestReadOther(t *testing.T) {
 	dir := t.TempDir()
@@ -189,6 +189,13 @@ func TestReadOther(t *testing.T) {
 	}
 	if _, err := Read(other); err == nil {
 		t.Error("Read of a file without the header succeeded")
+	}
+	empty := filepath.Join(dir, "empty") // Create killed before its first write
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if seqs, err := Read(empty); err != nil || seqs != nil {
+		t.Errorf("Read of an empty file = %v, %v", seqs, err)
 	}
 }
 

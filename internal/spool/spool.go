@@ -76,15 +76,11 @@ func (s *Spool) AddQueue(queue string) error {
 // A router that matched the queue just before it left may still be linking
 // a copy into the folder; RemoveAll then fails on a folder that is not
 // empty, so it tries again (once the folder is gone, no link can land).
-//
-// The folder of a queue that never subscribed does not exist, and that of
-// one that spooled nothing (or whose copies were all taken) is empty: one
-// rmdir settles both, where RemoveAll takes a few calls for each.
 func (s *Spool) RemoveQueue(queue string) error {
-	err := unix.Rmdir(s.queueDir(queue))
-	if err == nil || errors.Is(err, unix.ENOENT) {
+	if s.RemoveEmptyQueue(queue) {
 		return nil
 	}
+	var err error
 	for try := 0; try < 5; try++ {
 		if err = os.RemoveAll(s.queueDir(queue)); err == nil {
 			return nil
@@ -92,6 +88,16 @@ func (s *Spool) RemoveQueue(queue string) error {
 		time.Sleep(time.Duration(try+1) * 5 * time.Millisecond)
 	}
 	return fmt.Errorf("spool: remove queue %s: %w", queue, err)
+}
+
+// RemoveEmptyQueue removes a queue's spool folder if it is empty, and
+// reports whether the queue has none now. The folder of a queue that never
+// subscribed does not exist, and that of one that was spooled nothing (or
+// whose copies were all taken) is empty: one rmdir settles both, where
+// RemoveAll takes a few calls for each.
+func (s *Spool) RemoveEmptyQueue(queue string) bool {
+	err := unix.Rmdir(s.queueDir(queue))
+	return err == nil || errors.Is(err, unix.ENOENT)
 }
 
 // Queues lists the queues that have a spool folder.
