@@ -400,6 +400,11 @@ func genericEnd(e spawn.ExitCode) bool {
 // still in the spool folder (a RemoveAll that may retry) — runs off the
 // loop, which hears back through s.cleaned: a goroutine and two channel
 // hand-offs per connection that only such connections pay.
+//
+// The supervisor looks at the files rather than being told what the
+// client made (a field in CleanupDone or PartnerIdle): the look is as
+// right after a worker was killed mid-SUBSCRIBE as after an orderly end,
+// and costs two lookups that find nothing.
 func (s *Supervisor) cleanup(c *client) {
 	if !s.topics.HasRecord(c.conn) {
 		s.unlinkQueue(c.conn)
