@@ -43,9 +43,11 @@ func Pair() (supervisor, worker *os.File, err error) {
 // worker or the supervisor woken by a control message (a Grant, a Claim,
 // a Hand) may have nothing else to call. A worker's end waits for reading
 // only (Inherit, quietSocket): the supervisor reading what it sent does
-// not wake it.
+// not wake it. The supervisor's ends are read through one Inbox
+// (Inbox.Open), out of the poller too: a worker reading what the
+// supervisor sent does not wake the supervisor either.
 type Conn struct {
-	c   end // the socket: the supervisor's a *net.UnixConn, a worker's a quietSocket
+	c   end // the socket: a *net.UnixConn (FromFile), or a quietSocket (Inherit, Inbox.Open)
 	raw syscall.RawConn
 
 	keep     bool   // Receive keeps its buffers (KeepBuffers)

@@ -86,7 +86,8 @@
 // # Where it is used
 //
 // The spawn contract names the worker's descriptor (spawn.FdControl); the
-// supervisor keeps a Track per worker and ends the worker on any error of
-// Receive or Track.Receive (package supervisor), and workers run the same
+// supervisor reads every worker's channel through one Inbox, keeps a Track
+// per worker and ends the worker on any error the Inbox hands back or of
+// Track.Receive (package supervisor), and workers run the same
 // Track (package worker, link.go).
 package control

@@ -22,6 +22,7 @@ var (
 	ErrOutOfState   = errors.New("message not allowed in this state")
 	ErrNotSeqpacket = errors.New("not a SOCK_SEQPACKET socket")
 	ErrSendAllFiles = errors.New("SendAll sends no descriptors")
+	ErrInInbox      = errors.New("the channel is read through its Inbox")
 )
 
 // Error is an error in one field (or the framing) of one message.

@@ -25,9 +25,14 @@ import (
 // messages are small and rare; when one finds no room it waits in poll(2).
 //
 // Every call on the socket must not block: Conn's calls pass MSG_DONTWAIT.
+//
+// The supervisor's ends are quiet sockets too, read through an Inbox (one
+// epoll set for all of them) instead of each its own: set is nil and
+// detach takes the socket out of the inbox before it is closed.
 type quietSocket struct {
 	fd       int
-	set      *pollset.Set // holds fd for reading, in the poller
+	set      *pollset.Set // holds fd for reading, in the poller; nil when an Inbox reads it
+	detach   func()       // takes fd out of its Inbox (nil: none)
 	events   []unix.EpollEvent
 	rDead    time.Time // of reads (SetReadDeadline, by the goroutine that reads, before it reads)
 	deadline time.Time // of writes (SetWriteDeadline)
@@ -66,6 +71,9 @@ func (q *quietSocket) Control(f func(fd uintptr)) error {
 // to read, or its peer is gone.
 func (q *quietSocket) Read(f func(fd uintptr) bool) error {
 	for !f(uintptr(q.fd)) {
+		if q.set == nil {
+			return ErrInInbox
+		}
 		n, err := q.set.Wait(q.events, q.rDead)
 		if err != nil {
 			return err
@@ -108,7 +116,13 @@ func (q *quietSocket) SetWriteDeadline(t time.Time) error {
 }
 
 func (q *quietSocket) Close() error {
-	err := q.set.Close()
+	var err error
+	if q.detach != nil {
+		q.detach()
+	}
+	if q.set != nil {
+		err = q.set.Close()
+	}
 	if cerr := unix.Close(q.fd); err == nil && cerr != nil {
 		err = fmt.Errorf("control channel: %w", os.NewSyscallError("close", cerr))
 	}

@@ -58,7 +58,13 @@ func (s *Spool) RemoveTemp(slot int) error {
 // Dir is the spool directory.
 func (s *Spool) Dir() string { return s.dir }
 
-// AddQueue creates the spool folder of a queue.
+// AddQueue creates the spool folder of a queue. Only the queue's own
+// router makes it, before the queue's first subscription (nobody can route
+// to the queue before that), or a persistent session's as it adopts it:
+// routers that spool to a queue never make its folder, so one removed with
+// its client (RemoveQueue) stays removed, and a copy that comes too late
+// finds no folder (os.ErrNotExist). A queue that never subscribed has no
+// folder: most connections cost the spool nothing.
 func (s *Spool) AddQueue(queue string) error {
 	if err := os.Mkdir(s.queueDir(queue), 0o770); err != nil && !errors.Is(err, os.ErrExist) {
 		return fmt.Errorf("spool: add queue %s: %w", queue, err)
@@ -71,6 +77,9 @@ func (s *Spool) AddQueue(queue string) error {
 // a copy into the folder; RemoveAll then fails on a folder that is not
 // empty, so it tries again (once the folder is gone, no link can land).
 func (s *Spool) RemoveQueue(queue string) error {
+	if s.RemoveEmptyQueue(queue) {
+		return nil
+	}
 	var err error
 	for try := 0; try < 5; try++ {
 		if err = os.RemoveAll(s.queueDir(queue)); err == nil {
@@ -79,6 +88,16 @@ func (s *Spool) RemoveQueue(queue string) error {
 		time.Sleep(time.Duration(try+1) * 5 * time.Millisecond)
 	}
 	return fmt.Errorf("spool: remove queue %s: %w", queue, err)
+}
+
+// RemoveEmptyQueue removes a queue's spool folder if it is empty, and
+// reports whether the queue has none now. The folder of a queue that never
+// subscribed does not exist, and that of one that was spooled nothing (or
+// whose copies were all taken) is empty: one rmdir settles both, where
+// RemoveAll takes a few calls for each.
+func (s *Spool) RemoveEmptyQueue(queue string) bool {
+	err := unix.Rmdir(s.queueDir(queue))
+	return err == nil || errors.Is(err, unix.ENOENT)
 }
 
 // Queues lists the queues that have a spool folder.

@@ -1,6 +1,7 @@
 package spool
 
 import (
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -148,5 +149,54 @@ func TestTakeSmall(t *testing.T) {
 				t.Error("second take succeeded")
 			}
 		})
+	}
+}
+
+// TestRemoveQueue: whatever a queue's folder holds, or if it was never
+// made (its client subscribed to nothing), RemoveQueue leaves no folder;
+// a copy linked for the queue afterwards finds none (os.ErrNotExist), and
+// no router makes it again (only the queue's own router makes it).
+func TestRemoveQueue(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		fill func(t *testing.T, s *Spool, q string)
+	}{
+		{"never made", func(*testing.T, *Spool, string) {}},
+		{"empty", func(t *testing.T, s *Spool, q string) { mustDo(t, s.AddQueue(q)) }},
+		{"a copy waiting", func(t *testing.T, s *Spool, q string) {
+			mustDo(t, s.AddQueue(q))
+			it, err := s.Write([]byte("copy"))
+			mustDo(t, err)
+			mustDo(t, it.LinkTo(q))
+			it.Release()
+		}},
+		{"a segment", func(t *testing.T, s *Spool, q string) {
+			mustDo(t, s.AddQueue(q))
+			_, err := s.Segments().Append(q, []byte("head"), []byte("body"))
+			mustDo(t, err)
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s, err := Open(t.TempDir())
+			mustDo(t, err)
+			c.fill(t, s, "q")
+			mustDo(t, s.RemoveQueue("q"))
+			if _, err := os.Stat(s.QueueDir("q")); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("the queue's folder outlived RemoveQueue: %v", err)
+			}
+			it, err := s.Write([]byte("late"))
+			mustDo(t, err)
+			defer it.Release()
+			if err := it.LinkTo("q"); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("a copy linked after RemoveQueue: %v, want os.ErrNotExist", err)
+			}
+		})
+	}
+}
+
+func mustDo(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -2,7 +2,8 @@
 // the supervisor and the workers (which all read and write them) agree.
 //
 //	broker.lock                 flock held by the running broker
-//	clients/<conn>              one record per connection being served (its remote address)
+//	conns                       the connections being served: a mapped table of their
+//	                            sequence numbers (package conntable)
 //	sessions/<hash>             a persistent session: the client identifier
 //	sessions/<hash>.in/<id>     QoS 2 packet identifiers received and not yet released
 //	topics/                     per-topic files (package topicdir)

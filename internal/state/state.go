@@ -41,11 +41,13 @@ func (l Layout) path(parts ...string) string {
 // Lock is the broker's lock file.
 func (l Layout) Lock() string { return l.path("broker.lock") }
 
-// Clients is the folder of connection records.
-func (l Layout) Clients() string { return l.path("clients") }
+// Conns is the supervisor's record of the connections it serves (package
+// conntable).
+func (l Layout) Conns() string { return l.path("conns") }
 
-// ClientRecord is a connection's record.
-func (l Layout) ClientRecord(conn string) string { return l.path("clients", conn) }
+// Clients is the folder where brokers before package conntable kept a
+// record per connection; a sweep removes what one killed left there.
+func (l Layout) Clients() string { return l.path("clients") }
 
 // Sessions is the folder of persistent sessions.
 func (l Layout) Sessions() string { return l.path("sessions") }

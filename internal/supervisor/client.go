@@ -27,6 +27,8 @@ const takeoverWait = 5 * time.Second
 // supervisor keeps for it: the client identifier it was granted, its will.
 type client struct {
 	conn      string // its queue's name, forkmq.<instance>.<seq>
+	seq       uint64
+	slot      int // its slot in the record of connections (stateDir.record); -1: none
 	remote    string
 	started   time.Time
 	group     *group
@@ -101,18 +103,17 @@ func (s *Supervisor) pendingTimedOut(p *pendingConn) {
 	}
 }
 
-// startClient sets a client up and hands it to an idle pair: a record, its
-// spool folder, the pair channel, then the router's Hand (the deliverer's
+// startClient sets a client up and hands it to an idle pair: a record,
+// the pair channel, then the router's Hand (the deliverer's
 // follows the answer to the router's claim, see handDeliverer).
 // A failure before the Hands undoes what was done, puts the pair back and
 // refuses the client with CONNACK 3, naming the limit.
 func (s *Supervisor) startClient(conn net.Conn, r, d *worker) {
 	s.seq++
-	c := &client{conn: s.state.ConnQueue(strconv.FormatUint(s.seq, 10)), remote: conn.RemoteAddr().String(),
+	c := &client{conn: s.state.ConnQueue(strconv.FormatUint(s.seq, 10)), seq: s.seq, slot: -1, remote: conn.RemoteAddr().String(),
 		started: time.Now(), group: r.group, router: r, deliverer: d}
 	if err := s.handOver(c, conn); err != nil {
-		s.removeConnState(c.conn)
-		s.state.removeClient(c.conn)
+		s.state.forget(c.slot) // nothing else was made: no worker had the client
 		r.idle, d.idle = time.Now(), time.Now()
 		r.group.idle = append(r.group.idle, d, r)
 		s.refuser.Refuse(conn, err)
@@ -127,16 +128,15 @@ func (s *Supervisor) startClient(conn net.Conn, r, d *worker) {
 		Msg("client handed to a pair")
 }
 
-func (s *Supervisor) handOver(c *client, conn net.Conn) error {
-	if err := s.state.addClient(c.conn, c.remote); err != nil {
+func (s *Supervisor) handOver(c *client, conn net.Conn) (err error) {
+	if c.slot, err = s.state.record(c.seq); err != nil {
+		c.slot = -1
 		return err
 	}
 	// The queue is the router's to create, under its uid, once the client
-	// has claimed its identifier (see control.Hand); the record above lets
-	// a sweep find it whatever happens.
-	if err := s.spool.AddQueue(c.conn); err != nil {
-		return err
-	}
+	// has claimed its identifier (see control.Hand), and so is its spool
+	// folder, before its first subscription (spool.AddQueue); the record
+	// above lets a sweep find them whatever happens.
 	sock, identity, err := handedSocket(conn)
 	if err != nil {
 		return err
@@ -388,10 +388,31 @@ func genericEnd(e spawn.ExitCode) bool {
 
 // cleanup removes what a gone connection leaves: topic entries first (so no
 // publisher routes to it any more), then the queue and spool. A persistent
-// session the connection adopted keeps its subscriptions and mailbox. The
-// file work runs off the main loop (it may wait on the disk), and the loop
-// hears back through s.cleaned.
+// session the connection adopted keeps its subscriptions and mailbox.
+//
+// Most connections leave nothing but their queue: no topic record (they
+// never subscribed, or unsubscribed everything), no spool folder (made
+// before the first subscription) or an empty one. Their cleanup is three
+// system calls that find nothing or unlink — a lookup of the topic record,
+// mq_unlink, rmdir —, none of which waits on the disk or a lock, so the
+// loop makes them itself and goes on at once. The rest — entries removed
+// under the topic directory's lock, which any router may hold, and copies
+// still in the spool folder (a RemoveAll that may retry) — runs off the
+// loop, which hears back through s.cleaned: a goroutine and two channel
+// hand-offs per connection that only such connections pay.
+//
+// The supervisor looks at the files rather than being told what the
+// client made (a field in CleanupDone or PartnerIdle): the look is as
+// right after a worker was killed mid-SUBSCRIBE as after an orderly end,
+// and costs two lookups that find nothing.
 func (s *Supervisor) cleanup(c *client) {
+	if !s.topics.HasRecord(c.conn) {
+		s.unlinkQueue(c.conn)
+		if s.spool.RemoveEmptyQueue(c.conn) {
+			s.cleared(c)
+			return
+		}
+	}
 	s.cleaning++
 	go func() {
 		s.cleaners <- struct{}{}
@@ -401,11 +422,17 @@ func (s *Supervisor) cleanup(c *client) {
 	}()
 }
 
-// cleanedUp continues after a connection's state is gone: if it left a will
-// (it ended without DISCONNECT), a pool worker publishes it before the
-// records go [MQTT-3.1.2-8].
+// cleanedUp continues after the loop heard that a connection's state is
+// gone (cleanup).
 func (s *Supervisor) cleanedUp(c *client) {
 	s.cleaning--
+	s.cleared(c)
+}
+
+// cleared continues after a connection's state is gone: if it left a will
+// (it ended without DISCONNECT), a pool worker publishes it before the
+// records go [MQTT-3.1.2-8].
+func (s *Supervisor) cleared(c *client) {
 	if c.will != nil {
 		s.wills = append(s.wills, c)
 		s.poolChanged()
@@ -441,7 +468,7 @@ func (s *Supervisor) finish(c *client) {
 	if c.pumped != nil {
 		c.pumped.Close()
 	}
-	s.state.removeClient(c.conn)
+	s.state.forget(c.slot)
 	if o := c.claiming; o != nil && o.claimant == c {
 		o.claimant = nil
 		c.claimTimer.Stop()
@@ -472,10 +499,15 @@ func (s *Supervisor) removeConnState(name string) {
 	if err := s.topics.RemoveQueue(name); err != nil {
 		s.log.Error().Err(err).Str("queue", name).Msg("remove topic entries")
 	}
-	if err := queue.Unlink(name); err != nil && !errors.Is(err, queue.ErrNotExist) {
-		s.log.Error().Err(err).Str("queue", name).Msg("unlink queue")
-	}
+	s.unlinkQueue(name)
 	if err := s.spool.RemoveQueue(name); err != nil {
 		s.log.Error().Err(err).Str("queue", name).Msg("remove spool")
+	}
+}
+
+// unlinkQueue unlinks a connection's queue, if its router made it.
+func (s *Supervisor) unlinkQueue(name string) {
+	if err := queue.Unlink(name); err != nil && !errors.Is(err, queue.ErrNotExist) {
+		s.log.Error().Err(err).Str("queue", name).Msg("unlink queue")
 	}
 }

@@ -48,6 +48,7 @@ func (s *Supervisor) shutdown() error {
 		s.drain(5 * time.Second)
 	}
 	left := len(s.clients)
+	s.inbox.Close() // the control reader stops (the channels left close with their workers' ends)
 	s.devNull.Close()
 	// The sweep works from the records on disk, so it removes the queues
 	// and files of clients not cleaned up above too.

@@ -60,7 +60,9 @@ type Supervisor struct {
 	// The loop's inputs.
 	accepted chan net.Conn
 	reconf   chan options.Options // a SIGHUP's re-read options (Reconfigure)
-	events   chan controlEvent
+	inbox    *control.Inbox[*worker]
+	received chan []control.Received[*worker] // what the inbox held (readControl)
+	quit     chan struct{}                    // closed once the loop is over
 	sigchld  chan os.Signal
 	cleaned  chan *client  // a gone connection's files are removed
 	calls    chan func()   // work of timers, run in the loop
@@ -110,7 +112,8 @@ func New(cfg options.Options, log zerolog.Logger) (*Supervisor, error) {
 		bridgePID: make(map[int]*bridgeProc),
 		accepted:  make(chan net.Conn),
 		reconf:    make(chan options.Options),
-		events:    make(chan controlEvent, 256),
+		received:  make(chan []control.Received[*worker], 16),
+		quit:      make(chan struct{}),
 		sigchld:   make(chan os.Signal, 1),
 		cleaned:   make(chan *client, 64),
 		calls:     make(chan func(), 64),
@@ -121,7 +124,12 @@ func New(cfg options.Options, log zerolog.Logger) (*Supervisor, error) {
 	}
 	s.pool.rate = 1
 	s.pool.groups = groups
+	if s.inbox, err = control.NewInbox[*worker](); err != nil {
+		st.close()
+		return nil, err
+	}
 	if err := s.init(); err != nil {
+		s.inbox.Close()
 		st.close()
 		return nil, err
 	}
@@ -263,6 +271,8 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	s.startSys()
 	s.startBridges()
 	go s.acceptLoop()
+	go s.readControl()
+	defer close(s.quit)
 	for !s.step(s.accepted, hup, ctx.Done(), nil) {
 	}
 	return s.shutdown()
@@ -281,8 +291,10 @@ func (s *Supervisor) step(accepted <-chan net.Conn, hup <-chan os.Signal, done <
 		s.reconfigure(o)
 	case conn := <-accepted:
 		s.admit(conn)
-	case ev := <-s.events:
-		s.controlEvent(ev)
+	case got := <-s.received:
+		for _, r := range got {
+			s.controlEvent(controlEvent{w: r.From, m: r.Message, err: r.Err})
+		}
 	case <-s.sigchld:
 		s.reap()
 	case c := <-s.cleaned:

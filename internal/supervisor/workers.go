@@ -98,27 +98,34 @@ func (s *Supervisor) spawn(g *group) (*worker, error) {
 		s.freeSlot(slot, slotGen)
 		return nil, spawnLimit(err)
 	}
-	ctl, err := control.FromFile(mine)
-	if err != nil { // cannot happen with a socket pair of ours
+	w := &worker{slot: slot, slotGen: slotGen, pid: pid, group: g, started: time.Now(),
+		track: control.NewTrack(control.FromSupervisor, control.RolePool)}
+	if w.ctl, err = s.inbox.Open(mine, w); err != nil { // cannot happen with a socket pair of ours
 		_ = syscall.Kill(pid, syscall.SIGKILL)
 		return nil, err
 	}
-	w := &worker{slot: slot, slotGen: slotGen, pid: pid, group: g, ctl: ctl, started: time.Now(),
-		track: control.NewTrack(control.FromSupervisor, control.RolePool)}
 	s.workers[pid] = w
 	g.starting++
-	go s.readControl(w)
 	return w, nil
 }
 
-// readControl hands the loop every message the worker sends, until its end
-// of the channel closes or sends something unreadable.
-func (s *Supervisor) readControl(w *worker) {
+// readControl hands the loop what every worker's control channel holds,
+// a batch at a time (control.Inbox), until the loop is over: the messages
+// a worker sends at once (a deliverer's end: CleanupDone, Idle and
+// PartnerIdle) and those of several workers cost one wake-up of this
+// goroutine and one of the loop, not one of each per message.
+func (s *Supervisor) readControl() {
 	for {
-		m, err := w.ctl.Receive()
-		s.events <- controlEvent{w: w, m: m, err: err}
+		got, err := s.inbox.Wait(nil)
+		if len(got) > 0 {
+			select {
+			case s.received <- got:
+			case <-s.quit:
+				return
+			}
+		}
 		if err != nil {
-			return
+			return // the inbox is closed: the broker has stopped
 		}
 	}
 }

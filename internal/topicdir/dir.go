@@ -453,9 +453,19 @@ func (d *Dir) Subscriptions(queue string) ([]Subscription, error) {
 
 // RemoveQueue removes every entry its record lists, then the record.
 // Entries without a record are left to Sweep.
+//
+// It is meant for a queue nobody subscribes for any more (its client is
+// gone), and most such queues never subscribed: a writer makes the record
+// before any entry and removes it after the last one, so a queue without a
+// record has no entry, and one look without the lock (one failed lookup)
+// is all RemoveQueue does for it — not the lock every router waits on, a
+// file open and the lock's release.
 func (d *Dir) RemoveQueue(queue string) error {
 	if !validQueue(queue) {
 		return fmt.Errorf("%w: queue name %q", ErrInvalid, queue)
+	}
+	if !d.HasRecord(queue) {
+		return nil
 	}
 	return d.update(func(tx *txn) error {
 		subs, err := tx.readRecord(queue)
@@ -469,6 +479,19 @@ func (d *Dir) RemoveQueue(queue string) error {
 		}
 		return tx.writeRecord(queue, nil)
 	})
+}
+
+// HasRecord reports whether queue has a record, that is whether it may
+// have entries (a writer makes the record first and removes it last). It
+// takes no lock and makes one system call; an error other than the
+// record's absence counts as a record, so a caller removes too much rather
+// than too little.
+func (d *Dir) HasRecord(queue string) bool {
+	if !validQueue(queue) {
+		return false
+	}
+	err := unix.Access(filepath.Join(d.path, queuesName, queue), unix.F_OK)
+	return !errors.Is(err, unix.ENOENT)
 }
 
 // Queues returns, sorted, every queue that has a record or an entry. It

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestSubscribeUnsubscribe(t *testing.T) {
@@ -98,6 +99,51 @@ func TestRemoveQueue(t *testing.T) {
 	}
 	if m.Filters() != 0 {
 		t.Errorf("Matcher still holds %d filters", m.Filters())
+	}
+	assertEmpty(t, d)
+}
+
+// TestHasRecord: a queue has a record from its first subscription to the
+// removal of its last, and RemoveQueue of a queue without one does
+// nothing and takes no lock (it returns while another writer holds it).
+func TestHasRecord(t *testing.T) {
+	d := openDir(t)
+	const q = "forkmq.00000000.1"
+	for _, step := range []struct {
+		what string
+		do   func() error
+		want bool
+	}{
+		{"never subscribed", func() error { return nil }, false},
+		{"subscribed", func() error { _, err := d.Subscribe(q, "a/b", 1); return err }, true},
+		{"subscribed twice", func() error { _, err := d.Subscribe(q, "c", 0); return err }, true},
+		{"one unsubscribed", func() error { _, err := d.Unsubscribe(q, "a/b"); return err }, true},
+		{"both unsubscribed", func() error { _, err := d.Unsubscribe(q, "c"); return err }, false},
+		{"subscribed again", func() error { _, err := d.Subscribe(q, "a/#", 2); return err }, true},
+		{"removed", func() error { return d.RemoveQueue(q) }, false},
+	} {
+		if err := step.do(); err != nil {
+			t.Fatalf("%s: %v", step.what, err)
+		}
+		if got := d.HasRecord(q); got != step.want {
+			t.Errorf("%s: HasRecord = %v, want %v", step.what, got, step.want)
+		}
+	}
+	if d.HasRecord("no/such queue") {
+		t.Error("HasRecord of an invalid name is true")
+	}
+	done := make(chan error, 1)
+	err := d.lock.Do(func() error {
+		go func() { done <- d.RemoveQueue(q) }()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(10 * time.Second):
+			return errors.New("RemoveQueue of a queue without a record waited for the writers' lock")
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	assertEmpty(t, d)
 }

@@ -3,6 +3,7 @@ package worker
 import (
 	"github.com/forkmq/forkmq/internal/core"
 	"github.com/forkmq/forkmq/internal/packet"
+	"github.com/forkmq/forkmq/internal/spool"
 	"github.com/forkmq/forkmq/internal/topicdir"
 )
 
@@ -48,4 +49,27 @@ func (t *topicFiles) Match(topic string, dst []core.Target[string]) ([]core.Targ
 		dst = append(dst, core.Target[string]{Key: s.Queue, QoS: packet.QoS(s.QoS)})
 	}
 	return dst, err
+}
+
+// clientIndex is one router's core.Index: the topic files, and its
+// client's spool folder made before the client's first subscription, the
+// moment other routers can first find the queue and spool copies to it
+// (see spool.AddQueue). A client that subscribes to nothing — most
+// connections of a connect storm — leaves the spool untouched, and the
+// supervisor's removal of its folder is one rmdir that finds nothing.
+type clientIndex struct {
+	*topicFiles
+	spool  *spool.Spool
+	folder bool // the client's folder is made
+}
+
+// Subscribe implements core.Index.
+func (x *clientIndex) Subscribe(queue, filter string, qos packet.QoS) error {
+	if !x.folder {
+		if err := x.spool.AddQueue(queue); err != nil {
+			return err
+		}
+		x.folder = true
+	}
+	return x.topicFiles.Subscribe(queue, filter, qos)
 }

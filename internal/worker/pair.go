@@ -239,9 +239,18 @@ func (p *pair) Retained(topic string, qos packet.QoS, body io.Reader, size int64
 }
 
 // sendSpooled links a spool item into the client's folder and sends its
-// name; the item's temporary name goes.
+// name; the item's temporary name goes. The folder is made with the
+// client's first subscription (clientIndex), which what comes this way
+// follows; one missing all the same is made here: this router is the
+// client's, alive, so the folder cannot outlive it.
 func (p *pair) sendSpooled(item *spool.Item) error {
-	if err := item.LinkTo(p.client.identity); err != nil {
+	err := item.LinkTo(p.client.identity)
+	if errors.Is(err, os.ErrNotExist) {
+		if err = p.spool.AddQueue(p.client.identity); err == nil {
+			err = item.LinkTo(p.client.identity)
+		}
+	}
+	if err != nil {
 		return err
 	}
 	return p.send(envelope.AppendSpooled(nil, item.Name()))

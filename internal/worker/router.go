@@ -104,7 +104,7 @@ func (w *worker) newRouter(h *control.Hand, log zerolog.Logger, conn *clientSock
 		topics: rt.index.dir, spool: w.spool, client: client, link: w.link, quit: r.quit}
 	own := &pair{fd: pairFd, holdMax: w.args.MaxInflight / 2, client: client, queues: r.outlet, spool: w.spool, wait: max(minReplyWait, 2*w.args.StallTimeout)}
 	r.own = own
-	r.core = core.NewRouter[string](log, rt.index, r.outlet, own, r.files, rt.retained)
+	r.core = core.NewRouter[string](log, &clientIndex{topicFiles: rt.index, spool: w.spool}, r.outlet, own, r.files, rt.retained)
 	r.core.Counts = w.slot
 	r.proto = protocol.NewConnection(r.core)
 	r.proto.SetLimits(protocol.Limits{MaxSubscriptions: w.args.MaxSubs, MaxTopicLength: w.args.MaxTopicLen, MaxTopicLevels: w.args.MaxTopicLevel})

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/forkmq/forkmq/internal/conntable"
 	"github.com/forkmq/forkmq/internal/queue"
 	"github.com/forkmq/forkmq/internal/spool"
 	"github.com/forkmq/forkmq/internal/state"
@@ -175,7 +176,7 @@ func (b *broker) perClient() int {
 
 // assertClean asserts, within leakTimeout, that a broker serving exactly
 // `clients` clients has 2 serving workers (idle pool workers aside), 1
-// queue and 1 client record per client,
+// queue and 1 connection on record (state/conns) per client,
 // an empty spool, and topic entries only for live queues. A client of a
 // persistent session uses the session's queue instead of its own; the
 // persistent sessions on record may keep their queue, topic entries and
@@ -276,29 +277,24 @@ func (b *broker) adoptedSessions() []string {
 	return out
 }
 
-// recordedQueues lists the queues that have a record in clients/ (a client
-// may have several files there, all named after its queue).
+// recordedQueues lists the queues of the connections the supervisor has on
+// record (state/conns, package conntable), sorted; nil for an engine
+// without queues.
 func (b *broker) recordedQueues() []string {
+	if b.QueuePrefix == "" {
+		return nil
+	}
+	l := state.Layout{Root: b.StateDir, Instance: b.Instance}
+	seqs, err := conntable.Read(l.Conns())
+	if err != nil {
+		return []string{"unreadable record: " + err.Error()}
+	}
 	var out []string
-	for _, name := range dirNames(filepath.Join(b.StateDir, "clients")) {
-		out = append(out, b.queueOf(name))
+	for _, seq := range seqs {
+		out = append(out, l.ConnQueue(strconv.FormatUint(seq, 10)))
 	}
 	slices.Sort(out)
-	return slices.Compact(out)
-}
-
-// queueOf returns the queue name a state file's name starts with, or the
-// whole name when it does not start with the broker's queue prefix.
-func (b *broker) queueOf(name string) string {
-	rest, ok := strings.CutPrefix(name, b.QueuePrefix)
-	if !ok {
-		return name
-	}
-	seq := strings.IndexFunc(rest, func(r rune) bool { return r < '0' || r > '9' })
-	if seq < 0 {
-		return name
-	}
-	return b.QueuePrefix + rest[:seq]
+	return out
 }
 
 // checkSpool requires the spool to hold no payload file (nothing is in
@@ -354,6 +350,9 @@ func (b *broker) assertGone(t testing.TB, workers []int) {
 			errs.add("list queues: %v", err)
 		} else if len(queues) > 0 {
 			errs.add("queues left: %v", queues)
+		}
+		if recs := b.recordedQueues(); len(recs) > 0 {
+			errs.add("connections left on record: %v", recs)
 		}
 		if names := dirNames(filepath.Join(b.StateDir, "clients")); len(names) > 0 {
 			errs.add("clients/ left: %v", names)
