@@ -51,6 +51,7 @@ type Conn struct {
 	raw syscall.RawConn
 
 	keep     bool   // Receive keeps its buffers (KeepBuffers)
+	rawHands bool   // Receive takes a Hand's descriptors unwrapped (RawHands)
 	buf, oob []byte // Receive's buffers, when kept
 }
 
@@ -67,6 +68,15 @@ type end interface {
 // and zeroing them showed in the connect scenario's profile). The
 // supervisor, which holds one Conn per worker, does not keep 4 KiB for each.
 func (c *Conn) KeepBuffers() { c.keep = true }
+
+// RawHands makes Receive give a Hand's descriptors as numbers
+// (Hand.SocketFd, Hand.PairFd) instead of *os.Files: for a worker, which
+// keeps them out of the runtime's poller and closes them at its client's
+// end. Closing an *os.File is a system call the scheduler is told of, and
+// the first such call of a wake-up wakes the runtime's sysmon thread (see
+// package nowait): the deliverer's two closes of them cost a sysmon
+// wake-up each per connection.
+func (c *Conn) RawHands() { c.rawHands = true }
 
 // Inherit returns the control channel a worker inherited at fd. It waits
 // only for what it can read (see quietSocket).
@@ -250,14 +260,17 @@ func (c *Conn) Receive() (Message, error) {
 		// No message is empty: the other end closed the channel.
 		return nil, fmt.Errorf("control receive: %w", io.EOF)
 	}
-	return Parse(b[:n], oob[:oobn], flags)
+	return parse(b[:n], oob[:oobn], flags, c.rawHands)
 }
 
 // Parse decodes a datagram received with recvmsg into a buffer of MaxSize
 // bytes and oob ancillary data; flags are recvmsg's. It is Receive's second
 // half, for a worker that runs its own epoll loop. Every descriptor received
 // is either in the message or closed.
-func Parse(b, oob []byte, flags int) (Message, error) {
+func Parse(b, oob []byte, flags int) (Message, error) { return parse(b, oob, flags, false) }
+
+// parse is Parse, taking a Hand's descriptors unwrapped when raw.
+func parse(b, oob []byte, flags int, raw bool) (Message, error) {
 	fds, ferr := rights(oob)
 	var err error
 	switch {
@@ -266,7 +279,7 @@ func Parse(b, oob []byte, flags int) (Message, error) {
 	case flags&unix.MSG_CTRUNC != 0 || ferr != nil:
 		err = &Error{Type: typeOf(b), Err: ErrAncillary}
 	default:
-		return Decode(b, fds)
+		return decodeAs(b, fds, raw)
 	}
 	for _, fd := range fds {
 		unix.Close(fd)

@@ -416,3 +416,63 @@ func TestInheritedEnd(t *testing.T) {
 		t.Errorf("Receive after the supervisor closed: %v; want io.EOF", err)
 	}
 }
+
+// TestRawHands: a Conn set to RawHands receives a Hand's descriptors as
+// numbers naming the files sent (no *os.File), and a Hand it cannot
+// decode leaves none of them open.
+func TestRawHands(t *testing.T) {
+	sup, wrk := connPair(t)
+	wrk.RawHands()
+	socket, pair := devNull(t), devNull(t)
+	if err := sup.Send(&Hand{Role: RoleDeliverer, Conn: "q1", Remote: "a:1", Socket: socket, Pair: pair}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := wrk.Receive()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := m.(*Hand)
+	if h.Socket != nil || h.Pair != nil {
+		t.Fatalf("raw Hand wrapped its descriptors: socket %v, pair %v", h.Socket, h.Pair)
+	}
+	for _, c := range []struct {
+		name string
+		fd   int
+		sent *os.File
+	}{{"socket", h.SocketFd, socket}, {"pair", h.PairFd, pair}} {
+		got := os.NewFile(uintptr(c.fd), c.name)
+		if c.fd < 0 || got == nil || !sameFile(t, got, c.sent) {
+			t.Errorf("%s: descriptor %d does not name the file sent", c.name, c.fd)
+		}
+		if got != nil {
+			got.Close()
+		}
+	}
+
+	// A Hand with a bad role: both descriptors taken and closed.
+	fds := []int{dupFd(t, devNull(t)), dupFd(t, devNull(t))}
+	b := []byte{byte(TypeHand), 9}
+	if _, err := decodeAs(b, fds, true); err == nil {
+		t.Fatal("a Hand with role 9 decoded")
+	}
+	for _, fd := range fds {
+		if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); !errors.Is(err, unix.EBADF) {
+			t.Errorf("descriptor %d of a refused Hand still open (%v)", fd, err)
+		}
+	}
+	// Decoded without RawHands, the numbers say there are none.
+	b, _, err = Encode(&Hand{Role: RoleRouter, Conn: "q", Socket: socket, Pair: pair})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err = Decode(b, []int{dupFd(t, devNull(t)), dupFd(t, devNull(t))})
+	if err != nil {
+		t.Fatalf("Decode: %v", err)
+	}
+	if h := m.(*Hand); h.SocketFd != -1 || h.PairFd != -1 {
+		t.Errorf("wrapped Hand: SocketFd %d, PairFd %d, want -1", h.SocketFd, h.PairFd)
+	} else {
+		h.Socket.Close()
+		h.Pair.Close()
+	}
+}

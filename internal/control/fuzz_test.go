@@ -34,6 +34,15 @@ func FuzzDecode(f *testing.F) {
 			}
 			fds[i] = fd
 		}
+		rawFds := make([]int, len(fds))
+		for i, fd := range fds {
+			dup, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rawFds[i] = dup
+		}
+		checkRawDecode(t, b, rawFds)
 		m, err := Decode(b, fds)
 		if err != nil {
 			var e *Error
@@ -64,4 +73,32 @@ func FuzzDecode(f *testing.F) {
 			file.Close()
 		}
 	})
+}
+
+// checkRawDecode decodes b as a worker set to RawHands does: a Hand's
+// descriptors come back as the numbers given, unwrapped, any other
+// message's as with Decode; a refusal leaves none of them open.
+func checkRawDecode(t *testing.T, b []byte, fds []int) {
+	t.Helper()
+	m, err := decodeAs(b, fds, true)
+	if err != nil {
+		for _, fd := range fds {
+			if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); !errors.Is(err, unix.EBADF) {
+				t.Fatalf("raw: descriptor %d left open by a refusal", fd)
+			}
+		}
+		return
+	}
+	if h, ok := m.(*Hand); ok {
+		if h.Socket != nil || h.Pair != nil || h.SocketFd != fds[0] || h.PairFd != fds[1] {
+			t.Fatalf("raw Hand: socket %v/%d, pair %v/%d; want nil/%d, nil/%d", h.Socket, h.SocketFd, h.Pair, h.PairFd, fds[0], fds[1])
+		}
+		unix.Close(h.SocketFd)
+		unix.Close(h.PairFd)
+		return
+	}
+	_, files := withoutFiles(t, m)
+	for _, f := range files {
+		f.Close()
+	}
 }

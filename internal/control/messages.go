@@ -37,6 +37,10 @@ type Hand struct {
 	Partner    uint32 // the other worker's pid, for logs
 	Socket     *os.File
 	Pair       *os.File // this worker's end of the pair channel
+	// SocketFd and PairFd are Socket's and Pair's descriptors as a Conn
+	// set to RawHands receives them, unwrapped (Socket and Pair are nil
+	// then; -1 otherwise). The receiver owns them.
+	SocketFd, PairFd int
 }
 
 // PublishWill makes an idle pool worker a will publisher for one will.
@@ -184,8 +188,8 @@ func (m *Hand) walk(f *fields) {
 	f.string("identity", &m.Identity)
 	f.u64("generation", &m.Generation)
 	f.u32("partner", &m.Partner)
-	f.file("socket", &m.Socket)
-	f.file("pair", &m.Pair)
+	f.fileOrFd("socket", &m.Socket, &m.SocketFd)
+	f.fileOrFd("pair", &m.Pair, &m.PairFd)
 }
 
 func (m *PublishWill) walk(f *fields) {

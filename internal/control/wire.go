@@ -29,6 +29,8 @@ type fields struct {
 	b      []byte     // encoding: the datagram so far; decoding: the bytes not read yet
 	files  []*os.File // encoding: the descriptors to send; decoding: those wrapped so far
 	fds    []int      // decoding: the descriptors not taken yet
+	raw    bool       // decoding: a Hand's descriptors are taken unwrapped (Conn.RawHands)
+	taken  []int      // decoding: those taken unwrapped so far
 	err    error
 }
 
@@ -147,7 +149,12 @@ func (f *fields) exitCode(field string, v *spawn.ExitCode) {
 
 // file is a descriptor sent with the message. The datagram holds nothing
 // for it: descriptors travel in order in the ancillary data.
-func (f *fields) file(field string, v **os.File) {
+func (f *fields) file(field string, v **os.File) { f.fileOrFd(field, v, nil) }
+
+// fileOrFd is file for a descriptor the receiver may take unwrapped: a
+// raw decoding (Conn.RawHands) puts its number in *fd and leaves *v nil;
+// any other sets *fd to -1.
+func (f *fields) fileOrFd(field string, v **os.File, fd *int) {
 	if f.err != nil {
 		return
 	}
@@ -163,8 +170,17 @@ func (f *fields) file(field string, v **os.File) {
 		f.fail(field, ErrDescriptors)
 		return
 	}
-	*v = os.NewFile(uintptr(f.fds[0]), field)
-	f.files = append(f.files, *v)
+	switch {
+	case fd != nil && f.raw:
+		*fd = f.fds[0]
+		f.taken = append(f.taken, *fd)
+	case fd != nil:
+		*fd = -1
+		fallthrough
+	default:
+		*v = os.NewFile(uintptr(f.fds[0]), field)
+		f.files = append(f.files, *v)
+	}
 	f.fds = f.fds[1:]
 }
 
@@ -186,13 +202,17 @@ func Encode(m Message) ([]byte, []*os.File, error) {
 // Decode reads one datagram and the descriptors that came with it. The
 // message owns the descriptors it names; on an error every one of them is
 // closed, so a malformed message leaks nothing.
-func Decode(b []byte, fds []int) (Message, error) {
-	m, f := decode(b, fds)
+func Decode(b []byte, fds []int) (Message, error) { return decodeAs(b, fds, false) }
+
+// decodeAs is Decode, taking a Hand's descriptors unwrapped when raw (see
+// Conn.RawHands).
+func decodeAs(b []byte, fds []int, raw bool) (Message, error) {
+	m, f := decode(b, fds, raw)
 	if f.err != nil {
 		for _, file := range f.files {
 			file.Close()
 		}
-		for _, fd := range f.fds {
+		for _, fd := range append(f.taken, f.fds...) {
 			unix.Close(fd)
 		}
 		return nil, f.err
@@ -200,8 +220,8 @@ func Decode(b []byte, fds []int) (Message, error) {
 	return m, nil
 }
 
-func decode(b []byte, fds []int) (Message, *fields) {
-	f := &fields{decode: true, fds: fds}
+func decode(b []byte, fds []int, raw bool) (Message, *fields) {
+	f := &fields{decode: true, fds: fds, raw: raw}
 	switch {
 	case len(b) == 0:
 		f.fail("type", ErrTruncated)

@@ -128,7 +128,7 @@ func TestOutputShare(t *testing.T) {
 }
 
 // TestOutputHeadersShareTheArena: the headers between shared payloads are
-// cut from one buffer, not one buffer each, and the buffer is used again
+// cut from one buffer (after the small first one), not one buffer each, and the buffer is used again
 // from its front once everything is written.
 func TestOutputHeadersShareTheArena(t *testing.T) {
 	payload := make([]byte, shareMin)
@@ -146,7 +146,9 @@ func TestOutputHeadersShareTheArena(t *testing.T) {
 			}
 		}
 	}
-	if len(arenas) != 1 {
+	// Two: the Output's small first arena (firstArena), then one of
+	// bufSize for the rest.
+	if len(arenas) > 2 {
 		t.Errorf("100 headers took %d buffers", len(arenas))
 	}
 	first := &o.arena[:1][0]
@@ -187,5 +189,43 @@ func TestOutputWriteNeverExtendsShared(t *testing.T) {
 	}
 	if buf.Len() != shareMin+4 || buf.String()[shareMin:] != "next" {
 		t.Errorf("wrote %d bytes, want %d ending in next", buf.Len(), shareMin+4)
+	}
+}
+
+// TestOutputFirstArena: a new Output's first packet takes a small arena
+// (a CONNACK does not cost 16 KiB); a burst past it moves to full-size
+// arenas, and the bytes go out in order either way.
+func TestOutputFirstArena(t *testing.T) {
+	tests := []struct {
+		name    string
+		writes  []int // sizes, written before one flush
+		wantCap int   // the arena's capacity after them
+	}{
+		{"a CONNACK", []int{4}, firstArena},
+		{"small packets that fit", []int{4, 5, 100, 300}, firstArena},
+		{"a burst past the first arena", []int{4, firstArena}, bufSize},
+		{"a first packet larger than both", []int{bufSize + 1}, bufSize + 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var o Output
+			var want []byte
+			for i, n := range tt.writes {
+				p := bytes.Repeat([]byte{byte('a' + i)}, n)
+				o.Write(p)
+				want = append(want, p...)
+			}
+			if got := cap(o.arena); got != tt.wantCap {
+				t.Errorf("arena capacity %d, want %d", got, tt.wantCap)
+			}
+			var w buffersWriter
+			w.limit = 1 << 30
+			if _, err := o.WriteTo(&w); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(w.out.Bytes(), want) {
+				t.Errorf("wrote %d bytes, not the %d written in order", w.out.Len(), len(want))
+			}
+		})
 	}
 }

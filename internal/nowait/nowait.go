@@ -96,8 +96,8 @@ func Shutdown(fd, how int) error {
 	return err
 }
 
-// Close is close(2) of a socket, pipe, eventfd or epoll descriptor that
-// no os.File owns (its finalizer would close the number again) and no
+// Close is close(2) of a socket, pipe, eventfd, epoll or mqueue descriptor
+// that no os.File owns (its finalizer would close the number again) and no
 // SO_LINGER makes wait. EINTR is not retried: Linux has released the
 // descriptor by then, and a second close could close one reused since.
 func Close(fd int) error {
@@ -106,6 +106,28 @@ func Close(fd int) error {
 		return errno
 	}
 	return nil
+}
+
+// Exists reports whether path names a file, with faccessat(2) (F_OK): a
+// path lookup, which waits only if the kernel's dentry cache lacks a
+// directory on the way and reads it from disk. Meant for names in the
+// broker's state directory, which every connection's records keep in that
+// cache: should a lookup wait, it holds the process's only P for that
+// read, which a worker with one client and nothing else to run can afford.
+// Any error but ENOENT and ENOTDIR is returned (the answer is unknown).
+func Exists(path string) (bool, error) {
+	p, err := unix.BytePtrFromString(path)
+	if err != nil {
+		return false, err
+	}
+	_, err = call(unix.SYS_FACCESSAT, unix.AT_FDCWD, unsafe.Pointer(p), unix.F_OK, 0)
+	switch err {
+	case nil:
+		return true, nil
+	case unix.ENOENT, unix.ENOTDIR:
+		return false, nil
+	}
+	return false, err
 }
 
 // Recv is recvfrom(2) without the sender's address, with flags (MSG_DONTWAIT

@@ -311,3 +311,33 @@ func TestTimerfdSettime(t *testing.T) {
 		t.Errorf("read of a disarmed timerfd: %v, want EAGAIN", err)
 	}
 }
+
+func TestExists(t *testing.T) {
+	dir := t.TempDir()
+	file := dir + "/record"
+	if err := os.WriteFile(file, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		path string
+		want bool
+	}{
+		{"a file", file, true},
+		{"a directory", dir, true},
+		{"no such name", dir + "/none", false},
+		{"under a missing directory", dir + "/none/record", false},
+		{"under a file (ENOTDIR)", file + "/record", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Exists(tt.path)
+			if err != nil || got != tt.want {
+				t.Fatalf("Exists(%q) = %v, %v; want %v, nil", tt.path, got, err, tt.want)
+			}
+		})
+	}
+	if _, err := Exists("bad\x00name"); err == nil {
+		t.Fatal("Exists of a name with a NUL: no error")
+	}
+}

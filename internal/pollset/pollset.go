@@ -99,6 +99,20 @@ func (s *Set) Wait(events []unix.EpollEvent, deadline time.Time) (int, error) {
 	return n, nil
 }
 
+// ClearDeadline drops the deadline of the last Wait, for a set kept while
+// nothing waits in it: the runtime timer behind it would wake the process
+// for nothing.
+func (s *Set) ClearDeadline() error {
+	if s.deadline.IsZero() {
+		return nil
+	}
+	if err := s.file.SetReadDeadline(time.Time{}); err != nil {
+		return fmt.Errorf("epoll: %w", err)
+	}
+	s.deadline = time.Time{}
+	return nil
+}
+
 // Close closes the set (the descriptors in it stay open).
 func (s *Set) Close() error {
 	return s.file.Close()

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/forkmq/forkmq/internal/nowait"
 )
 
 // Queue is an open descriptor of a POSIX message queue. Its methods are safe
@@ -79,7 +81,7 @@ func Make(name string, a Attr, perm uint32) error {
 	if err != nil {
 		return err
 	}
-	unix.Close(fd)
+	nowait.Close(fd)
 	return nil
 }
 
@@ -127,14 +129,23 @@ func createError(errno unix.Errno, a Attr) error {
 
 // OpenReader opens an existing queue for receiving only.
 func OpenReader(name string) (*Queue, error) {
+	fd, err := openForReading(name)
+	if err != nil {
+		return nil, err
+	}
+	return newQueue(fd, name)
+}
+
+// openForReading opens an existing queue for receiving only, non-blocking.
+func openForReading(name string) (int, error) {
 	if err := checkName(name); err != nil {
-		return nil, &OpError{Op: "open", Name: name, Err: err}
+		return -1, &OpError{Op: "open", Name: name, Err: err}
 	}
 	fd, errno := mqOpen(name, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NONBLOCK, 0, nil)
 	if errno != 0 {
-		return nil, &OpError{Op: "open", Name: name, Err: errnoError("mq_open", errno)}
+		return -1, &OpError{Op: "open", Name: name, Err: errnoError("mq_open", errno)}
 	}
-	return newQueue(fd, name)
+	return fd, nil
 }
 
 // FromFile makes a Queue of a queue descriptor inherited from the parent
@@ -188,7 +199,7 @@ func FromFile(f *os.File, name string) (*Queue, error) {
 func newQueue(fd int, name string) (*Queue, error) {
 	var ka mqAttr
 	if errno := mqGetAttr(uintptr(fd), &ka); errno != 0 {
-		unix.Close(fd)
+		nowait.Close(fd)
 		return nil, &OpError{Op: "open", Name: name, Err: errnoError("mq_getsetattr", errno)}
 	}
 	return fromFile(os.NewFile(uintptr(fd), name), name, ka)

@@ -35,13 +35,20 @@ func checkName(name string) error {
 }
 
 // mqOpen calls mq_open, retrying on EINTR. attr may be nil.
+//
+// It is a raw call (see package nowait), as are mqUnlink, mqGetAttr and
+// closing a descriptor no os.File owns yet (nowait.Close): the mqueue file system lives in memory, and none of these
+// waits (blocking is for sending and receiving). Creating, opening and
+// closing the client's queue are calls of every connection's router and
+// deliverer, and made through the scheduler they woke its sysmon thread
+// for nothing.
 func mqOpen(name string, flags int, perm uint32, attr *mqAttr) (int, unix.Errno) {
 	p, err := unix.BytePtrFromString(name)
 	if err != nil {
 		return -1, unix.EINVAL
 	}
 	for {
-		fd, _, errno := unix.Syscall6(unix.SYS_MQ_OPEN, uintptr(unsafe.Pointer(p)), uintptr(flags), uintptr(perm),
+		fd, _, errno := unix.RawSyscall6(unix.SYS_MQ_OPEN, uintptr(unsafe.Pointer(p)), uintptr(flags), uintptr(perm),
 			uintptr(unsafe.Pointer(attr)), 0, 0)
 		if errno != unix.EINTR {
 			return int(fd), errno
@@ -55,7 +62,7 @@ func mqUnlink(name string) unix.Errno {
 		return unix.EINVAL
 	}
 	for {
-		_, _, errno := unix.Syscall(unix.SYS_MQ_UNLINK, uintptr(unsafe.Pointer(p)), 0, 0)
+		_, _, errno := unix.RawSyscall(unix.SYS_MQ_UNLINK, uintptr(unsafe.Pointer(p)), 0, 0)
 		if errno != unix.EINTR {
 			return errno
 		}
@@ -63,7 +70,7 @@ func mqUnlink(name string) unix.Errno {
 }
 
 func mqGetAttr(fd uintptr, a *mqAttr) unix.Errno {
-	_, _, errno := unix.Syscall(unix.SYS_MQ_GETSETATTR, fd, 0, uintptr(unsafe.Pointer(a)))
+	_, _, errno := unix.RawSyscall(unix.SYS_MQ_GETSETATTR, fd, 0, uintptr(unsafe.Pointer(a)))
 	return errno
 }
 

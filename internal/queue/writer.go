@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/forkmq/forkmq/internal/nowait"
 )
 
 // OpenWriter opens an existing queue for sending only. Unlike the other
@@ -24,7 +26,7 @@ func OpenWriter(name string) (*Queue, error) {
 	}
 	var ka mqAttr
 	if errno := mqGetAttr(uintptr(fd), &ka); errno != 0 {
-		unix.Close(fd)
+		nowait.Close(fd)
 		return nil, &OpError{Op: "open", Name: name, Err: errnoError("mq_getsetattr", errno)}
 	}
 	f := os.NewFile(uintptr(fd), name)
@@ -76,6 +78,6 @@ func Exists(name string) bool {
 	if errno != 0 {
 		return errno != unix.ENOENT
 	}
-	unix.Close(fd)
+	nowait.Close(fd)
 	return true
 }

@@ -9,11 +9,13 @@ import (
 // is read in one call.
 const routerInSize = 64 << 10
 
-// buffers are the two large buffers a client's workers need — the router's
-// read buffer for the socket, the deliverer's for one pair message — kept
-// for the worker's life and lent to each client it serves in turn. Made
-// anew they cost the zeroing of 128 KiB per connection (8 % of a
-// connect's CPU, perf record of the connect scenario); kept, none.
+// buffers are the large buffers a client's workers need — the router's
+// read buffer for the socket, the deliverer's for one pair message and for
+// one queue message — kept for the worker's life and lent to each client
+// it serves in turn. Made anew they cost the zeroing of 128 KiB per
+// connection (8 % of a connect's CPU, perf record of the connect
+// scenario), and the queue message's a few KiB more with its page faults;
+// kept, none.
 //
 // Nothing of one client is readable by the next, because neither buffer is
 // read past what was written into it for the client now served:
@@ -22,12 +24,14 @@ const routerInSize = 64 << 10
 //     bufio.Reader returns only bytes between those offsets, which its
 //     fill advances only over what the underlying reader wrote;
 //   - pair is filled by recv, and the deliverer decodes pair[:n] with n
-//     what that recv returned (deliverer.readPair).
+//     what that recv returned (deliverer.readPair); queue likewise by
+//     mq_timedreceive (deliverer.receive).
 //
 // A worker serves one client at a time, in one role, so one set is enough.
 type buffers struct {
-	in   *bufio.Reader
-	pair []byte
+	in    *bufio.Reader
+	pair  []byte
+	queue []byte
 }
 
 // routerIn returns the router's read buffer, reading from r, empty.
@@ -47,6 +51,16 @@ func (b *buffers) routerDone() {
 	if b.in != nil {
 		b.in.Reset(nil)
 	}
+}
+
+// queueIn returns the deliverer's buffer for one queue message, of size
+// bytes (the queues' message size). A deliverer that needs a larger one
+// (a persistent session's queue made larger) makes its own, for its client.
+func (b *buffers) queueIn(size int) []byte {
+	if len(b.queue) != size {
+		b.queue = make([]byte, size)
+	}
+	return b.queue
 }
 
 // pairIn returns the deliverer's buffer for one pair message (a batch of

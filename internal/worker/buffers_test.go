@@ -64,3 +64,18 @@ func TestBuffersPairInKept(t *testing.T) {
 		t.Fatal("the pair buffer was made anew for the next client")
 	}
 }
+
+// TestBuffersQueueIn: the queue-message buffer is the same for client after
+// client of the same message size (nothing allocated anew), and made anew,
+// of the size asked, when the size changes (a reload of the options).
+func TestBuffersQueueIn(t *testing.T) {
+	var bufs buffers
+	a := bufs.queueIn(896)
+	b := bufs.queueIn(896)
+	if len(a) != 896 || &a[0] != &b[0] {
+		t.Fatalf("queueIn(896) twice: lengths %d, %d, same buffer %v", len(a), len(b), &a[0] == &b[0])
+	}
+	if c := bufs.queueIn(1024); len(c) != 1024 || &c[0] == &a[0] {
+		t.Fatalf("queueIn(1024) after 896: length %d, same buffer %v", len(c), &c[0] == &a[0])
+	}
+}

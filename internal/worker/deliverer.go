@@ -39,19 +39,18 @@ import (
 type deliverer struct {
 	args    spawn.Args
 	log     zerolog.Logger
-	sock    int          // the client's socket, non-blocking
-	q       *queue.Queue // the connection's queue, then the adopted one
-	pair    int          // the pair channel, non-blocking
-	pairOf  *os.File     // owns pair (see delivererFds)
+	sock    int             // the client's socket, non-blocking
+	q       *queue.Receiver // the connection's queue, then the adopted one
+	pair    int             // the pair channel, non-blocking
 	spool   *spool.Spool
 	segment *spool.SegmentReader // its queue's spool segment, opened when a copy first comes through it
-	set     *pollset.Set         // nil once closed
+	set     *pollset.Set         // the worker's (deliverers), lent for the client
 	core    *core.Deliverer
 	conn    string // the connection's queue name
 
-	// The supervisor's orders: wake is counted when one arrives, orders
-	// takes them (nil, or an error that ends the client).
-	wake   int
+	// The supervisor's orders: the control eventfd in set is counted when
+	// one arrives (tagControl), orders takes them (nil, or an error that
+	// ends the client).
 	orders func() error
 	title  func(clientID string)
 
@@ -95,45 +94,37 @@ const (
 )
 
 // delivererFds are the descriptors of one client, which the deliverer owns
-// (and closes, see close) from newDeliverer on: the socket, non-blocking
-// already, and the pair channel's, made so by pairFd, which pairOwner
-// holds (closing pairOwner closes pair).
+// (and closes, see close) from newDeliverer on: the socket and the pair
+// channel's end, both non-blocking (nonBlocking) and owned by no os.File.
 type delivererFds struct {
 	sock, pair int
-	pairOwner  *os.File
 }
 
-// pairBuf is the buffer pair messages are read into (buffers.pairIn):
-// pairMax+1 bytes, lent for the client.
-func newDeliverer(args spawn.Args, log zerolog.Logger, conn string, fds delivererFds, pairBuf []byte, sp *spool.Spool, counts *scoreboard.Writer, wake int, orders func() error) (*deliverer, error) {
+// pairBuf and queueBuf are the buffers pair and queue messages are read
+// into (buffers.pairIn, buffers.queueIn), lent for the client.
+// set is the worker's epoll set for its deliverers (delivererSet), with
+// the control eventfd in it; the client's descriptors are added to it now,
+// and taken out again by close.
+func newDeliverer(args spawn.Args, log zerolog.Logger, conn string, fds delivererFds, pairBuf, queueBuf []byte, sp *spool.Spool, counts *scoreboard.Writer, set *pollset.Set, orders func() error) (*deliverer, error) {
 	lim := core.Limits{Window: args.MaxInflight, BacklogMsgs: args.BacklogMsgs, BacklogBytes: args.BacklogBytes}
 	d := &deliverer{
 		args:     args,
 		log:      log,
 		sock:     fds.sock,
 		pair:     fds.pair,
-		pairOf:   fds.pairOwner,
 		spool:    sp,
 		conn:     conn,
-		wake:     wake,
+		set:      set,
 		orders:   orders,
 		core:     core.NewDeliverer(lim, stall.NewWatch(args.StallTimeout), log),
 		identity: conn,
-		msg:      make([]byte, args.QueueMsgSize),
+		msg:      queueBuf,
 		pmsg:     pairBuf,
 		events:   make([]unix.EpollEvent, 8),
 		// Everything may be ready at the start.
 		pairReady: true, sockWritable: true,
 	}
 	d.core.Counts = counts
-	if err := unix.SetNonblock(d.sock, true); err != nil {
-		return d, fmt.Errorf("deliverer: socket: %w", err)
-	}
-	set, err := pollset.New()
-	if err != nil {
-		return d, fmt.Errorf("deliverer: %w", err)
-	}
-	d.set = set
 	for _, r := range []struct {
 		fd     int
 		events uint32
@@ -141,7 +132,6 @@ func newDeliverer(args spawn.Args, log zerolog.Logger, conn string, fds delivere
 	}{
 		{d.pair, unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLET, tagPair},
 		{d.sock, unix.EPOLLOUT | unix.EPOLLET, tagSock},
-		{d.wake, unix.EPOLLIN | unix.EPOLLET, tagControl},
 	} {
 		if err := set.Add(r.fd, r.events, r.tag); err != nil {
 			return d, fmt.Errorf("deliverer: fd %d: %w", r.fd, err)
@@ -150,24 +140,46 @@ func newDeliverer(args spawn.Args, log zerolog.Logger, conn string, fds delivere
 	return d, nil
 }
 
+// delivererSet makes the epoll set a worker's deliverers wait in, with the
+// control eventfd wake in it for good. One set serves client after client
+// (each deliverer adds its descriptors and takes them out at its end):
+// making and closing one per client cost an epoll_create1, two fcntls,
+// the poller's registration and an os.File close, the last two system
+// calls the scheduler is told of, and the close woke the runtime's sysmon
+// thread at every client's end (package nowait).
+func delivererSet(wake int) (*pollset.Set, error) {
+	set, err := pollset.New()
+	if err != nil {
+		return nil, fmt.Errorf("deliverer: %w", err)
+	}
+	if err := set.Add(wake, unix.EPOLLIN|unix.EPOLLET, tagControl); err != nil {
+		set.Close()
+		return nil, fmt.Errorf("deliverer: control eventfd: %w", err)
+	}
+	return set, nil
+}
+
 // close closes every descriptor of the client: the deliverer keeps nothing
-// of it.
+// of it. Each is taken out of the set first: closing a descriptor takes it
+// out of an epoll set only once every descriptor of its open file is
+// closed, and the socket's is the router's too — its events would come to
+// the next client's deliverer.
 func (d *deliverer) close() {
-	if d.set != nil {
-		d.set.Close()
-		d.set = nil
+	// Raw: the end of a client wakes no sysmon for them.
+	for _, fd := range []*int{&d.sock, &d.pair} {
+		if *fd >= 0 {
+			d.set.Remove(*fd)
+			nowait.Close(*fd)
+			*fd = -1
+		}
 	}
-	if d.sock >= 0 {
-		nowait.Close(d.sock) // raw: the end of a client wakes no sysmon for it
-	}
-	if d.pairOf != nil {
-		d.pairOf.Close()
-		d.pairOf = nil
-	}
-	d.sock, d.pair = -1, -1
 	if d.q != nil {
+		d.set.Remove(d.q.Fd())
 		d.q.Close()
 		d.q = nil
+	}
+	if err := d.set.ClearDeadline(); err != nil {
+		d.log.Debug().Err(err).Msg("deliverer end")
 	}
 	// The session's reader lock goes with the client, not the process: a
 	// pool worker lives on, and a session it held would look online to
@@ -371,7 +383,7 @@ func (d *deliverer) readQueue() (bool, error) {
 // with each Item it carries (a batch carries several; an envelope naming a
 // spool file gone meanwhile, none).
 func (d *deliverer) receive(got func(core.Item) error) error {
-	n, _, err := d.q.ReceiveNow(d.msg)
+	n, err := d.q.ReceiveNow(d.msg)
 	switch {
 	case errors.Is(err, queue.ErrEmpty):
 		d.queueReady = false
@@ -544,7 +556,7 @@ func (d *deliverer) adopt(body string) error {
 	// connection's own (created under the pair's uid), or the persistent
 	// session's, whose mailbox is attached.
 	d.queueReady = true
-	q, err := queue.OpenReader(name)
+	q, err := queue.OpenReceiver(name)
 	if err != nil {
 		return fmt.Errorf("adopt queue: %w", err)
 	}

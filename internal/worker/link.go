@@ -44,6 +44,7 @@ func newLink(log zerolog.Logger) (*link, error) {
 		return nil, err
 	}
 	conn.KeepBuffers()
+	conn.RawHands()
 	wake, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
 	if err != nil {
 		conn.Close()

@@ -27,10 +27,9 @@ const MemDumpEnv = "FORKMQ_WORKER_MEMDUMP"
 // written: past the CONNECT, the claim and the CONNACK.
 const memDumpDelay = 2 * time.Second
 
-// memDumpLater writes the dump of MemDumpEnv memDumpDelay from now, if
-// the variable is set.
-func memDumpLater(log zerolog.Logger) {
-	dir := os.Getenv(MemDumpEnv)
+// memDumpLater writes the dump into dir (MemDumpEnv's, read once at the
+// worker's start) memDumpDelay from now, if it is set.
+func memDumpLater(dir string, log zerolog.Logger) {
 	if dir == "" {
 		return
 	}

@@ -71,8 +71,10 @@ type batch struct {
 	wait  time.Duration
 }
 
-func newQueues(args spawn.Args, log zerolog.Logger, sp *spool.Spool) *queues {
-	return &queues{args: args, log: log, spool: sp, segments: sp.Segments(), writers: newWriterCache(), batches: map[string]*batch{}, pid: os.Getpid()}
+// pid is the worker's process id (worker.pid: os.Getpid is a system call
+// each time, and newQueues runs for every client).
+func newQueues(args spawn.Args, log zerolog.Logger, sp *spool.Spool, pid int) *queues {
+	return &queues{args: args, log: log, spool: sp, segments: sp.Segments(), writers: newWriterCache(), batches: map[string]*batch{}, pid: pid}
 }
 
 // outgoing is one message being routed: its envelope and spool file are

@@ -4,9 +4,9 @@ import (
 	"fmt"
 
 	"github.com/rs/zerolog"
-	"golang.org/x/sys/unix"
 
 	"github.com/forkmq/forkmq/internal/control"
+	"github.com/forkmq/forkmq/internal/nowait"
 	"github.com/forkmq/forkmq/internal/proctitle"
 	"github.com/forkmq/forkmq/internal/scoreboard"
 	"github.com/forkmq/forkmq/internal/spawn"
@@ -21,7 +21,7 @@ func (w *worker) serve(h *control.Hand) spawn.ExitCode {
 	log := w.log.With().Str("role", h.Role.String()).Str("conn", h.Conn).Str("queue", h.Conn).Logger()
 	w.slot.Serve(slotRoles[h.Role], h.Conn, h.Remote)
 	w.quiet()
-	memDumpLater(log)
+	memDumpLater(w.memDump, log)
 	if h.Role == control.RoleDeliverer {
 		w.title.Set(proctitle.Format("forkmq:", "deliverer", h.Remote), "forkmq-deliver")
 		return w.serveDeliverer(h, log)
@@ -32,21 +32,21 @@ func (w *worker) serve(h *control.Hand) spawn.ExitCode {
 
 // serveDeliverer serves the client of h as its deliverer.
 func (w *worker) serveDeliverer(h *control.Hand, log zerolog.Logger) spawn.ExitCode {
-	sock, sockErr := rawFd(h.Socket, "socket")
-	pair, pairErr := pairFd(h.Pair)
-	if sockErr != nil || pairErr != nil {
-		if sock >= 0 {
-			shutdownFd(sock, log)
-			_ = unix.Close(sock)
-		}
-		h.Pair.Close()
-		log.Error().Err(firstErr(sockErr, pairErr)).Msg("deliverer start")
+	// Both descriptors come raw (control.Conn.RawHands) and stay so: the
+	// deliverer's loop waits on them in its own epoll set, and closes them
+	// raw at the client's end.
+	sock, pair := h.SocketFd, h.PairFd
+	if err := firstErr(nonBlocking(sock, "socket"), nonBlocking(pair, "pair channel")); err != nil {
+		shutdownFd(sock, log)
+		nowait.Close(sock)
+		nowait.Close(pair)
+		log.Error().Err(err).Msg("deliverer start")
 		return spawn.ExitUsage
 	}
 	// The queue comes with the router's first word on the pair channel
 	// (adopt): the router creates it once the client has claimed its
 	// identifier.
-	d, err := newDeliverer(w.args, log, h.Conn, delivererFds{sock: sock, pair: pair, pairOwner: h.Pair}, w.bufs.pairIn(), w.spool, w.slot, w.link.wake, w.orders)
+	d, err := newDeliverer(w.args, log, h.Conn, delivererFds{sock: sock, pair: pair}, w.bufs.pairIn(), w.bufs.queueIn(w.args.QueueMsgSize), w.spool, w.slot, w.dset, w.orders)
 	defer d.close()
 	if err != nil {
 		shutdownFd(sock, log)

@@ -2,7 +2,6 @@ package worker
 
 import (
 	"fmt"
-	"os"
 	"sync"
 	"sync/atomic"
 
@@ -11,6 +10,7 @@ import (
 	"github.com/forkmq/forkmq/internal/control"
 	"github.com/forkmq/forkmq/internal/core"
 	"github.com/forkmq/forkmq/internal/envelope"
+	"github.com/forkmq/forkmq/internal/nowait"
 	"github.com/forkmq/forkmq/internal/packet"
 	"github.com/forkmq/forkmq/internal/proctitle"
 	"github.com/forkmq/forkmq/internal/protocol"
@@ -37,7 +37,7 @@ type router struct {
 	w      *worker
 	hand   *control.Hand
 	log    zerolog.Logger
-	conn   socket
+	conn   *clientSocket
 	client *clientState
 	files  *files
 	outlet *queues
@@ -57,23 +57,28 @@ type router struct {
 // client ended. The socket and the pair channel are closed when it returns,
 // and every queue descriptor it opened.
 func (w *worker) serveRouter(h *control.Hand, log zerolog.Logger) spawn.ExitCode {
-	conn, err := handedSocket(h.Socket)
+	// Both descriptors come raw (control.Conn.RawHands) and stay so, and
+	// are closed raw: the socket waits in the worker's epoll set
+	// (clientSocket), the pair channel is written raw (pair.write).
+	conn, err := newClientSocket(h.SocketFd, w.dset)
 	if err != nil {
-		h.Pair.Close()
+		shutdownFd(h.SocketFd, log)
+		nowait.Close(h.SocketFd)
+		nowait.Close(h.PairFd)
 		log.Error().Err(err).Msg("router start")
 		return spawn.ExitUsage
 	}
 	defer conn.Close()
-	defer h.Pair.Close()
-	pair, err := pairFd(h.Pair)
-	if err != nil {
-		shutdown(conn, log)
+	defer nowait.Close(h.PairFd)
+	pair := h.PairFd
+	if err := nonBlocking(pair, "pair channel"); err != nil {
+		conn.shutdown(log)
 		log.Error().Err(err).Msg("router start")
 		return spawn.ExitUsage
 	}
 	r, err := w.newRouter(h, log, conn, pair)
 	if err != nil {
-		shutdown(conn, log)
+		conn.shutdown(log)
 		log.Error().Err(err).Msg("router start")
 		return spawn.ExitFailure
 	}
@@ -83,7 +88,7 @@ func (w *worker) serveRouter(h *control.Hand, log zerolog.Logger) spawn.ExitCode
 	return r.run()
 }
 
-func (w *worker) newRouter(h *control.Hand, log zerolog.Logger, conn socket, pairFd int) (*router, error) {
+func (w *worker) newRouter(h *control.Hand, log zerolog.Logger, conn *clientSocket, pairFd int) (*router, error) {
 	rt, err := w.openRouting()
 	if err != nil {
 		return nil, err
@@ -94,7 +99,7 @@ func (w *worker) newRouter(h *control.Hand, log zerolog.Logger, conn socket, pai
 	}
 	client := &clientState{queue: h.Conn, identity: h.Conn}
 	r := &router{w: w, hand: h, log: log, conn: conn, client: client, quit: make(chan struct{})}
-	r.outlet, r.closeOutlet = rt.outlet(w.args, log, w.spool)
+	r.outlet, r.closeOutlet = rt.outlet(w.args, log, w.spool, w.pid)
 	r.files = &files{args: w.args, log: log, layout: state.Layout{Root: w.args.StateDir, Instance: w.args.Instance},
 		topics: rt.index.dir, spool: w.spool, client: client, link: w.link, quit: r.quit}
 	own := &pair{fd: pairFd, holdMax: w.args.MaxInflight / 2, client: client, queues: r.outlet, spool: w.spool, wait: max(minReplyWait, 2*w.args.StallTimeout)}
@@ -117,14 +122,8 @@ func (w *worker) newRouter(h *control.Hand, log zerolog.Logger, conn socket, pai
 
 // run is the router's loop: one packet at a time, in the order received.
 func (r *router) run() spawn.ExitCode {
-	sock, err := newSockReader(r.conn)
-	if err != nil {
-		r.log.Error().Err(err).Msg("router start")
-		shutdown(r.conn, r.log)
-		return spawn.ExitFailure
-	}
 	defer r.w.bufs.routerDone()
-	end, err := r.proto.Serve(r.conn, r.w.bufs.routerIn(r.core.Counts.Reader(sock)), protocol.ServeConfig{
+	end, err := r.proto.Serve(r.conn, r.w.bufs.routerIn(r.core.Counts.Reader(r.conn)), protocol.ServeConfig{
 		MaxPacketSize: r.w.args.MaxPacketSize,
 		ConnectWait:   r.w.args.ConnectWait,
 		OnConnect:     r.connected,
@@ -146,7 +145,7 @@ func (r *router) connected() {
 	r.log.Info().
 		Str("client_id", r.proto.ClientID()).
 		Str("remote", r.hand.Remote).
-		Int("router_pid", os.Getpid()).
+		Int("router_pid", r.w.pid).
 		Int("deliverer_pid", int(r.hand.Partner)).
 		Dur("keep_alive", r.proto.KeepAlive()).
 		Bool("persistent", r.client.persistent).
@@ -196,7 +195,7 @@ func (r *router) watch() (stop func()) {
 // end closes the connection from outside the read loop, which then ends.
 func (r *router) end() {
 	r.quitOnce.Do(func() { close(r.quit) })
-	shutdown(r.conn, r.log)
+	r.conn.shutdown(r.log)
 }
 
 // closeInOrder has the deliverer write what is queued (a refusing CONNACK
@@ -222,7 +221,7 @@ func (r *router) closeInOrder() spawn.ExitCode {
 		return spawn.ExitOrderly
 	}
 	r.log.Debug().Err(err).Msg("close request not sent")
-	shutdown(r.conn, r.log)
+	r.conn.shutdown(r.log)
 	if pooled {
 		// The deliverer will not say it: say it here, what the track
 		// already has (served1 sends nothing for a worker back in the
@@ -251,7 +250,7 @@ func (r *router) close(end protocol.End, err error) spawn.ExitCode {
 	if r.takenOver.Load() || r.w.stopping.Load() {
 		core.LogEnd(r.log, end, err, r.proto.ClientID(), r.hand.Remote)
 		r.outlet.Flush() // what it published before is routed
-		shutdown(r.conn, r.log)
+		r.conn.shutdown(r.log)
 		if r.takenOver.Load() {
 			return spawn.ExitTakenOver
 		}
@@ -264,6 +263,6 @@ func (r *router) close(end protocol.End, err error) spawn.ExitCode {
 	// [MQTT-4.8.0-1] anything else closes the connection at once — after
 	// what it published is routed.
 	r.own.queues.Flush()
-	shutdown(r.conn, r.log)
+	r.conn.shutdown(r.log)
 	return exitFor[end]
 }

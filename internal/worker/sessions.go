@@ -13,6 +13,7 @@ import (
 
 	"github.com/forkmq/forkmq/internal/control"
 	"github.com/forkmq/forkmq/internal/envelope"
+	"github.com/forkmq/forkmq/internal/nowait"
 	"github.com/forkmq/forkmq/internal/packet"
 	"github.com/forkmq/forkmq/internal/protocol"
 	"github.com/forkmq/forkmq/internal/queue"
@@ -166,9 +167,15 @@ func sealedFile(name string, b []byte) (*os.File, error) {
 	return f, nil
 }
 
+// exists reports whether a session record is at path. A raw lookup
+// (nowait.Exists): every clean connection asks (discardSession), and an
+// os.Stat, the first call of the router's wake-up for CONNECT to go
+// through the scheduler, woke its sysmon thread for it (1.0 wake-up per
+// connection, ARCHITECTURE "The messages of one connection"). As with
+// os.Stat before, a lookup that fails counts as no record.
 func exists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
+	ok, _ := nowait.Exists(path)
+	return ok
 }
 
 // truncate cuts s to at most n bytes (for logs and titles).

@@ -45,7 +45,7 @@ func (w *worker) publishSys() spawn.ExitCode {
 	if err != nil {
 		return w.fail(err)
 	}
-	outlet, done := rt.outlet(w.args, log, w.spool)
+	outlet, done := rt.outlet(w.args, log, w.spool, w.pid)
 	defer done()
 	r := core.NewRouter[string](log, rt.index, outlet, nil, nil, rt.retained)
 	r.Counts = w.slot

@@ -28,7 +28,7 @@ func (w *worker) publishWill(m *control.PublishWill) spawn.ExitCode {
 		log.Error().Err(err).Msg("will: open state")
 		return spawn.ExitFailure
 	}
-	outlet, done := rt.outlet(w.args, log, w.spool)
+	outlet, done := rt.outlet(w.args, log, w.spool, w.pid)
 	defer done()
 	r := core.NewRouter[string](log, rt.index, outlet, nil, nil, rt.retained)
 	r.Counts = w.slot

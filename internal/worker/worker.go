@@ -4,11 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"runtime/debug"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -17,6 +15,7 @@ import (
 	"github.com/forkmq/forkmq/internal/control"
 	"github.com/forkmq/forkmq/internal/logging"
 	"github.com/forkmq/forkmq/internal/nowait"
+	"github.com/forkmq/forkmq/internal/pollset"
 	"github.com/forkmq/forkmq/internal/proctitle"
 	"github.com/forkmq/forkmq/internal/retain"
 	"github.com/forkmq/forkmq/internal/scoreboard"
@@ -37,12 +36,17 @@ import (
 // its will, its subscriptions' cache of queue descriptors, its limits, its
 // credentials — lives in values made for that client and dropped with it.
 type worker struct {
-	args  spawn.Args
-	log   zerolog.Logger
-	link  *link
-	title *proctitle.Title
-	spool *spool.Spool
-	bufs  buffers // lent to each client in turn
+	args spawn.Args
+	log  zerolog.Logger
+	pid  int // os.Getpid's, once: a system call at every call
+	// memDump is MemDumpEnv's directory, read once: looked up for every
+	// client, the environment showed in the connect scenario's profile.
+	memDump string
+	link    *link
+	title   *proctitle.Title
+	spool   *spool.Spool
+	bufs    buffers      // lent to each client in turn
+	dset    *pollset.Set // the deliverers' epoll set (delivererSet), lent to each
 
 	routing  *routing           // opened by the first router, will or sys role
 	access   *access            // loaded by the first router role
@@ -87,7 +91,8 @@ func Main(argv []string, stderr io.Writer, title *proctitle.Title) spawn.ExitCod
 		fmt.Fprintf(stderr, "forkmq worker: %v\n", err)
 		return spawn.ExitUsage
 	}
-	log = log.With().Int("pid", os.Getpid()).Int("slot", args.Slot).Logger()
+	pid := os.Getpid()
+	log = log.With().Int("pid", pid).Int("slot", args.Slot).Logger()
 
 	if err := ignoreTerminalSignals(); err != nil {
 		log.Error().Err(err).Msg("worker start")
@@ -108,7 +113,14 @@ func Main(argv []string, stderr io.Writer, title *proctitle.Title) spawn.ExitCod
 		log.Error().Err(err).Msg("worker start")
 		return spawn.ExitUsage
 	}
-	w := &worker{args: args, log: log, link: l, title: title, spool: sp, gen: args.Generation, slot: attachSlot(args, log)}
+	// Made now, before the first client, as a part of the worker like its
+	// control channel: no client's end leaves it behind.
+	dset, err := delivererSet(l.wake)
+	if err != nil {
+		log.Error().Err(err).Msg("worker start")
+		return spawn.ExitUsage
+	}
+	w := &worker{args: args, log: log, pid: pid, memDump: os.Getenv(MemDumpEnv), link: l, title: title, spool: sp, dset: dset, gen: args.Generation, slot: attachSlot(args, log)}
 	defer w.slot.Close()
 	return w.run()
 }
@@ -275,8 +287,8 @@ func (w *worker) openRouting() (*routing, error) {
 // out through, and has the topic files tell it when subscriptions change:
 // its cached session queue descriptors may then name discarded queues (see
 // writerCache.forgetSessions). done hands the index back.
-func (rt *routing) outlet(args spawn.Args, log zerolog.Logger, sp *spool.Spool) (out *queues, done func()) {
-	out = newQueues(args, log, sp)
+func (rt *routing) outlet(args spawn.Args, log zerolog.Logger, sp *spool.Spool, pid int) (out *queues, done func()) {
+	out = newQueues(args, log, sp, pid)
 	rt.index.changed = out.writers.forgetSessions
 	return out, func() {
 		rt.index.changed = nil
@@ -284,105 +296,21 @@ func (rt *routing) outlet(args spawn.Args, log zerolog.Logger, sp *spool.Spool) 
 	}
 }
 
-// handedSocket takes the client's socket as the control channel handed it
-// over, as the router reads it. The supervisor hands its accepted sockets
-// non-blocking, so the control channel's os.NewFile has already
-// registered f with the runtime's poller, which is all the router needs
-// of it (a read that waits, and a read deadline): f is used as it is, and
-// costs nothing more. net.FileConn would duplicate it, ask its type and
-// both its addresses, register the duplicate and unregister f — seven
-// system calls for the same descriptor. A socket handed blocking (not in
-// the poller: SetReadDeadline says so without a system call) is wrapped
-// by net.FileConn, which makes it non-blocking. f is the caller's no
-// more.
-func handedSocket(f *os.File) (socket, error) {
-	if err := f.SetReadDeadline(time.Time{}); err == nil {
-		return f, nil
-	} else if !errors.Is(err, os.ErrNoDeadline) {
-		f.Close()
-		return nil, fmt.Errorf("socket: %w", err)
+// nonBlocking makes a descriptor handed over raw (control.Conn.RawHands)
+// non-blocking, for a loop that works on it with the calls of package
+// nowait, out of the runtime's poller: the pair channel (which the
+// supervisor makes blocking) and the deliverer's socket (non-blocking
+// already, unless a terminator's end). Raw fcntls: F_SETFL sets the status
+// flags whole, so the others are read first; neither waits.
+func nonBlocking(fd int, name string) error {
+	flags, err := nowait.FcntlInt(fd, unix.F_GETFL, 0)
+	if err == nil && flags&unix.O_NONBLOCK == 0 {
+		_, err = nowait.FcntlInt(fd, unix.F_SETFL, flags|unix.O_NONBLOCK)
 	}
-	defer f.Close()
-	c, err := net.FileConn(f)
 	if err != nil {
-		return nil, fmt.Errorf("socket: %w", err)
+		return fmt.Errorf("%s: %w", name, os.NewSyscallError("fcntl", err))
 	}
-	s, ok := c.(socket)
-	if !ok {
-		c.Close()
-		return nil, fmt.Errorf("socket is a %T, not a socket", c)
-	}
-	return s, nil
-}
-
-// rawFd takes the descriptor of a file handed over, for a loop that works
-// on descriptors: a duplicate the caller closes; f is closed. (f.Fd() would
-// make the shared open file blocking, under the partner's feet.) The
-// duplicate is what takes a descriptor out of the runtime's poller, where
-// os.NewFile put it if it was non-blocking (see pairFd for one that was
-// not).
-func rawFd(f *os.File, name string) (int, error) {
-	defer f.Close()
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return -1, fmt.Errorf("%s: %w", name, err)
-	}
-	fd, dupErr := -1, error(nil)
-	if err := rc.Control(func(u uintptr) { fd, dupErr = nowait.FcntlInt(int(u), unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
-		return -1, fmt.Errorf("%s: %w", name, err)
-	}
-	if dupErr != nil {
-		return -1, fmt.Errorf("%s: %w", name, os.NewSyscallError("fcntl", dupErr))
-	}
-	return fd, nil
-}
-
-// pairFd is the descriptor of f, the pair channel's end handed over, for
-// a loop that works on it raw; f owns it still, and the caller closes f
-// when done (neither a duplicate nor its close: two system calls fewer
-// than rawFd). The supervisor makes the pair blocking, so os.NewFile did
-// not put it in the runtime's poller, which would wake for it in vain.
-// It is made non-blocking with one fcntl: F_SETFL sets the status flags
-// whole, and a socketpair made without flags has none to keep (its access
-// mode is not one F_SETFL changes).
-func pairFd(f *os.File) (int, error) {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return -1, fmt.Errorf("pair channel: %w", err)
-	}
-	fd, setErr := -1, error(nil)
-	if err := rc.Control(func(u uintptr) {
-		fd = int(u)
-		_, setErr = nowait.FcntlInt(int(u), unix.F_SETFL, unix.O_NONBLOCK)
-	}); err != nil {
-		return -1, fmt.Errorf("pair channel: %w", err)
-	}
-	if setErr != nil {
-		return -1, fmt.Errorf("pair channel: %w", os.NewSyscallError("fcntl", setErr))
-	}
-	return fd, nil
-}
-
-// socket is the client's connection as handed over: a TCP socket, or the
-// plain end of a socketpair whose other end the supervisor's terminator
-// pumps to a TLS or WebSocket session (package listener). The pair does
-// not know the difference. It is what the router needs of it: reads that
-// wait in the runtime's poller, a read deadline, the descriptor — an
-// *os.File in the poller, or a net.Conn (see handedSocket).
-type socket interface {
-	io.ReadCloser
-	SetReadDeadline(t time.Time) error
-	SyscallConn() (syscall.RawConn, error)
-}
-
-// shutdown ends the connection for both workers at once: the socket is
-// shared, so closing our descriptor alone would leave the partner's open.
-func shutdown(conn socket, log zerolog.Logger) {
-	rc, err := conn.SyscallConn()
-	if err != nil {
-		return
-	}
-	_ = rc.Control(func(fd uintptr) { shutdownFd(int(fd), log) })
+	return nil
 }
 
 // shutdownFd is shutdown on a raw descriptor.
