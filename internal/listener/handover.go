@@ -20,13 +20,14 @@ import (
 // unregistered at its close (two epoll_ctl), its local address asked
 // (getsockname), five socket options set (TCP_NODELAY and four of
 // keep-alive), and the non-blocking descriptor's duplicate for the Hand
-// taken out of the poller again (four fcntl, see Conn.File): 15 system
-// calls per connection in the connect scenario, of the supervisor's 35
-// (strace -c, main 1fb4cde). ServeHandOver accepts a plain listener's
-// connections itself instead, with accept4 until the backlog is empty:
-// the options are set once on the listening socket, which every accepted
-// socket inherits, and a connection is a descriptor until something reads
-// or writes it (socket) — 6 calls per connection.
+// taken out of the poller and put back (five fcntl, see Conn.File): 16
+// system calls per connection with accept4 and the two closes, of the
+// supervisor's 34.6 in the connect scenario (strace -c, main 1fb4cde).
+// ServeHandOver accepts a plain listener's connections itself instead,
+// with accept4 until the backlog is empty: the options are set once on the
+// listening socket, which every accepted socket inherits, and a
+// connection is a descriptor until something reads or writes it (socket)
+// — 6 calls per connection (24.5 in all after).
 
 // ServeHandOver is Serve for a process that hands sockets over: a plain
 // TCP listener's connections are accepted as descriptors (see above), the
