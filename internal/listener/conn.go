@@ -94,6 +94,11 @@ func (c *Conn) File() (*os.File, error) {
 	if c.session {
 		return nil, fmt.Errorf("a %s session is not a socket: terminate it first", c.scheme)
 	}
+	if s, ok := c.Conn.(*socket); ok {
+		if f, ok, err := s.file(); ok {
+			return f, err
+		}
+	}
 	sc, ok := c.Conn.(syscall.Conn)
 	if !ok {
 		return nil, fmt.Errorf("connection is a %T, not a socket", c.Conn)

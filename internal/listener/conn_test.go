@@ -71,21 +71,7 @@ func TestFileOutOfThePoller(t *testing.T) {
 			if !nonblocking(t, c) {
 				t.Error("the connection is blocking after File: its mode was not put back")
 			}
-			// Both ways through the duplicate.
-			peer.SetDeadline(time.Now().Add(ioWait))
-			if _, err := f.Write([]byte("ping")); err != nil {
-				t.Fatal(err)
-			}
-			got := make([]byte, 4)
-			if _, err := io.ReadFull(peer, got); err != nil || string(got) != "ping" {
-				t.Fatalf("peer read %q, %v; want ping", got, err)
-			}
-			if _, err := peer.Write([]byte("pong")); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := io.ReadFull(c, got); err != nil || string(got) != "pong" {
-				t.Fatalf("read %q, %v; want pong", got, err)
-			}
+			bothWays(t, f, c, peer)
 		})
 	}
 }
@@ -114,4 +100,24 @@ func nonblocking(t *testing.T, c *Conn) bool {
 		t.Fatal(ferr)
 	}
 	return flags&unix.O_NONBLOCK != 0
+}
+
+// bothWays writes through w and reads peer, then writes peer and reads r:
+// the client's bytes both ways through what a worker would be handed.
+func bothWays(t *testing.T, w io.Writer, r io.Reader, peer net.Conn) {
+	t.Helper()
+	peer.SetDeadline(time.Now().Add(ioWait))
+	if _, err := w.Write([]byte("ping")); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, 4)
+	if _, err := io.ReadFull(peer, got); err != nil || string(got) != "ping" {
+		t.Fatalf("peer read %q, %v; want ping", got, err)
+	}
+	if _, err := peer.Write([]byte("pong")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(r, got); err != nil || string(got) != "pong" {
+		t.Fatalf("read %q, %v; want pong", got, err)
+	}
 }

@@ -18,7 +18,10 @@
 // listener, and a Set is a broker's listeners together: the goroutine
 // engine terminates in its one process; the process engine's supervisor
 // terminates and hands the plain end (Conn.File) to a worker pair with
-// SCM_RIGHTS, as it hands a TCP socket.
+// SCM_RIGHTS, as it hands a TCP socket. It serves them with
+// Set.ServeHandOver, which accepts a plain TCP listener's connections as
+// descriptors (accept4 until the backlog is empty) rather than as
+// net.Conns, which the supervisor would only have duplicated and closed.
 //
 // Certificates and keys are re-read by Reload (on SIGHUP) without touching
 // the connections already established: each handshake takes the TLS

@@ -9,6 +9,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -29,6 +30,10 @@ type Listener struct {
 	tls  atomic.Pointer[tls.Config] // the configuration new handshakes take; nil without TLS
 	ws   *wsServer                  // nil unless Protocol is WebSockets
 	open sync.WaitGroup             // handshakes under way
+
+	mu         sync.Mutex
+	closed     bool
+	acceptFile *os.File // the listening socket's duplicate ServeHandOver waits on; nil if none
 }
 
 // Open validates cfg, loads its certificates and binds its address.
@@ -49,6 +54,10 @@ func Open(cfg Config, log zerolog.Logger) (*Listener, error) {
 	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	if err := setInherited(ln); err != nil {
+		ln.Close()
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
 	l.ln = ln
@@ -88,7 +97,17 @@ func (l *Listener) Reload() error {
 }
 
 // Close stops accepting; connections handed over stay open.
-func (l *Listener) Close() error { return l.ln.Close() }
+func (l *Listener) Close() error {
+	l.mu.Lock()
+	l.closed = true
+	f := l.acceptFile
+	l.mu.Unlock()
+	err := l.ln.Close()
+	if f != nil {
+		f.Close() // the socket stops listening once both are closed
+	}
+	return err
+}
 
 // Serve accepts connections until the listener is closed and calls handle
 // with each one whose handshakes succeed, on the handshake's goroutine (on

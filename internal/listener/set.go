@@ -49,6 +49,12 @@ func (s Set) Addrs() []string {
 // they are closed: handle gets every connection as a socket, its
 // handshakes done. It returns when every listener has returned.
 func (s Set) Serve(log zerolog.Logger, handle func(*Conn)) {
+	s.serve(log, handle, (*Listener).ServePlain)
+}
+
+// serve logs every listener open and serves each with serve until they
+// are closed.
+func (s Set) serve(log zerolog.Logger, handle func(*Conn), serve func(*Listener, func(*Conn))) {
 	var wg sync.WaitGroup
 	for _, ln := range s {
 		cfg := ln.Config()
@@ -57,7 +63,7 @@ func (s Set) Serve(log zerolog.Logger, handle func(*Conn)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ln.ServePlain(handle)
+			serve(ln, handle)
 		}()
 	}
 	wg.Wait()

@@ -252,3 +252,19 @@ func TimerfdSettime(fd int, d time.Duration) error {
 		return errno
 	}
 }
+
+// Accept4 is accept4(2) on a non-blocking listening socket: a connection
+// waiting in its backlog, or EAGAIN. The peer's address is written to sa.
+// Both pointers are converted in RawSyscall6's own argument list, which
+// keeps what they point at in place during the call (call's one pointer
+// would not do for two).
+func Accept4(fd int, sa *unix.RawSockaddrAny, flags int) (int, error) {
+	for {
+		size := uint32(unix.SizeofSockaddrAny)
+		r, _, errno := unix.RawSyscall6(unix.SYS_ACCEPT4, uintptr(fd), uintptr(unsafe.Pointer(sa)),
+			uintptr(unsafe.Pointer(&size)), uintptr(flags), 0, 0)
+		if n, done, err := result(r, errno); done {
+			return n, err
+		}
+	}
+}

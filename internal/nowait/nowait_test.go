@@ -8,6 +8,7 @@ import (
 	"os"
 	"testing"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -339,5 +340,49 @@ func TestExists(t *testing.T) {
 	}
 	if _, err := Exists("bad\x00name"); err == nil {
 		t.Fatal("Exists of a name with a NUL: no error")
+	}
+}
+
+func TestAccept4(t *testing.T) {
+	ln, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(ln)
+	if err := unix.Bind(ln, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Listen(ln, 4); err != nil {
+		t.Fatal(err)
+	}
+	var sa unix.RawSockaddrAny
+	if _, err := Accept4(ln, &sa, unix.SOCK_CLOEXEC); !errors.Is(err, unix.EAGAIN) {
+		t.Fatalf("accept with nobody connecting: %v, want EAGAIN", err)
+	}
+	addr, err := unix.Getsockname(ln)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(c)
+	if err := unix.Connect(c, addr); err != nil {
+		t.Fatal(err)
+	}
+	local, err := unix.Getsockname(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fd, err := Accept4(ln, &sa, unix.SOCK_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	in4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(&sa))
+	port := int(in4.Port>>8 | in4.Port<<8) // network byte order
+	if in4.Family != unix.AF_INET || port != local.(*unix.SockaddrInet4).Port {
+		t.Errorf("peer: family %d port %d, want AF_INET port %d", in4.Family, port, local.(*unix.SockaddrInet4).Port)
 	}
 }

@@ -26,7 +26,7 @@ import (
 // sessions terminated, to the main loop; s.accepted is closed once every
 // listener is closed.
 func (s *Supervisor) acceptLoop() {
-	s.lns.Serve(s.log, func(c *listener.Conn) { s.accepted <- c })
+	s.lns.ServeHandOver(s.log, func(c *listener.Conn) { s.accepted <- c })
 	close(s.accepted)
 }
 
