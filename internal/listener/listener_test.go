@@ -506,10 +506,16 @@ func TestTerminateClientNotReading(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Enough to fill the socketpair, so the broker side would block too
-	// without its deadline.
-	plain.SetWriteDeadline(time.Now().Add(time.Second))
-	plain.Write(make([]byte, 4<<20))
+	// The pump takes what the broker wrote and is left writing it to a
+	// client that reads one byte of it and no more: the byte read proves
+	// the pump is in that write (a write deadline alone did not: a test
+	// descheduled past it wrote nothing, and the pump ended at the close).
+	if _, err := plain.Write(make([]byte, 64<<10)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(client, make([]byte, 1)); err != nil {
+		t.Fatal(err)
+	}
 	start := time.Now()
 	plain.Close()
 	select {
