@@ -284,7 +284,7 @@ func (d *deliverer) askForAcks() {
 	if d.hungry || d.routerGone || d.mailbox != nil || !d.core.WindowFull() {
 		return
 	}
-	_, _ = nowait.Write(d.pair, []byte{1})
+	_, _ = nowait.Sendmsg(d.pair, []byte{1}, nil, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL) // the channel may be blocking: see pair.write
 	d.hungry = true
 }
 
