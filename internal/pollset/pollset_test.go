@@ -97,3 +97,61 @@ func TestClearDeadline(t *testing.T) {
 		set.file.SetReadDeadline(time.Time{})
 	}
 }
+
+// TestCloseLeavesSet: closing the last descriptor of an open file takes
+// it out of the set with no Remove (what a deliverer relies on for its
+// queue, whose descriptor is its own), while a descriptor whose file is
+// still open elsewhere (a dup, as the client's socket is in the router)
+// stays in the set until Remove, its events still reported.
+func TestCloseLeavesSet(t *testing.T) {
+	tests := []struct {
+		name      string
+		keepDup   bool
+		wantEvent bool
+	}{
+		{"last descriptor closed", false, false},
+		{"another descriptor of the file open", true, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			set, err := New()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer set.Close()
+			efd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+			if err != nil {
+				t.Fatal(err)
+			}
+			other, err := unix.Dup(efd)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Level-triggered: a registration left behind reports the
+			// count at every wait.
+			if err := set.Add(efd, unix.EPOLLIN, 1); err != nil {
+				t.Fatal(err)
+			}
+			var one [8]byte
+			binary.NativeEndian.PutUint64(one[:], 1)
+			if _, err := unix.Write(other, one[:]); err != nil {
+				t.Fatal(err)
+			}
+			if !tt.keepDup {
+				unix.Close(other)
+			}
+			unix.Close(efd)
+			events := make([]unix.EpollEvent, 2)
+			n, err := set.Wait(events, time.Now().Add(50*time.Millisecond))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := n > 0; got != tt.wantEvent {
+				t.Fatalf("after the close: %d events; want an event: %v", n, tt.wantEvent)
+			}
+			if tt.keepDup {
+				unix.Close(other)
+			}
+		})
+	}
+}

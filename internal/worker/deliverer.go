@@ -163,7 +163,10 @@ func delivererSet(wake int) (*pollset.Set, error) {
 // of it. Each is taken out of the set first: closing a descriptor takes it
 // out of an epoll set only once every descriptor of its open file is
 // closed, and the socket's is the router's too — its events would come to
-// the next client's deliverer.
+// the next client's deliverer. The queue's is not taken out: its
+// descriptor is the deliverer's own (its mq_open, close-on-exec, never
+// handed on), so its close takes it out, and an epoll_ctl per client is
+// spared.
 func (d *deliverer) close() {
 	// Raw: the end of a client wakes no sysmon for them.
 	for _, fd := range []*int{&d.sock, &d.pair} {
@@ -174,7 +177,6 @@ func (d *deliverer) close() {
 		}
 	}
 	if d.q != nil {
-		d.set.Remove(d.q.Fd())
 		d.q.Close()
 		d.q = nil
 	}
@@ -284,7 +286,7 @@ func (d *deliverer) askForAcks() {
 	if d.hungry || d.routerGone || d.mailbox != nil || !d.core.WindowFull() {
 		return
 	}
-	_, _ = nowait.Write(d.pair, []byte{1})
+	_, _ = nowait.Sendmsg(d.pair, []byte{1}, nil, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL) // the channel may be blocking: see pair.write
 	d.hungry = true
 }
 

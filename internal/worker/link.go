@@ -22,7 +22,8 @@ import (
 // One goroutine (pump) reads the channel for the worker's whole life: it
 // checks every message against the track, hands answers to a claim to
 // answers and everything else to inbox, and counts it on the eventfd wake,
-// which a deliverer's epoll loop waits on (a Go channel cannot be). The
+// which a deliverer's epoll loop waits on (a Go channel cannot be) — all
+// but a Hand (see pump). The
 // channel's EOF means the supervisor is gone: the worker exits at once,
 // like it did when a lifeline pipe closed.
 type link struct {
@@ -150,6 +151,14 @@ func (l *link) pump() {
 		switch m.(type) {
 		case *control.Grant, *control.Refuse:
 			l.answers <- m
+		case *control.Hand:
+			// Not counted: only an idle worker is handed a client (the
+			// track refuses a Hand in any other state), and an idle
+			// worker waits on inbox itself. A count would only wake the
+			// client's first wait in the set (the router's read, the
+			// deliverer's loop) for nothing: a write here and a read and
+			// an epoll_pwait there, per worker and client.
+			l.inbox <- m
 		default:
 			l.inbox <- m
 			var one [8]byte

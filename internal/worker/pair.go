@@ -301,7 +301,10 @@ func (p *pair) send(env []byte) error {
 func (p *pair) write(env []byte) error {
 	var deadline time.Time
 	for {
-		_, err := nowait.Write(p.fd, env)
+		// MSG_DONTWAIT, not the descriptor's status flag: the supervisor
+		// hands the channel blocking, and setting the flag per client
+		// cost two fcntls in each worker (nonBlocking).
+		_, err := nowait.Sendmsg(p.fd, env, nil, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL)
 		if !errors.Is(err, unix.EAGAIN) {
 			if err != nil {
 				return fmt.Errorf("pair: write: %w", err)

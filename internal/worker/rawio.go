@@ -41,12 +41,10 @@ type clientSocket struct {
 const tagClient = tagControl + 1
 
 // newClientSocket takes fd, the client's socket handed over raw, for
-// reading: non-blocking, in set. The caller owns fd until it returns
-// without an error.
+// reading, in set. Its reads are MSG_DONTWAIT, so fd need not be
+// non-blocking (a terminator's end is not; a TCP socket already is): no
+// fcntl per client. The caller owns fd until it returns without an error.
 func newClientSocket(fd int, set *pollset.Set) (*clientSocket, error) {
-	if err := nonBlocking(fd, "socket"); err != nil {
-		return nil, err
-	}
 	if err := set.Add(fd, unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLET, tagClient); err != nil {
 		return nil, fmt.Errorf("socket: %w", err)
 	}
@@ -61,7 +59,7 @@ func (s *clientSocket) Read(p []byte) (int, error) {
 		return 0, nil
 	}
 	for {
-		n, err := nowait.Read(s.fd, p)
+		n, err := nowait.Recv(s.fd, p, unix.MSG_DONTWAIT)
 		switch {
 		case err == nil && n == 0:
 			return 0, io.EOF

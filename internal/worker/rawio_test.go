@@ -28,9 +28,12 @@ func clientPair(t *testing.T) (s *clientSocket, client, wake int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err = newClientSocket(fds[0], set) // blocking as handed: made non-blocking
+	s, err = newClientSocket(fds[0], set) // blocking as handed (a terminator's end): read with MSG_DONTWAIT
 	if err != nil {
 		t.Fatal(err)
+	}
+	if flags, err := unix.FcntlInt(uintptr(fds[0]), unix.F_GETFL, 0); err != nil || flags&unix.O_NONBLOCK != 0 {
+		t.Fatalf("socket flags %#x, %v: want it left blocking (no fcntl per client)", flags, err)
 	}
 	t.Cleanup(func() { s.Close(); set.Close(); unix.Close(fds[1]); unix.Close(wake) })
 	return s, fds[1], wake

@@ -34,9 +34,11 @@ func (w *worker) serve(h *control.Hand) spawn.ExitCode {
 func (w *worker) serveDeliverer(h *control.Hand, log zerolog.Logger) spawn.ExitCode {
 	// Both descriptors come raw (control.Conn.RawHands) and stay so: the
 	// deliverer's loop waits on them in its own epoll set, and closes them
-	// raw at the client's end.
+	// raw at the client's end. Only the socket is made non-blocking (core's
+	// Output writes it with plain writes): the pair channel is read and
+	// written with MSG_DONTWAIT, which spares two fcntls per client.
 	sock, pair := h.SocketFd, h.PairFd
-	if err := firstErr(nonBlocking(sock, "socket"), nonBlocking(pair, "pair channel")); err != nil {
+	if err := nonBlocking(sock, "socket"); err != nil {
 		shutdownFd(sock, log)
 		nowait.Close(sock)
 		nowait.Close(pair)

@@ -59,7 +59,9 @@ type router struct {
 func (w *worker) serveRouter(h *control.Hand, log zerolog.Logger) spawn.ExitCode {
 	// Both descriptors come raw (control.Conn.RawHands) and stay so, and
 	// are closed raw: the socket waits in the worker's epoll set
-	// (clientSocket), the pair channel is written raw (pair.write).
+	// (clientSocket), the pair channel is written raw (pair.write). Both
+	// are read and written with MSG_DONTWAIT, whatever their status flags,
+	// so neither costs an fcntl per client.
 	conn, err := newClientSocket(h.SocketFd, w.dset)
 	if err != nil {
 		shutdownFd(h.SocketFd, log)
@@ -71,11 +73,6 @@ func (w *worker) serveRouter(h *control.Hand, log zerolog.Logger) spawn.ExitCode
 	defer conn.Close()
 	defer nowait.Close(h.PairFd)
 	pair := h.PairFd
-	if err := nonBlocking(pair, "pair channel"); err != nil {
-		conn.shutdown(log)
-		log.Error().Err(err).Msg("router start")
-		return spawn.ExitUsage
-	}
 	r, err := w.newRouter(h, log, conn, pair)
 	if err != nil {
 		conn.shutdown(log)

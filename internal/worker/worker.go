@@ -298,9 +298,10 @@ func (rt *routing) outlet(args spawn.Args, log zerolog.Logger, sp *spool.Spool, 
 
 // nonBlocking makes a descriptor handed over raw (control.Conn.RawHands)
 // non-blocking, for a loop that works on it with the calls of package
-// nowait, out of the runtime's poller: the pair channel (which the
-// supervisor makes blocking) and the deliverer's socket (non-blocking
-// already, unless a terminator's end). Raw fcntls: F_SETFL sets the status
+// nowait, out of the runtime's poller: the deliverer's socket (non-blocking
+// already, unless a terminator's end), which core's Output writes with
+// plain writes. The pair channel and the router's reads of the socket use
+// MSG_DONTWAIT instead. Raw fcntls: F_SETFL sets the status
 // flags whole, so the others are read first; neither waits.
 func nonBlocking(fd int, name string) error {
 	flags, err := nowait.FcntlInt(fd, unix.F_GETFL, 0)
