@@ -63,8 +63,10 @@
 // which would wake the sysmon thread); "floor+sched" makes them through
 // the scheduler. Beside it, the same load
 // against forkmq (targets "forkmq" and "forkmq-goroutine": real MQTT, with
-// -max-accept-rate 0 -max-clients 200 -queue-budget 400000) and
-// "mosquitto". It reports connections per second, the tree's CPU and
+// -max-accept-rate 0 -max-clients 200, and for the process engine
+// -queue-budget 400000 -clients-per-worker 0: a worker replaced inside the
+// window would take what its threads did there with it) and
+// "mosquitto"; a run in which threads of the tree ended anyway says so. It reports connections per second, the tree's CPU and
 // wake-ups per connection, pinned as above:
 //
 //	flock /tmp/forkmq-e2e.lock bin/floor -scenario connect -targets floor,floor+sched,forkmq,forkmq-goroutine -reps 3 -warmup 1s -window 10s

@@ -13,6 +13,11 @@ import (
 // schedstat, nanoseconds on the CPU) and context switches.
 type threadStat struct {
 	cpuNS, voluntary, involuntary uint64
+
+	// lost, in a difference of two samples, counts the threads of the
+	// first that are gone by the second: what they did in between is
+	// missing from the other fields.
+	lost int
 }
 
 // A sample is every thread of a process tree at one moment, by thread id.
@@ -85,6 +90,11 @@ func (s sample) sinceOf(before sample, pid int) threadStat {
 		d.cpuNS += t.cpuNS - min(b.cpuNS, t.cpuNS)
 		d.voluntary += t.voluntary - min(b.voluntary, t.voluntary)
 		d.involuntary += t.involuntary - min(b.involuntary, t.involuntary)
+	}
+	for tid := range before.threads {
+		if _, ok := s.threads[tid]; !ok && (pid < 0 || before.owner[tid] == pid) {
+			d.lost++
+		}
 	}
 	return d
 }
