@@ -33,9 +33,8 @@ type quietSocket struct {
 	fd       int
 	set      *pollset.Set // holds fd for reading, in the poller; nil when an Inbox reads it
 	detach   func()       // takes fd out of its Inbox (nil: none)
-	events   []unix.EpollEvent
-	rDead    time.Time // of reads (SetReadDeadline, by the goroutine that reads, before it reads)
-	deadline time.Time // of writes (SetWriteDeadline)
+	rDead    time.Time    // of reads (SetReadDeadline, by the goroutine that reads, before it reads)
+	deadline time.Time    // of writes (SetWriteDeadline)
 }
 
 // newQuietSocket makes a quietSocket of fd, a SOCK_SEQPACKET socket it
@@ -57,7 +56,7 @@ func newQuietSocket(fd int) (*quietSocket, error) {
 		unix.Close(fd)
 		return nil, err
 	}
-	return &quietSocket{fd: fd, set: set, events: make([]unix.EpollEvent, 1)}, nil
+	return &quietSocket{fd: fd, set: set}, nil
 }
 
 // Control implements syscall.RawConn.
@@ -68,19 +67,22 @@ func (q *quietSocket) Control(f func(fd uintptr)) error {
 
 // Read implements syscall.RawConn: f is called until it is done, waiting
 // in the poller (under the read deadline) until the socket has something
-// to read, or its peer is gone.
+// to read, or its peer is gone. f is the set's test (pollset.Set.Await):
+// the set is never asked what is ready (it holds the socket alone), which
+// spares two epoll_wait calls per wait.
 func (q *quietSocket) Read(f func(fd uintptr) bool) error {
-	for !f(uintptr(q.fd)) {
-		if q.set == nil {
-			return ErrInInbox
+	if q.set == nil {
+		if f(uintptr(q.fd)) {
+			return nil
 		}
-		n, err := q.set.Wait(q.events, q.rDead)
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			return os.ErrDeadlineExceeded
-		}
+		return ErrInInbox
+	}
+	done, err := q.set.Await(q.rDead, func() bool { return f(uintptr(q.fd)) })
+	switch {
+	case err != nil:
+		return err
+	case !done:
+		return os.ErrDeadlineExceeded
 	}
 	return nil
 }

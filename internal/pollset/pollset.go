@@ -99,6 +99,39 @@ func (s *Set) Wait(events []unix.EpollEvent, deadline time.Time) (int, error) {
 	return n, nil
 }
 
+// Await calls try until it is done, waiting in between until something
+// new happens in the set or deadline (zero: no bound) passes; it returns
+// false when the deadline passed first. It is Wait for a caller that does
+// not need to know what is ready, only to try its own call again (a read
+// that finds nothing): try takes the place of Wait's zero-timeout
+// epoll_wait of the set, before the park and after it, two system calls
+// per wait.
+//
+// Why no wake-up is lost: the runtime forgets what its poller saw before
+// Await begins and then calls try, so whatever came before try is what
+// try finds; whatever comes after it wakes the set's waiters again — each
+// wake-up of a descriptor in the set wakes the poller's wait on the set,
+// level-triggered or edge-triggered, whether or not an earlier one was
+// taken (fs/eventpoll.c, ep_poll_callback) — and so ends the park. So try
+// must look at everything the caller waits for, and every descriptor it
+// looks at must be in the set.
+func (s *Set) Await(deadline time.Time, try func() bool) (bool, error) {
+	if !deadline.Equal(s.deadline) {
+		if err := s.file.SetReadDeadline(deadline); err != nil {
+			return false, fmt.Errorf("epoll: %w", err)
+		}
+		s.deadline = deadline
+	}
+	err := s.raw.Read(func(uintptr) bool { return try() })
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("epoll: %w", err)
+	}
+	return true, nil
+}
+
 // ClearDeadline drops the deadline of the last Wait, for a set kept while
 // nothing waits in it: the runtime timer behind it would wake the process
 // for nothing.

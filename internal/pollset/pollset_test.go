@@ -10,15 +10,22 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// setWithEventfd is a set holding an eventfd of the given count, tagged
-// tag; both are closed with the test.
-func setWithEventfd(t *testing.T, count uint, tag int32) (*Set, int) {
+// newSet makes an empty set, closed with the test.
+func newSet(t *testing.T) *Set {
 	t.Helper()
 	set, err := New()
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { set.Close() })
+	return set
+}
+
+// setWithEventfd is a set holding an eventfd of the given count, tagged
+// tag; both are closed with the test.
+func setWithEventfd(t *testing.T, count uint, tag int32) (*Set, int) {
+	t.Helper()
+	set := newSet(t)
 	efd, err := unix.Eventfd(count, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
 	if err != nil {
 		t.Fatal(err)
@@ -114,11 +121,7 @@ func TestCloseLeavesSet(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			set, err := New()
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer set.Close()
+			set := newSet(t)
 			efd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
 			if err != nil {
 				t.Fatal(err)
@@ -151,6 +154,88 @@ func TestCloseLeavesSet(t *testing.T) {
 			}
 			if tt.keepDup {
 				unix.Close(other)
+			}
+		})
+	}
+}
+
+// TestAwait: a reader that tries its own read and waits with Await gets
+// every message, whether the socket is in the set level-triggered (its
+// entry then stays on the set's ready list, since Await never asks the
+// set what is ready: a later message must still wake the wait) or
+// edge-triggered; messages sent one at a time, each after the last was
+// read (every read then parks), and in a burst. With nothing sent, a
+// bounded Await ends at its deadline.
+func TestAwait(t *testing.T) {
+	const messages = 500
+	tests := []struct {
+		name   string
+		events uint32
+	}{
+		{"level-triggered", unix.EPOLLIN | unix.EPOLLRDHUP},
+		{"edge-triggered", unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLET},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			set := newSet(t)
+			fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer unix.Close(fds[0])
+			defer unix.Close(fds[1])
+			if err := set.Add(fds[0], tt.events, 0); err != nil {
+				t.Fatal(err)
+			}
+			buf := make([]byte, 16)
+			var got int
+			recv := func() bool {
+				n, _, err := unix.Recvfrom(fds[0], buf, unix.MSG_DONTWAIT)
+				if errors.Is(err, unix.EAGAIN) {
+					return false
+				}
+				if err != nil || n != 1 || int(buf[0]) != got%256 {
+					t.Fatalf("message %d: %d bytes (%v), %v", got, n, buf[:max(n, 0)], err)
+				}
+				got++
+				return true
+			}
+			send := func(i int) {
+				if _, err := unix.Write(fds[1], []byte{byte(i)}); err != nil {
+					t.Error(err)
+				}
+			}
+
+			if done, err := set.Await(time.Now().Add(10*time.Millisecond), recv); err != nil || done {
+				t.Fatalf("await with nothing sent: %v, %v; want false, nil", done, err)
+			}
+
+			// One at a time: each send waits for the last message's read.
+			next := make(chan int)
+			go func() {
+				for i := range next {
+					send(i)
+				}
+			}()
+			for i := 0; i < messages; i++ {
+				next <- i
+				if done, err := set.Await(time.Time{}, recv); err != nil || !done {
+					t.Fatalf("await message %d: %v, %v", i, done, err)
+				}
+			}
+			close(next)
+
+			// A burst: the sender runs ahead (the socket's queue holds
+			// some; its sends block for room as the reader reads).
+			go func() {
+				for i := messages; i < 2*messages; i++ {
+					send(i)
+				}
+			}()
+			for got < 2*messages {
+				if done, err := set.Await(time.Time{}, recv); err != nil || !done {
+					t.Fatalf("await message %d: %v, %v", got, done, err)
+				}
 			}
 		})
 	}

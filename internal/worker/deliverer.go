@@ -64,6 +64,7 @@ type deliverer struct {
 	// What the descriptors may have ready; epoll is edge-triggered, so a
 	// flag is cleared only when a call finds nothing (EAGAIN).
 	pairReady, queueReady, sockWritable bool
+	sockInSet                           bool  // sock is in set: only once a write found it full (watchSock)
 	routerGone                          bool  // the pair channel ended without a close request
 	hungry                              bool  // said so to the router since the pair channel last brought anything (see pair)
 	closing                             error // core.ErrClose once seen
@@ -125,17 +126,9 @@ func newDeliverer(args spawn.Args, log zerolog.Logger, conn string, fds delivere
 		pairReady: true, sockWritable: true,
 	}
 	d.core.Counts = counts
-	for _, r := range []struct {
-		fd     int
-		events uint32
-		tag    int32
-	}{
-		{d.pair, unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLET, tagPair},
-		{d.sock, unix.EPOLLOUT | unix.EPOLLET, tagSock},
-	} {
-		if err := set.Add(r.fd, r.events, r.tag); err != nil {
-			return d, fmt.Errorf("deliverer: fd %d: %w", r.fd, err)
-		}
+	// The socket is added only when a write finds it full (watchSock).
+	if err := set.Add(d.pair, unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLET, tagPair); err != nil {
+		return d, fmt.Errorf("deliverer: pair channel: %w", err)
 	}
 	return d, nil
 }
@@ -171,7 +164,9 @@ func (d *deliverer) close() {
 	// Raw: the end of a client wakes no sysmon for them.
 	for _, fd := range []*int{&d.sock, &d.pair} {
 		if *fd >= 0 {
-			d.set.Remove(*fd)
+			if *fd != d.sock || d.sockInSet {
+				d.set.Remove(*fd)
+			}
 			nowait.Close(*fd)
 			*fd = -1
 		}
@@ -438,9 +433,28 @@ func (d *deliverer) flush() error {
 	d.core.Wrote(n)
 	if errors.Is(err, core.ErrFull) {
 		d.sockWritable = false
-		return nil
+		return d.watchSock()
 	}
 	return err
+}
+
+// watchSock adds the socket to the set, for its room (edge-triggered), the
+// first time a write finds it full. Why not at the start: most clients
+// never fill it (a CONNACK, a few packets), and the add and its removal at
+// the end were two epoll_ctl calls per client. Nothing is missed: an add
+// reports the readiness the socket has then, so room made between the
+// full write and the add comes as the first event. The deliverer needs
+// the socket in the set for nothing else: the client's end reaches it
+// through the router (the pair channel).
+func (d *deliverer) watchSock() error {
+	if d.sockInSet {
+		return nil
+	}
+	if err := d.set.Add(d.sock, unix.EPOLLOUT|unix.EPOLLET, tagSock); err != nil {
+		return fmt.Errorf("deliverer: socket: %w", err)
+	}
+	d.sockInSet = true
+	return nil
 }
 
 // wait blocks until a descriptor has something, or until the stall timeout

@@ -27,8 +27,8 @@ import (
 // wake-up wakes the runtime's sysmon thread (package nowait) — the
 // router's close of the socket at a client's end was the last one a clean
 // CONNECT/DISCONNECT client cost (0.9 sysmon wake-ups per connection,
-// perf sched_wakeup). Waiting through the set costs one raw epoll_pwait
-// more per wait.
+// perf sched_wakeup). The set is waited on with the read as its test
+// (pollset.Set.Await): no more system calls per wait than the os.File.
 type clientSocket struct {
 	fd       int // -1 once closed
 	set      *pollset.Set
@@ -58,27 +58,29 @@ func (s *clientSocket) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	for {
-		n, err := nowait.Recv(s.fd, p, unix.MSG_DONTWAIT)
-		switch {
-		case err == nil && n == 0:
-			return 0, io.EOF
-		case err == nil:
-			return n, nil
-		case !errors.Is(err, unix.EAGAIN):
-			return 0, err
-		}
-		// Edge-triggered: nothing is left to read, so the next edge is
-		// the client's next bytes (or the control eventfd's count, which
-		// the watch takes: read again, and wait again).
-		got, err := s.set.Wait(s.events, s.deadline)
-		if err != nil {
-			return 0, err
-		}
-		if got == 0 {
-			return 0, os.ErrDeadlineExceeded
-		}
+	var n int
+	var err error
+	// The set waits, the read is the test (pollset.Set.Await): no
+	// epoll_wait of the set, before the park or after it, per wait.
+	// Edge-triggered: after EAGAIN the next edge is the client's next
+	// bytes (or the control eventfd's count, which the watch takes: read
+	// again, and wait again).
+	read := func() bool {
+		n, err = nowait.Recv(s.fd, p, unix.MSG_DONTWAIT)
+		return !errors.Is(err, unix.EAGAIN)
 	}
+	done, werr := s.set.Await(s.deadline, read)
+	switch {
+	case werr != nil:
+		return 0, werr
+	case !done:
+		return 0, os.ErrDeadlineExceeded
+	case err != nil:
+		return 0, err
+	case n == 0:
+		return 0, io.EOF
+	}
+	return n, nil
 }
 
 // SetReadDeadline bounds the reads from now on (zero: no bound). It only

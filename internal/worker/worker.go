@@ -54,7 +54,8 @@ type worker struct {
 	gen      uint64             // the options' generation
 	served   uint32
 	stopping atomic.Bool   // told to Stop while serving: exit after the client
-	trim     *time.Timer   // returns the heap's free pages once the worker is quiet (quiet)
+	trim     *time.Timer   // returns the heap's free pages once the worker is quiet (quiet, trimHeap); made once
+	trimAt   atomic.Uint32 // served when trim was last armed
 	trimmed  atomic.Uint32 // served when they were last returned
 	// partnerPooled: the client a deliverer served ended with its router
 	// back in the pool already; served1 says so for it (control.PartnerIdle).
@@ -200,29 +201,46 @@ func (w *worker) served1(end spawn.ExitCode) (spawn.ExitCode, bool) {
 }
 
 // idle shows the worker as waiting in the pool, in its process title and
-// its scoreboard slot.
+// its scoreboard slot. The command name (comm) is set only before the
+// first client: back in the pool a worker keeps its last role's
+// ("forkmq-router"), so that a client costs each worker at most one write
+// of it, none when the worker serves in the role it served last (the
+// command line, memory, says "idle"; `ps -o args`, `top -c`).
 func (w *worker) idle() {
-	w.title.Set("forkmq: idle", "forkmq-idle")
+	name := ""
+	if w.served == 0 {
+		name = "forkmq-idle"
+	}
+	w.title.Set("forkmq: idle", name)
 	w.slot.Idle()
 	w.quiet()
 }
 
 // quiet starts the wait for trimAfter anew, at a Hand and back in the
 // pool: a one-shot timer, not a periodic one, so an idle worker wakes for
-// it once at most.
+// it once at most. The timer is made once and reset (a new one per Hand
+// cost an allocation and the runtime's timer bookkeeping twice per
+// client).
 func (w *worker) quiet() {
-	if w.trim != nil {
-		w.trim.Stop()
-		w.trim = nil
-	}
-	served := w.served
-	if served-w.trimmed.Load() < trimEvery {
+	if w.served-w.trimmed.Load() < trimEvery {
+		if w.trim != nil {
+			w.trim.Stop()
+		}
 		return
 	}
-	w.trim = time.AfterFunc(trimAfter, func() {
-		w.trimmed.Store(served)
-		debug.FreeOSMemory()
-	})
+	w.trimAt.Store(w.served)
+	if w.trim == nil {
+		w.trim = time.AfterFunc(trimAfter, w.trimHeap)
+		return
+	}
+	w.trim.Reset(trimAfter)
+}
+
+// trimHeap gives the kernel back the heap's free pages (the trim timer's
+// function, on a goroutine of its own).
+func (w *worker) trimHeap() {
+	w.trimmed.Store(w.trimAt.Load())
+	debug.FreeOSMemory()
 }
 
 // exit says goodbye on the control channel and returns code.
