@@ -47,10 +47,8 @@ func argvArea(args []string) []byte {
 func (t *Title) Max() int { return max(len(t.area)-2, 0) }
 
 // Set makes title the process's command line, cut to Max bytes, and name
-// (at most 15 bytes) its command name; an empty name keeps the command
-// name as it is (a write to comm is a system call, the command line is
-// memory). Neither may fail the caller: a title is for people reading
-// `ps`.
+// (at most 15 bytes) its command name. Neither may fail the caller: a
+// title is for people reading `ps`.
 func (t *Title) Set(title, name string) {
 	if t == nil {
 		return
@@ -63,7 +61,7 @@ func (t *Title) Set(title, name string) {
 		// instead of the whole area (fs/proc/base.c, get_mm_proctitle).
 		t.area[len(t.area)-1] = ' '
 	}
-	if name != "" && name != t.comm {
+	if name != t.comm {
 		t.comm = name
 		t.setComm(name)
 	}

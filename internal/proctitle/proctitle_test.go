@@ -17,12 +17,9 @@ func TestMain(m *testing.M) {
 	if title := os.Getenv(childEnv); title != "" {
 		t := Take()
 		// Renamed twice, as a pool worker is: the second name goes
-		// through the file the first one opened; then titled twice
-		// with no name, as a worker back in the pool is.
+		// through the file the first one opened.
 		t.Set(title, "forkmq-first")
 		t.Set(title, "forkmq-test")
-		t.Set("forkmq: kept", "") // no name: the last one stays
-		t.Set(title, "")
 		os.Stdout.WriteString("set\n")
 		bufio.NewReader(os.Stdin).ReadString('\n')
 		os.Exit(0)

@@ -201,17 +201,9 @@ func (w *worker) served1(end spawn.ExitCode) (spawn.ExitCode, bool) {
 }
 
 // idle shows the worker as waiting in the pool, in its process title and
-// its scoreboard slot. The command name (comm) is set only before the
-// first client: back in the pool a worker keeps its last role's
-// ("forkmq-router"), so that a client costs each worker at most one write
-// of it, none when the worker serves in the role it served last (the
-// command line, memory, says "idle"; `ps -o args`, `top -c`).
+// its scoreboard slot.
 func (w *worker) idle() {
-	name := ""
-	if w.served == 0 {
-		name = "forkmq-idle"
-	}
-	w.title.Set("forkmq: idle", name)
+	w.title.Set("forkmq: idle", "forkmq-idle")
 	w.slot.Idle()
 	w.quiet()
 }
