@@ -72,10 +72,15 @@ func TestClientSocket(t *testing.T) {
 			if tt.timeout > 0 {
 				s.SetReadDeadline(time.Now().Add(tt.timeout))
 			}
+			acted := make(chan struct{})
 			go func() {
+				defer close(acted)
 				time.Sleep(later)
 				tt.act(client, wake, s)
 			}()
+			// The act is over before the clean-up closes the socket, as the
+			// router's watch is stopped before it closes its own.
+			defer func() { <-acted }()
 			n, err := s.Read(buf)
 			if tt.wantErr != nil {
 				if !tt.wantErr(err) {
