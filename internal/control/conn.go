@@ -143,23 +143,15 @@ func checkSeqpacket(f *os.File) error {
 	return nil
 }
 
-// Send sends m and its descriptors as one datagram. The files stay the
-// caller's: it closes its copies when Send has returned.
+// Send sends m and its descriptors as one datagram. The descriptors stay
+// the caller's: it closes its copies when Send has returned.
 func (c *Conn) Send(m Message) error {
-	b, files, err := Encode(m)
+	b, fds, err := Encode(m)
 	if err != nil {
 		return err
 	}
 	var oob []byte
-	if len(files) > 0 {
-		fds := make([]int, len(files))
-		for i, f := range files {
-			// Fd would switch a pollable file to blocking mode, and with it
-			// the receiver's copy (they share the open file description).
-			if fds[i], err = rawFd(f); err != nil {
-				return fmt.Errorf("control send %s: %w", m.Type(), err)
-			}
-		}
+	if len(fds) > 0 {
 		oob = unix.UnixRights(fds...)
 	}
 	var serr error
@@ -167,7 +159,7 @@ func (c *Conn) Send(m Message) error {
 		_, serr = nowait.Sendmsg(int(fd), b, oob, unix.MSG_NOSIGNAL|unix.MSG_DONTWAIT)
 		return !errors.Is(serr, unix.EAGAIN) // else wait for room
 	})
-	runtime.KeepAlive(files) // the descriptors stay open until the kernel has them
+	runtime.KeepAlive(m) // its files stay open until the kernel has them
 	if err := cmp.Or(werr, syscallError("sendmsg", serr)); err != nil {
 		return fmt.Errorf("control send %s: %w", m.Type(), err)
 	}
@@ -189,11 +181,11 @@ func syscallError(call string, err error) error {
 func (c *Conn) SendAll(ms ...Message) error {
 	bufs := make([][]byte, len(ms))
 	for i, m := range ms {
-		b, files, err := Encode(m)
+		b, fds, err := Encode(m)
 		if err != nil {
 			return err
 		}
-		if len(files) > 0 {
+		if len(fds) > 0 {
 			return fmt.Errorf("control send %s: %w", m.Type(), ErrSendAllFiles)
 		}
 		bufs[i] = b
@@ -222,6 +214,9 @@ func (c *Conn) SendAll(ms ...Message) error {
 	return nil
 }
 
+// rawFd is f's descriptor, read without Fd: Fd would switch a pollable
+// file to blocking mode, and with it the receiver's copy (they share the
+// open file description).
 func rawFd(f *os.File) (int, error) {
 	rc, err := f.SyscallConn()
 	if err != nil {

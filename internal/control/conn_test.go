@@ -476,3 +476,40 @@ func TestRawHands(t *testing.T) {
 		h.Pair.Close()
 	}
 }
+
+// TestSendRawDescriptors: a Hand whose Socket and Pair are nil sends the
+// descriptors SocketFd and PairFd name (the supervisor's copies are plain
+// descriptors), received as the same open files; with neither a file nor
+// a number the Hand is refused before anything is sent.
+func TestSendRawDescriptors(t *testing.T) {
+	sup, wrk := connPair(t)
+	socket, pair := devNull(t), devNull(t)
+	sfd, pfd := dupFd(t, socket), dupFd(t, pair)
+	defer unix.Close(sfd)
+	defer unix.Close(pfd)
+	if err := sup.Send(&Hand{Role: RoleRouter, Conn: "q1", SocketFd: sfd, PairFd: pfd}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := wrk.Receive()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := m.(*Hand)
+	for _, c := range []struct {
+		name string
+		got  *os.File
+		sent *os.File
+	}{{"socket", h.Socket, socket}, {"pair", h.Pair, pair}} {
+		if c.got == nil || !sameFile(t, c.got, c.sent) {
+			t.Errorf("%s: received %v, not the file sent", c.name, c.got)
+		}
+		if c.got != nil {
+			c.got.Close()
+		}
+	}
+
+	err = sup.Send(&Hand{Role: RoleRouter, Conn: "q2", SocketFd: sfd, PairFd: -1})
+	if !errors.Is(err, ErrMissingFile) {
+		t.Errorf("Hand without a pair: %v; want ErrMissingFile", err)
+	}
+}

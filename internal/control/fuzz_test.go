@@ -18,11 +18,11 @@ func FuzzDecode(f *testing.F) {
 		f.Add(g.b, uint8(g.m.Type().Files()))
 	}
 	for _, m := range samples(f, "") {
-		b, files, err := Encode(m)
+		b, fds, err := Encode(m)
 		if err != nil {
 			f.Fatal(err)
 		}
-		f.Add(b, uint8(len(files)))
+		f.Add(b, uint8(len(fds)))
 	}
 	f.Add([]byte{byte(TypeClaim), 0xff, 0xff}, uint8(0))
 	f.Fuzz(func(t *testing.T, b []byte, nfds uint8) {
@@ -56,20 +56,23 @@ func FuzzDecode(f *testing.F) {
 			}
 			return
 		}
-		enc, files, err := Encode(m)
+		enc, out, err := Encode(m)
 		if err != nil {
 			t.Fatalf("decoded %+v does not encode: %v", m, err)
 		}
 		if !bytes.Equal(enc, b) {
 			t.Fatalf("re-encoding differs:\n in % x\nout % x", b, enc)
 		}
-		if len(files) != len(fds) {
-			t.Fatalf("%d descriptors in, %d out", len(fds), len(files))
+		if len(out) != len(fds) {
+			t.Fatalf("%d descriptors in, %d out", len(fds), len(out))
 		}
-		for i, file := range files {
-			if int(file.Fd()) != fds[i] {
-				t.Fatalf("descriptor %d is %d, was %d", i, file.Fd(), fds[i])
+		for i, fd := range out {
+			if fd != fds[i] {
+				t.Fatalf("descriptor %d is %d, was %d", i, fd, fds[i])
 			}
+		}
+		_, files := withoutFiles(t, m)
+		for _, file := range files {
 			file.Close()
 		}
 	})

@@ -270,3 +270,39 @@ func TestInboxClose(t *testing.T) {
 		t.Fatalf("Wait not ended within %v of Close", wait)
 	}
 }
+
+// TestInboxDropsDescriptorsAfterAnEnd: the datagrams one Wait took from a
+// channel after the one that ended it (an unreadable datagram) are
+// dropped, and the descriptors they carry closed: a pipe's write end sent
+// in a Will after it is closed in this process too, so its read end sees
+// the end of the pipe.
+func TestInboxDropsDescriptorsAfterAnEnd(t *testing.T) {
+	in := newInbox(t)
+	_, w := inboxPair(t, in, "ending")
+	r, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	err = w.raw.Write(func(fd uintptr) bool {
+		if _, err := unix.Write(int(fd), []byte{0xff, 1, 2}); err != nil {
+			t.Error(err)
+		}
+		return true
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Send(&Will{Topic: "t", File: pw}); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close() // the inbox's copy is the pipe's last write end
+	got := waitOnce(t, in)
+	if len(got) != 1 || !errors.Is(got[0].Err, ErrUnknownType) {
+		t.Fatalf("took %v, want the unreadable datagram's error alone", got)
+	}
+	r.SetReadDeadline(time.Now().Add(wait))
+	if n, err := r.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
+		t.Errorf("pipe read %d, %v: want io.EOF (the dropped Will's descriptor closed)", n, err)
+	}
+}

@@ -39,7 +39,11 @@ type Hand struct {
 	Pair       *os.File // this worker's end of the pair channel
 	// SocketFd and PairFd are Socket's and Pair's descriptors as a Conn
 	// set to RawHands receives them, unwrapped (Socket and Pair are nil
-	// then; -1 otherwise). The receiver owns them.
+	// then; -1 otherwise). The receiver owns them. Sending, they are sent
+	// where Socket or Pair is nil: the supervisor keeps its copies as
+	// plain descriptors (no os.NewFile, a raw close; see
+	// supervisor.handOver). A Hand needs one or the other of each: a nil
+	// file with a negative number is ErrMissingFile.
 	SocketFd, PairFd int
 }
 

@@ -19,7 +19,7 @@ const (
 )
 
 // fields walks the fields of one message in one direction: appending them to
-// b (and its descriptors to files) when encoding, reading them from b (and
+// b (and its descriptors to out) when encoding, reading them from b (and
 // taking descriptors from fds) when decoding. Every step names its field, so
 // an error says which field was wrong; after the first error every step does
 // nothing.
@@ -27,7 +27,8 @@ type fields struct {
 	t      Type
 	decode bool
 	b      []byte     // encoding: the datagram so far; decoding: the bytes not read yet
-	files  []*os.File // encoding: the descriptors to send; decoding: those wrapped so far
+	files  []*os.File // decoding: the descriptors wrapped so far
+	out    []int      // encoding: the descriptors to send, in order
 	fds    []int      // decoding: the descriptors not taken yet
 	raw    bool       // decoding: a Hand's descriptors are taken unwrapped (Conn.RawHands)
 	taken  []int      // decoding: those taken unwrapped so far
@@ -151,19 +152,29 @@ func (f *fields) exitCode(field string, v *spawn.ExitCode) {
 // for it: descriptors travel in order in the ancillary data.
 func (f *fields) file(field string, v **os.File) { f.fileOrFd(field, v, nil) }
 
-// fileOrFd is file for a descriptor the receiver may take unwrapped: a
-// raw decoding (Conn.RawHands) puts its number in *fd and leaves *v nil;
-// any other sets *fd to -1.
+// fileOrFd is file for a descriptor that may travel unwrapped. Decoding,
+// a raw decoding (Conn.RawHands) puts its number in *fd and leaves *v nil;
+// any other sets *fd to -1. Encoding, *v is sent when it is set, else the
+// number *fd (the supervisor's copies of a handed socket and pair channel
+// are plain descriptors, see Hand).
 func (f *fields) fileOrFd(field string, v **os.File, fd *int) {
 	if f.err != nil {
 		return
 	}
 	if !f.decode {
-		if *v == nil {
+		switch {
+		case *v != nil:
+			n, err := rawFd(*v)
+			if err != nil {
+				f.fail(field, err)
+				return
+			}
+			f.out = append(f.out, n)
+		case fd != nil && *fd >= 0:
+			f.out = append(f.out, *fd)
+		default:
 			f.fail(field, ErrMissingFile)
-			return
 		}
-		f.files = append(f.files, *v)
 		return
 	}
 	if len(f.fds) == 0 {
@@ -185,8 +196,9 @@ func (f *fields) fileOrFd(field string, v **os.File, fd *int) {
 }
 
 // Encode returns the datagram of m and the descriptors to send with it, in
-// order. The files stay the caller's.
-func Encode(m Message) ([]byte, []*os.File, error) {
+// order: its files' and its raw numbers. They stay the message's: the
+// caller keeps m (and its files) alive and open until they are sent.
+func Encode(m Message) ([]byte, []int, error) {
 	t := m.Type()
 	f := fields{t: t, b: append(make([]byte, 0, 64), byte(t))}
 	m.walk(&f)
@@ -196,7 +208,7 @@ func Encode(m Message) ([]byte, []*os.File, error) {
 	if len(f.b) > MaxSize {
 		return nil, nil, &Error{Type: t, Err: ErrOversized}
 	}
-	return f.b, f.files, nil
+	return f.b, f.out, nil
 }
 
 // Decode reads one datagram and the descriptors that came with it. The

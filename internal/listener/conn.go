@@ -75,65 +75,53 @@ func (c *Conn) CloseWrite() error {
 	return nil
 }
 
-// File returns a duplicate of the socket underneath, to hand to another
-// process with SCM_RIGHTS: the TCP connection itself, or the plain end of
-// Terminate's socketpair. A session that is not terminated has none.
+// Descriptor returns a descriptor of the socket underneath, to hand to
+// another process with SCM_RIGHTS: the TCP connection itself, or the plain
+// end of Terminate's socketpair. It is non-blocking (as the workers take a
+// handed socket) and close-on-exec, and the caller's to close. A session
+// that is not terminated has none.
 //
-// The duplicate is out of this process's poller, unlike net's File: the
-// supervisor only passes it on and closes it, and registering it (the
-// poller takes every non-blocking descriptor os.NewFile is given) woke the
-// thread waiting in epoll_wait, a socket being ready to write at once —
-// 0.14 of the supervisor's wake-ups per connection in the connect
-// scenario (sched:sched_wakeup from runtime_pollOpen under net's dup). The
-// blocking mode is the open file description's, shared with c and with
-// the workers' copies, so it is cleared for os.NewFile alone and put back
-// at once, with calls that never wait (package nowait); until the Hand,
-// nobody else holds the socket, and the supervisor neither reads nor
-// writes it.
-func (c *Conn) File() (*os.File, error) {
+// A plain descriptor, not an *os.File: a process that only passes the
+// socket on has no use for the runtime's poller, and os.NewFile asks the
+// descriptor its mode (one fcntl), then registers a non-blocking one with
+// the poller (which woke the thread in epoll_wait, a socket being ready to
+// write at once: 0.14 of the supervisor's wake-ups per connection), and
+// closing an *os.File is a system call the scheduler is told of. A
+// connection ServeHandOver accepted gives its own descriptor, made
+// non-blocking: nothing else in this process holds it (the Conn is left
+// with nothing to close), so there is no duplicate to make and close —
+// one fcntl where File, before, made three and a close. Any other gives a
+// duplicate (one fcntl), its mode already non-blocking (net's); the Conn
+// keeps its own.
+func (c *Conn) Descriptor() (int, error) {
 	if c.session {
-		return nil, fmt.Errorf("a %s session is not a socket: terminate it first", c.scheme)
+		return -1, fmt.Errorf("a %s session is not a socket: terminate it first", c.scheme)
 	}
 	if s, ok := c.Conn.(*socket); ok {
-		if f, ok, err := s.file(); ok {
-			return f, err
+		if fd, ok, err := s.detach(); ok {
+			return fd, err
 		}
 	}
 	sc, ok := c.Conn.(syscall.Conn)
 	if !ok {
-		return nil, fmt.Errorf("connection is a %T, not a socket", c.Conn)
+		return -1, fmt.Errorf("connection is a %T, not a socket", c.Conn)
 	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return nil, fmt.Errorf("duplicate the socket: %w", err)
-	}
-	var f *os.File
-	var derr error
-	if err := rc.Control(func(fd uintptr) { f, derr = dupOutOfPoller(int(fd)) }); err != nil {
-		return nil, fmt.Errorf("duplicate the socket: %w", err)
-	}
-	return f, derr
+	return Dup(sc)
 }
 
-// dupOutOfPoller duplicates fd (close-on-exec) as an *os.File the poller
-// does not watch, leaving fd's mode as it was.
-func dupOutOfPoller(fd int) (*os.File, error) {
-	dup, err := nowait.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0)
+// Dup duplicates a socket's descriptor (close-on-exec), raw, for a Hand:
+// the duplicate shares the socket's mode (net's sockets are non-blocking).
+func Dup(sc syscall.Conn) (int, error) {
+	rc, err := sc.SyscallConn()
 	if err != nil {
-		return nil, os.NewSyscallError("fcntl", err)
+		return -1, fmt.Errorf("duplicate the socket: %w", err)
 	}
-	flags, err := nowait.FcntlInt(dup, unix.F_GETFL, 0)
-	if err == nil && flags&unix.O_NONBLOCK != 0 {
-		if _, err = nowait.FcntlInt(dup, unix.F_SETFL, flags&^unix.O_NONBLOCK); err == nil {
-			defer func() {
-				// Back as it was: conn's own calls are non-blocking ones.
-				_, _ = nowait.FcntlInt(dup, unix.F_SETFL, flags)
-			}()
-		}
+	dup, derr := -1, error(nil)
+	if err := rc.Control(func(fd uintptr) { dup, derr = nowait.FcntlInt(int(fd), unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
+		return -1, fmt.Errorf("duplicate the socket: %w", err)
 	}
-	if err != nil {
-		nowait.Close(dup)
-		return nil, os.NewSyscallError("fcntl", err)
+	if derr != nil {
+		return -1, os.NewSyscallError("fcntl", derr)
 	}
-	return os.NewFile(uintptr(dup), "socket"), nil
+	return dup, nil
 }

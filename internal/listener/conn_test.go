@@ -1,7 +1,6 @@
 package listener
 
 import (
-	"errors"
 	"io"
 	"net"
 	"os"
@@ -12,12 +11,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// TestFileOutOfThePoller: the duplicate File gives (what the supervisor
-// hands a worker) carries the client's bytes both ways, is not watched by
-// this process's poller (a deadline is refused: os.ErrNoDeadline), and
-// leaves the connection's own mode as it was, for TCP and for a
-// socketpair's end (Terminate's plain end).
-func TestFileOutOfThePoller(t *testing.T) {
+// TestDescriptorOfANetConn: the descriptor Descriptor gives of a net.Conn
+// (what the supervisor hands a worker) is a duplicate, non-blocking and
+// close-on-exec, that carries the client's bytes both ways and leaves the
+// connection's own mode as it was, for TCP and for a socketpair's end
+// (Terminate's plain end).
+func TestDescriptorOfANetConn(t *testing.T) {
 	tests := []struct {
 		name string
 		pair func(t *testing.T) (ours, peer net.Conn)
@@ -60,30 +59,45 @@ func TestFileOutOfThePoller(t *testing.T) {
 			defer peer.Close()
 			c := &Conn{Conn: ours, remote: ours.RemoteAddr(), scheme: "mqtt"}
 			defer c.Close()
-			f, err := c.File()
+			fd, err := c.Descriptor()
 			if err != nil {
 				t.Fatal(err)
 			}
+			f := handed(t, fd)
 			defer f.Close()
-			if err := f.SetDeadline(time.Now().Add(ioWait)); !errors.Is(err, os.ErrNoDeadline) {
-				t.Errorf("SetDeadline of the duplicate: %v, want %v (out of the poller)", err, os.ErrNoDeadline)
-			}
 			if !nonblocking(t, c) {
-				t.Error("the connection is blocking after File: its mode was not put back")
+				t.Error("the connection is blocking after Descriptor")
 			}
 			bothWays(t, f, c, peer)
 		})
 	}
 }
 
-// TestFileOfASession: a TLS or WebSocket session that is not terminated
-// has no socket to hand.
-func TestFileOfASession(t *testing.T) {
+// TestDescriptorOfASession: a TLS or WebSocket session that is not
+// terminated has no socket to hand.
+func TestDescriptorOfASession(t *testing.T) {
 	c := &Conn{session: true, scheme: "mqtts"}
-	if f, err := c.File(); err == nil {
-		f.Close()
-		t.Fatal("File of a session: no error")
+	if fd, err := c.Descriptor(); err == nil {
+		unix.Close(fd)
+		t.Fatal("Descriptor of a session: no error")
 	}
+}
+
+// handed checks what Descriptor gave — non-blocking, as the workers take a
+// handed socket, and close-on-exec — and makes a file of it to read and
+// write.
+func handed(t *testing.T, fd int) *os.File {
+	t.Helper()
+	if fd < 0 {
+		t.Fatalf("descriptor %d", fd)
+	}
+	if fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0); err != nil || fl&unix.O_NONBLOCK == 0 {
+		t.Errorf("handed descriptor's flags %#x, %v: want O_NONBLOCK", fl, err)
+	}
+	if fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != nil || fl&unix.FD_CLOEXEC == 0 {
+		t.Errorf("handed descriptor's descriptor flags %#x, %v: want FD_CLOEXEC", fl, err)
+	}
+	return os.NewFile(uintptr(fd), "handed")
 }
 
 // nonblocking reports the connection's descriptor's O_NONBLOCK.

@@ -17,7 +17,7 @@
 // like a TCP connection. ServePlain does it for every session of a
 // listener, and a Set is a broker's listeners together: the goroutine
 // engine terminates in its one process; the process engine's supervisor
-// terminates and hands the plain end (Conn.File) to a worker pair with
+// terminates and hands the plain end (Conn.Descriptor) to a worker pair with
 // SCM_RIGHTS, as it hands a TCP socket. It serves them with
 // Set.ServeHandOver, which accepts a plain TCP listener's connections as
 // descriptors (accept4 until the backlog is empty) rather than as

@@ -20,14 +20,15 @@ import (
 // unregistered at its close (two epoll_ctl), its local address asked
 // (getsockname), five socket options set (TCP_NODELAY and four of
 // keep-alive), and the non-blocking descriptor's duplicate for the Hand
-// taken out of the poller and put back (five fcntl, see Conn.File): 16
+// taken out of the poller and put back (five fcntl): 16
 // system calls per connection with accept4 and the two closes, of the
 // supervisor's 34.6 in the connect scenario (strace -c, main 1fb4cde).
 // ServeHandOver accepts a plain listener's connections itself instead,
 // with accept4 until the backlog is empty: the options are set once on the
 // listening socket, which every accepted socket inherits, and a
 // connection is a descriptor until something reads or writes it (socket)
-// — 6 calls per connection (24.5 in all after).
+// — 6 calls per connection (24.5 in all after); handed over, that
+// descriptor itself is given (Conn.Descriptor): one fcntl and one close.
 
 // ServeHandOver is Serve for a process that hands sockets over: a plain
 // TCP listener's connections are accepted as descriptors (see above), the
@@ -163,8 +164,8 @@ func inheritedOptions(fd int) error {
 }
 
 // socket is a TCP connection ServeHandOver accepted, held as its
-// descriptor: handed over, it is duplicated (Conn.File) and closed, and
-// never becomes anything else. Refused, it is read and written: the first
+// descriptor: handed over, the descriptor itself is given away
+// (Conn.Descriptor), and it never becomes anything else. Refused, it is read and written: the first
 // call that needs a net.Conn makes one of it (net.FileConn). It is not
 // safe for concurrent use until then (one goroutine has it at a time: the
 // accept loop's, the supervisor's loop, a refusal's).
@@ -269,26 +270,22 @@ func (s *socket) SetWriteDeadline(t time.Time) error {
 	return nc.SetWriteDeadline(t)
 }
 
-// file is Conn.File for a socket not made a net.Conn: a duplicate of the
-// descriptor, out of the poller (blocking when os.NewFile sees it), then
-// made non-blocking, as the workers take a handed socket (the mode is the
-// open file description's, shared with s.fd, which nothing else uses).
-// Three fcntl, raw: none of them waits. ok is false when the socket was
-// made a net.Conn (Conn.File's own path then).
-func (s *socket) file() (f *os.File, ok bool, err error) {
+// detach is Conn.Descriptor for a socket not made a net.Conn: its own
+// descriptor, made non-blocking (as the workers take a handed socket; the
+// mode is the open file description's, which nothing else in this process
+// shares), given to the caller: s is closed without a call. One raw fcntl,
+// which never waits. ok is false when the socket was made a net.Conn
+// (Descriptor's own path then); on an error s keeps its descriptor.
+func (s *socket) detach() (fd int, ok bool, err error) {
 	if s.nc != nil || s.fd < 0 {
-		return nil, false, nil
+		return -1, false, nil
 	}
-	dup, err := nowait.FcntlInt(s.fd, unix.F_DUPFD_CLOEXEC, 0)
-	if err != nil {
-		return nil, true, os.NewSyscallError("fcntl", err)
+	if _, err := nowait.FcntlInt(s.fd, unix.F_SETFL, unix.O_NONBLOCK); err != nil {
+		return -1, true, os.NewSyscallError("fcntl", err)
 	}
-	f = os.NewFile(uintptr(dup), "socket")
-	if _, err := nowait.FcntlInt(dup, unix.F_SETFL, unix.O_NONBLOCK); err != nil {
-		f.Close()
-		return nil, true, os.NewSyscallError("fcntl", err)
-	}
-	return f, true, nil
+	fd = s.fd
+	s.fd, s.err = -1, net.ErrClosed
+	return fd, true, nil
 }
 
 // setInherited sets inheritedOptions on ln's socket.

@@ -1,10 +1,8 @@
 package listener
 
 import (
-	"errors"
 	"io"
 	"net"
-	"os"
 	"testing"
 	"time"
 
@@ -50,12 +48,11 @@ func handedOne(t *testing.T) (peer net.Conn, c *Conn) {
 }
 
 // TestHandOverAccept: a plain listener served for hand-over gives each
-// connection as a descriptor: its peer's address is the client's, its File
-// (what the supervisor hands a worker) is out of this process's poller but
-// non-blocking, as the workers take a handed socket, has the socket
-// options net's Accept would have set (inherited from the listening
-// socket), and carries the client's bytes both ways; closing the Conn
-// leaves the duplicate working.
+// connection as a descriptor: its peer's address is the client's, and its
+// Descriptor (what the supervisor hands a worker) is that descriptor
+// itself, given away — non-blocking, as the workers take a handed socket,
+// close-on-exec, carrying the client's bytes both ways; the Conn is left
+// with nothing to close, and closing it leaves the descriptor working.
 func TestHandOverAccept(t *testing.T) {
 	peer, c := handedOne(t)
 	if _, ok := c.Conn.(*socket); !ok {
@@ -64,17 +61,13 @@ func TestHandOverAccept(t *testing.T) {
 	if got, want := c.RemoteAddr().String(), peer.LocalAddr().String(); got != want {
 		t.Errorf("RemoteAddr %s, want the client's %s", got, want)
 	}
-	f, err := c.File()
+	fd, err := c.Descriptor()
 	if err != nil {
 		t.Fatal(err)
 	}
+	f := handed(t, fd)
 	defer f.Close()
-	if err := c.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.SetDeadline(time.Now()); !errors.Is(err, os.ErrNoDeadline) {
-		t.Errorf("SetDeadline of the duplicate: %v, want %v (out of the poller)", err, os.ErrNoDeadline)
-	}
+	c.Close()               // closes nothing: the descriptor was given away
 	bothWays(t, f, f, peer) // after the Conn's close
 }
 
@@ -83,10 +76,11 @@ func TestHandOverAccept(t *testing.T) {
 // non-blocking.
 func TestHandOverSocketOptions(t *testing.T) {
 	peer, c := handedOne(t)
-	f, err := c.File()
+	fd, err := c.Descriptor()
 	if err != nil {
 		t.Fatal(err)
 	}
+	f := handed(t, fd)
 	defer f.Close()
 	rc, err := f.SyscallConn()
 	if err != nil {

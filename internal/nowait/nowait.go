@@ -208,6 +208,20 @@ func Sendmmsg(fd int, hdrs []unix.Mmsghdr, flags int) (int, error) {
 	return call(unix.SYS_SENDMMSG, fd, unsafe.Pointer(&hdrs[0]), uintptr(len(hdrs)), uintptr(flags))
 }
 
+// Recvmmsg is recvmmsg(2) into the messages hdrs describe, with flags and
+// no timeout; it returns how many were received (each one's length in its
+// Len, its ancillary data's in Hdr.Controllen, which the caller sets back
+// before the next call). With MSG_DONTWAIT it returns what was there, and
+// EAGAIN only when nothing was: a reader that takes everything a socket
+// holds makes one call where recvmsg made one per datagram and a last
+// one for EAGAIN.
+func Recvmmsg(fd int, hdrs []unix.Mmsghdr, flags int) (int, error) {
+	if len(hdrs) == 0 {
+		return 0, nil
+	}
+	return call(unix.SYS_RECVMMSG, fd, unsafe.Pointer(&hdrs[0]), uintptr(len(hdrs)), uintptr(flags))
+}
+
 // ReadProc reads a file of /proc into buf (what fits): open, read until
 // the end or buf is full, close. Those never wait on /proc: its files are
 // made from the kernel's own counters when read.

@@ -386,3 +386,69 @@ func TestAccept4(t *testing.T) {
 		t.Errorf("peer: family %d port %d, want AF_INET port %d", in4.Family, port, local.(*unix.SockaddrInet4).Port)
 	}
 }
+
+// TestRecvmmsg: one call takes every datagram a socket holds, each into
+// its own buffer with its own ancillary data; a socket holding nothing is
+// EAGAIN; after the peer's end (shutdown) every datagram is empty.
+func TestRecvmmsg(t *testing.T) {
+	a, b := pairOf(t, unix.SOCK_SEQPACKET)
+	if _, err := Sendmsg(a, []byte("hand"), unix.UnixRights(a), unix.MSG_NOSIGNAL); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Sendmmsg(a, Mmsghdrs([][]byte{[]byte("cleanup"), []byte("idle")}), unix.MSG_NOSIGNAL); err != nil {
+		t.Fatal(err)
+	}
+	bufs := [][]byte{make([]byte, 64), make([]byte, 64), make([]byte, 64), make([]byte, 64)}
+	oobs := make([][]byte, len(bufs))
+	hdrs := Mmsghdrs(bufs)
+	reset := func() {
+		for i := range hdrs {
+			oobs[i] = make([]byte, unix.CmsgSpace(4))
+			hdrs[i].Hdr.Control = &oobs[i][0]
+			hdrs[i].Hdr.SetControllen(len(oobs[i]))
+		}
+	}
+	reset()
+	n, err := Recvmmsg(b, hdrs, unix.MSG_DONTWAIT|unix.MSG_CMSG_CLOEXEC)
+	if err != nil || n != 3 {
+		t.Fatalf("recvmmsg = %d, %v; want 3", n, err)
+	}
+	for i, want := range []struct {
+		text  string
+		files int
+	}{{"hand", 1}, {"cleanup", 0}, {"idle", 0}} {
+		h := hdrs[i]
+		if got := string(bufs[i][:h.Len]); got != want.text {
+			t.Errorf("datagram %d is %q, want %q", i, got, want.text)
+		}
+		files := 0
+		if h.Hdr.Controllen > 0 {
+			msgs, err := unix.ParseSocketControlMessage(oobs[i][:h.Hdr.Controllen])
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range msgs {
+				fds, _ := unix.ParseUnixRights(&m)
+				files += len(fds)
+				for _, fd := range fds {
+					unix.Close(fd)
+				}
+			}
+		}
+		if files != want.files {
+			t.Errorf("datagram %d carried %d descriptors, want %d", i, files, want.files)
+		}
+	}
+	reset()
+	if n, err := Recvmmsg(b, hdrs, unix.MSG_DONTWAIT); !errors.Is(err, unix.EAGAIN) {
+		t.Errorf("recvmmsg of nothing = %d, %v; want EAGAIN", n, err)
+	}
+	if err := unix.Shutdown(a, unix.SHUT_WR); err != nil {
+		t.Fatal(err)
+	}
+	reset()
+	n, err = Recvmmsg(b, hdrs, unix.MSG_DONTWAIT)
+	if err != nil || n < 1 || hdrs[0].Len != 0 {
+		t.Errorf("recvmmsg after the peer's end = %d, %v, first length %d; want empty datagrams", n, err, hdrs[0].Len)
+	}
+}

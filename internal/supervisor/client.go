@@ -14,6 +14,7 @@ import (
 	"github.com/forkmq/forkmq/internal/admission"
 	"github.com/forkmq/forkmq/internal/control"
 	"github.com/forkmq/forkmq/internal/listener"
+	"github.com/forkmq/forkmq/internal/nowait"
 	"github.com/forkmq/forkmq/internal/queue"
 	"github.com/forkmq/forkmq/internal/spawn"
 )
@@ -122,12 +123,22 @@ func (s *Supervisor) startClient(conn net.Conn, r, d *worker) {
 	if lc, ok := conn.(*listener.Conn); ok && lc.Pumped() {
 		c.pumped = lc // closed when the client ends: closing it ends the session
 	} else {
-		conn.Close() // the workers hold the socket now
+		conn.Close() // the workers hold the socket now (an accepted descriptor was given away: nothing to close)
 	}
 	s.log.Debug().Str("queue", c.conn).Str("remote", c.remote).Int("router_pid", r.pid).Int("deliverer_pid", d.pid).
 		Msg("client handed to a pair")
 }
 
+// handOver makes the pair channel and hands the router its end and the
+// socket; the deliverer's Hand is kept in c.delivery. The supervisor's
+// copies of the socket and of the pair channel's ends are plain
+// descriptors, closed raw once sent (closeHand): it only passes them on,
+// and as *os.Files each end cost an fcntl (os.NewFile asks the mode) and
+// each close a call the scheduler is told of — the first after the
+// supervisor was idle wakes sysmon (package nowait). 5 fcntl and 4 closes
+// per connection were 1 and 3, raw, after (strace -c of the supervisor in
+// bin/floor's connect scenario; docs/ARCHITECTURE.md, "The accept path, as
+// descriptors").
 func (s *Supervisor) handOver(c *client, conn net.Conn) (err error) {
 	if c.slot, err = s.state.record(c.seq); err != nil {
 		c.slot = -1
@@ -137,27 +148,31 @@ func (s *Supervisor) handOver(c *client, conn net.Conn) (err error) {
 	// has claimed its identifier (see control.Hand), and so is its spool
 	// folder, before its first subscription (spool.AddQueue); the record
 	// above lets a sweep find them whatever happens.
-	sock, identity, err := handedSocket(conn)
-	if err != nil {
-		return err
-	}
+	//
 	// The pair channel: a socket pair, one end for each worker.
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		sock.Close()
 		return spawnLimit(os.NewSyscallError("socketpair", err))
 	}
-	delivererEnd, routerEnd := os.NewFile(uintptr(fds[0]), "pair"), os.NewFile(uintptr(fds[1]), "pair")
-	defer routerEnd.Close()
+	delivererEnd, routerEnd := pair[0], pair[1]
+	// Last: a connection the listener accepted gives its descriptor away
+	// here, and nothing after may fail and refuse it (the refusal writes
+	// CONNACK to it).
+	sock, identity, err := handedSocket(conn)
+	if err != nil {
+		nowait.Close(delivererEnd)
+		nowait.Close(routerEnd)
+		return err
+	}
 
 	// From here on the client is its workers': a Hand that fails kills its
 	// worker, and the client ends like one whose worker died.
 	s.clients[c.conn] = c
 	c.group.clients++
 	c.router.client, c.deliverer.client = c, c
-	hand := func(role control.Role, partner *worker, pair *os.File) *control.Hand {
+	hand := func(role control.Role, partner *worker, pair int) *control.Hand {
 		return &control.Hand{Role: role, Conn: c.conn, Remote: c.remote, Identity: identity, Generation: s.gen,
-			Partner: uint32(partner.pid), Socket: sock, Pair: pair}
+			Partner: uint32(partner.pid), SocketFd: sock, PairFd: pair}
 	}
 	// The deliverer's Hand waits for the answer to the router's claim
 	// (handDeliverer): until the client has sent CONNECT there is nothing
@@ -168,7 +183,15 @@ func (s *Supervisor) handOver(c *client, conn net.Conn) (err error) {
 	if err := s.send(c.router, hand(control.RoleRouter, c.deliverer, routerEnd)); err != nil {
 		s.kill(c.router)
 	}
+	nowait.Close(routerEnd) // the socket stays open for the deliverer's Hand
 	return nil
+}
+
+// closeHand closes the supervisor's copies of what a kept Hand carries
+// (raw: closing a socket without SO_LINGER does not wait).
+func closeHand(h *control.Hand) {
+	nowait.Close(h.SocketFd)
+	nowait.Close(h.PairFd)
 }
 
 // handDeliverer sends the deliverer the client kept for it, right after
@@ -184,8 +207,7 @@ func (s *Supervisor) handDeliverer(c *client) {
 		return
 	}
 	c.delivery = nil
-	defer h.Socket.Close()
-	defer h.Pair.Close()
+	defer closeHand(h)
 	if c.delivererDone {
 		return // it died waiting
 	}
@@ -204,8 +226,7 @@ func (s *Supervisor) releaseDeliverer(c *client) {
 		return
 	}
 	c.delivery = nil
-	h.Socket.Close()
-	h.Pair.Close()
+	closeHand(h)
 	d := c.deliverer
 	if c.delivererDone {
 		return

@@ -3,7 +3,7 @@ package supervisor
 import (
 	"fmt"
 	"net"
-	"os"
+	"syscall"
 
 	"github.com/forkmq/forkmq/internal/listener"
 )
@@ -30,21 +30,22 @@ func (s *Supervisor) acceptLoop() {
 	close(s.accepted)
 }
 
-// handedSocket is a duplicate of conn's socket for a Hand (TCP, or a
-// socketpair's plain end), with the TLS identity the client is to have
-// ("" if none).
-func handedSocket(conn net.Conn) (*os.File, string, error) {
-	identity := ""
+// handedSocket is a descriptor of conn's socket for a Hand (TCP, or a
+// socketpair's plain end), the supervisor's to close (nowait.Close) once
+// both workers have it, with the TLS identity the client is to have ("" if
+// none). A connection the listener accepted as a descriptor gives that
+// descriptor itself, leaving conn nothing to close (listener.Conn.Descriptor).
+func handedSocket(conn net.Conn) (fd int, identity string, err error) {
 	if lc, ok := conn.(*listener.Conn); ok {
+		fd, err = lc.Descriptor()
 		identity = lc.Identity()
+	} else if sc, ok := conn.(syscall.Conn); ok {
+		fd, err = listener.Dup(sc) // a bridge's end
+	} else {
+		return -1, "", fmt.Errorf("connection is %T, not a socket", conn)
 	}
-	f, ok := conn.(interface{ File() (*os.File, error) })
-	if !ok {
-		return nil, "", fmt.Errorf("connection is %T, not a socket", conn)
-	}
-	sock, err := f.File()
 	if err != nil {
-		return nil, "", spawnLimit(err)
+		return -1, "", spawnLimit(err)
 	}
-	return sock, identity, nil
+	return fd, identity, nil
 }
