@@ -126,23 +126,35 @@ func (r *Refuser) Refuse(conn net.Conn, err error) {
 }
 
 // AcceptLoop calls handle with every connection ln accepts, until ln is
-// closed. A temporary error (out of descriptors, say) backs off, from 5 ms
-// up to a second, instead of ending the loop.
+// closed. A temporary error (out of descriptors, say) backs off (Backoff)
+// instead of ending the loop.
 func AcceptLoop(ln net.Listener, log zerolog.Logger, handle func(net.Conn)) {
-	const first = 5 * time.Millisecond
-	backoff := first
+	var backoff Backoff
 	for {
 		conn, err := ln.Accept()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
-			log.Warn().Err(err).Dur("backoff", backoff).Msg("accept failed")
-			time.Sleep(backoff)
-			backoff = min(2*backoff, time.Second)
+			backoff.Wait(log, err)
 			continue
 		}
-		backoff = first
+		backoff.Reset()
 		handle(conn)
 	}
 }
+
+// Backoff spaces an accept loop's retries after a failure that may pass
+// (out of descriptors, say): from 5 ms, doubling, up to a second, instead
+// of spinning. The zero value is ready; Reset after an accept succeeds.
+type Backoff struct{ next time.Duration }
+
+// Wait logs err and sleeps the next step.
+func (b *Backoff) Wait(log zerolog.Logger, err error) {
+	b.next = min(max(2*b.next, 5*time.Millisecond), time.Second)
+	log.Warn().Err(err).Dur("backoff", b.next).Msg("accept failed")
+	time.Sleep(b.next)
+}
+
+// Reset starts the next failure's backoff from its first step.
+func (b *Backoff) Reset() { b.next = 0 }

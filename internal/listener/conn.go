@@ -109,8 +109,9 @@ func (c *Conn) Descriptor() (int, error) {
 	return Dup(sc)
 }
 
-// Dup duplicates a socket's descriptor (close-on-exec), raw, for a Hand:
-// the duplicate shares the socket's mode (net's sockets are non-blocking).
+// Dup duplicates a socket's descriptor (close-on-exec), raw, for a Hand or
+// for the listener's copy ServeHandOver waits on (pollable): the duplicate
+// shares the socket's mode (net's sockets are non-blocking).
 func Dup(sc syscall.Conn) (int, error) {
 	rc, err := sc.SyscallConn()
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/sys/unix"
 
+	"github.com/forkmq/forkmq/internal/admission"
 	"github.com/forkmq/forkmq/internal/nowait"
 )
 
@@ -60,8 +61,7 @@ func (l *Listener) serveHandOver(handle func(*Conn)) {
 		l.ServePlain(handle)
 		return
 	}
-	const first = 5 * time.Millisecond
-	backoff := first
+	var backoff admission.Backoff
 	scheme := l.cfg.Scheme()
 	var batch []*Conn
 	for {
@@ -81,14 +81,10 @@ func (l *Listener) serveHandOver(handle func(*Conn)) {
 			aerr = err
 		}
 		if aerr == nil {
-			backoff = first
+			backoff.Reset()
 			continue
 		}
-		// Out of descriptors, say: back off instead of spinning, as
-		// admission.AcceptLoop does.
-		l.log.Warn().Err(aerr).Dur("backoff", backoff).Msg("accept failed")
-		time.Sleep(backoff)
-		backoff = min(2*backoff, time.Second)
+		backoff.Wait(l.log, aerr) // out of descriptors, say
 	}
 }
 
@@ -318,16 +314,9 @@ func (l *Listener) pollable() (*os.File, error) {
 	if l.acceptFile != nil {
 		return l.acceptFile, nil
 	}
-	rc, err := l.ln.(*net.TCPListener).SyscallConn()
+	dup, err := Dup(l.ln.(*net.TCPListener))
 	if err != nil {
 		return nil, err
-	}
-	dup, derr := -1, error(nil)
-	if err := rc.Control(func(fd uintptr) { dup, derr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
-		return nil, err
-	}
-	if derr != nil {
-		return nil, os.NewSyscallError("fcntl", derr)
 	}
 	// Non-blocking (the mode is shared with net's descriptor): os.NewFile
 	// registers it with the poller.
