@@ -273,8 +273,7 @@ func (q *Queue) Send(msg []byte, prio uint32, deadline time.Time) error {
 // does, giving ErrEmpty or ErrTimeout.
 func (q *Queue) Receive(buf []byte, deadline time.Time) (n int, prio uint32, err error) {
 	if int64(len(buf)) < q.msgSize {
-		return 0, 0, &OpError{Op: "receive", Name: q.name,
-			Err: fmt.Errorf("%w: %d-byte buffer, the queue's messages take up to %d bytes", ErrMsgSize, len(buf), q.msgSize)}
+		return 0, 0, msgSizeError(q.name, len(buf), q.msgSize)
 	}
 	if q.blocking {
 		return 0, 0, q.callError("receive", "mq_timedreceive", unix.EBADF) // a writer
@@ -312,8 +311,7 @@ func (q *Queue) ReceiveNow(buf []byte) (n int, prio uint32, err error) {
 	case unix.EAGAIN:
 		return 0, 0, ErrEmpty
 	case unix.EMSGSIZE:
-		return 0, 0, &OpError{Op: "receive", Name: q.name,
-			Err: fmt.Errorf("%w: %d-byte buffer, the queue's messages take up to %d bytes", ErrMsgSize, len(buf), q.msgSize)}
+		return 0, 0, msgSizeError(q.name, len(buf), q.msgSize)
 	}
 	return 0, 0, q.callError("receive", "mq_timedreceive", errno)
 }
@@ -384,7 +382,19 @@ func (q *Queue) Attr() (Attr, error) {
 	if errno != 0 {
 		return Attr{}, q.callError("attr", "mq_getsetattr", errno)
 	}
-	return Attr{MaxMsg: int64(ka.maxMsg), MsgSize: int64(ka.msgSize), CurMsgs: int64(ka.curMsgs)}, nil
+	return ka.attr(), nil
+}
+
+// attr is the kernel's attributes as Attr.
+func (ka *mqAttr) attr() Attr {
+	return Attr{MaxMsg: int64(ka.maxMsg), MsgSize: int64(ka.msgSize), CurMsgs: int64(ka.curMsgs)}
+}
+
+// msgSizeError is ReceiveNow's error for a buffer smaller than the queue's
+// messages.
+func msgSizeError(name string, bufLen int, msgSize int64) error {
+	return &OpError{Op: "receive", Name: name,
+		Err: fmt.Errorf("%w: %d-byte buffer, the queue's messages take up to %d bytes", ErrMsgSize, bufLen, msgSize)}
 }
 
 // Name returns the queue's name, without a leading slash.

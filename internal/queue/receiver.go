@@ -3,7 +3,6 @@
 package queue
 
 import (
-	"fmt"
 
 	"golang.org/x/sys/unix"
 
@@ -59,8 +58,7 @@ func (r *Receiver) ReceiveNow(buf []byte) (int, error) {
 	case unix.EAGAIN:
 		return 0, ErrEmpty
 	case unix.EMSGSIZE:
-		return 0, &OpError{Op: "receive", Name: r.name,
-			Err: fmt.Errorf("%w: %d-byte buffer, the queue's messages take up to %d bytes", ErrMsgSize, len(buf), r.msgSize)}
+		return 0, msgSizeError(r.name, len(buf), r.msgSize)
 	}
 	return 0, &OpError{Op: "receive", Name: r.name, Err: errnoError("mq_timedreceive", errno)}
 }
@@ -74,7 +72,7 @@ func (r *Receiver) Attr() (Attr, error) {
 	if errno := mqGetAttr(uintptr(r.fd), &ka); errno != 0 {
 		return Attr{}, &OpError{Op: "attr", Name: r.name, Err: errnoError("mq_getsetattr", errno)}
 	}
-	return Attr{MaxMsg: int64(ka.maxMsg), MsgSize: int64(ka.msgSize), CurMsgs: int64(ka.curMsgs)}, nil
+	return ka.attr(), nil
 }
 
 // Name returns the queue's name, without a leading slash.
