@@ -3,7 +3,6 @@
 package queue
 
 import (
-
 	"golang.org/x/sys/unix"
 
 	"github.com/forkmq/forkmq/internal/nowait"
