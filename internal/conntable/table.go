@@ -138,11 +138,21 @@ func Read(path string) ([]uint64, error) {
 	if len(b) < headerSize || string(b[:headerSize]) != FileMagic {
 		return nil, fmt.Errorf("conntable: %s is not a connection record (no %q header)", path, FileMagic)
 	}
+	return recorded(b[headerSize:]), nil
+}
+
+// Seqs returns the sequence numbers recorded now, in slot order: what Read
+// of the file would return, from the mapping.
+func (t *Table) Seqs() []uint64 { return recorded(t.mem[headerSize:]) }
+
+// recorded is the sequence numbers in slots, the non-zero ones; a last
+// slot cut short is ignored.
+func recorded(slots []byte) []uint64 {
 	var seqs []uint64
-	for off := headerSize; off+slotSize <= len(b); off += slotSize {
-		if seq := binary.NativeEndian.Uint64(b[off:]); seq != 0 {
+	for off := 0; off+slotSize <= len(slots); off += slotSize {
+		if seq := binary.NativeEndian.Uint64(slots[off:]); seq != 0 {
 			seqs = append(seqs, seq)
 		}
 	}
-	return seqs, nil
+	return seqs
 }

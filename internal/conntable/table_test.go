@@ -65,7 +65,7 @@ func read(t *testing.T, path string) []uint64 {
 	return seqs
 }
 
-// TestAddRemove: what Read finds is what was added and not removed, at
+// TestAddRemove: what Read finds (and Seqs says) is what was added and not removed, at
 // every step, across a growth of the file past its first page, and a
 // freed slot is used again before the file grows.
 func TestAddRemove(t *testing.T) {
@@ -105,6 +105,9 @@ func TestAddRemove(t *testing.T) {
 		}
 		if got := read(t, path); !slices.Equal(got, want()) {
 			t.Fatalf("%s: Read = %v, want %v", step.what, got, want())
+		}
+		if got := slices.Sorted(slices.Values(tb.Seqs())); !slices.Equal(got, want()) {
+			t.Errorf("%s: Seqs = %v, want %v", step.what, got, want())
 		}
 		if tb.Len() != len(live) {
 			t.Errorf("%s: Len = %d, want %d", step.what, tb.Len(), len(live))

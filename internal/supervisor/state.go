@@ -108,12 +108,8 @@ func (d *stateDir) forget(slot int) {
 // kept a connection's client identifier, will and adopted session there
 // too) and the folder.
 func (d *stateDir) recordedConns() ([]string, error) {
-	live, err := conntable.Read(d.Conns())
-	if err != nil {
-		return nil, fmt.Errorf("client records: %w", err)
-	}
 	var conns []string
-	for _, seq := range append(d.left, live...) {
+	for _, seq := range append(d.left, d.conns.Seqs()...) {
 		conns = append(conns, d.ConnQueue(strconv.FormatUint(seq, 10)))
 	}
 	names, err := readNames(d.Clients())
