@@ -33,7 +33,6 @@ type clientSocket struct {
 	fd       int // -1 once closed
 	set      *pollset.Set
 	deadline time.Time // zero: none
-	events   []unix.EpollEvent
 }
 
 // tagClient tags the router's socket in the set (the router looks at no
@@ -48,7 +47,7 @@ func newClientSocket(fd int, set *pollset.Set) (*clientSocket, error) {
 	if err := set.Add(fd, unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLET, tagClient); err != nil {
 		return nil, fmt.Errorf("socket: %w", err)
 	}
-	return &clientSocket{fd: fd, set: set, events: make([]unix.EpollEvent, 4)}, nil
+	return &clientSocket{fd: fd, set: set}, nil
 }
 
 // Read reads what the client sent, waiting for it until the read deadline
