@@ -68,18 +68,11 @@ func (s *Set) Remove(fd int) {
 }
 
 // Wait fills events with what is ready, waiting for something until
-// deadline (zero: no bound); it returns 0 when the deadline passed. The
-// deadline is a timer in the runtime: it is set only when it changes.
+// deadline (zero: no bound); it returns 0 when the deadline passed.
 func (s *Set) Wait(events []unix.EpollEvent, deadline time.Time) (int, error) {
-	if !deadline.Equal(s.deadline) {
-		if err := s.file.SetReadDeadline(deadline); err != nil {
-			return 0, fmt.Errorf("epoll: %w", err)
-		}
-		s.deadline = deadline
-	}
 	var n int
 	var werr error
-	err := s.raw.Read(func(fd uintptr) bool {
+	done, err := s.park(deadline, func(fd uintptr) bool {
 		// Zero timeout, and without telling the scheduler: a call that
 		// cannot wait leaves sysmon asleep (package nowait).
 		n, werr = nowait.EpollPoll(int(fd), events)
@@ -89,10 +82,10 @@ func (s *Set) Wait(events []unix.EpollEvent, deadline time.Time) (int, error) {
 		return werr != nil || n > 0
 	})
 	switch {
-	case errors.Is(err, os.ErrDeadlineExceeded):
-		return 0, nil
 	case err != nil:
-		return 0, fmt.Errorf("epoll: %w", err)
+		return 0, err
+	case !done:
+		return 0, nil
 	case werr != nil:
 		return 0, os.NewSyscallError("epoll_wait", werr)
 	}
@@ -116,13 +109,21 @@ func (s *Set) Wait(events []unix.EpollEvent, deadline time.Time) (int, error) {
 // must look at everything the caller waits for, and every descriptor it
 // looks at must be in the set.
 func (s *Set) Await(deadline time.Time, try func() bool) (bool, error) {
+	return s.park(deadline, func(uintptr) bool { return try() })
+}
+
+// park calls try with the set's descriptor until it is done, waiting in
+// the poller in between; it returns false when deadline (zero: no bound)
+// passed first. The deadline is a timer in the runtime: it is set only
+// when it changes.
+func (s *Set) park(deadline time.Time, try func(fd uintptr) bool) (bool, error) {
 	if !deadline.Equal(s.deadline) {
 		if err := s.file.SetReadDeadline(deadline); err != nil {
 			return false, fmt.Errorf("epoll: %w", err)
 		}
 		s.deadline = deadline
 	}
-	err := s.raw.Read(func(uintptr) bool { return try() })
+	err := s.raw.Read(try)
 	switch {
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		return false, nil
